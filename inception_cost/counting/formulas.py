@@ -1,0 +1,360 @@
+"""The one formula registry: every op's cost as a small pure function of shapes.
+
+Units
+-----
+* ``macs``  multiply-accumulates of convolution, linear, matmul/bmm/einsum; bias
+  excluded.  This is the papers' "multiply-adds" and torchvision's published "GFLOPS".
+* ``flops`` floating-point operations: ``2 * macs`` plus the per-element counts below.
+
+Each formula takes an :class:`OpCall` (shapes and the op's scalar arguments) and
+returns a :class:`Cost`.  Conventions, one line each:
+
+==========================  ====================================================
+convolution (any kind)      macs = N * Cout * prod(out_spatial) * Cin/groups * prod(k)
+                            (transposed: N * Cin * prod(in_spatial) * Cout/groups * prod(k));
+                            flops = 2*macs + bias adds (one per output element)
+linear / addmm              macs = prod(x.shape[:-1]) * in_features * out_features;
+                            flops = 2*macs + one bias add per output element
+mm / bmm / matmul           macs = batch * n * k * m; flops = 2*macs
+einsum                      macs = product of the sizes of all distinct letters
+batch_norm, eval            2 flops / element (folded scale and shift: y = a*x + b)
+batch/layer/group norm,     7 flops / element with affine, 5 without
+  training                  (mean 1, variance 2, normalise 2, affine 2)
+relu, sigmoid, tanh, ...    1 flop / output element (transcendentals count 1)
+add, sub, mul, div, ...     1 flop / output element (broadcast included)
+max/avg pool k x k          k*k flops / output element (compares or adds + divide)
+adaptive avg pool           its window size per output element (sum = input
+                            elements when the windows tile the input)
+softmax / log_softmax       3 flops / element (exp, sum, divide)
+local_response_norm         (size + 5) flops / element (square, window sum,
+                            scale, add k, power, divide)
+cat, copies, padding        0 flops (data movement), output elements still count
+                            as activations
+==========================  ====================================================
+
+``activations`` is the number of output elements an op writes to a new tensor;
+in-place ops (``relu_``, ``add_``) write no new tensor and count 0.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+
+@dataclass(frozen=True)
+class Cost:
+    macs: int = 0
+    flops: int = 0
+
+
+@dataclass
+class OpCall:
+    """What a formula sees: shapes of tensor inputs/outputs and scalar arguments."""
+
+    name: str                      # registry key, e.g. "convolution"
+    in_shapes: list[tuple[int, ...]]
+    out_shapes: list[tuple[int, ...]]
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def out_numel(self) -> int:
+        return math.prod(self.out_shapes[0]) if self.out_shapes else 0
+
+    @property
+    def in_numel(self) -> int:
+        return math.prod(self.in_shapes[0]) if self.in_shapes else 0
+
+
+def _prod(xs: Sequence[int]) -> int:
+    return int(math.prod(xs))
+
+
+# --------------------------------------------------------------------------- #
+# pure shape formulas (usable without torch)
+# --------------------------------------------------------------------------- #
+def conv_macs(x_shape, w_shape, out_shape, transposed: bool = False) -> int:
+    """MACs of an N-d convolution. ``w_shape`` is PyTorch's weight layout
+    (Cout, Cin/groups, *k) or, transposed, (Cin, Cout/groups, *k)."""
+    n = x_shape[0]
+    if transposed:
+        cin = w_shape[0]
+        return _prod([n, cin, *x_shape[2:], *w_shape[1:]])
+    return _prod([n, *out_shape[2:], *w_shape])
+
+
+def linear_macs(x_shape, out_features: int) -> int:
+    """MACs of y = x W^T over any leading dimensions."""
+    return _prod(x_shape) * out_features
+
+
+def matmul_macs(a_shape, b_shape) -> int:
+    """MACs of torch.matmul semantics (1-d, 2-d and broadcast batched)."""
+    a, b = list(a_shape), list(b_shape)
+    if len(a) == 1:
+        a = [1] + a
+    if len(b) == 1:
+        b = b + [1]
+    n, k = a[-2], a[-1]
+    m = b[-1]
+    batch_a, batch_b = a[:-2], b[:-2]
+    width = max(len(batch_a), len(batch_b))
+    batch_a = [1] * (width - len(batch_a)) + batch_a
+    batch_b = [1] * (width - len(batch_b)) + batch_b
+    batch = _prod([max(x, y) for x, y in zip(batch_a, batch_b)])
+    return batch * n * k * m
+
+
+def einsum_macs(equation: str, shapes: Sequence[Sequence[int]]) -> int:
+    """MACs of a contraction: product of the sizes of every distinct index
+    (each output element costs one MAC per point of the summed indices)."""
+    lhs = equation.replace(" ", "").split("->")[0]
+    sizes: dict[str, int] = {}
+    for term, shape in zip(lhs.split(","), shapes):
+        term = term.replace("...", "")
+        letters = [c for c in term if c.isalpha()]
+        for c, s in zip(letters[::-1], list(shape)[::-1]):
+            sizes[c] = max(sizes.get(c, 1), int(s))
+    ellipsis = 1
+    for term, shape in zip(lhs.split(","), shapes):
+        if "..." in term:
+            n_named = len([c for c in term if c.isalpha()])
+            ellipsis = max(ellipsis, _prod(list(shape)[: len(shape) - n_named]))
+    return _prod(sizes.values()) * ellipsis
+
+
+def adaptive_window_sum(in_sizes: Sequence[int], out_sizes: Sequence[int]) -> int:
+    """Sum over output positions of the adaptive-pool window size (per channel)."""
+    total = 1
+    for i, o in zip(in_sizes, out_sizes):
+        s = 0
+        for k in range(o):
+            start = (k * i) // o
+            end = -((-(k + 1) * i) // o)
+            s += end - start
+        total *= s
+    return total
+
+
+# --------------------------------------------------------------------------- #
+# the registry
+# --------------------------------------------------------------------------- #
+Formula = Callable[[OpCall], Cost]
+FORMULAS: dict[str, Formula] = {}
+"""registry key -> formula. Keys are aten overload-packet names (``convolution``)
+or composite functions recognised before they decompose (``linear``)."""
+
+
+def formula(*names: str):
+    def deco(fn: Formula) -> Formula:
+        for n in names:
+            FORMULAS[n] = fn
+        return fn
+    return deco
+
+
+def _arg(call: OpCall, idx: int, name: str, default=None):
+    if len(call.args) > idx:
+        return call.args[idx]
+    return call.kwargs.get(name, default)
+
+
+@formula("convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
+         "mkldnn_convolution")
+def _conv(call: OpCall) -> Cost:
+    x, w = call.in_shapes[0], call.in_shapes[1]
+    has_bias = len(call.in_shapes) > 2 and call.in_shapes[2] is not None and len(call.in_shapes[2]) > 0
+    transposed = bool(_arg(call, 6, "transposed", False))
+    macs = conv_macs(x, w, call.out_shapes[0], transposed)
+    return Cost(macs, 2 * macs + (call.out_numel if has_bias else 0))
+
+
+@formula("linear")
+def _linear(call: OpCall) -> Cost:
+    x, w = call.in_shapes[0], call.in_shapes[1]
+    has_bias = len(call.in_shapes) > 2 and call.in_shapes[2] is not None
+    macs = linear_macs(x, w[0])
+    return Cost(macs, 2 * macs + (call.out_numel if has_bias else 0))
+
+
+@formula("addmm")
+def _addmm(call: OpCall) -> Cost:
+    macs = matmul_macs(call.in_shapes[1], call.in_shapes[2])
+    return Cost(macs, 2 * macs + call.out_numel)
+
+
+@formula("mm", "bmm", "matmul")
+def _mm(call: OpCall) -> Cost:
+    macs = matmul_macs(call.in_shapes[0], call.in_shapes[1])
+    return Cost(macs, 2 * macs)
+
+
+@formula("baddbmm")
+def _baddbmm(call: OpCall) -> Cost:
+    macs = matmul_macs(call.in_shapes[1], call.in_shapes[2])
+    return Cost(macs, 2 * macs + call.out_numel)
+
+
+@formula("einsum")
+def _einsum(call: OpCall) -> Cost:
+    macs = einsum_macs(call.args[0], [s for s in call.in_shapes[1:] if s is not None])
+    return Cost(macs, 2 * macs)
+
+
+@formula("batch_norm")
+def _batch_norm(call: OpCall) -> Cost:
+    training = bool(_arg(call, 5, "training", False))
+    has_affine = call.kwargs.get("_has_affine", True)
+    if training:
+        return Cost(0, call.in_numel * (7 if has_affine else 5))
+    return Cost(0, 2 * call.in_numel)
+
+
+@formula("layer_norm", "group_norm", "instance_norm")
+def _norm(call: OpCall) -> Cost:
+    has_affine = call.kwargs.get("_has_affine", True)
+    return Cost(0, call.in_numel * (7 if has_affine else 5))
+
+
+@formula("relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_",
+         "sigmoid", "sigmoid_", "tanh", "tanh_", "gelu", "silu", "silu_", "hardswish",
+         "hardswish_", "hardsigmoid", "hardsigmoid_", "elu", "elu_", "threshold",
+         "threshold_", "exp", "sqrt", "rsqrt", "neg", "abs", "clamp", "clamp_", "clamp_min",
+         "clamp_min_", "pow", "reciprocal")
+def _elementwise_unary(call: OpCall) -> Cost:
+    return Cost(0, call.out_numel)
+
+
+@formula("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "rsub", "maximum",
+         "minimum", "where", "addcmul", "addcdiv")
+def _elementwise_binary(call: OpCall) -> Cost:
+    return Cost(0, call.out_numel)
+
+
+def _pool_kernel(call: OpCall) -> list[int]:
+    k = _arg(call, 1, "kernel_size")
+    nd = len(call.in_shapes[0]) - 2
+    k = list(k) if isinstance(k, (list, tuple)) else [k]
+    if len(k) == 1:
+        k = k * nd
+    return [int(v) for v in k]
+
+
+@formula("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices",
+         "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d")
+def _pool(call: OpCall) -> Cost:
+    return Cost(0, call.out_numel * _prod(_pool_kernel(call)))
+
+
+@formula("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+         "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool2d")
+def _adaptive_pool(call: OpCall) -> Cost:
+    x, out = call.in_shapes[0], call.out_shapes[0]
+    size = _arg(call, 1, "output_size")
+    spatial = len(size) if isinstance(size, (list, tuple)) else 1
+    lead = _prod(out[: len(out) - spatial])
+    return Cost(0, lead * adaptive_window_sum(x[-spatial:], out[-spatial:]))
+
+
+@formula("mean", "sum")
+def _reduce(call: OpCall) -> Cost:
+    return Cost(0, call.in_numel)
+
+
+@formula("softmax", "log_softmax", "_softmax", "_log_softmax")
+def _softmax(call: OpCall) -> Cost:
+    return Cost(0, 3 * call.in_numel)
+
+
+@formula("local_response_norm")
+def _lrn(call: OpCall) -> Cost:
+    size = int(_arg(call, 1, "size"))
+    return Cost(0, (size + 5) * call.in_numel)
+
+
+@formula("upsample_nearest2d", "upsample_nearest1d", "upsample_nearest3d")
+def _upsample_nearest(call: OpCall) -> Cost:
+    return Cost(0, call.out_numel)
+
+
+@formula("upsample_bilinear2d", "upsample_linear1d", "upsample_trilinear3d",
+         "upsample_bicubic2d")
+def _upsample_interp(call: OpCall) -> Cost:
+    return Cost(0, 4 * call.out_numel)
+
+
+@formula("cat", "stack", "constant_pad_nd", "clone", "_to_copy", "copy_", "contiguous",
+         "dropout", "native_dropout", "zeros_like", "ones_like", "empty_like", "fill_",
+         "max_unpool2d", "flip", "roll", "index_select", "gather")
+def _data_movement(call: OpCall) -> Cost:
+    return Cost(0, 0)
+
+
+# --------------------------------------------------------------------------- #
+# fvcore's convention (FlopCountAnalysis), for cross-checking
+# --------------------------------------------------------------------------- #
+FVCORE_FORMULAS: dict[str, Formula] = {}
+"""fvcore counts one "flop" per MAC for conv/linear/matmul, eval batch norm as
+1 per element (2 with affine), training norms as 4 (5 with affine) per element,
+adaptive_avg_pool2d as 1 per input element, upsampling per output element
+(bilinear x4), and ignores activations, pooling and elementwise ops."""
+
+
+def _fv(*names):
+    def deco(fn):
+        for n in names:
+            FVCORE_FORMULAS[n] = fn
+        return fn
+    return deco
+
+
+@_fv("convolution", "_convolution")
+def _fv_conv(call):
+    m = _conv(call).macs
+    return Cost(m, m)
+
+
+@_fv("linear")
+def _fv_linear(call):
+    m = linear_macs(call.in_shapes[0], call.in_shapes[1][0])
+    return Cost(m, m)
+
+
+@_fv("addmm", "mm", "bmm", "matmul", "einsum", "baddbmm")
+def _fv_mm(call):
+    m = FORMULAS[call.name](call).macs
+    return Cost(m, m)
+
+
+@_fv("batch_norm")
+def _fv_bn(call):
+    training = bool(_arg(call, 5, "training", False))
+    has_affine = call.kwargs.get("_has_affine", True)
+    if training:
+        return Cost(0, call.in_numel * (5 if has_affine else 4))
+    return Cost(0, call.in_numel * (2 if has_affine else 1))
+
+
+@_fv("layer_norm", "group_norm", "instance_norm")
+def _fv_norm(call):
+    has_affine = call.kwargs.get("_has_affine", True)
+    return Cost(0, call.in_numel * (5 if has_affine else 4))
+
+
+@_fv("adaptive_avg_pool2d")
+def _fv_adaptive(call):
+    return Cost(0, call.in_numel)
+
+
+@_fv("upsample_nearest2d")
+def _fv_up_nearest(call):
+    return Cost(0, call.out_numel)
+
+
+@_fv("upsample_bilinear2d")
+def _fv_up_bilinear(call):
+    return Cost(0, 4 * call.out_numel)
+
+
+CONVENTIONS: dict[str, dict[str, Formula]] = {"native": FORMULAS, "fvcore": FVCORE_FORMULAS}

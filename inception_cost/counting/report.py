@@ -1,0 +1,103 @@
+"""CostReport: the plain data every renderer reads.
+
+``layers`` has one row per executed op (plus one "params" row for each module
+that owns parameters but executed no op, so the params column always sums to
+``sum(p.numel() for p in model.parameters())``).
+Units: params (elements), macs (multiply-accumulates), flops (floating-point
+operations, see :mod:`inception_cost.counting.formulas`), activations (elements).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+LAYER_COLUMNS = [
+    "module", "module_type", "op", "kernel", "stride", "padding", "dilation", "groups",
+    "in_shape", "weight_shape", "out_shape", "params", "macs", "flops", "activations",
+    "inplace", "counted",
+]
+NUMERIC = ["params", "macs", "flops", "activations"]
+
+
+def fmt_shape(shape) -> str:
+    """(1, 64, 112, 112) -> '1x64x112x112'; None -> ''."""
+    if shape is None:
+        return ""
+    return "x".join(str(int(s)) for s in shape)
+
+
+@dataclass
+class CostReport:
+    layers: pd.DataFrame
+    model_name: str = ""
+    input_shapes: list = field(default_factory=list)
+    convention: str = "native"
+    engine: str = "native"
+    device: str = "meta"
+
+    # totals --------------------------------------------------------------
+    @property
+    def total_params(self) -> int:
+        return int(self.layers["params"].sum())
+
+    @property
+    def total_macs(self) -> int:
+        return int(self.layers["macs"].sum())
+
+    @property
+    def total_flops(self) -> int:
+        return int(self.layers["flops"].sum())
+
+    @property
+    def total_activations(self) -> int:
+        return int(self.layers["activations"].sum())
+
+    @property
+    def uncounted_ops(self) -> list[str]:
+        """aten ops that ran but have no formula (counted as 0)."""
+        return sorted(set(self.layers.loc[~self.layers["counted"], "op"]))
+
+    def totals(self) -> dict[str, int]:
+        return {"params": self.total_params, "macs": self.total_macs,
+                "flops": self.total_flops, "activations": self.total_activations}
+
+    # aggregation ---------------------------------------------------------
+    def by_module(self, depth: int | None = None) -> pd.DataFrame:
+        """Hierarchical totals. ``depth=k``: one row per module path truncated to
+        k components (top-level ops land in ''); ``depth=None``: every module
+        prefix, a parent being the sum of its own ops and its children's, like
+        fvcore's ``by_module()``. Never double counts: each op is in exactly one
+        row at a given depth."""
+        df = self.layers
+        if depth is not None:
+            if depth < 0:
+                raise ValueError("depth must be >= 0")
+            key = df["module"].map(lambda m: ".".join(m.split(".")[:depth]) if m else "")
+            out = df.groupby(key, sort=False)[NUMERIC].sum()
+            out.index.name = "module"
+            return out.reset_index()
+        acc: dict[str, list[int]] = {}
+        for mod, vals in zip(df["module"], df[NUMERIC].itertuples(index=False)):
+            parts = mod.split(".") if mod else []
+            for i in range(len(parts) + 1):
+                p = ".".join(parts[:i])
+                a = acc.setdefault(p, [0, 0, 0, 0])
+                for j, v in enumerate(vals):
+                    a[j] += int(v)
+        out = pd.DataFrame([[k, *v] for k, v in acc.items()], columns=["module", *NUMERIC])
+        return out
+
+    def by_op(self) -> pd.DataFrame:
+        out = self.layers.groupby("op", sort=False)[NUMERIC].sum()
+        out["count"] = self.layers.groupby("op", sort=False).size()
+        return out.sort_values("flops", ascending=False).reset_index()
+
+    def module_totals(self) -> dict[str, int]:
+        """{module path: flops} for every prefix (fvcore ``by_module`` shape)."""
+        bm = self.by_module()
+        return dict(zip(bm["module"], bm["flops"].astype(int)))
+
+    def summary(self) -> dict:
+        return {"model": self.model_name, "input": [list(s) for s in self.input_shapes],
+                "convention": self.convention, "engine": self.engine, **self.totals()}

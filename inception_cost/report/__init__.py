@@ -1,0 +1,1 @@
+"""Presentation: renderers read plain data (DataFrames), never count."""
