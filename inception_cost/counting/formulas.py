@@ -251,8 +251,7 @@ def _pool(call: OpCall) -> Cost:
          "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool2d")
 def _adaptive_pool(call: OpCall) -> Cost:
     x, out = call.in_shapes[0], call.out_shapes[0]
-    size = _arg(call, 1, "output_size")
-    spatial = len(size) if isinstance(size, (list, tuple)) else 1
+    spatial = 3 if "3d" in call.name else 1 if "1d" in call.name else 2
     lead = _prod(out[: len(out) - spatial])
     return Cost(0, lead * adaptive_window_sum(x[-spatial:], out[-spatial:]))
 
