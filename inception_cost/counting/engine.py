@@ -45,6 +45,10 @@ COMPOSITE_FUNCTIONS: dict[Any, str] = {
     torch.einsum: "einsum",
 }
 
+# composites whose output has the input's shape: on meta they need not run at all
+_SHAPE_PRESERVING = {"batch_norm", "layer_norm", "group_norm", "instance_norm",
+                     "local_response_norm", "softmax", "log_softmax"}
+
 # aten ops that only allocate or re-view memory: never recorded
 _SILENT = {
     "empty", "empty_strided", "new_empty", "new_empty_strided", "_unsafe_view", "lift_fresh",
@@ -180,7 +184,12 @@ class _FunctionMode(TorchFunctionMode):
             return func(*args, **kwargs)
         self.rec.inside_composite += 1
         try:
-            out = func(*args, **kwargs)
+            x = args[0] if args else None
+            if key in _SHAPE_PRESERVING and isinstance(x, torch.Tensor) and x.is_meta:
+                # values don't exist on meta: skip the (slow, Python-decomposed) meta kernel
+                out = torch.empty_like(x)
+            else:
+                out = func(*args, **kwargs)
         finally:
             self.rec.inside_composite -= 1
         args = _normalise(key, func, args, kwargs)
