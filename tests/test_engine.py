@@ -115,3 +115,9 @@ def test_bad_arguments():
         count(nn.Identity(), (1, 3, 8, 8), convention="thop")
     with pytest.raises(UsageError):
         count(nn.Identity())
+
+
+@pytest.mark.parametrize("name,layers", [("googlenet", 22), ("vgg16", 16), ("resnet50", 50), ("alexnet", 8)])
+def test_depth_is_longest_weight_layer_path(name, layers):
+    # the names say it: VGG-16, ResNet-50, AlexNet's 5 conv + 3 FC, GoogLeNet "22 layers deep"
+    assert count(tv(name), (1, 3, 224, 224)).depth == layers

@@ -102,12 +102,12 @@ def _attach_params(model: nn.Module, records: list[OpRecord]) -> pd.DataFrame:
             rows.append(dict(module=mname, module_type=types[mname], op="params", counted=True,
                              inplace=False, in_shape=None, weight_shape=None, out_shape=None,
                              kernel=None, stride=None, padding=None, dilation=None, groups=None,
-                             macs=0, flops=0, activations=0, params=n))
+                             macs=0, flops=0, activations=0, params=n, depth=0))
     df = pd.DataFrame(rows, columns=LAYER_COLUMNS)
     for c in ("in_shape", "weight_shape", "out_shape", "kernel", "stride", "padding", "dilation"):
         df[c] = df[c].map(fmt_shape)
     df["groups"] = df["groups"].map(lambda g: "" if g is None or pd.isna(g) else str(int(g)))
-    for c in ("params", "macs", "flops", "activations"):
+    for c in ("params", "macs", "flops", "activations", "depth"):
         df[c] = df[c].astype("int64")
     return df
 

@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.weak import WeakTensorKeyDictionary
 
 from .formulas import CONVENTIONS, OpCall
 
@@ -46,6 +47,8 @@ COMPOSITE_FUNCTIONS: dict[Any, str] = {
 }
 
 # composites whose output has the input's shape: on meta they need not run at all
+_WEIGHT_OPS = {"convolution", "_convolution", "linear", "addmm"}
+
 _SHAPE_PRESERVING = {"batch_norm", "layer_norm", "group_norm", "instance_norm",
                      "local_response_norm", "softmax", "log_softmax"}
 
@@ -75,6 +78,7 @@ class OpRecord:
     macs: int
     flops: int
     activations: int
+    depth: int = 0      # weight layers (conv/linear) on the longest path to this output
 
 
 class ForwardError(RuntimeError):
@@ -136,7 +140,8 @@ class _Recorder:
         self.stack: list[nn.Module] = []
         self.rows: list[OpRecord] = []
         self.inside_composite = 0
-        self.failed_at: str | None = None
+        self.depth = WeakTensorKeyDictionary()
+        self.last_depth = 0
 
     # module attribution --------------------------------------------------
     def current(self) -> tuple[str, str]:
@@ -145,6 +150,21 @@ class _Recorder:
             if name is not None:
                 return name, type(mod).__name__
         return "", "(top)"
+
+    def propagate(self, key: str, args, out) -> int:
+        """Longest path in weight layers: max over tensor inputs, +1 for conv/linear."""
+        d = 0
+        for a in args:
+            items = a if isinstance(a, (list, tuple)) else (a,)
+            for t in items:
+                if isinstance(t, torch.Tensor):
+                    d = max(d, self.depth.get(t, 0))
+        if key in _WEIGHT_OPS:
+            d += 1
+        for o in _flat_outputs(out):
+            self.depth[o] = d
+        self.last_depth = d
+        return d
 
     def record(self, key: str, args: tuple, kwargs: dict, out, inplace: bool) -> None:
         in_shapes = [_shape(a) for a in args]
@@ -169,7 +189,8 @@ class _Recorder:
         self.rows.append(OpRecord(
             module=module, module_type=mtype, op=key, counted=counted, inplace=inplace,
             in_shape=in_shape, weight_shape=w_shape, out_shape=out_shapes[0] if out_shapes else None,
-            macs=cost.macs if cost else 0, flops=cost.flops if cost else 0, activations=int(act), **geo))
+            macs=cost.macs if cost else 0, flops=cost.flops if cost else 0, activations=int(act),
+            depth=self.last_depth, **geo))
 
 
 class _FunctionMode(TorchFunctionMode):
@@ -192,6 +213,7 @@ class _FunctionMode(TorchFunctionMode):
                 out = func(*args, **kwargs)
         finally:
             self.rec.inside_composite -= 1
+        self.rec.propagate(key, args, out)
         args = _normalise(key, func, args, kwargs)
         extra = {}
         if key in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
@@ -244,6 +266,7 @@ class _DispatchMode(TorchDispatchMode):
         if self.rec.inside_composite:
             return out
         name = func.overloadpacket.__name__
+        self.rec.propagate(name, args, out)
         if name in _SILENT or getattr(func, "is_view", False):
             return out
         inplace = name.endswith("_") or (

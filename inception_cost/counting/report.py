@@ -15,7 +15,7 @@ import pandas as pd
 LAYER_COLUMNS = [
     "module", "module_type", "op", "kernel", "stride", "padding", "dilation", "groups",
     "in_shape", "weight_shape", "out_shape", "params", "macs", "flops", "activations",
-    "inplace", "counted",
+    "inplace", "counted", "depth",
 ]
 NUMERIC = ["params", "macs", "flops", "activations"]
 
@@ -52,6 +52,11 @@ class CostReport:
     @property
     def total_activations(self) -> int:
         return int(self.layers["activations"].sum())
+
+    @property
+    def depth(self) -> int:
+        """Weight layers (conv/linear) on the longest input-to-output path."""
+        return int(self.layers["depth"].max()) if len(self.layers) else 0
 
     @property
     def uncounted_ops(self) -> list[str]:
