@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
     _register()
     try:
-        cli.main(args=argv, prog_name="inception-cost", standalone_mode=False)
-        return 0
+        rv = cli.main(args=argv, prog_name="inception-cost", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.exceptions.Abort:

@@ -1,0 +1,221 @@
+"""``inception-cost profile VARIANT [VARIANT ...]``: time real forward passes."""
+from __future__ import annotations
+
+import math
+import os
+
+import click
+import pandas as pd
+import torch
+
+from ..errors import UsageError
+from ..profiling.api import profile, resolve_device
+from ..profiling.environment import describe
+from ..profiling.peaks import DTYPE_MODES
+from ..report.render import render, to_csv, to_json, write_output
+from ..report.units import human, human_bytes
+from .options import format_option, output_option, parse_chw, parse_int_list
+
+
+def _num(v, fmt: str) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(f) else format(f, fmt)
+
+
+def _mode(r) -> str:
+    if r["compile"] is True or str(r["compile"]) == "True":
+        return "compile+graphs" if str(r["cuda_graphs"]) == "True" else "compile"
+    return "graphs" if str(r["cuda_graphs"]) == "True" else "eager"
+
+
+def _layout(r) -> str:
+    return "NHWC" if str(r["channels_last"]) == "True" else "NCHW"
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The whole-model rows as people read them (units in the headers)."""
+    rows = []
+    for _, r in runs.iterrows():
+        ok = r["status"] == "ok"
+        rows.append({
+            "variant": r["variant"], "dtype": r["dtype"], "layout": _layout(r), "mode": _mode(r),
+            "batch": r["batch"], "status": r["status"],
+            "median ms": _num(r["median_ms"], ".3f") if ok else "",
+            "p10-p90 ms": f"{_num(r['p10_ms'], '.3f')}-{_num(r['p90_ms'], '.3f')}" if ok else "",
+            "cv %": _num(100 * float(r["cv"]), ".1f") if ok else "",
+            "images/s": _num(r["images_per_s"], ".1f") if ok else "",
+            "MACs": human(r["macs"], "MACs") if ok else "",
+            "TFLOP/s": _num(r["achieved_tflops"], ".3f") if ok else "",
+            "% peak": _num(r["pct_of_peak"], ".1f") if ok else "",
+            "peak mem": human_bytes(r["peak_mem_bytes"]) if ok and _num(r["peak_mem_bytes"], "g") else "",
+            "activations (analytic)": human_bytes(r["analytic_activation_bytes"]) if ok else "",
+            "note": r["message"] if not ok else "",
+        })
+    return pd.DataFrame(rows)
+
+
+def compare_table(comp: pd.DataFrame) -> pd.DataFrame:
+    rows = [{"batch": r["batch"], "dtype": r["dtype"], "layout": _layout(r), "mode": _mode(r),
+             "variant": f"{r['variant']} / {r['baseline']}",
+             "MAC ratio": _num(r["macs_ratio"], ".3f"), "time ratio": _num(r["time_ratio"], ".3f"),
+             "time/MAC ratio": _num(r["time_ratio_over_macs_ratio"], ".2f")}
+            for _, r in comp.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def layer_tables(layers: pd.DataFrame, top: int) -> list[tuple[str, pd.DataFrame]]:
+    out = []
+    keys = ["variant", "dtype", "channels_last", "batch"]
+    for _, g in layers.groupby(keys, sort=False):
+        first = g.iloc[0]
+        shown = g.sort_values("time_ms", ascending=False).head(top)
+        df = pd.DataFrame({
+            "module": shown["module"].map(lambda m: m or "(top)"), "type": shown["module_type"],
+            "ops": shown["ops"], "time ms": shown["time_ms"].map(lambda v: _num(v, ".4f")),
+            "% time": shown["time_pct"].map(lambda v: _num(v, ".1f")),
+            "MACs": shown["macs"].map(lambda v: human(v, "MACs") if v else ""),
+            "TFLOP/s": shown["achieved_tflops"].map(lambda v: _num(v, ".3f")),
+            "% peak": shown["pct_of_peak"].map(lambda v: _num(v, ".1f")),
+            "FLOP/B": shown["intensity_flop_per_byte"].map(lambda v: _num(v, ".1f")),
+            "bound": shown["bound"],
+            "% roofline": shown["pct_of_roofline"].map(lambda v: _num(v, ".1f")),
+        })
+        title = (f"{first['variant']} {first['dtype']} {_layout(first)} batch {first['batch']}: "
+                 f"top {len(df)} of {len(g)} modules by self time; per-layer sum "
+                 f"{first['layers_sum_ms']:.3f} ms vs whole {first['whole_ms']:.3f} ms "
+                 f"(gap {first['gap_pct']:+.1f}%)")
+        out.append((title, df))
+    return out
+
+
+def _check_writable(path: str | None) -> None:
+    if not path or path == "-":
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write --output '{path}'")
+
+
+def layers_path(output: str, fmt: str) -> str:
+    stem, _ext = os.path.splitext(output)
+    return f"{stem}.layers.{fmt}"
+
+
+@click.command("profile")
+@click.argument("variants", nargs=-1, required=True)
+@click.option("--batch-size", "batch_size", default="1", show_default=True,
+              help="Comma-separated batch sizes, e.g. 1,32,256.")
+@click.option("--device", default=None,
+              help="cuda or cpu (default: cuda when available, else cpu).")
+@click.option("--dtype", default="fp32", show_default=True,
+              help="fp32 (TF32 off) | tf32 | fp16 | bf16, or a comma list to sweep.")
+@click.option("--channels-last", is_flag=True, help="Model and input in channels_last (NHWC).")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile (default mode, static shapes).")
+@click.option("--cuda-graphs", is_flag=True, help="Replay a captured CUDA graph (no launch overhead).")
+@click.option("--per-layer", is_flag=True, help="Also time every module (eager only).")
+@click.option("--warmup", type=int, default=None, help="Warm-up iterations [10 on CUDA, 3 on CPU].")
+@click.option("--iters", type=int, default=None, help="Timed iterations [50 on CUDA, 20 on CPU].")
+@click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
+@click.option("--peak-tflops", type=float, default=None,
+              help="Peak TFLOP/s for %-of-peak and roofline (overrides the device table).")
+@click.option("--peak-bandwidth", type=float, default=None,
+              help="Peak memory bandwidth in TB/s (overrides the device table).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (torch.set_num_threads).")
+@click.option("--resume", is_flag=True,
+              help="With --format csv --output: skip configurations already in the file.")
+@click.option("--top", type=int, default=20, show_default=True,
+              help="Per-layer rows shown in rich/md output (files get all).")
+@format_option()
+@output_option()
+def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cuda_graphs,
+                per_layer, warmup, iters, input_, peak_tflops, peak_bandwidth, threads, resume,
+                top, fmt, output):
+    """Time forward passes of each VARIANT: latency statistics, images/s,
+    achieved TFLOP/s beside the MAC/FLOP counts, peak memory, and with
+    --per-layer each module's time on the device's roofline.
+
+    VARIANT: a variant name (see `inception-cost variants`), torchvision:NAME,
+    timm:NAME, or path/to/file.py:factory. With --format csv --output FILE,
+    each finished configuration is appended to FILE at once (per-layer rows
+    to FILE's .layers.csv sibling); CUDA out-of-memory is a row with status oom.
+    """
+    batches = parse_int_list(batch_size, "--batch-size")
+    dtypes = [d.strip().lower() for d in dtype.split(",") if d.strip()]
+    bad = [d for d in dtypes if d not in DTYPE_MODES]
+    if not dtypes or bad:
+        raise UsageError(f"unknown --dtype '{','.join(bad) or dtype}' "
+                         f"(choose from {', '.join(DTYPE_MODES)})")
+    chw = parse_chw(input_) if input_ else None
+    if threads is not None:
+        if threads <= 0:
+            raise UsageError(f"--threads must be a positive integer (got {threads})")
+        torch.set_num_threads(threads)
+    if top <= 0:
+        raise UsageError(f"--top must be a positive integer (got {top})")
+    if per_layer and fmt in ("csv", "json") and not output:
+        raise UsageError("--per-layer with --format csv/json needs --output FILE "
+                         "(per-layer rows go to FILE's .layers sibling)")
+    if resume and not (fmt == "csv" and output):
+        raise UsageError("--resume needs --format csv --output FILE")
+    _check_writable(output)
+    dev, notice = resolve_device(device)
+    if notice:
+        click.echo(notice, err=True)
+    live = fmt == "csv" and bool(output) and output != "-"
+    result = profile(list(variants), batch_sizes=batches, device=dev, dtype=dtypes,
+                     channels_last=channels_last, compile=compile_, cuda_graphs=cuda_graphs,
+                     warmup=warmup, iters=iters, per_layer=per_layer, input_size=chw,
+                     peak_tflops=peak_tflops, peak_bandwidth=peak_bandwidth,
+                     output=output if live else None,
+                     layers_output=layers_path(output, "csv") if live and per_layer else None,
+                     resume=resume, progress=True,
+                     notify=lambda msg: click.echo(f"warning: {msg}" if not msg.startswith(
+                         ("notice", "resume")) else msg, err=True))
+    runs = pd.DataFrame(result)
+    if live:
+        where = f"{output}" + (f" and {layers_path(output, 'csv')}" if per_layer else "")
+        click.echo(f"wrote {len(runs)} configuration(s) to {where}", err=True)
+        return
+    if fmt in ("csv", "json"):
+        text = to_csv(runs) if fmt == "csv" else to_json(runs)
+        write_output(text, output)
+        if per_layer:
+            lp = layers_path(output, fmt)
+            layers = result.layers
+            write_output(to_csv(layers) if fmt == "csv" else to_json(layers), lp)
+        return
+    env = result.environment
+    peak_note = ""
+    ok = runs[runs["status"] == "ok"]
+    if not ok.empty:
+        src = ok["peak_source"].iloc[0]
+        peak_note = ("device peaks: unknown (give --peak-tflops and --peak-bandwidth for % of "
+                     "peak and roofline)" if src == "unknown" else f"device peaks: {src}")
+    notes = [describe(env),
+             "times from " + ("CUDA events" if env["device"] == "cuda" else "time.perf_counter")
+             + f"; median and p10/p90 of {ok['iters'].iloc[0] if not ok.empty else '?'} timed "
+               "forwards after warm-up; TFLOP/s = counted FLOPs / median time",
+             "activations (analytic) = sum of every op's output elements x dtype bytes "
+             "(an upper bound: inference frees tensors as it goes)"]
+    if peak_note:
+        notes.append(peak_note)
+    noisy = ok[ok["cv"].astype(float) > 0.05]
+    if len(noisy):
+        notes.append(f"{len(noisy)} configuration(s) with CV > 5%: timings noisy")
+    parts = [render(runs_table(runs), fmt, title=f"profile on {env['device_name']}",
+                    notes=notes)]
+    if result.comparison is not None and len(result.comparison):
+        parts.append(render(compare_table(result.comparison), fmt,
+                            title="MACs vs measured time, relative to the first variant",
+                            notes=["time/MAC ratio 1.0: time shrinks exactly as MACs do; "
+                                   "above 1: the MAC saving buys less time"]))
+    if per_layer and result.layers is not None:
+        for title, df in layer_tables(result.layers, top):
+            parts.append(render(df, fmt, title=title,
+                                notes=["self time: a module's span minus its children's; "
+                                       "FLOP/B = FLOPs / bytes of inputs + weights + outputs"]))
+    write_output("\n".join(parts), output)

@@ -1,0 +1,20 @@
+"""``inception-cost report``: regenerate reports/ (CSV, JSON, Markdown, plots)."""
+from __future__ import annotations
+
+import click
+
+from ..report.regenerate import regenerate
+
+
+@click.command("report")
+@click.option("--out", default="reports", show_default=True, help="Folder to (re)write.")
+@click.option("--no-plots", is_flag=True, help="Skip the matplotlib plots.")
+def report_cmd(out, no_plots):
+    """Regenerate every per-layer CSV, the summary, the paper tables and plots."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
+        task = bar.add_task("counting…", total=None)
+        paths = regenerate(out, plots=not no_plots,
+                           progress=lambda msg: bar.update(task, description=msg))
+    click.echo(f"wrote {len(paths)} files under {out}/")

@@ -1,0 +1,86 @@
+"""``inception-cost report``: regenerate everything under reports/ deterministically.
+
+Same code -> byte-identical CSV/JSON/Markdown (no timestamps, fixed row order).
+Artifacts are produced as {relative path: text}; plots are optional (matplotlib).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator
+
+import pandas as pd
+
+from ..counting import count
+from ..models.registry import build, variants
+from .baseline import baseline_path, layers_csv
+from .render import to_csv, to_json, to_markdown
+
+Artifact = tuple[str, str]   # (relative path, text)
+
+
+def summary_row(name: str, report, chw) -> dict:
+    return {"variant": name, "input": "x".join(map(str, chw)), "params": report.total_params,
+            "macs": report.total_macs, "flops": report.total_flops,
+            "activations": report.total_activations, "depth": report.depth}
+
+
+def variant_reports(names: list[str] | None = None) -> Iterator[tuple[str, object, tuple]]:
+    """(name, CostReport at batch 1 with the default input, C x H x W) per variant."""
+    for info in variants():
+        if names and info.name not in names:
+            continue
+        rep = count(build(info.name), (1, *info.input_size), name=info.name)
+        yield info.name, rep, info.input_size
+
+
+def paper_artifacts() -> list[Artifact]:
+    """Table 1, module comparison, factorization and case studies (papers package)."""
+    try:
+        from ..papers import report_artifacts
+    except ImportError:
+        return []
+    return list(report_artifacts())
+
+
+def regenerate(out: str = "reports", plots: bool = True,
+               progress: Callable[[str], None] | None = None) -> list[str]:
+    """Write every artifact under ``out``; returns the paths written."""
+    written: list[str] = []
+
+    def put(rel: str, text: str) -> None:
+        path = os.path.join(out, rel)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        written.append(path)
+
+    rows, reports = [], {}
+    for name, rep, chw in variant_reports():
+        if progress:
+            progress(f"counted {name}")
+        put(os.path.relpath(baseline_path(out, name), out), layers_csv(rep))
+        rows.append(summary_row(name, rep, chw))
+        reports[name] = rep
+    summary = pd.DataFrame(rows)
+    put("summary.csv", to_csv(summary))
+    put("summary.json", to_json(summary))
+    put("summary.md", to_markdown(summary, "Every variant at batch 1, default input (C x H x W)",
+                                  ["params: elements; macs: multiply-accumulates (bias excluded); "
+                                   "flops: 2 x MACs + element-wise work; activations: output "
+                                   "elements of out-of-place ops; depth: weight layers on the "
+                                   "longest path"]))
+    for rel, text in paper_artifacts():
+        if progress:
+            progress(f"wrote {rel}")
+        put(rel, text)
+    if plots:
+        try:
+            from . import plots as plotting
+        except ImportError:
+            plotting = None
+        if plotting is not None and plotting.available():
+            for rel in plotting.write_all(out, reports, summary):
+                written.append(os.path.join(out, rel))
+                if progress:
+                    progress(f"plotted {rel}")
+    return written
