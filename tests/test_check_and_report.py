@@ -82,7 +82,7 @@ def test_non_integer_cell_is_corrupt(user_model, capsys):
     f, base = user_model
     run(gate(f, base, "--update"), capsys)
     p = base / "layers" / "net.csv"
-    df = pd.read_csv(p)
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
     df.loc[0, "macs"] = "lots"
     df.to_csv(p, index=False)
     code, out, err = run(gate(f, base), capsys)
