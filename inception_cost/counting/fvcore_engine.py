@@ -37,7 +37,9 @@ def _materialise(model: nn.Module) -> nn.Module:
 
 def count_with_fvcore(model: nn.Module, input_size=None, inputs=None, name: str = "") -> CostReport:
     try:
-        from fvcore.nn import FlopCountAnalysis
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from fvcore.nn import FlopCountAnalysis
     except ImportError:  # pragma: no cover - fvcore is a runtime dependency
         raise UsageError("fvcore is not installed: pip install fvcore") from None
     from .api import _attach_params
