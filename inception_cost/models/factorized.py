@@ -302,8 +302,8 @@ class Stages:
     """Collects named stages, threading the channel count from one to the next.
 
     ``add(name, make)`` calls ``make(cin)`` with the current channel count,
-    ``repeat`` does so for numbered copies; ``add_specs`` appends plain layers from :class:`Conv`/:class:`Pool` specs
-    (a stem table).
+    ``repeat`` does so for numbered copies; ``add_specs`` appends plain layers from
+    :class:`Conv`/:class:`Pool` specs (a stem table).
     """
 
     def __init__(self, cin: int):
@@ -328,7 +328,7 @@ class Stages:
 
 
 class StagedNet(nn.Module):
-    """Named stages in order → global average pool → dropout → linear classifier.
+    """Named stages in order → global average pool → dropout (if p > 0) → linear classifier.
 
     ``aux=(tap, head)`` adds an auxiliary classifier on the output of stage ``tap``.
     It runs in every forward (training and eval) so that its cost is counted, and
@@ -349,7 +349,8 @@ class StagedNet(nn.Module):
         if aux and aux[0] not in self.stage_names:
             raise ValueError(f"auxiliary head taps unknown stage '{aux[0]}'")
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout)
+        if dropout > 0:
+            self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(features, num_classes)
 
     def forward(self, x):
@@ -358,8 +359,38 @@ class StagedNet(nn.Module):
             x = self._modules[name](x)
             if name == self.aux_tap:
                 aux = self.aux(x)
-        x = self.fc(self.dropout(self.avgpool(x).flatten(1)))
+        x = self.avgpool(x).flatten(1)
+        if "dropout" in self._modules:
+            x = self.dropout(x)
+        x = self.fc(x)
         return x if aux is None else (x, aux)
+
+
+def rethinking_stages(stem, fig5, fig5_kernel: int, reduction_35, fig6, reduction_17,
+                      fig7) -> Stages:
+    """Stem → Fig. 5 modules → Fig. 10 reduction → Fig. 6 modules → 17×17 reduction →
+    Fig. 7 modules, from width tables laid out as in inception_v3.py / inception_v2.py."""
+    s = Stages(3)
+    s.add_specs(stem)
+    for name, b1, r2, c2, r3, c3a, c3b, proj in fig5:
+        s.add(name, lambda c: InceptionFig5(c, b1, (r2, c2), (r3, c3a, c3b), proj,
+                                            b2_kernel=fig5_kernel))
+    name, k, l, m, n = reduction_35  # noqa: E741
+    s.add(name, lambda c: GridReduction(c, k, l, m, n))
+    for name, b1, c7, out2, out3, proj in fig6:
+        s.add(name, lambda c: InceptionFig6(c, b1, (c7, c7, out2), (c7, c7, c7, c7, out3), proj))
+    name, b1, b2 = reduction_17
+    s.add(name, lambda c: FactorizedGridReduction(c, b1, b2))
+    for name, b1, r2, s2, r3, m, s3, proj in fig7:
+        s.add(name, lambda c: InceptionFig7(c, b1, (r2, s2), (r3, m, s3), proj))
+    return s
+
+
+def attach_outline(model: nn.Module, outline) -> nn.Module:
+    """Set ``model.outline`` to ``outline`` restricted to the model's top-level children."""
+    children = dict(model.named_children())
+    model.outline = [(label, [n for n in names if n in children]) for label, names in outline]
+    return model
 
 
 # --------------------------------------------------------------------------- #

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from .factorized import Conv, Pool, StagedNet
-from .inception_v3 import attach_outline, rethinking_stages
+from .factorized import Conv, Pool, StagedNet, attach_outline, rethinking_stages
 from .registry import register_variant
 
 # Table 1 stem: name, layer  (output size at 299×299 in the comment)

@@ -11,8 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .blocks import ConvBNReLU
-from .factorized import (Conv, FactorizedGridReduction, GridReduction, InceptionFig5,
-                         InceptionFig6, InceptionFig7, Pool, StagedNet, Stages)
+from .factorized import Conv, Pool, StagedNet, attach_outline, rethinking_stages
 from .registry import register_variant
 
 # stem: name, layer (Conv(out, kernel, stride, padding) or Pool)
@@ -85,13 +84,6 @@ OUTLINE = [
 ]
 
 
-def attach_outline(model: nn.Module, outline) -> nn.Module:
-    """Set ``model.outline`` to ``outline`` restricted to the model's top-level children."""
-    children = dict(model.named_children())
-    model.outline = [(label, [n for n in names if n in children]) for label, names in outline]
-    return model
-
-
 class AuxHead(nn.Module):
     """Inception-v3's auxiliary classifier on the 17×17×768 grid: 5×5/3 avg pool →
     1×1 conv 128 → 5×5 conv 768 → global average pool → linear."""
@@ -105,26 +97,6 @@ class AuxHead(nn.Module):
     def forward(self, x):
         x = self.conv1(self.conv0(F.avg_pool2d(x, kernel_size=5, stride=3)))
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
-
-
-def rethinking_stages(stem, fig5, fig5_kernel: int, reduction_35, fig6, reduction_17,
-                      fig7) -> Stages:
-    """Stem → Fig. 5 modules → Fig. 10 reduction → Fig. 6 modules → 17×17 reduction →
-    Fig. 7 modules, from width tables laid out as in this file (shared with v2)."""
-    s = Stages(3)
-    s.add_specs(stem)
-    for name, b1, r2, c2, r3, c3a, c3b, proj in fig5:
-        s.add(name, lambda c: InceptionFig5(c, b1, (r2, c2), (r3, c3a, c3b), proj,
-                                            b2_kernel=fig5_kernel))
-    name, k, l, m, n = reduction_35  # noqa: E741
-    s.add(name, lambda c: GridReduction(c, k, l, m, n))
-    for name, b1, c7, out2, out3, proj in fig6:
-        s.add(name, lambda c: InceptionFig6(c, b1, (c7, c7, out2), (c7, c7, c7, c7, out3), proj))
-    name, b1, b2 = reduction_17
-    s.add(name, lambda c: FactorizedGridReduction(c, b1, b2))
-    for name, b1, r2, s2, r3, m, s3, proj in fig7:
-        s.add(name, lambda c: InceptionFig7(c, b1, (r2, s2), (r3, m, s3), proj))
-    return s
 
 
 @register_variant(
