@@ -178,7 +178,8 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
     runs = pd.DataFrame(result)
     if live:
         where = f"{output}" + (f" and {layers_path(output, 'csv')}" if per_layer else "")
-        click.echo(f"wrote {len(runs)} configuration(s) to {where}", err=True)
+        click.echo(f"{len(runs)} configuration(s) in {where} (each appended as it finished)",
+                   err=True)
         return
     if fmt in ("csv", "json"):
         text = to_csv(runs) if fmt == "csv" else to_json(runs)

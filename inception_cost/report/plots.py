@@ -46,7 +46,7 @@ def stage_bars(name: str, report, path: str) -> None:
 
 def macs_vs_params(summary: pd.DataFrame, path: str) -> None:
     plt = _plt()
-    nets = summary[summary["params"] > 0]
+    nets = summary[(summary["params"] > 0) & (summary.get("kind", "network") == "network")]
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.scatter(nets["params"] / 1e6, nets["macs"] / 1e9)
     for _, r in nets.iterrows():
@@ -55,7 +55,7 @@ def macs_vs_params(summary: pd.DataFrame, path: str) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("params (millions)")
     ax.set_ylabel("GMACs per image")
-    ax.set_title("MACs vs params across variants")
+    ax.set_title("MACs vs params across networks (batch 1, default input)")
     _save(fig, path)
     plt.close(fig)
 

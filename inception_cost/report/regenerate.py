@@ -18,28 +18,45 @@ from .render import to_csv, to_json, to_markdown
 Artifact = tuple[str, str]   # (relative path, text)
 
 
-def summary_row(name: str, report, chw) -> dict:
-    return {"variant": name, "input": "x".join(map(str, chw)), "params": report.total_params,
+def summary_row(name: str, report, chw, kind: str = "network") -> dict:
+    return {"variant": name, "kind": kind, "input": "x".join(map(str, chw)), "params": report.total_params,
             "macs": report.total_macs, "flops": report.total_flops,
             "activations": report.total_activations, "depth": report.depth}
 
 
-def variant_reports(names: list[str] | None = None) -> Iterator[tuple[str, object, tuple]]:
-    """(name, CostReport at batch 1 with the default input, C x H x W) per variant."""
+def variant_reports(names: list[str] | None = None) -> Iterator[tuple[str, object, tuple, str]]:
+    """(name, CostReport at batch 1 with the default input, C x H x W, kind) per variant."""
     for info in variants():
         if names and info.name not in names:
             continue
         rep = count(build(info.name), (1, *info.input_size), name=info.name)
-        yield info.name, rep, info.input_size
+        yield info.name, rep, info.input_size, info.kind
 
 
 def paper_artifacts() -> list[Artifact]:
-    """Table 1, module comparison, factorization and case studies (papers package)."""
-    try:
-        from ..papers import report_artifacts
-    except ImportError:
-        return []
-    return list(report_artifacts())
+    """Table 1, Rethinking's outline, module comparison, factorization and case
+    studies, each as csv + md + json under papers/."""
+    from ..papers.case_studies import cases_report
+    from ..papers.factorize import factorize_report
+    from ..papers.module_example import bottleneck_report, module_report
+    from ..papers.report import render_report
+    from ..papers.rethinking import rethinking_report
+    from ..papers.table1 import table1_report
+
+    reports = [("table1_googlenet", lambda: table1_report("googlenet", None)),
+               ("table1_googlenet_torchvision", lambda: table1_report("googlenet_torchvision", None)),
+               ("rethinking_inception_v2", lambda: rethinking_report("inception_v2")),
+               ("rethinking_inception_v3", lambda: rethinking_report("inception_v3")),
+               ("module_naive_vs_reduced", lambda: module_report()),
+               ("module_5x5_bottleneck", lambda: bottleneck_report()),
+               ("factorize", lambda: factorize_report(64, 17)),
+               ("cases", lambda: cases_report())]
+    out: list[Artifact] = []
+    for name, make in reports:
+        rep = make()
+        for fmt, ext in (("csv", "csv"), ("md", "md"), ("json", "json")):
+            out.append((f"papers/{name}.{ext}", render_report(rep, fmt)))
+    return out
 
 
 def regenerate(out: str = "reports", plots: bool = True,
@@ -55,11 +72,11 @@ def regenerate(out: str = "reports", plots: bool = True,
         written.append(path)
 
     rows, reports = [], {}
-    for name, rep, chw in variant_reports():
+    for name, rep, chw, kind in variant_reports():
         if progress:
             progress(f"counted {name}")
         put(os.path.relpath(baseline_path(out, name), out), layers_csv(rep))
-        rows.append(summary_row(name, rep, chw))
+        rows.append(summary_row(name, rep, chw, kind))
         reports[name] = rep
     summary = pd.DataFrame(rows)
     put("summary.csv", to_csv(summary))

@@ -67,18 +67,19 @@ def to_rich_text(df: pd.DataFrame, title: str = "", units: dict[str, str] | None
     """Render with rich; off a TTY (or into a file) this is plain text."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     shown = humanise(df, units or {})
     is_tty = sys.stdout.isatty() and width is None
-    table = Table(title=title or None, box=box.SIMPLE_HEAD if is_tty else box.ASCII2,
+    table = Table(title=escape(title) if title else None, box=box.SIMPLE_HEAD if is_tty else box.ASCII2,
                   show_lines=False)
     for c in shown.columns:
         numeric = pd.api.types.is_numeric_dtype(df[c]) if c in df.columns else False
         justify = "right" if numeric or (units and c in units) else "left"
-        table.add_column(str(c), justify=justify, overflow="fold")
+        table.add_column(escape(str(c)), justify=justify, overflow="fold")
     for row in shown.itertuples(index=False):
-        table.add_row(*["" if v is None or (isinstance(v, float) and v != v) else str(v)
+        table.add_row(*["" if v is None or (isinstance(v, float) and v != v) else escape(str(v))
                         for v in row])
     console = Console(file=io.StringIO(), width=width or (None if is_tty else 200),
                       force_terminal=is_tty, color_system="auto" if is_tty else None)

@@ -1,0 +1,75 @@
+"""``inception-cost module``: naive vs reduced Inception module (or the 5x5
+bottleneck example), built and counted, beside the printed numbers."""
+from __future__ import annotations
+
+import click
+
+from ..errors import UsageError
+from ..papers.module_example import (BottleneckConfig, ModuleConfig, bottleneck_report,
+                                     module_report)
+from ..papers.report import render_report
+from ..report.render import write_output
+from .options import format_option, output_option, parse_chw
+
+WIDTHS = ("n1x1", "n3x3red", "n3x3", "n5x5red", "n5x5", "pool_proj")
+
+
+def _width(name: str):
+    flag = "--" + name.replace("_", "-")
+    return click.option(flag, name, type=int, default=None,
+                        help=f"{name} output channels (default: the example's).")
+
+
+def _positive(**widths) -> None:
+    for k, v in widths.items():
+        if v is not None and v <= 0:
+            raise UsageError(f"--{k.replace('_', '-')} must be a positive integer (got {v})")
+
+
+@click.command("module")
+@click.option("--example", type=click.Choice(["lecture", "5x5"]), default="lecture",
+              show_default=True,
+              help="lecture: CS231n lecture 9's naive vs reduced module (854M vs 358M); "
+                   "5x5: a GoogLeNet review's 5x5 conv with and without a 1x1 reduction.")
+@click.option("--input", "input_", default=None,
+              help="C x H x W (PyTorch's order), e.g. 256x28x28 (default: the example's).")
+@_width("n1x1")
+@_width("n3x3red")
+@_width("n3x3")
+@_width("n5x5red")
+@_width("n5x5")
+@_width("pool_proj")
+@format_option()
+@output_option()
+def module_cmd(example, input_, fmt, output, **widths):
+    """Naive vs reduced Inception module, per branch, beside the printed totals.
+
+    Per-branch params, MACs and output shapes of both modules, their totals and
+    ratio; where a printed total differs, the gap is explained if it can be.
+
+    With --example 5x5, --n5x5red is the 1x1 reduction and --n5x5 the 5x5 conv's
+    output channels. MACs = multiply-accumulates (bias excluded)."""
+    _positive(**widths)
+    given = {k: v for k, v in widths.items() if v is not None}
+    if example == "5x5":
+        extra = sorted(set(given) - {"n5x5red", "n5x5"})
+        if extra:
+            raise UsageError(f"--example 5x5 takes --n5x5red and --n5x5 only (got "
+                             f"{', '.join('--' + e.replace('_', '-') for e in extra)})")
+        base = BottleneckConfig.review()
+        kw = {"reduce": given.get("n5x5red", base.reduce), "out": given.get("n5x5", base.out)}
+        if input_:
+            c, h, w = parse_chw(input_)
+            kw.update(in_channels=c, height=h, width=w)
+        cfg = BottleneckConfig(**{**base.__dict__, **kw})
+        if min(cfg.height, cfg.width) < 1:
+            raise UsageError("--input must be positive")
+        rep = bottleneck_report(cfg)
+    else:
+        base = ModuleConfig.lecture()
+        kw = dict(given)
+        if input_:
+            c, h, w = parse_chw(input_)
+            kw.update(in_channels=c, height=h, width=w)
+        rep = module_report(ModuleConfig(**{**base.__dict__, **kw}))
+    write_output(render_report(rep, fmt), output)

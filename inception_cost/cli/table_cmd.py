@@ -1,0 +1,38 @@
+"""``inception-cost table [VARIANT]``: a paper's Table 1 rebuilt from the built model,
+beside the printed values, with a computed audit."""
+from __future__ import annotations
+
+import click
+
+from ..errors import UsageError
+from ..papers.report import render_report
+from ..papers.rethinking import OUTLINE_VARIANTS, rethinking_report
+from ..papers.table1 import TABLE1_VARIANTS, table1_report
+from ..report.render import write_output
+from .options import format_option, output_option
+
+
+@click.command("table")
+@click.argument("variant", default="googlenet")
+@click.option("--stem", type=click.Choice(["standard", "separable"]), default=None,
+              help="GoogLeNet's first conv: standard 7x7/2, or depthwise-separable "
+                   "(depth multiplier 8). The other stem's conv1 row is always shown too.")
+@format_option()
+@output_option()
+def table_cmd(variant, stem, fmt, output):
+    """Rebuild a paper's Table 1 from the built model and audit what it prints.
+
+    VARIANT: googlenet (default; also googlenet_torchvision) for GoogLeNet's Table 1,
+    inception_v2 / inception_v3 for Rethinking's Table 1 outline and cost claims.
+    params = weights (bias shown separately); ops = MACs (multiply-accumulates, bias
+    excluded). Sizes print as H x W x C, as the papers do."""
+    if variant in TABLE1_VARIANTS:
+        rep = table1_report(variant, stem)
+    elif variant in OUTLINE_VARIANTS:
+        if stem is not None:
+            raise UsageError("--stem applies to googlenet only")
+        rep = rethinking_report(variant)
+    else:
+        raise UsageError(f"no paper table for '{variant}' (choose from "
+                         f"{', '.join(TABLE1_VARIANTS + OUTLINE_VARIANTS)})")
+    write_output(render_report(rep, fmt), output)

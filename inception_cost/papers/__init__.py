@@ -1,0 +1,16 @@
+"""The papers' printed numbers, reproduced from built models and audited.
+
+* :mod:`.reference_data` — printed values exactly as published (package JSON);
+* :mod:`.table1` — GoogLeNet's Table 1 rebuilt from the model, with findings;
+* :mod:`.rethinking` — Rethinking's Table 1 outline and cost claims;
+* :mod:`.module_example` — naive vs reduced Inception module, the 5×5 example;
+* :mod:`.factorize` — factorized convolutions with measured receptive fields;
+* :mod:`.case_studies` — AlexNet conv1, VGG16 params and activation memory.
+
+Every result is a :class:`.report.PaperReport` (tables + findings) that renders as
+rich / csv / json / md. Units: params (elements), MACs (multiply-accumulates, the
+papers' multiply-adds), activations (elements), bytes.
+"""
+from .report import PaperReport, Section
+
+__all__ = ["PaperReport", "Section"]
