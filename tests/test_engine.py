@@ -121,3 +121,13 @@ def test_bad_arguments():
 def test_depth_is_longest_weight_layer_path(name, layers):
     # the names say it: VGG-16, ResNet-50, AlexNet's 5 conv + 3 FC, GoogLeNet "22 layers deep"
     assert count(tv(name), (1, 3, 224, 224)).depth == layers
+
+
+@pytest.mark.parametrize("name", ["googlenet", "resnet50"])
+def test_pytorch_flop_counter_is_two_per_mac(name):
+    # PyTorch's own FlopCounterMode counts only conv/matmul, 2 FLOPs per MAC, no bias
+    from torch.utils.flop_counter import FlopCounterMode
+    m = tv(name)
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        m(torch.randn(1, 3, 224, 224))
+    assert fc.get_total_flops() == 2 * count(m, (1, 3, 224, 224)).total_macs
