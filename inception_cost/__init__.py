@@ -2,7 +2,8 @@
 from .counting import CostReport, count
 from .errors import InceptionCostError, UsageError
 from .models import build, variants
+from .profiling import profile
 
 __version__ = "0.1.0"
 
-__all__ = ["count", "build", "variants", "CostReport", "InceptionCostError", "UsageError", "__version__"]
+__all__ = ["count", "build", "variants", "profile", "CostReport", "InceptionCostError", "UsageError", "__version__"]

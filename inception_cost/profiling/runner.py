@@ -1,0 +1,205 @@
+"""Times one configuration of one model: whole-model and (optionally) per layer.
+
+Each model is built once on the real device with a fixed seed (``build`` on
+"meta" has no storage), counted once per batch size on the meta device, and
+copied into each configuration's dtype and memory format.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from ..counting import count
+from ..counting.engine import ForwardError
+from ..errors import UsageError
+from ..models.resolve import resolve_model
+from . import roofline as rl
+from .environment import environment
+from .peaks import resolve_peaks
+from .per_layer import join_layers, module_costs, time_layers
+from .prepare import (RunConfig, backend_settings, capture_graph, compiled, make_input,
+                      prepare_model)
+from .sweep import CONFIG_COLUMNS
+from .timing import CV_WARN, clock_for, stats, time_calls, warm_up
+
+DEFAULTS = {"cuda": (10, 50), "cpu": (3, 20)}  # (warm-up, timed) iterations
+COMPILE_MIN_WARMUP = 3  # compile + reduce-overhead needs a few calls before it replays
+
+
+def default_iterations(device: str) -> tuple[int, int]:
+    return DEFAULTS["cuda" if torch.device(device).type == "cuda" else "cpu"]
+
+
+class Profiler:
+    """Holds the built models, their counts and the environment of one device."""
+
+    def __init__(self, device: str, warmup: int | None = None, iters: int | None = None,
+                 peak_tflops: float | None = None, peak_bandwidth: float | None = None,
+                 seed: int = 0, notify: Callable[[str], None] | None = None):
+        dw, di = default_iterations(device)
+        self.device = device
+        self.cuda = torch.device(device).type == "cuda"
+        self.warmup = dw if warmup is None else int(warmup)
+        self.iters = di if iters is None else int(iters)
+        if self.warmup < 0:
+            raise UsageError(f"--warmup must be >= 0 (got {self.warmup})")
+        if self.iters < 2:
+            raise UsageError(f"--iters must be >= 2 (got {self.iters})")
+        self.peak_override = (peak_tflops, peak_bandwidth)
+        resolve_peaks("", "fp32", peak_tflops, peak_bandwidth)  # validates the overrides
+        self.seed = seed
+        self.notify = notify or (lambda msg: None)
+        self.env = environment(device)
+        self.models: dict[str, tuple[nn.Module, tuple[int, int, int]]] = {}
+        self._reports: dict[tuple[str, int], object] = {}
+
+    # models ---------------------------------------------------------------
+    def add(self, spec, input_size: tuple[int, int, int] | None = None) -> str:
+        """Build (name/spec) or adopt (nn.Module) a model; returns its label."""
+        if isinstance(spec, nn.Module):
+            label = type(spec).__name__
+            chw = input_size or tuple(getattr(spec, "default_input_size", (3, 224, 224)))
+            module = copy.deepcopy(spec).to(self.device).eval()
+        elif isinstance(spec, str):
+            torch.manual_seed(self.seed)
+            module, chw, label = resolve_model(spec, device=self.device)
+            chw = input_size or chw
+        else:
+            raise UsageError(f"cannot profile a {type(spec).__name__}: give a variant name or an "
+                             f"nn.Module")
+        base, n = label, 2
+        while label in self.models:
+            label, n = f"{base}#{n}", n + 1
+        self.models[label] = (module, tuple(int(c) for c in chw))
+        self.report(label, 1)  # fails early (and clearly) if the input does not fit
+        return label
+
+    def report(self, label: str, batch: int):
+        """The count of ``label`` at this batch (meta device, cached)."""
+        key = (label, batch)
+        if key not in self._reports:
+            module, chw = self.models[label]
+            try:
+                self._reports[key] = count(module, (batch, *chw), name=label)
+            except ForwardError as e:
+                raise UsageError(f"{label}: {e}") from None
+        return self._reports[key]
+
+    def check_dtype(self, label: str, dtype: str) -> None:
+        """One batch-1 forward in ``dtype``; a clear UsageError if the device lacks a kernel."""
+        module, chw = self.models[label]
+        config = RunConfig(label, dtype)
+        try:
+            with torch.inference_mode():
+                prepare_model(module, config)(make_input(chw, config, self.device, self.seed))
+        except (NotImplementedError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"{label} cannot run in {dtype} on {self.device}: {first} "
+                             f"(try --dtype fp32 or bf16)") from None
+
+    # timing ---------------------------------------------------------------
+    def _time_whole(self, model: nn.Module, x: torch.Tensor, config: RunConfig):
+        """(times ms, peak allocated bytes, baseline bytes) of one configuration."""
+        clock = clock_for(self.device)
+        peak = baseline = math.nan
+        if config.cuda_graphs and not config.compile:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            baseline = torch.cuda.memory_allocated()
+            graph, _out = capture_graph(model, x, self.warmup)
+            peak = torch.cuda.max_memory_allocated()
+            warm_up(graph.replay, self.warmup, self.device)
+            return time_calls(graph.replay, self.iters, clock), peak, baseline
+        target = compiled(model, config) if config.compile else model
+        warmup = max(self.warmup, COMPILE_MIN_WARMUP) if config.compile else self.warmup
+
+        def forward():
+            return target(x)
+        warm_up(forward, warmup, self.device)
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+            baseline = torch.cuda.memory_allocated()
+        times = time_calls(forward, self.iters, clock)
+        if self.cuda:
+            peak = torch.cuda.max_memory_allocated()
+        return times, peak, baseline
+
+    def run(self, config: RunConfig, per_layer: bool = False):
+        """(run row, per-layer rows or None) of one configuration."""
+        if per_layer and (config.compile or config.cuda_graphs):
+            raise UsageError("per-layer timing needs eager mode (hooks do not run inside "
+                             "compiled code or CUDA-graph replays)")
+        module, chw = self.models[config.variant]
+        report = self.report(config.variant, config.batch)
+        layers = None
+        with backend_settings(self.device, config.dtype), torch.inference_mode():
+            model = prepare_model(module, config)
+            x = make_input(chw, config, self.device, self.seed)
+            times, peak, baseline = self._time_whole(model, x, config)
+            if per_layer:
+                layer_times, roots = time_layers(model, lambda: model(x), self.warmup,
+                                                 self.iters, clock_for(self.device))
+            del model, x
+        row = self._row(config, report, times, peak, baseline)
+        if per_layer:
+            layers = self._layers(config, report, row, layer_times, roots)
+            gap = float(layers["gap_pct"].iloc[0])
+            row["message"] = "; ".join(m for m in (row["message"], (
+                f"per-layer sum {layers['layers_sum_ms'].iloc[0]:.3f} ms vs whole "
+                f"{row['median_ms']:.3f} ms (gap {gap:+.1f}%)")) if m)
+            if abs(gap) > 10:
+                self.notify(f"{config.label()}: per-layer times differ by {gap:+.1f}% from the "
+                            f"whole-model time (> 10%: hook overhead or noisy timing)")
+        return row, layers
+
+    # rows -----------------------------------------------------------------
+    def peaks(self, dtype: str) -> tuple[float, float, str]:
+        name = self.env["gpu_name"] if self.cuda else ""
+        return resolve_peaks(name, dtype, *self.peak_override)
+
+    def _row(self, config: RunConfig, report, times, peak, baseline) -> dict:
+        st = stats(times)
+        seconds = st["median_ms"] / 1e3
+        peak_t, bw, source = self.peaks(config.dtype)
+        nbytes = rl.DTYPE_BYTES[config.dtype]
+        layers = report.layers
+        elements = sum(rl.op_elements(*r) for r in zip(layers["op"], layers["in_shape"],
+                                                        layers["weight_shape"], layers["out_shape"]))
+        flops = report.total_flops
+        intens = rl.intensity(flops, elements * nbytes)
+        achieved = rl.achieved_tflops(flops, seconds)
+        message = ""
+        if st["cv"] > CV_WARN:
+            message = f"CV {100 * st['cv']:.1f}% > {100 * CV_WARN:.0f}%: noisy timing"
+            self.notify(f"{config.label()}: {message}")
+        _, chw = self.models[config.variant]
+        return {
+            **self.env, **config.as_dict(), "status": "ok", "message": message,
+            "input": "x".join(map(str, chw)), "warmup": self.warmup, "iters": self.iters, **st,
+            "images_per_s": config.batch / seconds, "macs": report.total_macs, "flops": flops,
+            "params": report.total_params, "macs_per_s": report.total_macs / seconds,
+            "achieved_tflops": achieved, "peak_tflops": peak_t, "peak_bandwidth_tbs": bw,
+            "peak_source": source, "pct_of_peak": rl.percent(achieved, peak_t),
+            "bytes": elements * nbytes, "intensity_flop_per_byte": intens,
+            "bound": rl.bound(intens, peak_t, bw), "attainable_tflops": rl.attainable_tflops(intens, peak_t, bw),
+            "peak_mem_bytes": peak, "baseline_mem_bytes": baseline,
+            "analytic_activation_bytes": report.total_activations * nbytes,
+        }
+
+    def _layers(self, config, report, row, times: pd.DataFrame, roots) -> pd.DataFrame:
+        peak_t, bw, _ = self.peaks(config.dtype)
+        df = join_layers(times, module_costs(report.layers), config.dtype, peak_t, bw)
+        total = float(df["time_ms"].sum(skipna=True))
+        whole = row["median_ms"]
+        head = {c: row[c] for c in CONFIG_COLUMNS}
+        head.update(whole_ms=whole, hooked_ms=float(np.median(roots)), layers_sum_ms=total,
+                    gap_pct=100.0 * (total - whole) / whole)
+        for i, (k, v) in enumerate(head.items()):
+            df.insert(i, k, [v] * len(df))
+        return df

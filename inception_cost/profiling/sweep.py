@@ -1,0 +1,230 @@
+"""Sweeps that lose nothing: each finished configuration is appended to the CSV
+at once (opened, written, flushed, fsync'ed, closed), CUDA out-of-memory is a
+row with status ``oom`` and the sweep goes on; any other failure of one
+configuration is a row with status ``error``.
+
+Columns of a run row (units in the names: ms, bytes, TFLOP/s, TB/s):
+configuration (variant .. batch), status/message, input (C x H x W),
+warmup/iters, timing statistics, counts at that batch (macs, flops, params),
+throughput, roofline of the whole model, memory, then the environment.
+"""
+from __future__ import annotations
+
+import csv
+import gc
+import math
+import os
+import sys
+from itertools import product
+from typing import Callable, Iterable
+
+import pandas as pd
+import torch
+
+from ..errors import UsageError
+from .per_layer import LAYER_FIELDS
+from .prepare import RunConfig
+
+CONFIG_COLUMNS = ["variant", "device", "device_name", "dtype", "channels_last", "compile",
+                  "cuda_graphs", "batch"]
+RUN_COLUMNS = CONFIG_COLUMNS + [
+    "status", "message", "input", "warmup", "iters",
+    "median_ms", "p10_ms", "p90_ms", "mean_ms", "std_ms", "min_ms", "cv",
+    "images_per_s", "macs", "flops", "params", "macs_per_s", "achieved_tflops",
+    "peak_tflops", "peak_bandwidth_tbs", "peak_source", "pct_of_peak",
+    "bytes", "intensity_flop_per_byte", "bound", "attainable_tflops",
+    "peak_mem_bytes", "baseline_mem_bytes", "analytic_activation_bytes",
+    "gpu_name", "compute_capability", "gpu_memory_bytes", "driver", "cuda", "cudnn", "torch",
+    "python", "torch_threads", "timestamp_utc",
+]
+LAYER_CONFIG_COLUMNS = CONFIG_COLUMNS + ["whole_ms", "hooked_ms", "layers_sum_ms", "gap_pct"]
+
+Runner = Callable[[RunConfig], "tuple[dict, pd.DataFrame | None]"]
+
+
+def configurations(variants: Iterable[str], batch_sizes: Iterable[int], dtypes: Iterable[str],
+                   channels_last: Iterable[bool] = (False,), compile: Iterable[bool] = (False,),
+                   cuda_graphs: Iterable[bool] = (False,)) -> list[RunConfig]:
+    """The cross product, batch innermost (so an OOM ends a run of growing batches)."""
+    return [RunConfig(v, d, bool(cl), bool(c), bool(g), int(b))
+            for v, d, cl, c, g, b in product(variants, dtypes, channels_last, compile,
+                                              cuda_graphs, batch_sizes)]
+
+
+_OOM_TEXT = ("out of memory", "can't allocate memory", "CUDNN_STATUS_ALLOC_FAILED")
+
+
+def is_oom(exc: BaseException) -> bool:
+    """CUDA out-of-memory (``torch.cuda.OutOfMemoryError``, or a runtime error saying
+    so, e.g. from cuDNN) or a failed CPU allocation."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc) for t in _OOM_TEXT)
+
+
+def _cell(v):
+    if v is None:
+        return ""
+    if isinstance(v, float) and math.isnan(v):
+        return ""
+    return v
+
+
+class CsvAppender:
+    """Appends rows to ``path`` one at a time; the header is written once.
+
+    An existing file must have the same header (else UsageError), so several
+    commands can add to one CSV."""
+
+    def __init__(self, path: str, columns: list[str]):
+        self.path, self.columns = path, list(columns)
+        try:
+            exists = os.path.exists(path) and os.path.getsize(path) > 0
+            if exists:
+                with open(path, newline="", encoding="utf-8") as fh:
+                    header = next(csv.reader(fh), [])
+                if header != self.columns:
+                    raise UsageError(f"'{path}' exists with different columns; choose another "
+                                     f"--output or move it away")
+            else:
+                with open(path, "a", encoding="utf-8", newline=""):
+                    pass
+        except OSError as e:
+            raise UsageError(f"cannot write --output '{path}': {e.strerror or e}") from None
+
+    def append(self, rows: Iterable[dict]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        with open(self.path, "a", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore",
+                                    restval="", lineterminator="\n")
+            if fh.tell() == 0:
+                writer.writeheader()
+            for r in rows:
+                writer.writerow({k: _cell(v) for k, v in r.items()})
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def read(self) -> pd.DataFrame:
+        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
+            return pd.DataFrame(columns=self.columns)
+        return pd.read_csv(self.path, keep_default_na=False, na_values=[""])
+
+
+def config_key(row) -> tuple:
+    """Identity of a configuration in a CSV row or a dict (strings, for matching)."""
+    def norm(v):
+        if isinstance(v, (bool,)) or str(v) in ("True", "False"):
+            return str(v) == "True"
+        return str(v)
+    return tuple(norm(row[c]) for c in ("variant", "device", "device_name", "dtype",
+                                        "channels_last", "compile", "cuda_graphs")) + \
+        (int(row["batch"]),)
+
+
+def failure_row(config: RunConfig, status: str, message: str, env: dict) -> dict:
+    row = {c: "" for c in RUN_COLUMNS}
+    row.update(env)
+    row.update(config.as_dict())
+    row.update(status=status, message=message)
+    return row
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+class _Progress:
+    """A rich progress bar on a terminal; one line per configuration otherwise."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.bar = total, 0, None
+        self.enabled = enabled
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn)
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(),
+                                console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("profiling", total=total)
+
+    def start(self, config: RunConfig) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=config.label())
+
+    def finish(self, config: RunConfig, row: dict) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.advance(self.task)
+        elif self.enabled:
+            what = (f"{row['median_ms']:.3f} ms" if row.get("status") == "ok"
+                    else f"{row.get('status')}: {row.get('message', '')}")
+            sys.stderr.write(f"[{self.done}/{self.total}] {config.label()}: {what}\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run_sweep(configs: list[RunConfig], runner: Runner, env: dict, csv_path: str | None = None,
+              layers_path: str | None = None, resume: bool = False, progress: bool = False,
+              notify: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run every configuration through ``runner``; returns (run rows, per-layer rows).
+
+    ``runner(config) -> (row, layers or None)``. With ``csv_path`` each row is
+    appended the moment it exists; ``resume`` skips configurations already in
+    that CSV with status ok (their rows are returned as read back)."""
+    out = CsvAppender(csv_path, RUN_COLUMNS) if csv_path else None
+    lay = CsvAppender(layers_path, LAYER_CONFIG_COLUMNS + LAYER_FIELDS) if layers_path else None
+    rows: list[dict] = []
+    layer_frames: list[pd.DataFrame] = []
+    todo = configs
+    if resume and out is not None:
+        old = out.read()
+        probe = {**env}
+        done = {config_key(r) for r in old.to_dict(orient="records") if r.get("status") == "ok"}
+        todo = [c for c in configs if config_key({**probe, **c.as_dict()}) not in done]
+        keep = {config_key({**probe, **c.as_dict()}) for c in configs} & done
+        rows += [r for r in old.to_dict(orient="records") if r.get("status") == "ok"
+                 and config_key(r) in keep]
+        if notify and len(todo) < len(configs):
+            notify(f"resume: {len(configs) - len(todo)} configuration(s) already in "
+                   f"'{csv_path}', skipped")
+    bar = _Progress(len(todo), progress)
+    try:
+        for config in todo:
+            bar.start(config)
+            layers = None
+            try:
+                row, layers = runner(config)
+            except UsageError:
+                raise
+            except Exception as e:  # noqa: BLE001 - one configuration failing must not end the sweep
+                status = "oom" if is_oom(e) else "error"
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                row = failure_row(config, status, f"{type(e).__name__}: {first}"[:300], env)
+                if notify:
+                    notify(f"{config.label()}: {status} ({type(e).__name__})")
+            finally:
+                _free_memory()
+            rows.append(row)
+            if out is not None:
+                out.append([row])
+            if layers is not None and len(layers):
+                layer_frames.append(layers)
+                if lay is not None:
+                    lay.append(layers.to_dict(orient="records"))
+            bar.finish(config, row)
+    finally:
+        bar.close()
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    per_layer = (pd.concat(layer_frames, ignore_index=True) if layer_frames
+                 else pd.DataFrame(columns=LAYER_CONFIG_COLUMNS + LAYER_FIELDS))
+    return runs, per_layer
+
