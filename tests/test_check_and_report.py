@@ -117,3 +117,8 @@ def test_report_twice_is_byte_identical(tmp_path, capsys, monkeypatch):
     summary = pd.read_csv(tmp_path / "a" / "summary.csv")
     # the naive module: 28*28*256*(128 + 192*9 + 96*25) MACs (CS231n's 854M)
     assert summary.set_index("variant").loc["inception_naive", "macs"] == 28 * 28 * 256 * (128 + 192 * 9 + 96 * 25)
+
+
+def test_unwritable_report_folder_is_one_line(capsys):
+    code, out, err = run(["report", "--out", "/proc/no/such", "--no-plots"], capsys)
+    assert code == 2 and err.startswith("error: cannot write") and "Traceback" not in err

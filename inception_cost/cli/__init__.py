@@ -2,6 +2,7 @@
 errors become one line on stderr and a non-zero exit (2 for usage)."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -46,6 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        click.echo(f"error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", err=True)
+        return 1
+    except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
+        if os.environ.get("INCEPTION_COST_DEBUG"):
+            raise
+        first = str(e).splitlines()[0] if str(e) else ""
+        click.echo(f"error: internal error {type(e).__name__}: {first} "
+                   "(set INCEPTION_COST_DEBUG=1 for the traceback)", err=True)
+        return 1
 
 
 def entry() -> None:  # pragma: no cover - thin wrapper for the console script

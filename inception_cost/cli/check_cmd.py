@@ -71,9 +71,12 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, fmt):
         if update:
             old = read_baseline(path) if os.path.exists(path) else None
             d = diff_layers(vname, old, layers_frame(report)) if old is not None else None
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(layers_csv(report))
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(layers_csv(report))
+            except OSError as e:
+                raise UsageError(f"cannot write baseline {path}: {e.strerror or e}") from None
             state = "created" if d is None else ("unchanged" if d.identical else
                                                 f"updated ({len(d.changes)} layer changes)")
             click.echo(f"{vname}: {state} {path}")
