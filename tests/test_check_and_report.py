@@ -122,3 +122,15 @@ def test_report_twice_is_byte_identical(tmp_path, capsys, monkeypatch):
 def test_unwritable_report_folder_is_one_line(capsys):
     code, out, err = run(["report", "--out", "/proc/no/such", "--no-plots"], capsys)
     assert code == 2 and err.startswith("error: cannot write") and "Traceback" not in err
+
+
+def test_committed_paper_reports_and_summary_are_current():
+    """reports/ is generated: the committed paper tables and summary equal a fresh run."""
+    from inception_cost.report.regenerate import paper_artifacts, summary_row, variant_reports
+    from inception_cost.report.render import to_csv
+    root = os.path.join(os.path.dirname(__file__), "..", "reports")
+    stale = [rel for rel, text in paper_artifacts()
+             if open(os.path.join(root, rel), encoding="utf-8").read() != text]
+    assert not stale, f"regenerate with `inception-cost report`: {stale}"
+    rows = [summary_row(n, r, chw, kind) for n, r, chw, kind in variant_reports()]
+    assert to_csv(pd.DataFrame(rows)) == open(os.path.join(root, "summary.csv"), encoding="utf-8").read()

@@ -131,3 +131,9 @@ def test_pytorch_flop_counter_is_two_per_mac(name):
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         m(torch.randn(1, 3, 224, 224))
     assert fc.get_total_flops() == 2 * count(m, (1, 3, 224, 224)).total_macs
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_meta_equals_cuda():
+    m = tv("googlenet").cuda()
+    assert count(m, (2, 3, 224, 224), device="cuda").totals() == count(m, (2, 3, 224, 224)).totals()
