@@ -137,7 +137,8 @@ class BNInception(nn.Module):
 
 @register_variant("bn_inception", input_size=(3, 224, 224),
                   description="BN-Inception (Inception-v2 of the BN paper): BN everywhere, 5x5 -> "
-                              "two 3x3, stride-2 modules 3c/4e",
+                              "two 3x3, stride-2 modules 3c/4e; 4c/4d rows sum to 608 (printed 576): "
+                              "built as the rows say",
                   source="paper: Ioffe & Szegedy 2015, Batch Normalization, Figure 5")
 def build_bn_inception(num_classes: int = 1000, stem: str = "standard") -> nn.Module:
     """``stem="separable"``: depthwise 7x7 (multiplier 8) + pointwise conv1, as the paper's
