@@ -47,9 +47,16 @@ def _load_all() -> None:
 
 
 def variants() -> list[VariantInfo]:
-    """Every registered variant, in registration order."""
+    """Every registered variant: families in catalog order, then definition order."""
     _load_all()
-    return list(_REGISTRY.values())
+    from ._catalog import FAMILIES
+
+    def key(item):
+        seq, info = item
+        family = info.builder.__module__.rsplit(".", 1)[-1]
+        return (FAMILIES.index(family) if family in FAMILIES else len(FAMILIES), seq)
+
+    return [info for _, info in sorted(enumerate(_REGISTRY.values()), key=key)]
 
 
 def get_variant(name: str) -> VariantInfo:
