@@ -88,3 +88,15 @@ def test_changed_printed_input_is_flagged(monkeypatch):
 def test_only_v2_v3_have_an_outline_table():
     with pytest.raises(UsageError):
         outline_rows("googlenet")
+
+
+def test_42_layers_claim_measured_as_longest_weight_path():
+    from inception_cost.papers.rethinking import claim_rows
+    rows, _ = claim_rows()
+    row = next(r for r in rows if r["claim"] == "42 layers deep")
+    # deepest path by hand: stem 5 convs (1a, 2a, 2b, 3b, 4a); 3 Fig.5 modules x 3 (double-3x3
+    # branch: 1x1, 3x3, 3x3); mixed_6a 3 (1x1, 3x3, 3x3/2); 4 Fig.6 modules x 5 (1x1, 7x1,
+    # 1x7, 7x1, 1x7); mixed_7a 4 (1x1, 1x7, 7x1, 3x3/2); 2 Fig.7 modules x 3 (1x1, 3x3,
+    # 1x3|3x1); fc 1
+    assert row["computed"] == 5 + 3 * 3 + 3 + 4 * 5 + 4 + 2 * 3 + 1 == 48
+    assert row["holds"] is False

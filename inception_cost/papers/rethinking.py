@@ -136,6 +136,15 @@ def claim_rows() -> tuple[list[dict], list[Finding]]:
                                             f"{n / 1e6:.2f}M params {'<' if ok else '>='} "
                                             f"{float(bound) / 1e6:g}M"})
 
+    layers = int(cl["v3_layers"]["value"])
+    depth = count(build("inception_v3"), (1, *get_variant("inception_v3").input_size)).depth
+    ok = depth == layers
+    out.append({"claim": cl["v3_layers"]["text"], "printed": str(layers), "model": "inception_v3",
+                "computed": depth, "unit": "weight layers on the longest path", "holds": ok,
+                "verdict": f"{'holds' if ok else 'does not hold'} by this measure: the deepest "
+                           f"input-to-output path crosses {depth} conv/linear layers "
+                           f"({depth - layers:+d}); the paper does not say how it counts"})
+
     ratio_claim = parse_printed(cl["v3_vs_googlenet"]["ratio"])
     rlo, rhi = ratio_claim.interval()
     t3 = {r["network"]: parse_printed(r["ops"], "G") for r in ref["table3_bn_ops"]}
