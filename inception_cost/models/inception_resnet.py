@@ -51,6 +51,19 @@ V2_C = (9, 192, (192, 224, 256), 0.20)                # Fig. 19, 8×8×2080; the
 V2_FEATURES = 1536                                    # final 1×1 conv 2080 → 1536
 
 
+def _residual_stages(s: Stages, a, reduction_a, b, reduction_b, c) -> None:
+    """The shared body of both Inception-ResNets: reps x block A (35x35), Reduction-A,
+    reps x block B (17x17), Reduction-B, reps x block C (8x8); widths from the tables."""
+    reps, a1, a2, a3, a_scale = a
+    s.repeat("block_a", reps, lambda ch: InceptionResNetA(ch, a1, a2, a3, a_scale))
+    s.add("reduction_a", lambda ch: GridReduction(ch, *reduction_a))
+    reps, b1, b2, b_scale = b
+    s.repeat("block_b", reps, lambda ch: InceptionResNetB(ch, b1, b2, b_scale))
+    s.add("reduction_b", lambda ch: ResidualGridReduction(ch, *reduction_b))
+    reps, c1, c2, c_scale = c
+    s.repeat("block_c", reps, lambda ch: InceptionResNetC(ch, c1, c2, c_scale))
+
+
 @register_variant(
     "inception_resnet_v1", input_size=(3, 299, 299),
     description="Inception-ResNet-v1: Fig. 14 stem, 5×A, 10×B, 5×C residual blocks",
@@ -59,14 +72,7 @@ V2_FEATURES = 1536                                    # final 1×1 conv 2080 →
 def build_inception_resnet_v1(num_classes: int = 1000) -> nn.Module:
     s = Stages(3)
     s.add_specs(V1_STEM)
-    reps, b1, b2, b3, scale = V1_A
-    s.repeat("block_a", reps, lambda c: InceptionResNetA(c, b1, b2, b3, scale))
-    s.add("reduction_a", lambda c: GridReduction(c, *V1_REDUCTION_A))
-    reps, b1, b2, scale = V1_B
-    s.repeat("block_b", reps, lambda c: InceptionResNetB(c, b1, b2, scale))
-    s.add("reduction_b", lambda c: ResidualGridReduction(c, *V1_REDUCTION_B))
-    reps, b1, b2, scale = V1_C
-    s.repeat("block_c", reps, lambda c: InceptionResNetC(c, b1, b2, scale))
+    _residual_stages(s, V1_A, V1_REDUCTION_A, V1_B, V1_REDUCTION_B, V1_C)
     return StagedNet(s.items, s.channels, num_classes, V1_DROPOUT)
 
 
@@ -81,14 +87,8 @@ def build_inception_resnet_v2(num_classes: int = 1000) -> nn.Module:
     b1, b2, b3, proj = V2_MIXED_5B
     s.add("mixed_5b", lambda c: InceptionFig5(c, b1, b2, b3, proj, b2_kernel=5,
                                               pool=AVG_POOL_SAME_NO_PAD_COUNT))
-    reps, b1, b2, b3, scale = V2_A
-    s.repeat("block_a", reps, lambda c: InceptionResNetA(c, b1, b2, b3, scale))
-    s.add("reduction_a", lambda c: GridReduction(c, *V2_REDUCTION_A))
-    reps, b1, b2, scale = V2_B
-    s.repeat("block_b", reps, lambda c: InceptionResNetB(c, b1, b2, scale))
-    s.add("reduction_b", lambda c: ResidualGridReduction(c, *V2_REDUCTION_B))
-    reps, b1, b2, scale = V2_C
-    s.repeat("block_c", reps, lambda c: InceptionResNetC(c, b1, b2, scale))
+    _residual_stages(s, V2_A, V2_REDUCTION_A, V2_B, V2_REDUCTION_B, V2_C)
+    reps, b1, b2, _ = V2_C
     s.add(f"block_c{reps + 1}", lambda c: InceptionResNetC(c, b1, b2, 1.0, relu=False))
     s.add_specs([("conv_7b", Conv(V2_FEATURES))])
     return StagedNet(s.items, s.channels, num_classes)
