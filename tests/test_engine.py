@@ -137,3 +137,17 @@ def test_pytorch_flop_counter_is_two_per_mac(name):
 def test_meta_equals_cuda():
     m = tv("googlenet").cuda()
     assert count(m, (2, 3, 224, 224), device="cuda").totals() == count(m, (2, 3, 224, 224)).totals()
+
+
+def test_fvcore_convention_matmul_matches_fvcore_on_broadcast():
+    from fvcore.nn import FlopCountAnalysis
+
+    class MM(nn.Module):
+        def forward(self, a, b):
+            return torch.matmul(a, b)
+
+    a, b = torch.randn(5, 7), torch.randn(3, 7, 4)
+    fca = FlopCountAnalysis(MM(), (a, b)).unsupported_ops_warnings(False)
+    ours = count(MM(), inputs=(a, b), convention="fvcore")
+    assert ours.total_flops == fca.total() == 5 * 7 * 4          # fvcore ignores b's batch of 3
+    assert count(MM(), inputs=(a, b)).total_macs == 3 * 5 * 7 * 4  # the real multiply-accumulates

@@ -320,9 +320,17 @@ def _fv_linear(call):
     return Cost(m, m)
 
 
-@_fv("addmm", "mm", "bmm", "matmul", "einsum", "baddbmm")
+@_fv("addmm", "mm", "bmm", "einsum", "baddbmm")
 def _fv_mm(call):
     m = FORMULAS[call.name](call).macs
+    return Cost(m, m)
+
+
+@_fv("matmul")
+def _fv_matmul(call):
+    """fvcore: prod(A.shape) * B.shape[-1] (ignores a batch that only B has)."""
+    a, b = call.in_shapes[0], call.in_shapes[1]
+    m = _prod(a) * (b[-1] if len(b) > 1 else 1)
     return Cost(m, m)
 
 
