@@ -11,12 +11,12 @@ import copy
 import logging
 import warnings
 
-import pandas as pd
 import torch
 import torch.nn as nn
 
 from ..errors import UsageError
-from .report import LAYER_COLUMNS, CostReport
+from .engine import OpRecord
+from .report import CostReport
 
 _MAC_OPS = {"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum", "_convolution"}
 
@@ -25,14 +25,14 @@ def _materialise(model: nn.Module) -> nn.Module:
     tensors = list(model.parameters()) + list(model.buffers())
     if all(t.device.type == "cpu" for t in tensors):
         return model
-    m = copy.deepcopy(model) if not any(t.is_meta for t in tensors) else model
-    if any(t.is_meta for t in tensors):
-        m = copy.deepcopy(model).to_empty(device="cpu")
-        with torch.no_grad():
-            for t in list(m.parameters()) + list(m.buffers()):
-                if t.is_floating_point():
-                    t.normal_(0, 0.01) if t.dim() > 1 else t.fill_(1.0)
-    return m.to("cpu")
+    if not any(t.is_meta for t in tensors):
+        return copy.deepcopy(model).to("cpu")
+    m = copy.deepcopy(model).to_empty(device="cpu")
+    with torch.no_grad():
+        for t in list(m.parameters()) + list(m.buffers()):
+            if t.is_floating_point():
+                t.normal_(0, 0.01) if t.dim() > 1 else t.fill_(1.0)
+    return m
 
 
 def count_with_fvcore(model: nn.Module, input_size=None, inputs=None, name: str = "") -> CostReport:
@@ -42,17 +42,10 @@ def count_with_fvcore(model: nn.Module, input_size=None, inputs=None, name: str 
             from fvcore.nn import FlopCountAnalysis
     except ImportError:  # pragma: no cover - fvcore is a runtime dependency
         raise UsageError("fvcore is not installed: pip install fvcore") from None
-    from .api import _attach_params
+    from .api import _attach_params, _make_inputs
 
     cpu_model = _materialise(model)
-    if inputs is None:
-        size = tuple(int(s) for s in input_size)
-        if len(size) == 3:
-            size = (1, *size)
-        inputs = (torch.randn(size, generator=torch.Generator().manual_seed(0)),)
-    elif isinstance(inputs, torch.Tensor):
-        inputs = (inputs,)
-    inputs = tuple(t.to("cpu") if isinstance(t, torch.Tensor) else t for t in inputs)
+    inputs = _make_inputs(input_size, inputs, "cpu")
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     fca = FlopCountAnalysis(cpu_model, inputs)
     fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
@@ -70,8 +63,7 @@ def count_with_fvcore(model: nn.Module, input_size=None, inputs=None, name: str 
         for op, v in own.items():
             if v:
                 rows.append(_row(mod, op, int(v)))
-    records = [_Rec(r) for r in rows]
-    df = _attach_params(cpu_model, records)
+    df = _attach_params(cpu_model, [OpRecord(**r) for r in rows])
     return CostReport(layers=df, model_name=name or type(model).__name__,
                       input_shapes=[tuple(t.shape) for t in inputs if isinstance(t, torch.Tensor)],
                       convention="fvcore", engine="fvcore", device="cpu")
@@ -82,8 +74,3 @@ def _row(module: str, op: str, v: int) -> dict:
                 weight_shape=None, out_shape=None, kernel=None, stride=None, padding=None,
                 dilation=None, groups=None, macs=v if op in _MAC_OPS else 0, flops=v,
                 activations=0, depth=0)
-
-
-class _Rec:
-    def __init__(self, d: dict):
-        self.__dict__.update(d)
