@@ -23,16 +23,17 @@ def _pair(v):
 
 
 class ConvBNReLU(nn.Module):
-    """conv (no bias) -> BatchNorm -> ReLU, the unit of every BN-era Inception.
+    """conv (no bias; ``bias=True`` as in Caffe ports) -> BatchNorm -> ReLU, the unit of
+    every BN-era Inception.
     ``padding="same"`` pads k//2 on each side (odd kernels)."""
 
     def __init__(self, cin: int, cout: int, kernel=1, stride=1, padding=0, eps: float = 1e-3,
-                 groups: int = 1, relu: bool = True):
+                 groups: int = 1, relu: bool = True, bias: bool = False):
         super().__init__()
         k = _pair(kernel)
         if padding == "same":
             padding = (k[0] // 2, k[1] // 2)
-        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=False,
+        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias,
                               groups=groups)
         self.bn = nn.BatchNorm2d(cout, eps=eps)
         self.relu = nn.ReLU(inplace=True) if relu else nn.Identity()

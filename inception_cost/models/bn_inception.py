@@ -12,6 +12,18 @@ sum to 160+160+160+128 = 608 and 96+192+192+128 = 608, and 4e then passes 608 ch
 through (192+256+608 = 1056, printed 1024).  This module builds what the rows say (608, 608,
 1056); 5a/5b then give 1024 as printed.  The same depths (608 into 4d, 1056 into 5a) appear
 in the released Caffe model of this network.  ``BN_INCEPTION_NOTES`` records this.
+
+Other readings, as options of the same builder (``BN_INCEPTION_READINGS`` names them):
+
+* ``depths="tf_slim"``: TF-slim's ``inception_v2`` (research/slim/nets/inception_v2.py, the
+  BN paper's network) resolves the 576-vs-608 inconsistency the other way: pool projection 96
+  (not 128) in 4c and 4d, so every 14x14 module gives the printed 576 and 4e gives 1024;
+* ``bias=True``: conv biases next to BatchNorm, as in the Caffe port used by PyTorch's
+  ``pretrainedmodels.bninception`` (same convs as ``depths="printed"``);
+* ``stem="separable"``: the depthwise-separable 7x7 first conv (depth multiplier 8) the paper's
+  text describes and TF-slim builds;
+* ``branch="5x5"``: a single 5x5 conv in place of the double 3x3 (the GoogLeNet branch);
+* ``aux=1`` / ``aux=2``: GoogLeNet-style auxiliary classifiers on 4a (and 4d), BN convs.
 """
 from __future__ import annotations
 
@@ -21,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from .blocks import ConvBNReLU, check_widths
-from .googlenet import make_stem_conv1
+from .googlenet import AuxHead, make_stem_conv1
 from .registry import register_variant
 
 
@@ -63,6 +75,17 @@ BN_INCEPTION_NOTES = (
     "96+192+192+128); 4e then passes 608 through (192+256+608 = 1056, printed 1024). "
     "Built as the rows say: 4c 608, 4d 608, 4e 1056; 5a and 5b give 1024 as printed."
 )
+# TF-slim's depths: the printed output depth 576 kept, the pool projections of 4c/4d cut to 96
+BN_INCEPTION_TF_SLIM_TABLE: dict[str, BNInceptionRow] = {
+    **BN_INCEPTION_TABLE,
+    "inception4c": BN_INCEPTION_TABLE["inception4c"]._replace(proj=96),
+    "inception4d": BN_INCEPTION_TABLE["inception4d"]._replace(proj=96),
+}
+BN_INCEPTION_DEPTHS: dict[str, dict[str, BNInceptionRow]] = {
+    "printed": BN_INCEPTION_TABLE, "tf_slim": BN_INCEPTION_TF_SLIM_TABLE,
+}
+# Auxiliary heads, GoogLeNet's placement (Sec. 5 of its paper): head name -> module it taps
+BN_INCEPTION_AUX_TAPS: dict[str, str] = {"aux1": "inception4a", "aux2": "inception4d"}
 
 
 class BNInceptionModule(nn.Module):
@@ -71,25 +94,32 @@ class BNInceptionModule(nn.Module):
     With ``row.stride == 2`` the last conv of each 3x3 branch and the 3x3 max pool have
     stride 2 (no 1x1 branch, pass-through pool)."""
 
-    def __init__(self, in_channels: int, row: BNInceptionRow, eps: float = 1e-5):
+    def __init__(self, in_channels: int, row: BNInceptionRow, eps: float = 1e-5,
+                 bias: bool = False, branch: str = "double3x3"):
         super().__init__()
         s = row.stride
+        if branch not in ("double3x3", "5x5"):
+            raise ValueError(f"branch must be 'double3x3' or '5x5', got {branch!r}")
         if s not in (1, 2) or row.pool not in ("avg", "max"):
             raise ValueError(f"bad BN-Inception row {row}")
         check_widths("BNInceptionModule", in_channels=in_channels, n3x3red=row.n3x3red,
                      n3x3=row.n3x3, d3x3red=row.d3x3red, d3x3=row.d3x3)
 
         def conv(cin, cout, k=1, stride=1):
-            return ConvBNReLU(cin, cout, k, stride, k // 2, eps=eps)
+            return ConvBNReLU(cin, cout, k, stride, k // 2, eps=eps, bias=bias)
 
         branches = []
         if row.n1x1:
             branches.append(conv(in_channels, row.n1x1))
         branches.append(nn.Sequential(conv(in_channels, row.n3x3red),
                                       conv(row.n3x3red, row.n3x3, 3, s)))
-        branches.append(nn.Sequential(conv(in_channels, row.d3x3red),
-                                      conv(row.d3x3red, row.d3x3, 3),
-                                      conv(row.d3x3, row.d3x3, 3, s)))
+        if branch == "5x5":
+            branches.append(nn.Sequential(conv(in_channels, row.d3x3red),
+                                          conv(row.d3x3red, row.d3x3, 5, s)))
+        else:
+            branches.append(nn.Sequential(conv(in_channels, row.d3x3red),
+                                          conv(row.d3x3red, row.d3x3, 3),
+                                          conv(row.d3x3, row.d3x3, 3, s)))
         if s == 2:
             pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         elif row.pool == "max":
@@ -106,33 +136,66 @@ class BNInceptionModule(nn.Module):
 
 
 class BNInception(nn.Module):
-    """Figure 5's network: stem, ten modules, 7x7 average pool, linear."""
+    """Figure 5's network: stem, ten modules, 7x7 average pool, linear; with ``aux`` heads
+    the forward returns ``(logits, aux1_logits[, aux2_logits])``."""
 
-    def __init__(self, num_classes: int = 1000, stem: str = "standard", eps: float = 1e-5):
+    def __init__(self, num_classes: int = 1000, stem: str = "standard", eps: float = 1e-5,
+                 depths: str = "printed", bias: bool = False, branch: str = "double3x3",
+                 aux: int = 0):
         super().__init__()
+        if depths not in BN_INCEPTION_DEPTHS:
+            raise ValueError(f"depths must be one of {', '.join(BN_INCEPTION_DEPTHS)}, "
+                             f"got {depths!r}")
+        if not isinstance(bias, bool):
+            raise ValueError(f"bias must be true or false, got {bias!r}")
+        if aux not in (0, 1, 2) or isinstance(aux, bool):
+            raise ValueError(f"aux must be 0, 1 or 2 (heads on 4a, 4d), got {aux!r}")
 
         def conv(cin, cout, k=1, stride=1, padding=0):
-            return ConvBNReLU(cin, cout, k, stride, padding, eps=eps)
+            return ConvBNReLU(cin, cout, k, stride, padding, eps=eps, bias=bias)
 
         self.conv1 = make_stem_conv1(stem, conv)
         self.pool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2_reduce = conv(64, 64, 1)
         self.conv2 = conv(64, 192, 3, 1, 1)
         self.pool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        channels = 192
-        for name, row in BN_INCEPTION_TABLE.items():
-            block = BNInceptionModule(channels, row, eps)
+        channels, taps = 192, {}
+        for name, row in BN_INCEPTION_DEPTHS[depths].items():
+            block = BNInceptionModule(channels, row, eps, bias, branch)
             self.add_module(name, block)
             channels = block.out_channels
+            taps[name] = channels
+        self._trunk = list(self._modules)
         self.avgpool = nn.AvgPool2d(7, stride=1)
         self.fc = nn.Linear(channels, num_classes)
+        self._taps: dict[str, str] = {}
+        for head, row in list(BN_INCEPTION_AUX_TAPS.items())[:aux]:
+            self.add_module(head, AuxHead(taps[row], num_classes, nn.AvgPool2d(5, stride=3),
+                                          conv))
+            self._taps[row] = head
 
     def forward(self, x):
-        for name, child in self.named_children():
-            if name == "fc":
-                x = torch.flatten(x, 1)
-            x = child(x)
-        return x
+        aux = []
+        for name in self._trunk:
+            x = getattr(self, name)(x)
+            if name in self._taps:
+                aux.append(getattr(self, self._taps[name])(x))
+        x = self.fc(torch.flatten(self.avgpool(x), 1))
+        return (x, *aux) if aux else x
+
+
+# The readings the paper audit builds: label -> builder options (all at 224x224).
+BN_INCEPTION_READINGS: dict[str, dict] = {
+    "Figure 5 as printed (rows sum to 608)": {},
+    "Caffe port (pretrainedmodels.bninception): + conv biases": {"bias": True},
+    "Figure 5 + separable 7x7 stem": {"stem": "separable"},
+    "TF-slim inception_v2 (proj 96 in 4c/4d) + separable stem":
+        {"depths": "tf_slim", "stem": "separable"},
+    "TF-slim depths, standard 7x7 stem": {"depths": "tf_slim"},
+    "5x5 instead of the double 3x3": {"branch": "5x5"},
+    "+ one GoogLeNet-style aux head (4a)": {"aux": 1},
+    "+ two GoogLeNet-style aux heads (4a, 4d)": {"aux": 2},
+}
 
 
 @register_variant("bn_inception", input_size=(3, 224, 224),
@@ -140,8 +203,11 @@ class BNInception(nn.Module):
                               "two 3x3, stride-2 modules 3c/4e; 4c/4d rows sum to 608 (printed 576): "
                               "built as the rows say",
                   source="paper: Ioffe & Szegedy 2015, Batch Normalization, Figure 5")
-def build_bn_inception(num_classes: int = 1000, stem: str = "standard") -> nn.Module:
+def build_bn_inception(num_classes: int = 1000, stem: str = "standard", depths: str = "printed",
+                       bias: bool = False, branch: str = "double3x3", aux: int = 0) -> nn.Module:
     """``stem="separable"``: depthwise 7x7 (multiplier 8) + pointwise conv1, as the paper's
-    text describes; "standard": a plain 7x7/2 conv."""
+    text describes; "standard": a plain 7x7/2 conv.  ``depths="tf_slim"``: pool projection 96
+    in 4c/4d (TF-slim); ``bias``: conv biases (Caffe port); ``branch="5x5"``: one 5x5 in place
+    of the double 3x3; ``aux``: 0, 1 or 2 GoogLeNet-style auxiliary heads (4a, 4d)."""
     check_widths("bn_inception", num_classes=num_classes)
-    return BNInception(num_classes, stem)
+    return BNInception(num_classes, stem, depths=depths, bias=bias, branch=branch, aux=aux)

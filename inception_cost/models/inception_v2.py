@@ -25,6 +25,12 @@ STEM = [
     ("conv_6", Conv(288, 3, 1, 1)),     # conv 3×3/1 (padded) → 35×35×288
 ]
 
+# Rethinking Sec. 6 says Table 1's network already factorizes "the traditional 7×7
+# convolution into three 3×3 convolutions", and Table 3 lists that change ("Factorized 7×7")
+# as a step after "Inception-v2".  ``stem="7x7"`` builds the step before it: one 7×7/2 conv
+# (299 → 147, 64 channels) where Table 1 has conv_1, conv_2, conv_3.
+STEM_7X7 = [("conv_7x7", Conv(64, 7, 2, 0))] + STEM[3:]   # conv 7×7/2 → 147×147×64
+
 # 3× Fig. 5 at 35×35×288 (v3's Mixed_5d widths; 64+64+96+64 = 288):
 #   name, #1×1, #3×3 reduce, #3×3, #3×3dbl reduce, #3×3, #3×3, pool proj
 FIG5 = [
@@ -75,6 +81,8 @@ OUTLINE = [
     ("linear", ["fc"]),
     ("softmax", []),
 ]
+# stem="7x7": one 7×7/2 row (not in the printed Table 1) in place of the three 3×3 rows
+OUTLINE_7X7 = [("conv 7×7/2", ["conv_7x7"])] + OUTLINE[3:]
 
 
 @register_variant(
@@ -82,7 +90,12 @@ OUTLINE = [
     description="Inception-v2: Rethinking Table 1 outline (Figs. 5/6/7/10 modules), 299×299",
     source="paper: Szegedy et al. 2016, Rethinking the Inception Architecture, Table 1 "
            "(per-module widths chosen, see inception_v2.py)")
-def build_inception_v2(num_classes: int = 1000) -> nn.Module:
-    s = rethinking_stages(STEM, FIG5, 3, REDUCTION_35, FIG6, REDUCTION_17, FIG7)
+def build_inception_v2(num_classes: int = 1000, stem: str = "factorized") -> nn.Module:
+    """``stem="factorized"``: Table 1's three 3×3 convs (Table 3's "Factorized 7×7" row);
+    ``stem="7x7"``: one 7×7/2 conv to 64 channels in their place (Table 3's "Inception-v2")."""
+    stems = {"factorized": STEM, "7x7": STEM_7X7}
+    if stem not in stems:
+        raise ValueError(f"stem must be 'factorized' or '7x7', got {stem!r}")
+    s = rethinking_stages(stems[stem], FIG5, 3, REDUCTION_35, FIG6, REDUCTION_17, FIG7)
     model = StagedNet(s.items, s.channels, num_classes)
-    return attach_outline(model, OUTLINE)
+    return attach_outline(model, OUTLINE if stem == "factorized" else OUTLINE_7X7)

@@ -38,3 +38,19 @@ def googlenet_review() -> dict:
 def rethinking() -> dict:
     """Rethinking the Inception Architecture: Table 1 outline, claims, Table 3 costs."""
     return load("rethinking")
+
+
+def bn_inception() -> dict:
+    """Batch Normalization (BN-Inception): 13.6M params, +25%/+30% vs GoogLeNet, NASNet's
+    Table 2 row for it, and the sources of each printed number."""
+    return load("bn_inception")
+
+
+def imagenet_accuracy() -> list[dict]:
+    """Published ImageNet accuracies (``imagenet_accuracy.csv``): one row per network with
+    the printed number, its protocol (crops, split) and where it is printed."""
+    import csv
+    import io
+    text = resources.files(__package__).joinpath("imagenet_accuracy.csv").read_text(
+        encoding="utf-8")
+    return [dict(r) for r in csv.DictReader(io.StringIO(text))]

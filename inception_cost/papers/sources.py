@@ -1,0 +1,37 @@
+"""Where each printed number comes from: a ``sources`` list kept in every paper's JSON
+(reference data), shown as the last section of each paper report so a reader can check
+the printed values against the paper, table and section they were copied from."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from .report import Section, frame
+
+SOURCE_COLUMNS = ["printed", "where", "paper"]
+
+
+def sources_section(*refs: dict) -> Section:
+    """One table of every ``sources`` entry in ``refs`` (duplicates dropped, order kept)."""
+    seen, rows = set(), []
+    for ref in refs:
+        for src in ref.get("sources", []):
+            key = tuple(src.get(c, "") for c in SOURCE_COLUMNS)
+            if key not in seen:
+                seen.add(key)
+                rows.append(dict(zip(SOURCE_COLUMNS, key)))
+    if not rows:
+        raise ValueError("reference data without a 'sources' list")
+    return Section("sources", "sources: where each printed number comes from",
+                   frame(rows, SOURCE_COLUMNS), [])
+
+
+def cite(ref: dict, printed_contains: str) -> str:
+    """'<paper>, <where>' of the first source whose 'printed' mentions the text."""
+    for src in ref.get("sources", []):
+        if printed_contains in src["printed"]:
+            return f"{src['paper']}, {src['where']}"
+    raise KeyError(printed_contains)
+
+
+def paper_names(refs: Iterable[dict]) -> list[str]:
+    return sorted({s["paper"] for r in refs for s in r.get("sources", [])})
