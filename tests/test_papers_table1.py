@@ -8,7 +8,7 @@ import pytest
 from inception_cost.errors import UsageError
 from inception_cost.papers import reference_data
 from inception_cost.papers.audit import detect_unit, parse_printed
-from inception_cost.papers.report import render_report
+from inception_cost.report.paper_render import render_report
 from inception_cost.papers.table1 import audit_table1, table1_report
 
 # GoogLeNet Table 1 channel columns as printed (input depth, #1x1, #3x3 red, #3x3,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..papers.case_studies import cases_report
-from ..papers.report import render_report
+from ..report.paper_render import render_report
 from ..report.render import write_output
 from .options import format_option, output_option
 

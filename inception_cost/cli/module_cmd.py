@@ -7,7 +7,7 @@ import click
 from ..errors import UsageError
 from ..papers.module_example import (BottleneckConfig, ModuleConfig, bottleneck_report,
                                      module_report)
-from ..papers.report import render_report
+from ..report.paper_render import render_report
 from ..report.render import write_output
 from .options import format_option, output_option, parse_chw
 

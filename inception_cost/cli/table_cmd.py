@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from ..papers.report import render_report
+from ..report.paper_render import render_report
+from ..papers.bn_inception import PAPER_VARIANT as BN_VARIANT, bn_inception_report
 from ..papers.rethinking import OUTLINE_VARIANTS, rethinking_report
 from ..papers.table1 import TABLE1_VARIANTS, table1_report
 from ..report.render import write_output
@@ -23,7 +24,8 @@ def table_cmd(variant, stem, fmt, output):
     """Rebuild a paper's Table 1 from the built model and audit what it prints.
 
     VARIANT: googlenet (default; also googlenet_torchvision) for GoogLeNet's Table 1,
-    inception_v2 / inception_v3 for Rethinking's Table 1 outline and cost claims.
+    inception_v2 / inception_v3 for Rethinking's Table 1 outline and cost claims,
+    bn_inception for the BN paper's readings vs its 13.6M and NASNet's 11.2M / 1.94B.
     params = weights (bias shown separately); ops = MACs (multiply-accumulates, bias
     excluded). Sizes print as H x W x C, as the papers do."""
     if variant in TABLE1_VARIANTS:
@@ -32,7 +34,11 @@ def table_cmd(variant, stem, fmt, output):
         if stem is not None:
             raise UsageError("--stem applies to googlenet only")
         rep = rethinking_report(variant)
+    elif variant == BN_VARIANT:
+        if stem is not None:
+            raise UsageError("--stem applies to googlenet only")
+        rep = bn_inception_report()
     else:
         raise UsageError(f"no paper table for '{variant}' (choose from "
-                         f"{', '.join(TABLE1_VARIANTS + OUTLINE_VARIANTS)})")
+                         f"{', '.join(TABLE1_VARIANTS + OUTLINE_VARIANTS + (BN_VARIANT,))})")
     write_output(render_report(rep, fmt), output)

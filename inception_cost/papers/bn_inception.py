@@ -85,10 +85,9 @@ def claim_rows() -> tuple[list[dict], list[Finding]]:
     hits = [label for label, n in tried.items() if p136.covers(n)]
     closest = min(tried, key=lambda k: abs(tried[k] - p136.value()))
     verdict = (f"reproduced by: {', '.join(hits)}" if hits else
-               f"unexplained: no reading tried gives {lo:g}-{hi:g}M params; closest is "
-               f"'{closest}' with {tried[closest] / 1e6:.2f}M "
-               f"({pct(tried[closest], p136.value())}); tried: "
-               + "; ".join(f"{k} {v / 1e6:.2f}M" for k, v in tried.items()))
+               f"unexplained: none of the {len(tried)} readings gives {lo:g}-{hi:g}M params "
+               f"(see the readings table); closest: '{closest}', "
+               f"{tried[closest] / 1e6:.2f}M ({pct(tried[closest], p136.value())})")
     out.append({"claim": cl["params"]["text"], "source": cite(ref, "13.6"),
                 "printed": p136.text, "reading": closest, "computed": tried[closest],
                 "unit": "params", "holds": bool(hits), "verdict": verdict})

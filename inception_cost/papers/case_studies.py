@@ -15,6 +15,7 @@ from . import reference_data
 from .audit import (Finding, hwc, in_unit, parse_hwc, parse_printed, pct, shape_tuple,
                     weight_count)
 from .report import PaperReport, Section, frame
+from .sources import sources_section
 
 FP32_BYTES = 4
 
@@ -153,4 +154,5 @@ def cases_report() -> PaperReport:
                 [f"[{f.row}] {f.message}" for f in af]),
         Section("vgg16", "VGG16 @ 224×224×3", frame(vrows), notes),
         Section("vgg16_activations", "VGG16 activation elements by op", frame(breakdown), []),
+        sources_section(reference_data.cs231n_lecture9(), keep=["AlexNet", "VGG16"]),
     ], af + vf)

@@ -23,6 +23,7 @@ from ..errors import UsageError
 from . import reference_data
 from .audit import Finding, parse_printed
 from .report import PaperReport, Section, frame
+from .sources import sources_section
 
 Kernels = tuple[tuple[int, int], ...]
 
@@ -147,4 +148,6 @@ def factorize_report(channels: int = 64, grid: int = 17) -> PaperReport:
     return PaperReport(title, [
         Section("comparisons", "single conv vs factorized stack", frame(rows), notes),
         Section("claims", "cost ratio", frame(claim_rows), []),
+        sources_section(reference_data.rethinking(), reference_data.cs231n_lecture9(),
+                        keep=["2.78", "stacked"]),
     ], findings)

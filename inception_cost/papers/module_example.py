@@ -16,6 +16,7 @@ from . import reference_data
 from .audit import (Finding, approx_verdict, explain_gap, hwc, in_unit, parse_printed,
                     shape_tuple, signed_in_unit, unit_label, weight_count)
 from .report import PaperReport, Section, frame
+from .sources import sources_section
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def module_report(cfg: ModuleConfig | None = None) -> PaperReport:
         Section("branches", "per branch", frame(rows), []),
         Section("totals", "totals (printed = the lecture's)", frame(totals), notes,
                 hide_in_text=["audit"]),
+        sources_section(reference_data.cs231n_lecture9(), keep=["naive", "bottlenecks"]),
     ], findings)
 
 
@@ -258,5 +260,6 @@ def bottleneck_report(cfg: BottleneckConfig | None = None) -> PaperReport:
              f"{cfg.in_channels}, direct vs after a 1×1 reduction to {cfg.reduce}"
              + (" — the GoogLeNet review's example" if is_review else ""))
     notes = ["MACs = multiply-accumulates; convolutions built without bias (weights only)."]
-    return PaperReport(title, [Section("example", "", frame(rows), notes)], findings)
+    return PaperReport(title, [Section("example", "", frame(rows), notes),
+                               sources_section(reference_data.googlenet_review())], findings)
 

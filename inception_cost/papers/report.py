@@ -1,15 +1,14 @@
-"""A paper reproduction's result as plain data (sections of rows + findings) and
-its rendering in rich / csv / json / md. csv and json keep exact integers."""
+"""A paper reproduction's result as plain data: sections of rows + findings.
+
+Rendering (rich / csv / json / md) lives in :mod:`inception_cost.report.paper_render`;
+data flows one way, papers compute and report renders.
+"""
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import UsageError
-from ..report.render import FORMATS, render, to_csv, to_rich_text
 from .audit import Finding
 
 
@@ -45,60 +44,3 @@ def frame(records: list[dict], columns: list[str] | None = None) -> pd.DataFrame
     """DataFrame of python objects: ints stay ints (no float upcast), missing -> None."""
     cols = list(columns or dict.fromkeys(k for r in records for k in r))
     return pd.DataFrame({c: pd.Series([r.get(c) for r in records], dtype=object) for c in cols})
-
-
-def _plain(v):
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and v != v:
-        return None
-    return v
-
-
-def _blank(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
-
-
-def _display(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Integers with thousands separators (exact, readable); numeric columns right-aligned."""
-    cols, right = {}, {}
-    for c in df.columns:
-        vals = [_plain(v) for v in df[c] if not _blank(v)]
-        numeric = bool(vals) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                     for v in vals)
-        if numeric:
-            right[c] = ""
-        cells = ["" if _blank(v) else f"{_plain(v):,}" if numeric and isinstance(_plain(v), int)
-                 else str(_plain(v)) for v in df[c]]
-        cols[c] = pd.Series(cells, dtype=object, index=df.index)
-    return pd.DataFrame(cols), right
-
-
-def render_report(rep: PaperReport, fmt: str) -> str:
-    """rich/md: every section with its notes; csv: the sections separated by a blank
-    line; json: {"title", <section name>: [rows], "findings": [...]}."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
-    if fmt == "json":
-        obj = {"title": rep.title}
-        for s in rep.sections:
-            obj[s.name] = [{k: _plain(v) for k, v in r.items()}
-                           for r in s.df.to_dict(orient="records")]
-            if s.notes:
-                obj[f"{s.name}_notes"] = list(s.notes)
-        obj["findings"] = [f.__dict__ for f in rep.findings]
-        return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        return "\n".join(to_csv(s.df) for s in rep.sections)
-    parts = []
-    for i, s in enumerate(rep.sections):
-        df, right = _display(s.df.drop(columns=[c for c in s.hide_in_text if c in s.df]))
-        title = s.title if i else f"{rep.title} — {s.title}" if s.title else rep.title
-        if fmt == "rich" and not sys.stdout.isatty():
-            # off a terminal, never fold a cell: widen to the table's natural width
-            natural = sum(max([len(str(c))] + [len(str(v)) for v in df[c]]) + 3
-                          for c in df.columns) + 1
-            parts.append(to_rich_text(df, title, right, s.notes, width=max(200, natural)))
-        else:
-            parts.append(render(df, fmt, title=title, units=right, notes=s.notes))
-    return "\n".join(parts)

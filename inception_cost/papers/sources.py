@@ -10,11 +10,15 @@ from .report import Section, frame
 SOURCE_COLUMNS = ["printed", "where", "paper"]
 
 
-def sources_section(*refs: dict) -> Section:
-    """One table of every ``sources`` entry in ``refs`` (duplicates dropped, order kept)."""
+def sources_section(*refs: dict, keep: Iterable[str] | None = None) -> Section:
+    """One table of every ``sources`` entry in ``refs`` (duplicates dropped, order kept);
+    with ``keep``, only entries whose 'printed' text contains one of those strings."""
     seen, rows = set(), []
+    keep = list(keep) if keep is not None else None
     for ref in refs:
         for src in ref.get("sources", []):
+            if keep is not None and not any(k in src["printed"] for k in keep):
+                continue
             key = tuple(src.get(c, "") for c in SOURCE_COLUMNS)
             if key not in seen:
                 seen.add(key)

@@ -21,6 +21,7 @@ from .audit import (Finding, Printed, approx_verdict, detect_unit, hwc, in_unit,
                     out_channels, parse_hwc, parse_printed, pct, rows_under, shape_tuple,
                     signed_in_unit, unit_label, weight_count, weight_rows)
 from .report import PaperReport, Section, frame
+from .sources import sources_section
 
 # Table 1's rows (paper order) -> top-level children that implement them.  Both the
 # paper build's names and torchvision's are listed; LRN layers (in Figure 3, not in
@@ -454,6 +455,7 @@ def table1_report(variant: str = "googlenet", stem: str | None = None,
                 df, notes, hide_in_text=["audit"]),
         Section("claims", "claims in the text, checked against the built model",
                 claims, []),
+        sources_section(reference_data.googlenet_table1()),
     ], a.findings)
 
 

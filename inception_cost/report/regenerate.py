@@ -37,10 +37,11 @@ def variant_reports(names: list[str] | None = None) -> Iterator[tuple[str, objec
 def paper_artifacts() -> list[Artifact]:
     """Table 1, Rethinking's outline, module comparison, factorization and case
     studies, each as csv + md + json under papers/."""
+    from ..papers.bn_inception import bn_inception_report
     from ..papers.case_studies import cases_report
     from ..papers.factorize import factorize_report
     from ..papers.module_example import bottleneck_report, module_report
-    from ..papers.report import render_report
+    from .paper_render import render_report
     from ..papers.rethinking import rethinking_report
     from ..papers.table1 import table1_report
 
@@ -48,6 +49,7 @@ def paper_artifacts() -> list[Artifact]:
                ("table1_googlenet_torchvision", lambda: table1_report("googlenet_torchvision", None)),
                ("rethinking_inception_v2", lambda: rethinking_report("inception_v2")),
                ("rethinking_inception_v3", lambda: rethinking_report("inception_v3")),
+               ("bn_inception", lambda: bn_inception_report()),
                ("module_naive_vs_reduced", lambda: module_report()),
                ("module_5x5_bottleneck", lambda: bottleneck_report()),
                ("factorize", lambda: factorize_report(64, 17)),
