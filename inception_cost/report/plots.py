@@ -1,10 +1,21 @@
-"""Plots (the ``plot`` extra): per-layer MACs/params bars, MACs vs params, roofline."""
+"""Plots (the ``plot`` extra): per-stage MACs/params bars, MACs vs params, published
+accuracy vs MACs (with its data as CSV beside it), roofline.
+
+Every figure is drawn at ``DPI`` and saved at the same DPI so that label placement
+(:mod:`.label_layout`, display pixels) is what ends up in the PNG.  The plots only read
+counts that were computed before (the summary, the reports); they never count.
+"""
 from __future__ import annotations
 
 import glob
+import math
 import os
 
 import pandas as pd
+
+from .label_layout import overlapping_pairs, place_labels
+
+DPI = 110
 
 
 def available() -> bool:
@@ -24,8 +35,36 @@ def _plt():
 
 
 def _save(fig, path: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    """Write the PNG to a temp file in the same folder, then move it into place."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}.png"
+    try:
+        fig.savefig(tmp, dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _write_text(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _plain_log_ticks(axis) -> None:
+    """Log axis with tick labels as plain numbers (0.5, 1, 2, 5, 10 …), not 10^x."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def stage_bars(name: str, report, path: str) -> None:
@@ -33,31 +72,133 @@ def stage_bars(name: str, report, path: str) -> None:
     plt = _plt()
     df = report.by_module(depth=1)
     df = df[(df["macs"] > 0) | (df["params"] > 0)]
-    fig, axes = plt.subplots(2, 1, figsize=(max(6, 0.35 * len(df)), 6), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(max(6, 0.35 * len(df)), 6), sharex=True, dpi=DPI)
     axes[0].bar(df["module"], df["macs"] / 1e6, color="#3b75af")
-    axes[0].set_ylabel("MMACs")
+    axes[0].set_ylabel("MACs (millions)")
     axes[1].bar(df["module"], df["params"] / 1e6, color="#e0823d")
-    axes[1].set_ylabel("M params")
+    axes[1].set_ylabel("parameters (millions)")
     axes[1].tick_params(axis="x", rotation=90)
-    axes[0].set_title(f"{name}: per-stage MACs and params (batch 1)")
+    axes[1].set_xlabel("top-level module (forward order)")
+    for ax in axes:
+        ax.grid(axis="y", color="0.9")
+        ax.set_axisbelow(True)
+    axes[0].set_title(f"{name}: MACs and parameters per stage (batch 1)")
     _save(fig, path)
     plt.close(fig)
 
 
-def macs_vs_params(summary: pd.DataFrame, path: str) -> None:
+def _radius_px(s_points2: float) -> float:
+    """Radius in display pixels of a scatter marker of area ``s`` (points^2)."""
+    return math.sqrt(s_points2 / math.pi) * DPI / 72.0
+
+
+def macs_vs_params(summary: pd.DataFrame, path: str):
+    """Every network's GMACs against its parameters (millions), labelled without overlap.
+    Returns (figure-free) label overlaps found after placement (empty when clean)."""
     plt = _plt()
-    nets = summary[(summary["params"] > 0) & (summary.get("kind", "network") == "network")]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.scatter(nets["params"] / 1e6, nets["macs"] / 1e9)
-    for _, r in nets.iterrows():
-        ax.annotate(r["variant"], (r["params"] / 1e6, r["macs"] / 1e9), fontsize=7)
+    kind = summary["kind"] if "kind" in summary else pd.Series("network", index=summary.index)
+    nets = summary[(summary["params"] > 0) & (kind == "network")]
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=DPI)
+    size = 28.0
+    xs, ys = list(nets["params"] / 1e6), list(nets["macs"] / 1e9)
+    ax.scatter(xs, ys, s=size, color="#3b75af", zorder=3)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("params (millions)")
-    ax.set_ylabel("GMACs per image")
-    ax.set_title("MACs vs params across networks (batch 1, default input)")
+    ax.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
+    ax.set_ylim(min(ys) / 1.6, max(ys) * 1.6)
+    _plain_log_ticks(ax.xaxis)
+    _plain_log_ticks(ax.yaxis)
+    ax.grid(which="major", color="0.9")
+    ax.set_axisbelow(True)
+    ax.set_xlabel("parameters (millions, log scale)")
+    ax.set_ylabel("MACs per image (billions, log scale)")
+    ax.set_title("MACs vs parameters (batch 1, each network's default input)")
+    radii = [_radius_px(size)] * len(xs)
+    texts = place_labels(ax, xs, ys, list(nets["variant"]), radii, fontsize=8)
+    bad = overlapping_pairs(ax, texts, radii, xs, ys)
     _save(fig, path)
     plt.close(fig)
+    return bad
+
+
+# networks on the cost-vs-accuracy chart, in the order of the CSV beside it
+ACCURACY_FAMILY = {"googlenet": "Inception", "bn_inception": "Inception",
+                   "inception_v3": "Inception", "inception_v4": "Inception",
+                   "inception_resnet_v1": "Inception-ResNet",
+                   "inception_resnet_v2": "Inception-ResNet",
+                   "alexnet": "other", "vgg16": "other", "resnet50": "other"}
+FAMILY_COLOR = {"Inception": "#3b75af", "Inception-ResNet": "#5a9e4b", "other": "#e0823d"}
+BUBBLE_POINTS2_PER_MPARAM = 6.0    # marker area (points^2) per million parameters
+
+
+def accuracy_table(summary: pd.DataFrame, accuracy: list[dict]) -> pd.DataFrame:
+    """Published accuracy beside our exact counts: one row per network in ``accuracy``
+    found in ``summary``; macs in MACs (exact), params in elements."""
+    counts = summary.set_index("variant")
+    rows = []
+    for a in accuracy:
+        v = a["variant"]
+        if v not in counts.index:
+            continue
+        rows.append({"variant": v, "network": a["network"], "input": counts.at[v, "input"],
+                     "macs": int(counts.at[v, "macs"]), "params": int(counts.at[v, "params"]),
+                     "top1": float(a["top1"]), "top5": float(a["top5"]) if a["top5"] else None,
+                     "metric": a["metric"], "protocol": a["protocol"], "source": a["source"],
+                     "where": a["where"]})
+    return pd.DataFrame(rows)
+
+
+def _short_protocol(protocol: str) -> str:
+    p = protocol.lower()
+    if "10 crops" in p or "10-crop" in p:
+        return "10-crop"
+    if "dense" in p:
+        return "dense, 1 scale"
+    return ""
+
+
+def cost_vs_accuracy(table: pd.DataFrame, path: str):
+    """Published top-1 accuracy (%) against our exact GMACs; bubble area = parameters.
+    Labels name any protocol other than single crop.  Returns label overlaps (empty when
+    the layout is clean)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=DPI)
+    xs = list(table["macs"] / 1e9)
+    ys = list(table["top1"])
+    sizes = [BUBBLE_POINTS2_PER_MPARAM * p / 1e6 for p in table["params"]]
+    colors = [FAMILY_COLOR[ACCURACY_FAMILY.get(v, "other")] for v in table["variant"]]
+    ax.scatter(xs, ys, s=sizes, c=colors, alpha=0.55, edgecolors="0.25", linewidths=0.6,
+               zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlim(min(xs) / 1.7, max(xs) * 1.7)
+    ax.set_ylim(min(ys) - 4, max(ys) + 3.5)
+    _plain_log_ticks(ax.xaxis)
+    ax.grid(which="major", color="0.9")
+    ax.set_axisbelow(True)
+    ax.set_xlabel("MACs per image (billions, log scale; exact count at each network's "
+                  "default input)")
+    ax.set_ylabel("published ImageNet top-1 accuracy (%)")
+    ax.set_title("Published ImageNet accuracy vs exact compute (bubble area = parameters)")
+    labels = []
+    for name, protocol in zip(table["network"], table["protocol"]):
+        short = _short_protocol(protocol)
+        labels.append(f"{name} ({short})" if short else name)
+    radii = [_radius_px(s) for s in sizes]
+    texts = place_labels(ax, xs, ys, labels, radii, fontsize=8.5)
+    bad = overlapping_pairs(ax, texts, radii, xs, ys)
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], ls="", marker="o", ms=7, color=FAMILY_COLOR[f], alpha=0.6,
+                      label=f) for f in ("Inception", "Inception-ResNet", "other")]
+    handles += [ax.scatter([], [], s=BUBBLE_POINTS2_PER_MPARAM * m, color="none",
+                           edgecolors="0.25", label=f"{m}M params") for m in (10, 50, 100)]
+    ax.legend(handles=handles, loc="lower right", fontsize=8, labelspacing=1.3,
+              borderpad=1.0, frameon=True)
+    fig.text(0.01, -0.02, "Top-1 as printed (100 − printed error): single crop unless the "
+             "label says otherwise; source and protocol of each number in "
+             "cost_vs_accuracy.csv.", fontsize=7.5, color="0.3")
+    _save(fig, path)
+    plt.close(fig)
+    return bad
 
 
 def roofline(profile_csvs: list[str], path: str) -> bool:
@@ -77,7 +218,7 @@ def roofline(profile_csvs: list[str], path: str) -> bool:
     if df.empty:
         return False
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=DPI)
     ax.scatter(df["arithmetic_intensity"], df["achieved_tflops"], s=8)
     if {"peak_tflops", "peak_bandwidth_tbs"} <= set(df.columns):
         pk, bw = df["peak_tflops"].dropna(), df["peak_bandwidth_tbs"].dropna()
@@ -105,9 +246,26 @@ def write_all(out: str, reports: dict, summary: pd.DataFrame) -> list[str]:
     rel = os.path.join("plots", "macs_vs_params.png")
     macs_vs_params(summary, os.path.join(out, rel))
     rels.append(rel)
+    rels += write_cost_vs_accuracy(out, summary)
     profiles = sorted(glob.glob(os.path.join(out, "gpu", "*layer*.csv")) +
                       glob.glob(os.path.join(out, "cpu", "*layer*.csv")))
     rel = os.path.join("plots", "roofline.png")
     if roofline(profiles, os.path.join(out, rel)):
         rels.append(rel)
     return rels
+
+
+def write_cost_vs_accuracy(out: str, summary: pd.DataFrame) -> list[str]:
+    """plots/cost_vs_accuracy.png and the CSV of its numbers (published accuracy with
+    source and protocol, our exact MACs and params) beside it."""
+    from ..papers.reference_data import imagenet_accuracy
+    from .render import to_csv
+
+    table = accuracy_table(summary, imagenet_accuracy())
+    if table.empty:
+        return []
+    csv_rel = os.path.join("plots", "cost_vs_accuracy.csv")
+    _write_text(os.path.join(out, csv_rel), to_csv(table))
+    png_rel = os.path.join("plots", "cost_vs_accuracy.png")
+    cost_vs_accuracy(table, os.path.join(out, png_rel))
+    return [csv_rel, png_rel]
