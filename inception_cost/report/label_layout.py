@@ -48,7 +48,7 @@ def place_labels(ax, xs: Sequence[float], ys: Sequence[float], labels: Sequence[
                 t = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx * to_pt, dy * to_pt),
                                 textcoords="offset points", ha=ha, va=va, fontsize=fontsize,
                                 color=color)
-                box = t.get_window_extent(renderer).expanded(1.0, 1.0).padded(PAD)
+                box = t.get_window_extent(renderer).padded(PAD)
                 inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and
                           box.y0 >= frame.y0 and box.y1 <= frame.y1)
                 if inside and _free(box, obstacles) and not box.overlaps(markers[i]):
