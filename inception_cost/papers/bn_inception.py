@@ -161,11 +161,12 @@ def bn_inception_report() -> PaperReport:
         "'+25%' within the rounding of ×1.25.",
         f"A printed total 'reproduces to x%' when it lies within {NEAR * 100:g}% of the "
         "printed value but outside its strict rounding interval; the gap is stated.",
+        "Where each claim is printed: the sources table below (csv/json: 'source' column).",
     ]
     return PaperReport(
         "BN-Inception (Batch Normalization, Figure 5) @ 224×224×3: readings vs printed totals", [
             Section("readings", "readings of Figure 5, built and counted", frame(rows), notes),
             Section("claims", "printed totals and claims, checked against the readings",
-                    frame(claims), claim_notes),
+                    frame(claims), claim_notes, hide_in_text=["source"]),
             sources_section(ref),
         ], findings)
