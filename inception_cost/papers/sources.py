@@ -36,6 +36,3 @@ def cite(ref: dict, printed_contains: str) -> str:
             return f"{src['paper']}, {src['where']}"
     raise KeyError(printed_contains)
 
-
-def paper_names(refs: Iterable[dict]) -> list[str]:
-    return sorted({s["paper"] for r in refs for s in r.get("sources", [])})
