@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import io
 import math
 import os
 import sys
@@ -21,6 +22,7 @@ from typing import Callable, Iterable
 import pandas as pd
 import torch
 
+from ..atomic import append_text, write_text
 from ..errors import UsageError
 from .per_layer import LAYER_FIELDS
 from .prepare import RunConfig
@@ -87,24 +89,23 @@ class CsvAppender:
                     raise UsageError(f"'{path}' exists with different columns; choose another "
                                      f"--output or move it away")
             else:
-                with open(path, "a", encoding="utf-8", newline=""):
-                    pass
+                write_text(path, "", what="--output")
         except OSError as e:
             raise UsageError(f"cannot write --output '{path}': {e.strerror or e}") from None
 
     def append(self, rows: Iterable[dict]) -> None:
+        """Add ``rows`` (copy + append + rename: earlier rows are never damaged)."""
         rows = list(rows)
         if not rows:
             return
-        with open(self.path, "a", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore",
-                                    restval="", lineterminator="\n")
-            if fh.tell() == 0:
-                writer.writeheader()
-            for r in rows:
-                writer.writerow({k: _cell(v) for k, v in r.items()})
-            fh.flush()
-            os.fsync(fh.fileno())
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore",
+                                restval="", lineterminator="\n")
+        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
+            writer.writeheader()
+        for r in rows:
+            writer.writerow({k: _cell(v) for k, v in r.items()})
+        append_text(self.path, buf.getvalue(), what="--output")
 
     def read(self) -> pd.DataFrame:
         if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:

@@ -6,6 +6,8 @@ import os
 
 import pandas as pd
 
+from ..atomic import save_with
+
 
 def available() -> bool:
     try:
@@ -24,8 +26,8 @@ def _plt():
 
 
 def _save(fig, path: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    save_with(path, lambda tmp: fig.savefig(tmp, dpi=110, metadata={"Software": None},
+                                            bbox_inches="tight"))
 
 
 def stage_bars(name: str, report, path: str) -> None:

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from ..counting import count
-from ..errors import UsageError
+from ..atomic import write_text
 from ..models.registry import build, variants
 from .baseline import baseline_path, layers_csv
 from .render import to_csv, to_json, to_markdown
@@ -67,12 +67,7 @@ def regenerate(out: str = "reports", plots: bool = True,
 
     def put(rel: str, text: str) -> None:
         path = os.path.join(out, rel)
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as e:
-            raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+        write_text(path, text)
         written.append(path)
 
     rows, reports = [], {}

@@ -8,6 +8,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from ..atomic import write_text
 from ..errors import UsageError
 from .units import human
 
@@ -105,12 +106,8 @@ def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
 
 
 def write_output(text: str, output: str | None) -> None:
-    """Print to stdout, or write to ``output`` (clear error if not writable)."""
+    """Print to stdout, or write ``output`` atomically (clear error naming the path)."""
     if not output or output == "-":
         sys.stdout.write(text)
         return
-    try:
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    except OSError as e:
-        raise UsageError(f"cannot write --output '{output}': {e.strerror or e}") from None
+    write_text(output, text, what="--output")
