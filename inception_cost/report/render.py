@@ -108,6 +108,27 @@ def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
 def write_output(text: str, output: str | None) -> None:
     """Print to stdout, or write ``output`` atomically (clear error naming the path)."""
     if not output or output == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(encodable(text, getattr(sys.stdout, "encoding", None)))
         return
     write_text(output, text, what="--output")
+
+
+# what the tables print beyond ASCII, spelled in ASCII for an ASCII-only stdout
+_ASCII = {"→": "->", "×": "x", "—": "-", "–": "-", "≠": "!=", "≈": "~", "∝": "~", "≥": ">=",
+          "≤": "<=", "…": "...", "·": "*", "⁴": "^4", "⁶": "^6", "⁹": "^9", "²": "^2", "µ": "u",
+          "±": "+/-", "’": "'", "“": '"', "”": '"'}
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """``text`` as ``encoding`` can carry it: symbols spelled in ASCII, anything
+    else replaced by '?'. Unchanged when the encoding carries it already."""
+    enc = encoding or "utf-8"
+    try:
+        text.encode(enc)
+        return text
+    except LookupError:
+        return text
+    except UnicodeEncodeError:
+        pass
+    text = "".join(_ASCII.get(ch, ch) for ch in text)
+    return text.encode(enc, "replace").decode(enc)
