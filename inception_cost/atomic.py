@@ -50,12 +50,12 @@ def _keep_mode(path: str, tmp: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str, what: str = "") -> Iterator[str]:
+def atomic_path(path: str, what: str = "", make_dirs: bool = False) -> Iterator[str]:
     """Yield a temporary path next to ``path``; on a clean exit it replaces ``path``.
 
     The caller (or a library such as matplotlib's ``savefig``) writes the whole
     content to the yielded path. ``what`` prefixes the error message (e.g.
-    ``--output``). Raises :class:`WriteError` naming ``path`` on failure.
+    ``--output``); ``make_dirs`` creates missing folders first. Raises :class:`WriteError` naming ``path`` on failure.
     """
     label = f"{what} '{path}'" if what else f"'{path}'"
     path = os.fspath(path)
@@ -64,7 +64,10 @@ def atomic_path(path: str, what: str = "") -> Iterator[str]:
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
-        os.makedirs(folder, exist_ok=True)
+        if make_dirs:
+            os.makedirs(folder, exist_ok=True)
+        elif not os.path.isdir(folder):
+            raise WriteError(f"cannot write {label}: no such folder '{folder}'")
         fd, tmp = _tmp_in(folder, os.path.basename(path))
         os.close(fd)
         yield tmp
@@ -83,20 +86,20 @@ def atomic_path(path: str, what: str = "") -> Iterator[str]:
                 os.unlink(tmp)
 
 
-def write_bytes(path: str, data: bytes, what: str = "") -> None:
+def write_bytes(path: str, data: bytes, what: str = "", make_dirs: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (see the module docstring)."""
     if _is_device(path):
         _write_device(path, data, what)
         return
-    with atomic_path(path, what) as tmp:
+    with atomic_path(path, what, make_dirs) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
 
 
-def write_text(path: str, text: str, what: str = "") -> None:
+def write_text(path: str, text: str, what: str = "", make_dirs: bool = False) -> None:
     """Write ``text`` (UTF-8, newlines kept as given) to ``path`` atomically."""
-    write_bytes(path, text.encode("utf-8"), what)
+    write_bytes(path, text.encode("utf-8"), what, make_dirs)
 
 
 def append_text(path: str, text: str, what: str = "") -> None:
@@ -114,10 +117,11 @@ def append_text(path: str, text: str, what: str = "") -> None:
             out.flush()
 
 
-def save_with(path: str, save: Callable[[str], None], what: str = "") -> None:
+def save_with(path: str, save: Callable[[str], None], what: str = "",
+              make_dirs: bool = True) -> None:
     """Let ``save(tmp_path)`` write a file (e.g. ``fig.savefig``), then rename it
     over ``path``."""
-    with atomic_path(path, what) as tmp:
+    with atomic_path(path, what, make_dirs) as tmp:
         save(tmp)
 
 

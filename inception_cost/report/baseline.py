@@ -55,7 +55,7 @@ def _to_count(text: str) -> int | None:
 
 def write_baseline(path: str, report: CostReport) -> None:
     """Write ``report``'s per-layer baseline to ``path`` atomically."""
-    write_text(path, layers_csv(report), what="baseline")
+    write_text(path, layers_csv(report), what="baseline", make_dirs=True)
 
 
 def baseline_names(root: str) -> list[str]:

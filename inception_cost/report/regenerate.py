@@ -67,7 +67,7 @@ def regenerate(out: str = "reports", plots: bool = True,
 
     def put(rel: str, text: str) -> None:
         path = os.path.join(out, rel)
-        write_text(path, text)
+        write_text(path, text, make_dirs=True)
         written.append(path)
 
     rows, reports = [], {}
