@@ -42,5 +42,12 @@ def format_option(default: str = "rich"):
                         show_default=True, help="Output format (csv/json carry exact integers).")
 
 
+def _destination(ctx, param, value):
+    from ..report.render import set_destination
+    set_destination(value)   # colour and table style follow the destination, not stdout
+    return value
+
+
 def output_option():
-    return click.option("--output", "-o", default=None, help="Write to this file instead of stdout.")
+    return click.option("--output", "-o", default=None, callback=_destination,
+                        help="Write to this file instead of stdout (plain text, atomically).")

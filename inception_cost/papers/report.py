@@ -3,14 +3,17 @@ its rendering in rich / csv / json / md. csv and json keep exact integers."""
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pandas as pd
 
 from ..errors import UsageError
-from ..report.render import FORMATS, render, to_csv, to_rich_text
+from ..report.render import FORMATS, render, to_csv, to_rich_text, to_terminal
 from .audit import Finding
+
+
+TERMINAL_VIEW_WIDTH = 100   # columns of a terminal view written off a terminal
 
 
 @dataclass
@@ -22,6 +25,8 @@ class Section:
     df: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     hide_in_text: list[str] = field(default_factory=list)  # columns left out of rich/md
+    # the terminal view (rich, unless --wide): () -> (narrower frame, its notes)
+    terminal: Callable[[], tuple[pd.DataFrame, list[str]]] | None = None
 
 
 @dataclass
@@ -74,9 +79,12 @@ def _display(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     return pd.DataFrame(cols), right
 
 
-def render_report(rep: PaperReport, fmt: str) -> str:
+def render_report(rep: PaperReport, fmt: str, wide: bool = False) -> str:
     """rich/md: every section with its notes; csv: the sections separated by a blank
-    line; json: {"title", <section name>: [rows], "findings": [...]}."""
+    line; json: {"title", <section name>: [rows], "findings": [...]}.
+
+    rich uses a section's narrower ``terminal`` view when it has one, unless
+    ``wide``; csv, json and md always carry the full table."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     if fmt == "json":
@@ -92,9 +100,15 @@ def render_report(rep: PaperReport, fmt: str) -> str:
         return "\n".join(to_csv(s.df) for s in rep.sections)
     parts = []
     for i, s in enumerate(rep.sections):
-        df, right = _display(s.df.drop(columns=[c for c in s.hide_in_text if c in s.df]))
         title = s.title if i else f"{rep.title} — {s.title}" if s.title else rep.title
-        if fmt == "rich" and not sys.stdout.isatty():
+        if fmt == "rich" and not wide and s.terminal is not None:
+            df, notes = s.terminal()
+            df, right = _display(df)
+            parts.append(to_rich_text(df, title, right, notes,
+                                      width=None if to_terminal() else TERMINAL_VIEW_WIDTH))
+            continue
+        df, right = _display(s.df.drop(columns=[c for c in s.hide_in_text if c in s.df]))
+        if fmt == "rich" and not to_terminal():
             # off a terminal, never fold a cell: widen to the table's natural width
             natural = sum(max([len(str(c))] + [len(str(v)) for v in df[c]]) + 3
                           for c in df.columns) + 1
