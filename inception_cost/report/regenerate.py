@@ -61,8 +61,10 @@ def paper_artifacts() -> list[Artifact]:
 
 
 def regenerate(out: str = "reports", plots: bool = True,
-               progress: Callable[[str], None] | None = None) -> list[str]:
-    """Write every artifact under ``out``; returns the paths written."""
+               progress: Callable[[str], None] | None = None,
+               notify: Callable[[str], None] | None = None) -> list[str]:
+    """Write every artifact under ``out`` (each file atomically); returns the paths
+    written. ``notify`` hears what was skipped (plots without matplotlib)."""
     written: list[str] = []
 
     def put(rel: str, text: str) -> None:
@@ -99,4 +101,7 @@ def regenerate(out: str = "reports", plots: bool = True,
                 written.append(os.path.join(out, rel))
                 if progress:
                     progress(f"plotted {rel}")
+        elif notify:
+            notify("plots skipped: matplotlib is not installed (pip install -e '.[plot]'); "
+                   "use --no-plots to silence this")
     return written
