@@ -46,11 +46,16 @@ def layers_csv(report: CostReport) -> str:
     return to_csv(layers_frame(report))
 
 
+MAX_COUNT = 2**63 - 1   # no count at batch 1 reaches this: its input could not be a tensor
+
+
 def _to_count(text: str) -> int | None:
-    """'123' -> 123 (a Python int: exact at any size); anything else -> None."""
-    if not re.fullmatch(r"\d{1,4000}", text):
+    """'123' -> 123; anything else (a sign, a fraction, more than 19 digits, a value
+    at or above 2**63) -> None."""
+    if not re.fullmatch(r"\d{1,19}", text):
         return None
-    return int(text)
+    value = int(text)
+    return value if value <= MAX_COUNT else None
 
 
 def write_baseline(path: str, report: CostReport) -> None:
@@ -110,7 +115,7 @@ def read_baseline(path: str) -> pd.DataFrame:
             cell = str(df.at[i, c])
             cell = cell if len(cell) <= 40 else cell[:37] + "..."
             raise BaselineError(f"baseline {path} is corrupt: row {i + 2} column '{c}' is "
-                                f"'{cell}', not an integer >= 0")
+                                f"'{cell}', not an integer in 0..2^63-1")
         df[c] = pd.Series(vals, dtype=object, index=df.index)
     return df[BASELINE_COLUMNS]
 
