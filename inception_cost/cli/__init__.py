@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.exceptions.Abort:
-        _say("error: aborted")
+        _say("error: interrupted")  # click turns Ctrl-C into Abort
         return 130
     except click.ClickException as e:
         msg = _one_line(e.format_message()) or str(e)
