@@ -308,3 +308,59 @@ def test_sigint_while_torch_imports_is_one_line_exit_130():
         pytest.skip("the command finished before the signal arrived")
     assert p.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines() == ["error: interrupted"]
+
+
+# --- colour follows the destination -----------------------------------------
+def _in_a_terminal(args, cwd):
+    """Run the command with stdout and stderr on a pseudo-terminal (as from a shell)."""
+    import pty
+    master, slave = pty.openpty()
+    e = {**os.environ, "PYTHONPATH": REPO, "TERM": "xterm-256color", "COLUMNS": "100"}
+    e.pop("NO_COLOR", None)
+    p = subprocess.Popen([sys.executable, "-m", "inception_cost", *args], stdout=slave,
+                         stderr=slave, env=e, cwd=cwd)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return p.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("args", [["table"], ["layers", "googlenet", "--depth", "1"]])
+def test_output_file_from_a_terminal_holds_no_ansi_codes(args, tmp_path):
+    code, shown = _in_a_terminal(args, tmp_path)
+    assert code == 0 and "\x1b[" in shown          # the terminal itself gets colour
+    code, shown = _in_a_terminal(args + ["-o", "out.txt"], tmp_path)
+    text = (tmp_path / "out.txt").read_text(encoding="utf-8")
+    assert code == 0 and "\x1b" not in text and len(text.splitlines()) > 10
+
+
+def test_table_terminal_view_fits_100_columns_and_wide_keeps_every_column(capsys):
+    code, out, err = run(["table"], capsys)
+    assert code == 0 and max(len(l) for l in out.splitlines()) <= 100
+    assert "#3×3 red" not in out and "[1]" in out                 # audit as footnotes
+    code, wide, err = run(["table", "--wide"], capsys)
+    assert code == 0 and "#3×3 red" in wide and "audit tags" in wide
+    code, md, err = run(["table", "--format", "md"], capsys)
+    assert "#3×3 red" in md and "Δ MACs" in md                   # md keeps the full table
+
+
+def test_check_writes_its_diff_as_csv_to_a_file(gate, tmp_path, capsys):
+    args, path = gate
+    net = args[2].rsplit(":", 1)[0]
+    with open(net, "w") as fh:    # conv 3->4 becomes 3->5
+        fh.write(NET.replace("Conv2d(3, 4, 3)", "Conv2d(3, 5, 3)"))
+    out_file = tmp_path / "diff.csv"
+    code, out, err = run(args + ["--format", "csv", "-o", str(out_file)], capsys)
+    assert code == 1, err
+    df = pd.read_csv(out_file, dtype=str, keep_default_na=False)
+    conv = df[(df["module"] == "0") & (df["change"] == "changed")].iloc[0]
+    # 4x4 outputs x 27 taps per output channel: 4 -> 5 channels
+    assert (int(conv["old_macs"]), int(conv["new_macs"])) == (4 * 4 * 4 * 27, 4 * 4 * 5 * 27)
