@@ -428,3 +428,18 @@ def test_summary_speedups_and_layers_furthest_from_roofline():
     ])
     far = furthest_from_roofline(layers, n=5)
     assert list(far["module"]) == ["a", "b"]
+
+
+def test_oom_detection_works_without_torch_OutOfMemoryError():
+    """torch.OutOfMemoryError is new in torch 2.5; pyproject allows torch >= 2.1,
+    which has only torch.cuda.OutOfMemoryError."""
+    from inception_cost.profiling.sweep import is_oom, oom_error_types
+
+    class CudaOOM(RuntimeError):
+        pass
+
+    old_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(OutOfMemoryError=CudaOOM))
+    assert oom_error_types(old_torch) == (CudaOOM,)
+    assert oom_error_types(types.SimpleNamespace()) == ()
+    assert is_oom(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert is_oom(RuntimeError("CUDNN_STATUS_ALLOC_FAILED")) and not is_oom(ValueError("x"))

@@ -55,10 +55,14 @@ def configurations(variants: Iterable[str], batch_sizes: Iterable[int], dtypes: 
 
 # torch.OutOfMemoryError is new in torch 2.5; torch.cuda.OutOfMemoryError exists in
 # every torch that pyproject.toml allows (>= 2.1). Either, where present.
-OOM_ERRORS: tuple[type, ...] = tuple(
-    t for t in (getattr(torch, "OutOfMemoryError", None),
-                getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None))
-    if isinstance(t, type))
+def oom_error_types(torch_module) -> tuple[type, ...]:
+    """The out-of-memory exception classes ``torch_module`` has (none is an error)."""
+    return tuple(t for t in (getattr(torch_module, "OutOfMemoryError", None),
+                             getattr(getattr(torch_module, "cuda", None), "OutOfMemoryError", None))
+                 if isinstance(t, type))
+
+
+OOM_ERRORS = oom_error_types(torch)
 
 _OOM_TEXT = ("out of memory", "can't allocate memory", "CUDNN_STATUS_ALLOC_FAILED")
 
