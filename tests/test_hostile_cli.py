@@ -364,3 +364,32 @@ def test_check_writes_its_diff_as_csv_to_a_file(gate, tmp_path, capsys):
     conv = df[(df["module"] == "0") & (df["change"] == "changed")].iloc[0]
     # 4x4 outputs x 27 taps per output channel: 4 -> 5 channels
     assert (int(conv["old_macs"]), int(conv["new_macs"])) == (4 * 4 * 4 * 27, 4 * 4 * 5 * 27)
+
+
+def test_profile_resume_on_a_damaged_csv_is_one_error_line(tmp_path, capsys):
+    from inception_cost.profiling.sweep import RUN_COLUMNS
+    header = ",".join(RUN_COLUMNS)
+    cases = {"garbage.csv": b"\x00\x01garbage,\xff\n\"unterminated\n",
+             "bad_quote.csv": (header + "\n\"unterminated\n").encode(),
+             "bad_row.csv": (header + "\ngooglenet,cpu,x,fp32,False,False,False,eight,ok\n").encode()}
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        code, out, err = run(["profile", MY_NETS + ":build", "--device", "cpu", "--iters", "2",
+                              "--warmup", "0", "--format", "csv", "-o", str(path), "--resume"],
+                             capsys)
+        line = one_error(err)
+        assert code == 2 and name in line, line
+        assert path.read_bytes() == content          # the file is left as it was
+
+
+def test_report_says_when_it_skips_plots(tmp_path, monkeypatch, capsys):
+    import inception_cost.report.plots as plots
+    import inception_cost.report.regenerate as rg
+    monkeypatch.setattr(rg, "variant_reports", lambda names=None: iter(()))
+    monkeypatch.setattr(rg, "paper_artifacts", lambda: [("papers/x.md", "x\n")])
+    monkeypatch.setattr(plots, "available", lambda: False)
+    code, out, err = run(["report", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0 and "plots skipped: matplotlib is not installed" in err
+    code, out, err = run(["report", "--out", str(tmp_path / "r"), "--no-plots"], capsys)
+    assert code == 0 and "plots skipped" not in err
