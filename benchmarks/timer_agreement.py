@@ -59,12 +59,13 @@ def measure(name: str, make, chw, rounds: int) -> dict:
         with torch.inference_mode():
             model(x)
 
-    ratios, ours_ms, timer_ms = [], [], []
+    ratios, ours_ms, ours_mean_ms, timer_ms = [], [], [], []
     for _ in range(rounds):
         ours = profile(model, [1], device="cpu", input_size=chw, warmup=2, iters=15, **quiet)
         ref = Timer("forward()", globals={"forward": forward},
                     num_threads=1).blocked_autorange(min_run_time=0.2)
         ours_ms.append(float(ours["median_ms"].iloc[0]))
+        ours_mean_ms.append(float(ours["mean_ms"].iloc[0]))
         timer_ms.append(ref.median * 1e3)
         ratios.append(ours_ms[-1] / timer_ms[-1])
     layered = profile(model, [1], device="cpu", input_size=chw, warmup=2, iters=10,
@@ -72,6 +73,7 @@ def measure(name: str, make, chw, rounds: int) -> dict:
     gap = float(layered.layers["gap_pct"].iloc[0])
     return {"model": name, "threads": 1, "rounds": rounds,
             "profiler median ms": round(statistics.median(ours_ms), 3),
+            "profiler mean ms": round(statistics.median(ours_mean_ms), 3),
             "Timer median ms": round(statistics.median(timer_ms), 3),
             "ratio (median of rounds)": round(statistics.median(ratios), 3),
             "ratio min": round(min(ratios), 3), "ratio max": round(max(ratios), 3),
@@ -86,9 +88,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     df = pd.DataFrame([measure(n, make, chw, a.rounds) for n, (make, chw) in MODELS.items()])
     cpu = platform.processor() or platform.machine()
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     notes = [f"CPU {cpu}, {os.cpu_count()} logical cores, torch {torch.__version__}, one thread; "
-             "ratio = profiler median / torch.utils.benchmark.Timer median, per round; gap % = "
+             "ratio = profiler median / torch.utils.benchmark.Timer median, per round (the ms "
+             "columns: medians over rounds); gap % = "
              "(sum of per-layer self times - whole forward) / whole forward",
+             f"load average when measured (1, 5, 15 min): {load}. The profiler's median is "
+             "over single forwards, Timer's over blocks of forwards (each block's mean): "
+             "compare Timer's median with the profiler's mean as well as its median",
              "a measurement, not a test: a busy machine moves these numbers; regenerate with "
              "`python benchmarks/timer_agreement.py`"]
     write_text(os.path.join(a.out, "timer_agreement.csv"), to_csv(df))
