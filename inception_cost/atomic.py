@@ -58,7 +58,7 @@ def atomic_path(path: str, what: str = "", make_dirs: bool = False) -> Iterator[
     ``--output``); ``make_dirs`` creates missing folders first. Raises :class:`WriteError` naming ``path`` on failure.
     """
     label = f"{what} '{path}'" if what else f"'{path}'"
-    path = os.fspath(path)
+    path = os.path.realpath(os.fspath(path))   # through a symlink to the file it names
     if os.path.isdir(path):
         raise WriteError(f"cannot write {label}: it is a directory")
     folder = os.path.dirname(os.path.abspath(path))

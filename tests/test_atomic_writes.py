@@ -168,3 +168,13 @@ def test_missing_folder_and_directory_targets_are_clear_errors(tmp_path):
         write_text(str(tmp_path / "nope" / "x.txt"), "x", what="--output")
     with pytest.raises(WriteError, match="is a directory"):
         write_text(str(tmp_path), "x", what="--output")
+
+
+def test_a_symlinked_output_is_written_through_the_link(tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_text(OLD)
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    write_text(str(link), "new\n")
+    assert link.is_symlink() and real.read_text() == "new\n"
+    assert sorted(os.listdir(tmp_path)) == ["link.txt", "real.txt"]
