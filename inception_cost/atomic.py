@@ -55,7 +55,8 @@ def atomic_path(path: str, what: str = "", make_dirs: bool = False) -> Iterator[
 
     The caller (or a library such as matplotlib's ``savefig``) writes the whole
     content to the yielded path. ``what`` prefixes the error message (e.g.
-    ``--output``); ``make_dirs`` creates missing folders first. Raises :class:`WriteError` naming ``path`` on failure.
+    ``--output``); ``make_dirs`` creates missing folders first. Raises
+    :class:`WriteError` naming ``path`` on failure.
     """
     label = f"{what} '{path}'" if what else f"'{path}'"
     path = os.path.realpath(os.fspath(path))   # through a symlink to the file it names
