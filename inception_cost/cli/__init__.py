@@ -3,10 +3,12 @@ errors become one line on stderr and a non-zero exit (2 for usage).
 
 Start-up stays light: this module imports only click, and the command modules
 (which import torch and pandas) are loaded the first time a command is looked
-up, so ``inception-cost --help`` never imports torch.
+up; ``inception-cost --help`` reads the commands' summaries from their source,
+so it never imports torch.
 """
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import sys
@@ -14,22 +16,6 @@ import sys
 import click
 
 from ..errors import InceptionCostError
-
-# The first paragraph of each command's docstring, for the group's --help without
-# importing the commands (tests/test_hostile_cli.py checks it matches them).
-COMMAND_HELP = {
-    "cases": "Lecture case studies (AlexNet conv1, VGG16) computed and audited.",
-    "check": "Recompute per-layer counts and compare with the committed CSVs.",
-    "factorize": "Single convs vs factorized stacks: params, MACs, savings, receptive fields.",
-    "layers": "Per-layer params, MACs, FLOPs and activations of MODEL.",
-    "module": "Naive vs reduced Inception module, per branch, beside the printed totals.",
-    "profile": "Time forward passes of each VARIANT: latency statistics, images/s, achieved "
-               "TFLOP/s beside the MAC/FLOP counts, peak memory, and with --per-layer each "
-               "module's time on the device's roofline.",
-    "report": "Regenerate every per-layer CSV, the summary, the paper tables and plots.",
-    "table": "Rebuild a paper's Table 1 from the built model and audit what it prints.",
-    "variants": "List every registered module and network.",
-}
 
 _registered = False
 
@@ -53,13 +39,52 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx, formatter):
-        if _registered:
+        summaries = None if _registered else command_summaries()
+        if not summaries:
             return super().format_commands(ctx, formatter)
-        names = sorted(COMMAND_HELP)
+        names = sorted(summaries)
         limit = formatter.width - 6 - max(len(n) for n in names)
-        rows = [(n, click.utils.make_default_short_help(COMMAND_HELP[n], limit)) for n in names]
+        rows = [(n, click.utils.make_default_short_help(summaries[n], limit)) for n in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def command_summaries() -> dict[str, str] | None:
+    """{command name: first paragraph of its docstring}, read from the source of the
+    modules ``commands.py`` imports (with ``ast``, without importing them, so the
+    group's --help never imports torch). None when the source cannot be read that
+    way (then the commands are imported)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        with open(os.path.join(here, "commands.py"), encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+        modules = [n.module for n in tree.body
+                   if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module]
+        out: dict[str, str] = {}
+        for mod in modules:
+            with open(os.path.join(here, *mod.split(".")) + ".py", encoding="utf-8") as fh:
+                found = _commands_in(ast.parse(fh.read()))
+            if not found:
+                return None
+            out.update(found)
+        return out or None
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _commands_in(tree: ast.Module) -> dict[str, str]:
+    """Functions decorated with ``@click.command("name")`` and their help text."""
+    found = {}
+    for fn in tree.body:
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        for dec in fn.decorator_list:
+            if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute)
+                    and dec.func.attr in ("command", "group") and dec.args
+                    and isinstance(dec.args[0], ast.Constant) and isinstance(dec.args[0].value, str)):
+                doc = ast.get_docstring(fn) or ""
+                found[dec.args[0].value] = " ".join(doc.split("\f")[0].split("\n\n")[0].split())
+    return found
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
