@@ -1,9 +1,29 @@
-"""inception-cost: exact, labelled parameter / MAC / FLOP counts for CNNs."""
-from .counting import CostReport, count
+"""inception-cost: exact, labelled parameter / MAC / FLOP counts for CNNs.
+
+The public names are loaded on first use (PEP 562), so importing the package,
+or running ``inception-cost --help``, does not import torch.
+"""
+from __future__ import annotations
+
+import importlib
+
 from .errors import InceptionCostError, UsageError
-from .models import build, variants
-from .profiling import profile
 
 __version__ = "0.1.0"
 
+_LAZY = {"count": ".counting", "CostReport": ".counting", "build": ".models",
+         "variants": ".models", "profile": ".profiling"}
+
 __all__ = ["count", "build", "variants", "profile", "CostReport", "InceptionCostError", "UsageError", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'inception_cost' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

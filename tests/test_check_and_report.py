@@ -129,8 +129,10 @@ def test_committed_paper_reports_and_summary_are_current():
     from inception_cost.report.regenerate import paper_artifacts, summary_row, variant_reports
     from inception_cost.report.render import to_csv
     root = os.path.join(os.path.dirname(__file__), "..", "reports")
-    stale = [rel for rel, text in paper_artifacts()
-             if open(os.path.join(root, rel), encoding="utf-8").read() != text]
+    def read(rel):
+        with open(os.path.join(root, rel), encoding="utf-8") as fh:
+            return fh.read()
+    stale = [rel for rel, text in paper_artifacts() if read(rel) != text]
     assert not stale, f"regenerate with `inception-cost report`: {stale}"
     rows = [summary_row(n, r, chw, kind) for n, r, chw, kind in variant_reports()]
-    assert to_csv(pd.DataFrame(rows)) == open(os.path.join(root, "summary.csv"), encoding="utf-8").read()
+    assert to_csv(pd.DataFrame(rows)) == read("summary.csv")

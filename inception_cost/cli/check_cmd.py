@@ -12,20 +12,27 @@ from ..counting.engine import ForwardError
 from ..errors import UsageError
 from ..models.registry import get_variant, variants
 from ..models.resolve import resolve_model
-from ..report.baseline import (BaselineError, baseline_path, diff_layers, layers_csv, layers_frame,
-                               read_baseline)
-from ..report.render import render
+from ..report.baseline import (BaselineError, baseline_path, diff_layers, layers_frame,
+                               orphan_baselines, read_baseline, write_baseline)
+from ..report.render import render, to_csv, write_output
 from ..report.units import human
-from .options import parse_chw
+from .options import format_option, output_option, parse_chw
 
 
 def _targets(variant_list, model_spec, input_, name):
     if model_spec:
+        if variant_list is not None:
+            raise UsageError("give --model or --variants, not both")
         module, size, label = resolve_model(model_spec)
         chw = parse_chw(input_) if input_ else size
         return [(name or label, module, chw)]
-    names = [v.strip() for v in variant_list.split(",") if v.strip()] if variant_list else \
-        [v.name for v in variants()]
+    if variant_list is not None:
+        names = list(dict.fromkeys(v.strip() for v in variant_list.split(",") if v.strip()))
+        if not names:
+            raise UsageError(f"--variants names no variant (got '{variant_list}'); give "
+                             "comma-separated names, or leave --variants out to check them all")
+    else:
+        names = [v.name for v in variants()]
     out = []
     for n in names:
         info = get_variant(n)
@@ -50,68 +57,120 @@ def _fmt_change(c) -> dict:
             "macs": pair("macs"), "out_shape": pair("out_shape")}
 
 
+def changes_frame(results, orphans) -> pd.DataFrame:
+    """Every change as one row with exact old/new values (csv), orphans included."""
+    cols = ["variant", "change", "module", "op"] + [f"{w}_{c}" for c in
+                                                     ("params", "macs", "flops", "out_shape")
+                                                     for w in ("old", "new")]
+    rows = []
+    for d in results:
+        for c in d.changes:
+            row = {"variant": d.name, "change": c.kind, "module": c.module, "op": c.op}
+            for col in ("params", "macs", "flops", "out_shape"):
+                row[f"old_{col}"], row[f"new_{col}"] = c.old.get(col, ""), c.new.get(col, "")
+            rows.append(row)
+    for path in orphans:
+        rows.append({"variant": os.path.basename(path)[:-4], "change": "orphan baseline",
+                     "module": path})
+    return pd.DataFrame(rows, columns=cols).fillna("")
+
+
+def _orphan_line(path: str) -> str:
+    return (f"orphan baseline {path}: no variant of that name any more (delete the file, "
+            "or run `inception-cost check --update` to remove it)")
+
+
+def _update(targets, baseline, full) -> None:
+    for vname, module, chw in targets:
+        report = _count(vname, module, chw)
+        path = baseline_path(baseline, vname)
+        state = "created"
+        if os.path.exists(path):
+            try:
+                d = diff_layers(vname, read_baseline(path), layers_frame(report))
+                state = "unchanged" if d.identical else f"updated ({len(d.changes)} layer changes)"
+            except BaselineError as e:
+                state = f"repaired (it was unusable: {str(e).replace(path + ' ', '')})"
+        write_baseline(path, report)
+        click.echo(f"{vname}: {state} {path}")
+    if full:
+        for path in orphan_baselines(baseline, [t[0] for t in targets]):
+            try:
+                os.remove(path)
+            except OSError as e:
+                raise UsageError(f"cannot remove orphan baseline {path}: {e.strerror or e}") from None
+            click.echo(f"removed orphan baseline {path} (no variant of that name)")
+
+
 @click.command("check")
 @click.option("--baseline", default="reports", show_default=True, help="Folder holding layers/<name>.csv.")
 @click.option("--variants", "variant_list", default=None, help="Comma-separated variants (default: all).")
 @click.option("--model", "model_spec", default=None, help="Your own model: pkg.mod:factory or file.py:factory.")
 @click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
 @click.option("--name", default=None, help="Baseline name for --model (default: derived from the spec).")
-@click.option("--update", is_flag=True, help="Rewrite the baselines with the current counts.")
-@click.option("--format", "fmt", type=click.Choice(["rich", "json"]), default="rich", show_default=True)
-def check_cmd(baseline, variant_list, model_spec, input_, name, update, fmt):
+@click.option("--update", is_flag=True, help="Rewrite the baselines with the current counts "
+              "(repairs corrupt ones; with all variants, removes orphan baselines).")
+@format_option()
+@output_option()
+def check_cmd(baseline, variant_list, model_spec, input_, name, update, fmt, output):
     """Recompute per-layer counts and compare with the committed CSVs.
 
-    Exit 0 identical, 1 any layer changed/added/removed, 2 missing/corrupt baseline."""
-    if not update and not os.path.isdir(baseline):
+    Exit 0 identical; 1 any layer changed/added/removed, or (checking all
+    variants) a baseline file whose variant no longer exists; 2 missing or
+    corrupt baseline, or bad input."""
+    targets = _targets(variant_list, model_spec, input_, name)
+    full = variant_list is None and not model_spec
+    if update:
+        _update(targets, baseline, full)
+        return
+    if not os.path.isdir(baseline):
         raise BaselineError(f"baseline folder '{baseline}' does not exist")
     results, problems = [], []
-    for vname, module, chw in _targets(variant_list, model_spec, input_, name):
+    for vname, module, chw in targets:
         report = _count(vname, module, chw)
         path = baseline_path(baseline, vname)
-        if update:
-            old = read_baseline(path) if os.path.exists(path) else None
-            d = diff_layers(vname, old, layers_frame(report)) if old is not None else None
-            try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "w", encoding="utf-8", newline="") as fh:
-                    fh.write(layers_csv(report))
-            except OSError as e:
-                raise UsageError(f"cannot write baseline {path}: {e.strerror or e}") from None
-            state = "created" if d is None else ("unchanged" if d.identical else
-                                                f"updated ({len(d.changes)} layer changes)")
-            click.echo(f"{vname}: {state} {path}")
-            continue
         try:
             old = read_baseline(path)
         except BaselineError as e:
             problems.append(str(e))
             continue
         results.append(diff_layers(vname, old, layers_frame(report)))
-    if update:
-        return
+    orphans = orphan_baselines(baseline, [t[0] for t in targets]) if full else []
+    changed = [d for d in results if not d.identical]
     if fmt == "json":
         payload = {"status": "error" if problems else
-                   ("changed" if any(not d.identical for d in results) else "identical"),
-                   "errors": problems,
+                   ("changed" if changed or orphans else "identical"),
+                   "errors": problems, "orphan_baselines": orphans,
                    "variants": [{"variant": d.name, "identical": d.identical,
                                  "delta": {c: d.delta(c) for c in ("params", "macs", "flops")},
                                  "changes": [{"change": c.kind, "module": c.module, "op": c.op,
                                               "old": {k: c.old.get(k) for k in ("params", "macs", "out_shape")},
                                               "new": {k: c.new.get(k) for k in ("params", "macs", "out_shape")}}
                                              for c in d.changes]} for d in results]}
-        click.echo(json.dumps(payload, indent=2, default=int))
+        write_output(json.dumps(payload, indent=2, default=int) + "\n", output)
+    elif fmt == "csv" and not problems:
+        write_output(to_csv(changes_frame(results, orphans)), output)
     if problems:
         raise BaselineError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    changed = [d for d in results if not d.identical]
-    if fmt == "rich":
+    if fmt in ("rich", "md"):
+        parts = []
         for d in changed:
             table = pd.DataFrame([_fmt_change(c) for c in d.changes])
-            click.echo(render(table, "rich", title=f"{d.name}: {len(d.changes)} layer(s) changed"), nl=False)
-            click.echo(f"{d.name} total: params {d.delta('params'):+,} ({human(d.new_totals['params'], 'params')}), "
-                       f"MACs {d.delta('macs'):+,} ({human(d.new_totals['macs'], 'MACs')}), "
-                       f"FLOPs {d.delta('flops'):+,}")
-        if changed:
-            click.echo(f"check failed: {len(changed)} of {len(results)} variant(s) drifted from {baseline}", err=True)
+            totals = (f"{d.name} total: params {d.delta('params'):+,} "
+                      f"({human(d.new_totals['params'], 'params')}), MACs {d.delta('macs'):+,} "
+                      f"({human(d.new_totals['macs'], 'MACs')}), FLOPs {d.delta('flops'):+,}")
+            parts.append(render(table, fmt, title=f"{d.name}: {len(d.changes)} layer(s) changed",
+                                notes=[totals]))
+        parts += [_orphan_line(p) + "\n" for p in orphans]
+        if changed or orphans:
+            if parts:
+                write_output("\n".join(parts), output)
+            what = [f"{len(changed)} of {len(results)} variant(s) drifted"] if changed else []
+            what += [f"{len(orphans)} orphan baseline(s)"] if orphans else []
+            click.echo(f"check failed: {' and '.join(what)} in {baseline}", err=True)
         else:
-            click.echo(f"check passed: {len(results)} variant(s) identical to {baseline}")
-    click.get_current_context().exit(1 if changed else 0)
+            line = f"check passed: {len(results)} variant(s) identical to {baseline}\n"
+            if output:
+                write_output(line, output)
+            click.echo(line, nl=False, err=bool(output))
+    click.get_current_context().exit(1 if changed or orphans else 0)

@@ -9,6 +9,7 @@ from ..counting.engine import ForwardError
 from ..errors import UsageError
 from ..models.resolve import resolve_model
 from ..report.render import render, write_output
+from .limits import check_numel, check_real_forward, check_real_forward_of
 from .options import format_option, output_option, parse_chw
 
 UNITS = {"params": "params", "macs": "MACs", "flops": "FLOPs", "activations": "elements"}
@@ -16,20 +17,60 @@ SHOWN = ["module", "op", "kernel", "stride", "in_shape", "out_shape", "params", 
          "activations"]
 
 
+META_HINT = ("this model's forward reads tensor values, which the meta device does not have; "
+             "run with --device cpu (a real forward: memory grows with --batch and --input)")
+_META_ERRORS = ("meta tensor", "on meta", "meta device", "data-dependent", "data dependent",
+                "register_meta", "meta_nonzero")
+
+
+def count_error(e: ForwardError, device: str) -> UsageError:
+    """A failed forward as one clear line, with the --device cpu hint when the
+    failure comes from the meta device."""
+    msg = str(e)
+    if "overflow" in e.original.lower():
+        return UsageError(f"{msg.splitlines()[0][:200]} — a tensor of the model would exceed "
+                          "2^63 - 1 bytes; use a smaller --batch or --input")
+    if device == "meta" and any(k in e.original.lower() for k in _META_ERRORS):
+        msg = f"{msg.split(': ', 1)[0]}: {e.original.splitlines()[0][:160]} — {META_HINT}"
+    return UsageError(msg)
+
+
 def layers_table(report, depth: int | None, fmt: str) -> pd.DataFrame:
-    """The table `layers` prints: ops (or modules at --depth) plus % and totals."""
+    """The table `layers` prints: ops (or modules at --depth) plus % and totals.
+
+    ``--depth 0`` is one row, the whole model (no TOTAL row repeating it); at
+    other depths the ops the top module runs itself are the row "(top)"."""
     if depth is not None:
         df = report.by_module(depth=depth)
+        df["module"] = "(whole model)" if depth == 0 else df["module"].map(lambda m: m or "(top)")
     else:
         df = report.layers if fmt in ("csv", "json") else report.layers[SHOWN]
         df = df.copy()
     total = report.total_flops or 1
     if fmt in ("rich", "md"):
         df = df.copy()
-        df["% flops"] = (100.0 * df["flops"] / total).map(lambda v: f"{v:.2f}")
-        tot = {c: "" for c in df.columns}
-        tot.update({"module": "TOTAL", **report.totals(), "% flops": "100.00"})
-        df = pd.concat([df, pd.DataFrame([tot])], ignore_index=True)
+        df["% flops"] = [f"{100 * int(v) / int(total):.2f}" for v in df["flops"]]
+        if depth != 0:
+            tot = {c: "" for c in df.columns}
+            tot.update({"module": "TOTAL", **report.totals(), "% flops": "100.00"})
+            df = pd.concat([df, pd.DataFrame([tot])], ignore_index=True)
+    return df
+
+
+def fvcore_table(report, native, depth: int | None, fmt: str) -> pd.DataFrame:
+    """fvcore's rows with the shapes it does not report taken from the native
+    count of the same module (first op's input, last op's output); fvcore
+    reports no activations, so that column is left out."""
+    df = layers_table(report, depth, fmt)
+    drop = [c for c in ("activations", "kernel", "stride", "weight_shape", "padding",
+                        "dilation", "groups") if c in df.columns]
+    df = df.drop(columns=drop)
+    if depth is None:
+        own = native.layers
+        first_in = own.groupby("module", sort=False)["in_shape"].first()
+        last_out = own.groupby("module", sort=False)["out_shape"].last()
+        df["in_shape"] = df["module"].map(first_in).fillna("")
+        df["out_shape"] = df["module"].map(last_out).fillna("")
     return df
 
 
@@ -37,14 +78,19 @@ def layers_table(report, depth: int | None, fmt: str) -> pd.DataFrame:
 @click.argument("model")
 @click.option("--input", "input_", default=None, help="C x H x W, e.g. 3x224x224 (default: the model's own).")
 @click.option("--batch", default=1, show_default=True, type=int, help="Batch size N.")
-@click.option("--depth", default=None, type=int, help="Aggregate by module depth K instead of per op.")
+@click.option("--depth", default=None, type=int, help="Aggregate by module depth K instead of per op "
+              "(0: the whole model).")
 @click.option("--convention", type=click.Choice(["native", "fvcore"]), default="native",
               show_default=True, help="native: MACs + FLOPs as documented; fvcore: fvcore's flop count.")
 @click.option("--engine", type=click.Choice(["native", "fvcore"]), default="native", show_default=True,
-              help="fvcore runs fvcore itself (real CPU forward) behind the same table.")
+              help="fvcore runs fvcore itself (real CPU forward, refused above an 8 GiB estimate) "
+                   "behind the same table.")
+@click.option("--device", type=click.Choice(["meta", "cpu"]), default="meta", show_default=True,
+              help="meta: no memory at any size; cpu: a real forward, for models whose forward "
+                   "reads tensor values (if x.sum() > 0, .item(), nonzero).")
 @format_option()
 @output_option()
-def layers(model, input_, batch, depth, convention, engine, fmt, output):
+def layers(model, input_, batch, depth, convention, engine, device, fmt, output):
     """Per-layer params, MACs, FLOPs and activations of MODEL.
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME,
@@ -53,19 +99,44 @@ def layers(model, input_, batch, depth, convention, engine, fmt, output):
         raise UsageError(f"--batch must be a positive integer (got {batch})")
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
-    module, default_size, label = resolve_model(model)
-    chw = parse_chw(input_) if input_ else default_size
+    chw = parse_chw(input_) if input_ else None
+    if chw:
+        check_numel(batch, chw)
+    module, default_size, label = resolve_model(model, device=device)
+    chw = chw or default_size
+    check_numel(batch, chw)
+    native = None
     try:
-        report = count(module, (batch, *chw), convention=convention, engine=engine, name=label)
+        if engine == "fvcore":
+            native = count(module, (batch, *chw), name=label)
+            check_real_forward(native, "--engine fvcore")
+        elif device == "cpu":
+            check_real_forward_of(module, batch, chw, "--device cpu")
+        if engine == "fvcore":
+            try:
+                report = count(module, (batch, *chw), engine="fvcore", name=label)
+            except (UsageError, MemoryError):
+                raise
+            except Exception as e:  # noqa: BLE001 - fvcore's tracer fails in many ways
+                detail = " ".join(str(e).split())[:200]
+                raise UsageError(f"--engine fvcore could not count '{label}': {type(e).__name__}: "
+                                 f"{detail} (the native engine counts it: leave --engine out)") from None
+        else:
+            report = count(module, (batch, *chw), convention=convention, device=device, name=label)
     except ForwardError as e:
-        raise UsageError(str(e)) from None
-    df = layers_table(report, depth, fmt)
+        raise count_error(e, device) from None
+    df = fvcore_table(report, native, depth, fmt) if engine == "fvcore" else \
+        layers_table(report, depth, fmt)
     unit_flops = "fvcore-FLOPs" if report.convention == "fvcore" else "FLOPs"
     units = {**UNITS, "flops": unit_flops}
     title = (f"{label} @ {batch}x{chw[0]}x{chw[1]}x{chw[2]} (N x C x H x W) — "
              f"{report.convention} convention, {report.engine} engine")
     notes = [f"MACs = multiply-accumulates (bias excluded); {unit_flops} per "
              f"inception_cost.counting.formulas"]
+    if engine == "fvcore":
+        notes.append("fvcore reports FLOPs per module and operator only: shapes are the "
+                     "module's input and output from the native count; activations: "
+                     f"{int(native.total_activations):,} elements (native engine)")
     if report.uncounted_ops:
         notes.append("ops with no formula (counted 0): " + ", ".join(report.uncounted_ops))
     write_output(render(df, fmt, title=title, units=units, notes=notes), output)

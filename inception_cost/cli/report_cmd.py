@@ -10,11 +10,19 @@ from ..report.regenerate import regenerate
 @click.option("--out", default="reports", show_default=True, help="Folder to (re)write.")
 @click.option("--no-plots", is_flag=True, help="Skip the matplotlib plots.")
 def report_cmd(out, no_plots):
-    """Regenerate every per-layer CSV, the summary, the paper tables and plots."""
+    """Regenerate every per-layer CSV, the summary, the paper tables and plots.
+
+    Every file is written atomically (a temporary file, then a rename): an
+    interrupted or failed run leaves each file old or new, never cut. Writes
+    files only: it has no --format or --output."""
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
+    skipped: list[str] = []
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
         task = bar.add_task("counting…", total=None)
         paths = regenerate(out, plots=not no_plots,
-                           progress=lambda msg: bar.update(task, description=msg))
+                           progress=lambda msg: bar.update(task, description=msg),
+                           notify=skipped.append)
+    for line in skipped:
+        click.echo(f"notice: {line}", err=True)
     click.echo(f"wrote {len(paths)} files under {out}/")

@@ -18,9 +18,12 @@ from .options import format_option, output_option
 @click.option("--stem", type=click.Choice(["standard", "separable"]), default=None,
               help="GoogLeNet's first conv: standard 7x7/2, or depthwise-separable "
                    "(depth multiplier 8). The other stem's conv1 row is always shown too.")
+@click.option("--wide", is_flag=True,
+              help="rich: the full table (branch widths, bias, Δ columns, audit tags); "
+                   "the default view fits 100 columns, audit findings as footnotes.")
 @format_option()
 @output_option()
-def table_cmd(variant, stem, fmt, output):
+def table_cmd(variant, stem, wide, fmt, output):
     """Rebuild a paper's Table 1 from the built model and audit what it prints.
 
     VARIANT: googlenet (default; also googlenet_torchvision) for GoogLeNet's Table 1,
@@ -41,4 +44,4 @@ def table_cmd(variant, stem, fmt, output):
     else:
         raise UsageError(f"no paper table for '{variant}' (choose from "
                          f"{', '.join(TABLE1_VARIANTS + OUTLINE_VARIANTS + (BN_VARIANT,))})")
-    write_output(render_report(rep, fmt), output)
+    write_output(render_report(rep, fmt, wide=wide), output)

@@ -77,6 +77,17 @@ def load_factory(spec: str):
     return fn
 
 
+def _default_size(model: nn.Module, spec: str) -> tuple[int, int, int]:
+    """The model's ``default_input_size`` (C, H, W), checked: three positive ints."""
+    size = getattr(model, "default_input_size", (3, 224, 224))
+    ok = (isinstance(size, (tuple, list)) and len(size) == 3
+          and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size))
+    if not ok:
+        raise UsageError(f"'{spec}' has default_input_size {size!r}: it must be three positive "
+                         "integers (C, H, W), e.g. (3, 224, 224)")
+    return tuple(int(v) for v in size)
+
+
 def resolve_model(spec: str, device: str = "meta") -> tuple[nn.Module, tuple[int, int, int], str]:
     if spec.startswith("torchvision:"):
         name = spec.split(":", 1)[1]
@@ -96,7 +107,7 @@ def resolve_model(spec: str, device: str = "meta") -> tuple[nn.Module, tuple[int
             raise UsageError(f"factory '{spec}' failed: {type(e).__name__}: {e}") from None
         if not isinstance(model, nn.Module):
             raise UsageError(f"factory '{spec}' returned {type(model).__name__}, not an nn.Module")
-        size = tuple(getattr(model, "default_input_size", (3, 224, 224)))
+        size = _default_size(model, spec)
         return model.eval(), size, spec
     info = get_variant(spec)
     return build(spec, device=device), info.input_size, spec

@@ -75,7 +75,9 @@ def measure_receptive_field(kernels: Kernels) -> tuple[int, int]:
 def _side(kernels: Kernels, channels: int, grid: int) -> dict:
     with warnings.catch_warnings():  # even kernels with padding='same' pad asymmetrically
         warnings.simplefilter("ignore", UserWarning)
-        rep = count(conv_stack(kernels, channels), (1, channels, grid, grid))
+        with torch.device("meta"):  # a count: no weights allocated at any width
+            net = conv_stack(kernels, channels)
+        rep = count(net, (1, channels, grid, grid))
     return {"layers": " → ".join(f"{kh}×{kw}" for kh, kw in kernels),
             "params": rep.total_params, "macs": rep.total_macs,
             "rf": measure_receptive_field(kernels)}

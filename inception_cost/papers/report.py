@@ -6,10 +6,14 @@ data flows one way, papers compute and report renders.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pandas as pd
 
 from .audit import Finding
+
+
+TERMINAL_VIEW_WIDTH = 100   # columns of a terminal view written off a terminal
 
 
 @dataclass
@@ -21,6 +25,8 @@ class Section:
     df: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     hide_in_text: list[str] = field(default_factory=list)  # columns left out of rich/md
+    # the terminal view (rich, unless --wide): () -> (narrower frame, its notes)
+    terminal: Callable[[], tuple[pd.DataFrame, list[str]]] | None = None
 
 
 @dataclass

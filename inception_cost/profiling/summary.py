@@ -10,6 +10,7 @@ import sys
 
 import pandas as pd
 
+from ..atomic import write_text
 from ..report.render import to_markdown
 from .compare import ratio_table
 
@@ -101,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     text = markdown(a.runs, a.layers, a.compare)
     if a.output:
-        with open(a.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write_text(a.output, text, what="--output")
     else:
         sys.stdout.write(text)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import io
 import math
 import os
 import sys
@@ -21,6 +22,7 @@ from typing import Callable, Iterable
 import pandas as pd
 import torch
 
+from ..atomic import append_text, write_text
 from ..errors import UsageError
 from .per_layer import LAYER_FIELDS
 from .prepare import RunConfig
@@ -51,13 +53,24 @@ def configurations(variants: Iterable[str], batch_sizes: Iterable[int], dtypes: 
                                               cuda_graphs, batch_sizes)]
 
 
+# torch.OutOfMemoryError is new in torch 2.5; torch.cuda.OutOfMemoryError exists in
+# every torch that pyproject.toml allows (>= 2.1). Either, where present.
+def oom_error_types(torch_module) -> tuple[type, ...]:
+    """The out-of-memory exception classes ``torch_module`` has (none is an error)."""
+    return tuple(t for t in (getattr(torch_module, "OutOfMemoryError", None),
+                             getattr(getattr(torch_module, "cuda", None), "OutOfMemoryError", None))
+                 if isinstance(t, type))
+
+
+OOM_ERRORS = oom_error_types(torch)
+
 _OOM_TEXT = ("out of memory", "can't allocate memory", "CUDNN_STATUS_ALLOC_FAILED")
 
 
 def is_oom(exc: BaseException) -> bool:
     """CUDA out-of-memory (``torch.cuda.OutOfMemoryError``, or a runtime error saying
     so, e.g. from cuDNN) or a failed CPU allocation."""
-    if isinstance(exc, torch.OutOfMemoryError):
+    if OOM_ERRORS and isinstance(exc, OOM_ERRORS):
         return True
     return isinstance(exc, RuntimeError) and any(t in str(exc) for t in _OOM_TEXT)
 
@@ -81,35 +94,42 @@ class CsvAppender:
         try:
             exists = os.path.exists(path) and os.path.getsize(path) > 0
             if exists:
-                with open(path, newline="", encoding="utf-8") as fh:
-                    header = next(csv.reader(fh), [])
+                try:
+                    with open(path, newline="", encoding="utf-8") as fh:
+                        header = next(csv.reader(fh), [])
+                except (UnicodeDecodeError, csv.Error):
+                    header = None
                 if header != self.columns:
                     raise UsageError(f"'{path}' exists with different columns; choose another "
                                      f"--output or move it away")
             else:
-                with open(path, "a", encoding="utf-8", newline=""):
-                    pass
+                write_text(path, "", what="--output")
         except OSError as e:
             raise UsageError(f"cannot write --output '{path}': {e.strerror or e}") from None
 
     def append(self, rows: Iterable[dict]) -> None:
+        """Add ``rows`` (copy + append + rename: earlier rows are never damaged)."""
         rows = list(rows)
         if not rows:
             return
-        with open(self.path, "a", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore",
-                                    restval="", lineterminator="\n")
-            if fh.tell() == 0:
-                writer.writeheader()
-            for r in rows:
-                writer.writerow({k: _cell(v) for k, v in r.items()})
-            fh.flush()
-            os.fsync(fh.fileno())
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore",
+                                restval="", lineterminator="\n")
+        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
+            writer.writeheader()
+        for r in rows:
+            writer.writerow({k: _cell(v) for k, v in r.items()})
+        append_text(self.path, buf.getvalue(), what="--output")
 
     def read(self) -> pd.DataFrame:
         if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
             return pd.DataFrame(columns=self.columns)
-        return pd.read_csv(self.path, keep_default_na=False, na_values=[""])
+        try:
+            df = pd.read_csv(self.path, keep_default_na=False, na_values=[""])
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+            raise UsageError(f"'{self.path}' is damaged ({' '.join(str(e).split())[:120]}); "
+                             "choose another --output or move it away") from None
+        return df
 
 
 def config_key(row) -> tuple:
@@ -188,7 +208,11 @@ def run_sweep(configs: list[RunConfig], runner: Runner, env: dict, csv_path: str
     if resume and out is not None:
         old = out.read()
         probe = {**env}
-        done = {config_key(r) for r in old.to_dict(orient="records") if r.get("status") == "ok"}
+        try:
+            done = {config_key(r) for r in old.to_dict(orient="records") if r.get("status") == "ok"}
+        except (KeyError, ValueError, TypeError) as e:
+            raise UsageError(f"'{csv_path}' has a damaged row ({type(e).__name__}: {e}); "
+                             "choose another --output or move it away") from None
         todo = [c for c in configs if config_key({**probe, **c.as_dict()}) not in done]
         keep = {config_key({**probe, **c.as_dict()}) for c in configs} & done
         rows += [r for r in old.to_dict(orient="records") if r.get("status") == "ok"

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from torch.utils.benchmark import Timer
 
+from ..atomic import append_text
 from .prepare import RunConfig, backend_settings, make_input, prepare_model
 from .runner import Profiler
 
@@ -54,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(df.to_csv(index=False, lineterminator="\n"))
     if a.output:  # appended, so several checks can share one file
         new = not os.path.exists(a.output) or os.path.getsize(a.output) == 0
-        with open(a.output, "a", encoding="utf-8") as fh:
-            fh.write(df.to_csv(index=False, header=new, lineterminator="\n"))
+        append_text(a.output, df.to_csv(index=False, header=new, lineterminator="\n"),
+                    what="--output")
     return 0
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..counting.report import CostReport
+from ..atomic import write_text
 from ..errors import InceptionCostError
 from .render import to_csv
 
@@ -45,15 +46,59 @@ def layers_csv(report: CostReport) -> str:
     return to_csv(layers_frame(report))
 
 
+MAX_COUNT = 2**63 - 1   # no count at batch 1 reaches this: its input could not be a tensor
+
+
+def _to_count(text: str) -> int | None:
+    """'123' -> 123; anything else (a sign, a fraction, more than 19 digits, a value
+    at or above 2**63) -> None."""
+    if not re.fullmatch(r"\d{1,19}", text):
+        return None
+    value = int(text)
+    return value if value <= MAX_COUNT else None
+
+
+def write_baseline(path: str, report: CostReport) -> None:
+    """Write ``report``'s per-layer baseline to ``path`` atomically."""
+    write_text(path, layers_csv(report), what="baseline", make_dirs=True)
+
+
+def baseline_names(root: str) -> list[str]:
+    """Names of the baselines under ``root``/layers (file stems), sorted."""
+    folder = os.path.join(root, "layers")
+    if not os.path.isdir(folder):
+        return []
+    return sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".csv") and not f.startswith("."))
+
+
+def orphan_baselines(root: str, names: list[str]) -> list[str]:
+    """Baseline files under ``root``/layers that belong to none of ``names``
+    (a variant that was removed or renamed): the gate reports them."""
+    known = {safe_name(n) for n in names}
+    return [baseline_path(root, n) for n in baseline_names(root) if n not in known]
+
+
 def read_baseline(path: str) -> pd.DataFrame:
+    """The baseline at ``path``; counts become exact Python ints. Any defect
+    (missing, unreadable, not UTF-8, empty, unparsable, a missing column, a count
+    that is not a non-negative integer) is a :class:`BaselineError`."""
     if not os.path.exists(path):
         raise BaselineError(f"no baseline at {path} (run `inception-cost check --update` to create it)")
     try:
-        text = open(path, encoding="utf-8").read()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except OSError as e:
-        raise BaselineError(f"cannot read baseline {path}: {e.strerror}") from None
+        raise BaselineError(f"cannot read baseline {path}: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BaselineError(f"baseline {path} is corrupt: not UTF-8 text (byte {e.start}); "
+                            "`inception-cost check --update` rewrites it") from None
     if not text.strip():
         raise BaselineError(f"baseline {path} is empty")
+    if "\x00" in text:
+        raise BaselineError(f"baseline {path} is corrupt: it holds NUL bytes (a binary file); "
+                            "`inception-cost check --update` rewrites it")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as e:  # noqa: BLE001 - any parse failure is a corrupt baseline
@@ -64,12 +109,14 @@ def read_baseline(path: str) -> pd.DataFrame:
     if df.empty:
         raise BaselineError(f"baseline {path} has a header but no rows")
     for c in INTS:
-        bad = ~df[c].str.fullmatch(r"-?\d+")
-        if bad.any():
-            i = int(bad.idxmax())
+        vals = [_to_count(v) for v in df[c]]
+        if None in vals:
+            i = vals.index(None)
+            cell = str(df.at[i, c])
+            cell = cell if len(cell) <= 40 else cell[:37] + "..."
             raise BaselineError(f"baseline {path} is corrupt: row {i + 2} column '{c}' is "
-                                f"'{df.at[i, c]}', not an integer")
-        df[c] = df[c].astype("int64")
+                                f"'{cell}', not an integer in 0..2^63-1")
+        df[c] = pd.Series(vals, dtype=object, index=df.index)
     return df[BASELINE_COLUMNS]
 
 
@@ -120,5 +167,5 @@ def diff_layers(name: str, old: pd.DataFrame, new: pd.DataFrame) -> VariantDiff:
     for k, rec in a.items():
         if k not in b:
             changes.append(LayerChange("removed", k[0], k[1], rec, {}))
-    tot = lambda df: {c: int(df[c].sum()) for c in ("params", "macs", "flops", "activations")}
+    tot = lambda df: {c: sum(int(v) for v in df[c]) for c in ("params", "macs", "flops", "activations")}
     return VariantDiff(name, changes, tot(old), tot(new))

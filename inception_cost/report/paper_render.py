@@ -3,13 +3,12 @@ csv and json keep exact integers; rich and md add each section's notes."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pandas as pd
 
 from ..errors import UsageError
-from ..papers.report import PaperReport
-from .render import FORMATS, render, to_csv, to_rich_text
+from ..papers.report import TERMINAL_VIEW_WIDTH, PaperReport
+from .render import FORMATS, render, to_csv, to_rich_text, to_terminal
 
 
 def _plain(v):
@@ -39,9 +38,12 @@ def _display(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     return pd.DataFrame(cols), right
 
 
-def render_report(rep: PaperReport, fmt: str) -> str:
+def render_report(rep: PaperReport, fmt: str, wide: bool = False) -> str:
     """rich/md: every section with its notes; csv: the sections separated by a blank
-    line; json: {"title", <section name>: [rows], "findings": [...]}."""
+    line; json: {"title", <section name>: [rows], "findings": [...]}.
+
+    rich uses a section's narrower ``terminal`` view when it has one, unless
+    ``wide``; csv, json and md always carry the full table."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     if fmt == "json":
@@ -57,9 +59,15 @@ def render_report(rep: PaperReport, fmt: str) -> str:
         return "\n".join(to_csv(s.df) for s in rep.sections)
     parts = []
     for i, s in enumerate(rep.sections):
-        df, right = _display(s.df.drop(columns=[c for c in s.hide_in_text if c in s.df]))
         title = s.title if i else f"{rep.title} — {s.title}" if s.title else rep.title
-        if fmt == "rich" and not sys.stdout.isatty():
+        if fmt == "rich" and not wide and s.terminal is not None:
+            df, notes = s.terminal()
+            df, right = _display(df)
+            parts.append(to_rich_text(df, title, right, notes,
+                                      width=None if to_terminal() else TERMINAL_VIEW_WIDTH))
+            continue
+        df, right = _display(s.df.drop(columns=[c for c in s.hide_in_text if c in s.df]))
+        if fmt == "rich" and not to_terminal():
             # off a terminal, never fold a cell: widen to the table's natural width
             natural = sum(max([len(str(c))] + [len(str(v)) for v in df[c]]) + 3
                           for c in df.columns) + 1

@@ -13,6 +13,7 @@ import os
 
 import pandas as pd
 
+from ..atomic import save_with, write_text
 from .label_layout import overlapping_pairs, place_labels
 
 DPI = 110
@@ -35,27 +36,13 @@ def _plt():
 
 
 def _save(fig, path: str) -> None:
-    """Write the PNG to a temp file in the same folder, then move it into place."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    try:
-        fig.savefig(tmp, dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write the PNG atomically (temp file in the same folder, then rename)."""
+    save_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, metadata={"Software": None},
+                                            bbox_inches="tight"), make_dirs=True)
 
 
 def _write_text(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_text(path, text, make_dirs=True)
 
 
 def _plain_log_ticks(axis) -> None:

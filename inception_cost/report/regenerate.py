@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from ..counting import count
-from ..errors import UsageError
+from ..atomic import write_text
 from ..models.registry import build, variants
 from .baseline import baseline_path, layers_csv
 from .render import to_csv, to_json, to_markdown
@@ -63,18 +63,15 @@ def paper_artifacts() -> list[Artifact]:
 
 
 def regenerate(out: str = "reports", plots: bool = True,
-               progress: Callable[[str], None] | None = None) -> list[str]:
-    """Write every artifact under ``out``; returns the paths written."""
+               progress: Callable[[str], None] | None = None,
+               notify: Callable[[str], None] | None = None) -> list[str]:
+    """Write every artifact under ``out`` (each file atomically); returns the paths
+    written. ``notify`` hears what was skipped (plots without matplotlib)."""
     written: list[str] = []
 
     def put(rel: str, text: str) -> None:
         path = os.path.join(out, rel)
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        except OSError as e:
-            raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+        write_text(path, text, make_dirs=True)
         written.append(path)
 
     rows, reports = [], {}
@@ -106,4 +103,7 @@ def regenerate(out: str = "reports", plots: bool = True,
                 written.append(os.path.join(out, rel))
                 if progress:
                     progress(f"plotted {rel}")
+        elif notify:
+            notify("plots skipped: matplotlib is not installed (pip install -e '.[plot]'); "
+                   "use --no-plots to silence this")
     return written

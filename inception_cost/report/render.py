@@ -3,15 +3,38 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from typing import Iterable
 
 import pandas as pd
 
+from ..atomic import write_text
 from ..errors import UsageError
 from .units import human
 
 FORMATS = ("rich", "csv", "json", "md")
+
+# Where the text goes decides colour and table style: a terminal gets colour and the
+# terminal's width; a file (--output) or a pipe gets plain ASCII text. ``None``: stdout.
+_destination_is_terminal: bool | None = None
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def set_destination(output: str | None) -> None:
+    """Called with ``--output`` before rendering: a file is never a terminal."""
+    global _destination_is_terminal
+    _destination_is_terminal = False if output and output != "-" else None
+
+
+def to_terminal() -> bool:
+    """Whether the text being rendered will be shown on a terminal."""
+    if _destination_is_terminal is not None:
+        return _destination_is_terminal
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _jsonable(v):
@@ -71,7 +94,7 @@ def to_rich_text(df: pd.DataFrame, title: str = "", units: dict[str, str] | None
     from rich.table import Table
 
     shown = humanise(df, units or {})
-    is_tty = sys.stdout.isatty() and width is None
+    is_tty = to_terminal() and width is None
     table = Table(title=escape(title) if title else None, box=box.SIMPLE_HEAD if is_tty else box.ASCII2,
                   show_lines=False)
     for c in shown.columns:
@@ -105,12 +128,29 @@ def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
 
 
 def write_output(text: str, output: str | None) -> None:
-    """Print to stdout, or write to ``output`` (clear error if not writable)."""
+    """Print to stdout, or write ``output`` atomically (clear error naming the path)."""
     if not output or output == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(encodable(text, getattr(sys.stdout, "encoding", None)))
         return
+    write_text(output, _ANSI.sub("", text), what="--output")
+
+
+# what the tables print beyond ASCII, spelled in ASCII for an ASCII-only stdout
+_ASCII = {"→": "->", "×": "x", "—": "-", "–": "-", "≠": "!=", "≈": "~", "∝": "~", "≥": ">=",
+          "≤": "<=", "…": "...", "·": "*", "⁴": "^4", "⁶": "^6", "⁹": "^9", "²": "^2", "µ": "u",
+          "±": "+/-", "’": "'", "“": '"', "”": '"'}
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """``text`` as ``encoding`` can carry it: symbols spelled in ASCII, anything
+    else replaced by '?'. Unchanged when the encoding carries it already."""
+    enc = encoding or "utf-8"
     try:
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    except OSError as e:
-        raise UsageError(f"cannot write --output '{output}': {e.strerror or e}") from None
+        text.encode(enc)
+        return text
+    except LookupError:
+        return text
+    except UnicodeEncodeError:
+        pass
+    text = "".join(_ASCII.get(ch, ch) for ch in text)
+    return text.encode(enc, "replace").decode(enc)
