@@ -25,8 +25,10 @@ def sources_section(*refs: dict, keep: Iterable[str] | None = None) -> Section:
                 rows.append(dict(zip(SOURCE_COLUMNS, key)))
     if not rows:
         raise ValueError("reference data without a 'sources' list")
-    return Section("sources", "sources: where each printed number comes from",
-                   frame(rows, SOURCE_COLUMNS), [])
+    df = frame(rows, SOURCE_COLUMNS)
+    # the terminal view is the same table, its cells folded to fit 100 columns
+    return Section("sources", "sources: where each printed number comes from", df, [],
+                   terminal=lambda: (df, []))
 
 
 def cite(ref: dict, printed_contains: str) -> str:
