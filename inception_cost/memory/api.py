@@ -14,7 +14,7 @@ from .analysis import (live_by_category, module_frame, public_columns, resolve_m
 from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
 from .result import MemoryReport
 from .run import track
-from .step import StepConfig
+from .step import DTYPES, StepConfig
 
 
 def _resolve(model, input_size):
@@ -55,13 +55,24 @@ def _on_device(model: nn.Module, dtype: str):
     return model, "cpu", mode
 
 
-def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
-            rounding: bool = False) -> MemoryReport:
-    """Track ``cfg`` on ``module`` and build the report (bytes)."""
+def _tracked(module: nn.Module, cfg: StepConfig):
     module = copy.deepcopy(module)
     module, device, mode = _on_device(module, cfg.dtype)
     with mode:
         tracker = track(module, cfg, device)
+    return module, tracker
+
+
+def peak_bytes(module: nn.Module, cfg: StepConfig, rounding: bool = False) -> int:
+    """Only the peak (bytes) of ``cfg`` on ``module``: what the batch search probes."""
+    _, tracker = _tracked(module, cfg)
+    return int(live_by_category(tracker, rounding).sum(axis=0).max())
+
+
+def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
+            rounding: bool = False) -> MemoryReport:
+    """Track ``cfg`` on ``module`` and build the report (bytes)."""
+    module, tracker = _tracked(module, cfg)
     internal = live_by_category(tracker, rounding)
     modules = resolve_modules(tracker)
     timeline = timeline_frame(tracker, internal, modules)
@@ -111,3 +122,24 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
 
 
 __all__ = ["memory", "analyse", "MemoryReport", "CATEGORIES"]
+
+
+def fit_batch(model, budget: int | str, input_size=None, *, training: bool = False,
+              optimizer: str | None = None, dtype: str = "fp32",
+              allocator_rounding: bool = False, step: str = "steady"):
+    """Largest batch whose predicted peak (bytes) fits ``budget`` (bytes, or a size such as
+    '16GiB'); a ``fit.FitResult``.  Pass allocator_rounding=True for CUDA: the
+    question is usually about a CUDA device, where it applies."""
+    from .fit import fit
+    from .sizes import parse_size
+    module, chw, _label = _resolve(model, input_size)
+    _n, chw = _split_input(chw, 1)
+    budget = parse_size(budget) if isinstance(budget, str) else int(budget)
+    cfg = StepConfig(batch=1, input_size=chw, training=bool(training),
+                     optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
+                     step=step)
+    dt = DTYPES[cfg.dtype]
+    params = sum(rounded(p.numel() * (dt.itemsize if cfg.dtype in ("bf16", "fp16")
+                                      else p.element_size()), allocator_rounding)
+                 for p in module.parameters())
+    return fit(lambda c: peak_bytes(module, c, allocator_rounding), cfg, budget, params)

@@ -13,9 +13,8 @@ folds our categories into MemTracker's, by design:
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
-from typing import Callable
-
 import torch
 import torch.nn as nn
 
@@ -26,15 +25,14 @@ from .step import StepConfig
 MT_CATEGORIES = ("Parameter", "Buffer", "Gradient", "Activation", "Temp", "Optstate", "Other")
 
 
-def memtracker_peak(build_model: Callable[[], nn.Module], cfg: StepConfig) -> dict[str, int]:
-    """MemTracker's peak snapshot (bytes per category and "Total") for ``cfg`` on the model
-    ``build_model()`` returns, built and run under FakeTensorMode on CPU."""
+def memtracker_peak(meta_model: nn.Module, cfg: StepConfig) -> dict[str, int]:
+    """MemTracker's peak snapshot (bytes per category and "Total") for ``cfg`` on a copy of
+    ``meta_model`` moved to fake CPU tensors (FakeTensorMode), run under FakeTensorMode."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
     with FakeTensorMode():
-        with torch.device("cpu"):
-            model = build_model()
+        model = copy.deepcopy(meta_model).to_empty(device="cpu")
         model, opt = setup(model, cfg)
         tracker = MemTracker()
         tracker.track_external(model, opt)
