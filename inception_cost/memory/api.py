@@ -41,15 +41,27 @@ def _split_input(input_size, batch):
     raise UsageError(f"input_size must be (C, H, W) or (N, C, H, W), got {input_size}")
 
 
+# Modules whose eval forward takes a device-dependent "fast path" (fused attention kernels
+# on CPU/CUDA only, never on meta): such models run on fake CPU tensors instead, so that the
+# analysed program is the one a CPU or CUDA device runs.
+_FAST_PATH_MODULES = (nn.MultiheadAttention, nn.TransformerEncoderLayer)
+
+
+def needs_fake_device(model: nn.Module, dtype: str) -> bool:
+    """True for dtype='amp' (autocast needs a device with an autocast dispatch key; meta
+    has none) and for models with a device-dependent fast path."""
+    return dtype == "amp" or any(isinstance(m, _FAST_PATH_MODULES) for m in model.modules())
+
+
 def _on_device(model: nn.Module, dtype: str):
-    """Where the program runs: meta for fp32/bf16/fp16; fake CPU tensors for amp (autocast
-    needs a device with an autocast dispatch key; meta has none)."""
-    if dtype != "amp":
+    """Where the program runs: the meta device, or fake CPU tensors (FakeTensorMode) where
+    ``needs_fake_device``."""
+    if not needs_fake_device(model, dtype):
         if any(t.device.type != "meta" for t in (*model.parameters(), *model.buffers())):
             model = model.to_empty(device="meta")
         return model, "meta", contextlib.nullcontext()
     from torch._subclasses.fake_tensor import FakeTensorMode
-    mode = FakeTensorMode()
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
     with mode:
         model = model.to_empty(device="cpu")
     return model, "cpu", mode

@@ -31,8 +31,9 @@ def memtracker_peak(meta_model: nn.Module, cfg: StepConfig) -> dict[str, int]:
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
-    with FakeTensorMode():
-        model = copy.deepcopy(meta_model).to_empty(device="cpu")
+    model = copy.deepcopy(meta_model)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        model = model.to_empty(device="cpu")
         model, opt = setup(model, cfg)
         tracker = MemTracker()
         tracker.track_external(model, opt)
