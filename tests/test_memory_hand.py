@@ -173,3 +173,17 @@ def test_adam_state_is_two_moments_plus_step_counters():
     # First step: the state is created inside step(), after backward.
     assert first.timeline[first.timeline["phase"] != "optimizer"]["optimizer_state"].max() == 0
     assert first.timeline["optimizer_state"].iloc[-1] == 2 * (W1 + W2) + 2 * F32
+
+
+def test_amp_casts_weights_and_activations_to_fp16():
+    """dtype='amp': fp32 parameters and input; autocast makes fp16 copies of each conv's
+    weight (kept in autocast's cache) and of the fp32 input, and convs write fp16."""
+    with torch.device("meta"):
+        model = nn.Sequential(conv(1, 8), conv(8, 32))
+    r = memory(model, (1, 16, 16), dtype="amp")
+    rows = r.modules.set_index("module")
+    assert rows.loc["0", "output_bytes"] == W1 // 2 + A0 // 2 + A1 // 2
+    assert rows.loc["1", "output_bytes"] == W2 // 2 + A2 // 2
+    # After conv "1": fp32 params and input, both fp16 weight copies, both fp16 outputs
+    # (the fp16 copy of the input died once conv "0" had run).
+    assert r.peak_bytes == (W1 + W2) + A0 + W1 // 2 + A1 // 2 + W2 // 2 + A2 // 2
