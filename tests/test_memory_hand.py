@@ -187,3 +187,10 @@ def test_amp_casts_weights_and_activations_to_fp16():
     # After conv "1": fp32 params and input, both fp16 weight copies, both fp16 outputs
     # (the fp16 copy of the input died once conv "0" had run).
     assert r.peak_bytes == (W1 + W2) + A0 + W1 // 2 + A1 // 2 + W2 // 2 + A2 // 2
+
+
+def test_top_level_api_is_the_memory_function():
+    import inception_cost
+    from inception_cost.memory.api import memory as api_memory
+    assert inception_cost.memory is api_memory
+    assert inception_cost.memory(chain(), (1, 16, 16)).peak_bytes == PARAMS + A0 + A1 + A2
