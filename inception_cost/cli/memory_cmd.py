@@ -77,8 +77,8 @@ def fit_table(results) -> pd.DataFrame:
 @click.option("--dtype", default="fp32", show_default=True,
               help=f"{' | '.join(DTYPES)} (amp: fp32 parameters, fp16 autocast).")
 @click.option("--step", default="steady", show_default=True,
-              help="steady: optimizer state exists already (every step after the first); "
-                   "first: created inside this step.")
+              help=f"{' | '.join(STEPS)}. steady: optimizer state exists already (every "
+                   "step after the first); first: created inside this step.")
 @click.option("--rounding", is_flag=True,
               help="Round every allocation up to 512 bytes like the CUDA caching allocator.")
 @click.option("--fit", "fit_", default=None,

@@ -32,8 +32,3 @@ DESCRIPTIONS = {
 def transient_kind(phase: int) -> int:
     """The internal transient category of a storage allocated in ``phase``."""
     return TRANSIENT_FORWARD + phase
-
-
-def public(internal: int) -> str:
-    """Internal category index -> public category name."""
-    return CATEGORIES[min(internal, len(CATEGORIES) - 1)]

@@ -19,7 +19,7 @@ from functools import partial
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .categories import (BUFFERS, FORWARD, BACKWARD, GRADIENTS, OPTIMIZER_STATE, PARAMETERS,
+from .categories import (BACKWARD, BUFFERS, FORWARD, GRADIENTS, OPTIMIZER_STATE, PARAMETERS,
                          SAVED, TRANSIENT_FORWARD, transient_kind)
 
 _current_node = torch._C._current_autograd_node
@@ -32,13 +32,14 @@ class StorageRecord:
     ``nbytes`` bytes; ``segments`` lists (op index, internal category) changes in order;
     ``saver`` is the module that first saved it for backward ("" if never saved)."""
 
-    __slots__ = ("born", "died", "nbytes", "phase", "module", "segments", "saver")
+    __slots__ = ("born", "died", "nbytes", "phase", "module", "segments", "saver", "saves")
 
     def __init__(self, born: int, nbytes: int, phase: int, module: str, category: int):
         self.born, self.died, self.nbytes = born, -1, nbytes
         self.phase, self.module = phase, module
         self.segments = [(born, category)]
         self.saver = ""
+        self.saves = 0  # autograd saved-tensor slots holding it now
 
     @property
     def category(self) -> int:
@@ -87,7 +88,7 @@ class StorageTracker(TorchDispatchMode):
     def _see(self, t: torch.Tensor) -> None:
         st = t.untyped_storage()
         if id(st) not in self._live:
-            self._new(st, TRANSIENT_FORWARD + self.phase)
+            self._new(st, TRANSIENT_FORWARD + self.phase)  # transient_kind(phase), inlined
 
     def record_of(self, t: torch.Tensor) -> StorageRecord | None:
         return self._live.get(id(t.untyped_storage()))
@@ -161,12 +162,21 @@ class StorageTracker(TorchDispatchMode):
 
     def _pack(self, t: torch.Tensor):
         rec = self._live.get(id(t.untyped_storage()))
-        if rec is not None and rec.category >= SAVED:
-            if rec.category != SAVED:
-                self.retag(rec, SAVED)
-            if not rec.saver:
-                rec.saver = self.module
-        return t
+        if rec is None or rec.category < SAVED:
+            return t
+        if rec.category != SAVED:
+            self.retag(rec, SAVED)
+        if not rec.saver:
+            rec.saver = self.module
+        rec.saves += 1
+        return _Saved(t, rec, self)
+
+    def _unsaved(self, rec: StorageRecord) -> None:
+        """Autograd released one saved slot; with none left a still-alive storage is
+        transient again (e.g. the input batch the caller holds after backward)."""
+        rec.saves -= 1
+        if rec.saves == 0 and rec.died < 0 and rec.category == SAVED:
+            self.retag(rec, transient_kind(rec.phase))
 
     def _grad_done(self, p: torch.Tensor) -> None:
         if p.grad is not None:
@@ -228,9 +238,21 @@ class _Hooks:
         return False
 
 
-def _unpack(t):
-    return t
+class _Saved:
+    """What autograd keeps for a saved tensor: the tensor itself (same lifetime as without
+    hooks) plus a note to the tracker when autograd lets go of it."""
+
+    __slots__ = ("t", "rec", "tracker")
+
+    def __init__(self, t, rec, tracker):
+        self.t, self.rec, self.tracker = t, rec, tracker
+
+    def __del__(self):
+        self.tracker._unsaved(self.rec)
 
 
-__all__ = ["StorageTracker", "StorageRecord", "PARAMETERS", "BUFFERS", "GRADIENTS",
-           "OPTIMIZER_STATE", "SAVED", "transient_kind"]
+def _unpack(obj):
+    return obj.t if isinstance(obj, _Saved) else obj
+
+
+__all__ = ["StorageTracker", "StorageRecord"]
