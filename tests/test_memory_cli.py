@@ -86,3 +86,18 @@ def test_fit_agrees_with_api(capsys):
     r = fit_batch(model, "1MiB", (3, 32, 32))
     # params 8*27*4 + 32 = 896 B; per image: input 12288 + output 32768 = 45056 B.
     assert r.batch == (2**20 - 896) // 45056
+
+
+def test_plots_are_written(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    from inception_cost.memory.plots import write_memory_plots
+    rels = write_memory_plots(str(tmp_path), batch=2)
+    assert len(rels) == 3
+    for rel in rels:
+        data = (tmp_path / rel).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    rc, _out, err = run(capsys, "memory", "googlenet", "--train", "--batch", "2", "--plots",
+                        str(tmp_path / "cli"), "--format", "csv", "-o", str(tmp_path / "m.csv"))
+    assert rc == 0, err
+    assert sorted(os.listdir(tmp_path / "cli")) == [
+        "googlenet_b2_train_memory_modules.png", "googlenet_b2_train_memory_timeline.png"]
