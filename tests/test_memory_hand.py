@@ -70,6 +70,9 @@ def test_fit_matches_hand_division():
     assert res.next_peak_bytes == PARAMS + 6 * 41984 > budget
     big = fit_batch(chain(), PARAMS + 1000 * 41984, (1, 16, 16))
     assert big.batch == 1000
+    # Parameters fit, one image does not: batch 0, and batch 1's peak is reported.
+    none = fit_batch(chain(), PARAMS + 41984 - 1, (1, 16, 16))
+    assert none.batch == 0 and none.next_peak_bytes == PARAMS + 41984
 
 
 def test_chain_training_saves_each_conv_input():
