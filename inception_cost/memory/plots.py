@@ -53,7 +53,7 @@ def timeline_plot(r: MemoryReport, path: str) -> None:
     ax.set_xlabel("op index")
     ax.set_ylabel("live MiB")
     ax.set_title(_title(r), fontsize=10)
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="center right", fontsize=7)
     _save(fig, path)
     plt.close(fig)
 
