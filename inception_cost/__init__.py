@@ -12,9 +12,10 @@ from .errors import InceptionCostError, UsageError
 __version__ = "0.1.0"
 
 _LAZY = {"count": ".counting", "CostReport": ".counting", "build": ".models",
-         "variants": ".models", "profile": ".profiling"}
+         "variants": ".models", "profile": ".profiling",
+         "memory": ".memory_analysis"}
 
-__all__ = ["count", "build", "variants", "profile", "CostReport", "InceptionCostError", "UsageError", "__version__"]
+__all__ = ["count", "build", "variants", "profile", "memory", "CostReport", "InceptionCostError", "UsageError", "__version__"]
 
 
 def __getattr__(name: str):

@@ -52,6 +52,9 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
             "% peak": _num(r["pct_of_peak"], ".1f") if ok else "",
             "peak mem": human_bytes(r["peak_mem_bytes"]) if ok and _num(r["peak_mem_bytes"], "g") else "",
             "activations (analytic)": human_bytes(r["analytic_activation_bytes"]) if ok else "",
+            "predicted peak": human_bytes(r["predicted_peak_bytes"]) if ok and _num(
+                r.get("predicted_peak_bytes"), "g") else "",
+            "peak gap %": _num(r.get("peak_gap_pct"), "+.1f") if ok else "",
             "note": r["message"] if not ok else "",
         })
     return pd.DataFrame(rows)

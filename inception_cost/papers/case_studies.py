@@ -149,10 +149,13 @@ def cases_report() -> PaperReport:
              f"torchvision's VGG16 has an AdaptiveAvgPool2d(7) that is an identity at 224 "
              f"({mem['identity_pools']:,} elements); the lecture's layer list has no such layer."]
     notes += [f"[{f.row}] {f.message}" for f in vf]
+    from .vgg_memory import vgg16_memory_sections
+    mem_sections, mf = vgg16_memory_sections()
     return PaperReport("CS231n lecture 9 case studies, computed from built models", [
         Section("alexnet", "AlexNet conv1 @ 227×227×3 (weights, bias, MACs)", frame(arows),
                 [f"[{f.row}] {f.message}" for f in af]),
         Section("vgg16", "VGG16 @ 224×224×3", frame(vrows), notes),
         Section("vgg16_activations", "VGG16 activation elements by op", frame(breakdown), []),
+        *mem_sections,
         sources_section(reference_data.cs231n_lecture9(), keep=["AlexNet", "VGG16"]),
-    ], af + vf)
+    ], af + vf + mf)

@@ -18,6 +18,7 @@ import torch.nn as nn
 from ..counting import count
 from ..counting.engine import ForwardError
 from ..errors import UsageError
+from ..memory_analysis.profile_join import predicted_columns
 from ..models.resolve import resolve_model
 from . import roofline as rl
 from .environment import environment
@@ -190,6 +191,8 @@ class Profiler:
             "bound": rl.bound(intens, peak_t, bw), "attainable_tflops": rl.attainable_tflops(intens, peak_t, bw),
             "peak_mem_bytes": peak, "baseline_mem_bytes": baseline,
             "analytic_activation_bytes": report.total_activations * nbytes,
+            **predicted_columns(self.models[config.variant][0], chw, config.batch,
+                                config.dtype, peak),
         }
 
     def _layers(self, config, report, row, times: pd.DataFrame, roots) -> pd.DataFrame:

@@ -36,6 +36,7 @@ RUN_COLUMNS = CONFIG_COLUMNS + [
     "peak_tflops", "peak_bandwidth_tbs", "peak_source", "pct_of_peak",
     "bytes", "intensity_flop_per_byte", "bound", "attainable_tflops",
     "peak_mem_bytes", "baseline_mem_bytes", "analytic_activation_bytes",
+    "predicted_peak_bytes", "peak_gap_pct",
     "gpu_name", "compute_capability", "gpu_memory_bytes", "driver", "cuda", "cudnn", "torch",
     "python", "torch_threads", "timestamp_utc",
 ]

@@ -99,7 +99,8 @@ def regenerate(out: str = "reports", plots: bool = True,
         except ImportError:
             plotting = None
         if plotting is not None and plotting.available():
-            for rel in plotting.write_all(out, reports, summary):
+            from ..memory_analysis.plots import write_memory_plots
+            for rel in [*plotting.write_all(out, reports, summary), *write_memory_plots(out)]:
                 written.append(os.path.join(out, rel))
                 if progress:
                     progress(f"plotted {rel}")

@@ -1,0 +1,7 @@
+"""Memory: peak bytes of inference and of a training step, per category, per module and
+over time, from storage lifetimes tracked on the meta device (see ``api.memory``)."""
+from .api import fit_batch, memory
+from .categories import CATEGORIES
+from .result import MemoryReport
+
+__all__ = ["memory", "fit_batch", "MemoryReport", "CATEGORIES"]

@@ -1,0 +1,102 @@
+"""Memory plots (matplotlib, an optional dependency): the timeline of live bytes and the
+per-module bars.  ``write_memory_plots`` is what ``inception-cost report`` calls."""
+from __future__ import annotations
+
+import os
+
+from ..errors import UsageError
+from .result import MemoryReport
+
+PHASE_COLOURS = {"forward": "#3b75af", "backward": "#e0823d", "optimizer": "#519e3e"}
+CATEGORY_COLOURS = {"parameters": "#7f7f7f", "buffers": "#bcbd22", "gradients": "#d62728",
+                    "optimizer_state": "#9467bd", "saved_activations": "#1f77b4",
+                    "transient": "#ff7f0e"}
+MIB = 2 ** 20
+
+
+def _plt():
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError("plots need matplotlib, which is not installed: pip install "
+                         "matplotlib (or pip install -e '.[plot]')") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams["svg.hashsalt"] = "inception-cost"
+    return plt
+
+
+def _title(r: MemoryReport) -> str:
+    what = (f"training step ({r.optimizer}, {r.step} state)" if r.training else "inference")
+    rounding = "512-byte rounded" if r.rounding else "exact bytes"
+    return f"{r.model} batch {r.batch} {r.dtype}: {what}, {rounding}"
+
+
+def timeline_plot(r: MemoryReport, path: str) -> None:
+    """Stacked live MiB per category vs op index; phases shaded; the peak annotated."""
+    plt = _plt()
+    tl = r.timeline
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    cats = [c for c in CATEGORY_COLOURS if c in tl.columns and tl[c].max() > 0]
+    ax.stackplot(tl["op_index"], *[tl[c] / MIB for c in cats], labels=cats,
+                 colors=[CATEGORY_COLOURS[c] for c in cats], linewidth=0)
+    for phase, colour in PHASE_COLOURS.items():
+        idx = tl.index[tl["phase"] == phase]
+        if len(idx):
+            ax.axvspan(idx.min() - 0.5, idx.max() + 0.5, color=colour, alpha=0.08)
+            ax.text((idx.min() + idx.max()) / 2, 0.99, phase, ha="center", va="top",
+                    fontsize=8, color=colour, transform=ax.get_xaxis_transform())
+    ax.annotate(f"peak {r.peak_bytes / MIB:,.1f} MiB\n{r.peak_op} in {r.peak_module}",
+                xy=(r.peak_op_index, r.peak_bytes / MIB),
+                xytext=(0.02, 0.90), textcoords="axes fraction", va="top", fontsize=8,
+                arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.set_xlabel("op index")
+    ax.set_ylabel("live MiB")
+    ax.set_title(_title(r), fontsize=10)
+    ax.legend(loc="center right", fontsize=7)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def module_bars(r: MemoryReport, path: str, depth: int = 1) -> None:
+    """Per module at ``depth``: bytes saved for backward, output bytes, live peak."""
+    plt = _plt()
+    df = r.modules[r.modules["depth"] == depth]
+    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(df)), 4.5))
+    x = range(len(df))
+    w = 0.28
+    ax.bar([i - w for i in x], df["output_bytes"] / MIB, w, label="allocated by its forward")
+    ax.bar(list(x), df["saved_bytes"] / MIB, w, label="saved for backward")
+    ax.bar([i + w for i in x], df["live_forward_peak_bytes"] / MIB, w,
+           label="live while it runs (forward peak)")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(df["module"], rotation=90, fontsize=8)
+    ax.set_ylabel("MiB")
+    ax.set_title(_title(r), fontsize=10)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _save(fig, path: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=110, metadata={"Software": None}, bbox_inches="tight")
+
+
+def write_memory_plots(out: str, model: str = "googlenet", batch: int = 32,
+                       optimizer: str = "adam") -> list[str]:
+    """Timeline and per-module bars of ``model``'s training step (and the inference
+    timeline) as PNGs under ``out``/plots; returns the paths relative to ``out``."""
+    from .api import memory
+    rels = []
+    train = memory(model, batch=batch, training=True, optimizer=optimizer)
+    infer = memory(model, batch=batch)
+    for rel, draw in ((f"plots/{model}_memory_timeline_train.png",
+                       lambda p: timeline_plot(train, p)),
+                      (f"plots/{model}_memory_timeline_inference.png",
+                       lambda p: timeline_plot(infer, p)),
+                      (f"plots/{model}_memory_modules_train.png",
+                       lambda p: module_bars(train, p))):
+        draw(os.path.join(out, rel))
+        rels.append(rel)
+    return rels

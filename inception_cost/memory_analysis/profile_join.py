@@ -1,0 +1,46 @@
+"""Predicted inference peak beside a measured one (``torch.cuda.max_memory_allocated``)
+for each configuration of a profiling sweep.  Bytes; the prediction rounds every allocation
+to 512-byte blocks like the CUDA caching allocator and has no cuDNN/cuBLAS workspaces."""
+from __future__ import annotations
+
+import math
+
+import torch.nn as nn
+
+from .api import analyse
+from .step import StepConfig
+
+# Profiling dtypes -> memory dtypes (tf32 changes the math, not the bytes).
+_DTYPES = {"fp32": "fp32", "tf32": "fp32", "fp16": "fp16", "bf16": "bf16"}
+PREDICTED_COLUMNS = ("predicted_peak_bytes", "peak_gap_pct")
+
+
+def predicted_peak(module: nn.Module, chw, batch: int, dtype: str) -> float:
+    """Predicted inference peak (bytes, 512-rounded) of ``module`` at (batch, *chw); NaN
+    when the dtype has no memory counterpart or the analysis fails."""
+    mem_dtype = _DTYPES.get(dtype)
+    if mem_dtype is None:
+        return math.nan
+    try:
+        report = analyse(module, StepConfig(int(batch), tuple(chw), dtype=mem_dtype),
+                         rounding=True)
+    except Exception:  # noqa: BLE001 - a prediction must never break a profile run
+        return math.nan
+    return report.peak_bytes
+
+
+def gap_pct(measured, predicted) -> float:
+    """100 x (measured - predicted) / predicted; NaN if either is missing."""
+    try:
+        m, p = float(measured), float(predicted)
+    except (TypeError, ValueError):
+        return math.nan
+    if math.isnan(m) or math.isnan(p) or p == 0:
+        return math.nan
+    return 100.0 * (m - p) / p
+
+
+def predicted_columns(module: nn.Module, chw, batch: int, dtype: str, measured) -> dict:
+    """The two columns a sweep row gains: predicted peak and the measured gap (%)."""
+    pred = predicted_peak(module, chw, batch, dtype)
+    return {"predicted_peak_bytes": pred, "peak_gap_pct": gap_pct(measured, pred)}

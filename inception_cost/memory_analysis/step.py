@@ -1,0 +1,124 @@
+"""What is run under the tracker: an inference forward, or one training step
+(forward in train mode, loss, backward, optimizer.step()).
+
+The same functions drive our ``StorageTracker`` and the MemTracker reference, so both see
+exactly the same program.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import UsageError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+          "amp": torch.float32}
+AMP_DTYPE = torch.float16            # autocast's lower precision for dtype="amp"
+OPTIMIZERS = ("none", "sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad")
+AUX_LOSS_WEIGHT = 0.3                # GoogLeNet paper, Sec. 5 (weight does not change bytes)
+STEPS = ("steady", "first")
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """One analysed program.  ``step``: 'steady' = optimizer state exists before the step
+    (every step after the first), 'first' = state created lazily inside this step."""
+    batch: int
+    input_size: tuple[int, int, int]
+    training: bool = False
+    optimizer: str = "none"
+    dtype: str = "fp32"
+    step: str = "steady"
+
+    def __post_init__(self):
+        check_options(self.dtype, self.optimizer, self.step, self.batch)
+
+
+def check_options(dtype: str, optimizer: str, step: str = "steady", batch: int = 1) -> None:
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+    if optimizer not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer '{optimizer}' (choose from {', '.join(OPTIMIZERS)})")
+    if step not in STEPS:
+        raise UsageError(f"unknown step '{step}' (choose from {', '.join(STEPS)})")
+    if not isinstance(batch, int) or batch <= 0:
+        raise UsageError(f"batch must be a positive integer (got {batch})")
+
+
+def make_optimizer(name: str, params) -> torch.optim.Optimizer | None:
+    """torch.optim with its defaults (the learning rate does not change bytes) and the
+    multi-tensor ``foreach`` implementation: torch's default on CUDA, the device whose memory
+    is predicted (on meta or CPU tensors torch would pick the per-parameter loop, whose
+    temporaries are one parameter at a time instead of whole lists)."""
+    params = [p for p in params if p.requires_grad]
+    if name == "none":
+        return None
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.1, foreach=True)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=True)
+    if name == "adam":
+        return torch.optim.Adam(params, foreach=True)
+    if name == "adamw":
+        return torch.optim.AdamW(params, foreach=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, foreach=True)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, foreach=True)
+    raise UsageError(f"unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
+
+
+def warm_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """Create the optimizer's lazy state the way a first step does (zero gradients, one
+    step), then drop the gradients: the state of every later step."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def prepare_model(model: nn.Module, cfg: StepConfig) -> nn.Module:
+    if cfg.dtype in ("bf16", "fp16"):
+        model = model.to(DTYPES[cfg.dtype])
+    return model.train(cfg.training)
+
+
+def make_batch(cfg: StepConfig, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    x = torch.randn((cfg.batch, *cfg.input_size), device=device, dtype=DTYPES[cfg.dtype])
+    target = torch.randint(0, 2, (cfg.batch,), device=device) if cfg.training else None
+    return x, target
+
+
+def outputs(out) -> list[torch.Tensor]:
+    """The logits a model returned: a tensor, or (main, aux...) tuples/namedtuples."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [o for o in out if isinstance(o, torch.Tensor)]
+    if isinstance(out, dict):
+        return [o for o in out.values() if isinstance(o, torch.Tensor)]
+    raise UsageError(f"model returned {type(out).__name__}; expected a tensor or a tuple of "
+                     "tensors")
+
+
+def loss_of(out, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the main logits plus 0.3 x each auxiliary head's cross-entropy."""
+    logits = outputs(out)
+    main = logits[0]
+    if main.dim() != 2:
+        main = main.flatten(1)
+    loss = F.cross_entropy(main, target)
+    for aux in logits[1:]:
+        loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(aux.flatten(1), target)
+    return loss
+
+
+def autocast(cfg: StepConfig, device_type: str):
+    if cfg.dtype == "amp":
+        return torch.autocast(device_type, dtype=AMP_DTYPE)
+    import contextlib
+    return contextlib.nullcontext()
