@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..counting import count
 from ..counting.engine import ForwardError
+from ..counting.report import format_shapes
 from ..errors import UsageError
 from ..models.resolve import resolve_model
 from ..report.render import render, write_output
@@ -22,7 +23,7 @@ def layers_table(report, depth: int | None, fmt: str) -> pd.DataFrame:
         df = report.by_module(depth=depth)
     else:
         df = report.layers if fmt in ("csv", "json") else report.layers[SHOWN]
-        df = df.copy()
+        df = format_shapes(df)
     total = report.total_flops or 1
     if fmt in ("rich", "md"):
         df = df.copy()

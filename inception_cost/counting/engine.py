@@ -12,8 +12,9 @@ Two interception levels cooperate:
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -22,33 +23,41 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from .formulas import CONVENTIONS, OpCall
+from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
+from .registry import CONVENTIONS, Formula, OpCall, key_name, lookup, overrides
 
-# composite functions counted as one row: torch function -> registry key
-COMPOSITE_FUNCTIONS: dict[Any, str] = {
-    F.linear: "linear",
-    F.batch_norm: "batch_norm",
-    torch.batch_norm: "batch_norm",
-    F.layer_norm: "layer_norm",
-    F.group_norm: "group_norm",
-    F.instance_norm: "instance_norm",
+aten = torch.ops.aten
+
+# composite functions counted as one row: torch function -> registry key (its aten op;
+# a documented string only for a function with no aten op)
+COMPOSITE_FUNCTIONS: dict[Any, Any] = {
+    F.linear: aten.linear,
+    F.batch_norm: aten.batch_norm,
+    torch.batch_norm: aten.batch_norm,
+    F.layer_norm: aten.layer_norm,
+    F.group_norm: aten.group_norm,
+    F.instance_norm: aten.instance_norm,
     F.local_response_norm: "local_response_norm",
-    F.adaptive_avg_pool1d: "adaptive_avg_pool1d",
-    F.adaptive_avg_pool2d: "adaptive_avg_pool2d",
-    F.adaptive_avg_pool3d: "adaptive_avg_pool3d",
-    F.softmax: "softmax",
-    F.log_softmax: "log_softmax",
-    torch.softmax: "softmax",
-    torch.Tensor.softmax: "softmax",
-    torch.matmul: "matmul",
-    torch.Tensor.matmul: "matmul",
-    torch.Tensor.__matmul__: "matmul",
-    torch.einsum: "einsum",
+    F.adaptive_avg_pool1d: aten.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d: aten.adaptive_avg_pool2d,
+    F.adaptive_avg_pool3d: aten.adaptive_avg_pool3d,
+    F.softmax: aten.softmax,
+    F.log_softmax: aten.log_softmax,
+    torch.softmax: aten.softmax,
+    torch.Tensor.softmax: aten.softmax,
+    torch.matmul: aten.matmul,
+    torch.Tensor.matmul: aten.matmul,
+    torch.Tensor.__matmul__: aten.matmul,
+    torch.einsum: aten.einsum,
 }
 
-# composites whose output has the input's shape: on meta they need not run at all
-_WEIGHT_OPS = {"convolution", "_convolution", "linear", "addmm"}
+CONV_OPS = frozenset({"convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
+                      "mkldnn_convolution", "conv1d", "conv2d", "conv3d", "_convolution_mode",
+                      "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+# ops that add one weight layer to the longest path (the ``depth`` column)
+_WEIGHT_OPS = CONV_OPS | {"linear", "addmm"}
 
+# composites whose output has the input's shape: on meta (no grad) they need not run at all
 _SHAPE_PRESERVING = {"batch_norm", "layer_norm", "group_norm", "instance_norm",
                      "local_response_norm", "softmax", "log_softmax"}
 
@@ -59,9 +68,14 @@ _SILENT = {
     "zeros", "ones", "full", "scalar_tensor", "_to_copy", "to", "set_", "resize_",
 }
 
+PHASES = ("forward", "backward", "optimizer")
+
 
 @dataclass
 class OpRecord:
+    """One executed op. Shapes are integer tuples (``None`` when absent); units: macs
+    (multiply-accumulates), flops (floating-point operations), activations (elements)."""
+
     module: str
     module_type: str
     op: str
@@ -79,6 +93,7 @@ class OpRecord:
     flops: int
     activations: int
     depth: int = 0      # weight layers (conv/linear) on the longest path to this output
+    phase: str = "forward"
 
 
 class ForwardError(RuntimeError):
@@ -95,7 +110,7 @@ def _shape(x) -> tuple | None:
 
 
 def _tuple(v, nd: int) -> tuple | None:
-    if v is None:
+    if v is None or isinstance(v, str):
         return None
     if isinstance(v, (list, tuple)):
         if len(v) == 0:
@@ -105,13 +120,28 @@ def _tuple(v, nd: int) -> tuple | None:
     return (int(v),) * nd
 
 
+# positions of (stride, padding, dilation, groups) in each convolution op's arguments
+_CONV_ARGS = {
+    "convolution": (3, 4, 5, 8), "_convolution": (3, 4, 5, 8), "convolution_overrideable": (3, 4, 5, 8),
+    "conv1d": (3, 4, 5, 6), "conv2d": (3, 4, 5, 6), "conv3d": (3, 4, 5, 6), "_convolution_mode": (3, 4, 5, 6),
+    "conv_transpose1d": (3, 4, 7, 6), "conv_transpose2d": (3, 4, 7, 6), "conv_transpose3d": (3, 4, 7, 6),
+    "cudnn_convolution": (3, 2, 4, 5), "mkldnn_convolution": (4, 3, 5, 6),
+}
+
+
+def _at(args: tuple, i: int, default):
+    return args[i] if len(args) > i and args[i] is not None else default
+
+
 def _geometry(key: str, args: tuple, in_shape, w_shape) -> dict:
-    """kernel/stride/padding/dilation/groups of convolutions and pools."""
+    """kernel/stride/padding/dilation/groups of convolutions and pools (integer tuples)."""
     g = dict(kernel=None, stride=None, padding=None, dilation=None, groups=None)
-    if key in ("convolution", "_convolution") and w_shape is not None:
+    if key in _CONV_ARGS and w_shape is not None:
         nd = len(w_shape) - 2
-        g.update(kernel=tuple(w_shape[2:]), stride=_tuple(args[3], nd), padding=_tuple(args[4], nd),
-                 dilation=_tuple(args[5], nd), groups=int(args[8]))
+        si, pi, di, gi = _CONV_ARGS[key]
+        g.update(kernel=tuple(w_shape[2:]), stride=_tuple(_at(args, si, 1), nd),
+                 padding=_tuple(_at(args, pi, 0), nd), dilation=_tuple(_at(args, di, 1), nd),
+                 groups=int(_at(args, gi, 1)))
     elif "pool" in key and in_shape is not None and not key.startswith(("adaptive", "_adaptive")):
         nd = 3 if "3d" in key else 1 if "1d" in key else 2
         k = _tuple(args[1] if len(args) > 1 else None, nd)
@@ -130,71 +160,135 @@ def _flat_outputs(out) -> list:
     return []
 
 
-class _Recorder:
-    def __init__(self, convention: str, names: dict[int, str]):
+class Recorder:
+    """Collects one :class:`OpRecord` per executed op.
+
+    Attribution: the innermost named module whose forward is running; when none is
+    (backward ops, an optimizer step) the module set with :meth:`phase` (default
+    ``""``, the top).  Every record carries the current phase."""
+
+    def __init__(self, convention: str = "native", names: dict[int, str] | None = None,
+                 formulas: dict | None = None):
         if convention not in CONVENTIONS:
             raise ValueError(f"unknown convention '{convention}' (choose from {sorted(CONVENTIONS)})")
-        self.formulas = CONVENTIONS[convention]
+        self.convention = convention
+        self.table = CONVENTIONS[convention]
         self.native = CONVENTIONS["native"]
-        self.names = names
+        self.extra = overrides(formulas)
+        self.names = names or {}
+        self.types: dict[str, str] = {}
         self.stack: list[nn.Module] = []
         self.rows: list[OpRecord] = []
         self.inside_composite = 0
         self.depth = WeakTensorKeyDictionary()
         self.last_depth = 0
+        self.current_phase = "forward"
+        self.phase_module: str | None = None
 
-    # module attribution --------------------------------------------------
+    # phase and attribution ------------------------------------------------
+    def set_phase(self, phase: str, module: str | None = None) -> None:
+        """Label the following records with ``phase``; ops run outside any module's
+        forward are attributed to ``module`` (a module path, "" for the top)."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase '{phase}' (choose from {', '.join(PHASES)})")
+        self.current_phase, self.phase_module = phase, module
+
+    @contextmanager
+    def phase(self, phase: str, module: str | None = None):
+        """Context manager form of :meth:`set_phase`; restores the previous phase on exit."""
+        old = (self.current_phase, self.phase_module)
+        self.set_phase(phase, module)
+        try:
+            yield self
+        finally:
+            self.current_phase, self.phase_module = old
+
     def current(self) -> tuple[str, str]:
         for mod in reversed(self.stack):
             name = self.names.get(id(mod))
             if name is not None:
                 return name, type(mod).__name__
+        if self.phase_module:
+            return self.phase_module, self.types.get(self.phase_module, "")
         return "", "(top)"
+
+    def formula(self, key) -> Formula | None:
+        return lookup(self.convention, key, self.extra)
+
+    def is_counted(self, key) -> bool:
+        return key in self.extra or key in self.table or key in self.native
 
     def propagate(self, key: str, args, out) -> int:
         """Longest path in weight layers: max over tensor inputs, +1 for conv/linear."""
         d = 0
+        depth = self.depth
         for a in args:
-            items = a if isinstance(a, (list, tuple)) else (a,)
-            for t in items:
-                if isinstance(t, torch.Tensor):
-                    d = max(d, self.depth.get(t, 0))
+            if isinstance(a, torch.Tensor):
+                v = depth.get(a, 0)
+                if v > d:
+                    d = v
+            elif isinstance(a, (list, tuple)):
+                for t in a:
+                    if isinstance(t, torch.Tensor):
+                        v = depth.get(t, 0)
+                        if v > d:
+                            d = v
         if key in _WEIGHT_OPS:
             d += 1
-        for o in _flat_outputs(out):
-            self.depth[o] = d
+        if isinstance(out, torch.Tensor):
+            depth[out] = d
+        else:
+            for o in _flat_outputs(out):
+                depth[o] = d
         self.last_depth = d
         return d
 
-    def record(self, key: str, args: tuple, kwargs: dict, out, inplace: bool) -> None:
+    def record(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
+        name = key_name(key)
         in_shapes = [_shape(a) for a in args]
         outs = _flat_outputs(out)
-        out_shapes = [_shape(o) for o in outs[:1]]
-        shapes_args = tuple(_shape(a) if isinstance(a, torch.Tensor) else a for a in args)
-        call = OpCall(key, in_shapes, out_shapes, shapes_args, dict(kwargs))
-        fn = self.formulas.get(key)
-        counted = key in self.native or key in self.formulas
-        cost = fn(call) if fn is not None else None
+        out_shapes = [_shape(o) for o in outs]
+        shapes_args = tuple(s if s is not None else a for s, a in zip(in_shapes, args))
+        fn = self.formula(key)
+        counted = fn is not None or self.is_counted(key)
+        cost = None
+        if fn is not None:
+            cost = fn(OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key))
         module, mtype = self.current()
         in_shape = in_shapes[0] if in_shapes else None
-        if key in ("addmm", "baddbmm"):
-            in_shape = in_shapes[1]
         w_shape = None
-        if key in ("convolution", "_convolution", "linear", "batch_norm"):
-            w_shape = in_shapes[1] if key != "batch_norm" else (in_shapes[3] if len(in_shapes) > 3 else None)
-        elif key == "addmm":
+        if name in ("addmm", "baddbmm"):
+            in_shape = in_shapes[1]
+        if name in CONV_OPS or name == "linear":
+            w_shape = in_shapes[1]
+        elif name == "batch_norm":
+            w_shape = in_shapes[3] if len(in_shapes) > 3 else None
+        elif name == "addmm":
             w_shape = in_shapes[2]
-        act = 0 if inplace else sum(math.prod(o.shape) for o in outs[:1])
-        geo = _geometry(key, shapes_args, in_shape, w_shape)
+        act = 0 if inplace or not out_shapes else math.prod(out_shapes[0])
+        geo = _geometry(name, shapes_args, in_shape, w_shape)
         self.rows.append(OpRecord(
-            module=module, module_type=mtype, op=key, counted=counted, inplace=inplace,
+            module=module, module_type=mtype, op=name, counted=counted, inplace=inplace,
             in_shape=in_shape, weight_shape=w_shape, out_shape=out_shapes[0] if out_shapes else None,
-            macs=cost.macs if cost else 0, flops=cost.flops if cost else 0, activations=int(act),
-            depth=self.last_depth, **geo))
+            macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
+            activations=int(act), depth=self.last_depth, phase=self.current_phase, **geo))
+
+
+# kept for callers of the old private name
+_Recorder = Recorder
+
+
+def _needs_grad(args) -> bool:
+    if not torch.is_grad_enabled():
+        return False
+    for a in args:
+        if isinstance(a, torch.Tensor) and a.requires_grad:
+            return True
+    return False
 
 
 class _FunctionMode(TorchFunctionMode):
-    def __init__(self, rec: _Recorder):
+    def __init__(self, rec: Recorder):
         super().__init__()
         self.rec = rec
 
@@ -203,27 +297,30 @@ class _FunctionMode(TorchFunctionMode):
         key = COMPOSITE_FUNCTIONS.get(func)
         if key is None or self.rec.inside_composite:
             return func(*args, **kwargs)
+        name = key_name(key)
         self.rec.inside_composite += 1
         try:
             x = args[0] if args else None
-            if key in _SHAPE_PRESERVING and isinstance(x, torch.Tensor) and x.is_meta:
+            if (name in _SHAPE_PRESERVING and isinstance(x, torch.Tensor) and x.is_meta
+                    and not _needs_grad((*args, *kwargs.values()))):
                 # values don't exist on meta: skip the (slow, Python-decomposed) meta kernel
                 out = torch.empty_like(x)
             else:
                 out = func(*args, **kwargs)
         finally:
             self.rec.inside_composite -= 1
-        self.rec.propagate(key, args, out)
-        args = _normalise(key, func, args, kwargs)
+        self.rec.propagate(name, args, out)
+        args = _normalise(name, func, args, kwargs)
         extra = {}
-        if key in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
-            extra["_has_affine"] = _affine(key, args, kwargs)
-            if key == "batch_norm" and func is torch.batch_norm:
+        if name in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
+            extra["_has_affine"] = _affine(name, args, kwargs)
+            if name == "batch_norm" and func is torch.batch_norm:
                 # torch.batch_norm(input, weight, bias, mean, var, training, ...)
                 args = (args[0], args[3], args[4], args[1], args[2], *args[5:])
-        if key == "batch_norm" and "training" in kwargs:
+        if name == "batch_norm" and "training" in kwargs:
             args = tuple(args[:5]) + (kwargs["training"],) + tuple(args[6:])
-        self.rec.record(key, tuple(args), {**{k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}, **extra}, out, False)
+        scalars = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
+        self.rec.record(key, tuple(args), {**scalars, **extra}, out, False)
         return out
 
 
@@ -256,30 +353,55 @@ def _normalise(key, func, args, kwargs) -> tuple:
 
 
 class _DispatchMode(TorchDispatchMode):
-    def __init__(self, rec: _Recorder):
+    def __init__(self, rec: Recorder):
         super().__init__()
         self.rec = rec
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if self.rec.inside_composite:
+        rec = self.rec
+        if rec.inside_composite:
             return out
-        name = func.overloadpacket.__name__
-        self.rec.propagate(name, args, out)
-        if name in _SILENT or getattr(func, "is_view", False):
+        packet = func.overloadpacket
+        name = packet.__name__
+        rec.propagate(name, args, out)
+        if name in _SILENT or func.is_view:
             return out
         inplace = name.endswith("_") or (
-            bool(args) and isinstance(out, torch.Tensor) and isinstance(args[0], torch.Tensor)
-            and out is args[0])
-        self.rec.record(name, tuple(args), kwargs, out, inplace)
+            bool(args) and isinstance(out, torch.Tensor) and out is args[0])
+        rec.record(packet, tuple(args), kwargs, out, inplace)
         return out
 
 
-def run_counted(model: nn.Module, inputs: tuple, convention: str = "native") -> list[OpRecord]:
-    """Run ``model(*inputs)`` once under the counters; return one record per op."""
-    names = {id(m): n for n, m in model.named_modules()}
-    rec = _Recorder(convention, names)
+def module_names(model) -> dict[int, str]:
+    """{id(module): path} of every submodule (first path of a shared one)."""
+    names: dict[int, str] = {}
+    if model is None:
+        return names
+    for n, m in model.named_modules():
+        names.setdefault(id(m), n)
+    return names
+
+
+@contextmanager
+def counting(model: nn.Module | None = None, convention: str = "native", formulas: dict | None = None):
+    """Count every op run inside the block; yields the :class:`Recorder`.
+
+    Grad mode is left as the caller set it, so a whole training step can run inside::
+
+        with counting(model) as rec:
+            loss = model(x).sum()                  # phase "forward"
+            with rec.phase("backward"):
+                loss.backward()
+            with rec.phase("optimizer"):
+                opt.step()
+        rows = rec.rows
+
+    ``model`` (optional) names the modules for attribution."""
+    rec = Recorder(convention, module_names(model), formulas)
+    if model is not None:
+        rec.types = {n: type(m).__name__ for n, m in model.named_modules()}
 
     def pre(mod, _args):
         rec.stack.append(mod)
@@ -291,13 +413,34 @@ def run_counted(model: nn.Module, inputs: tuple, convention: str = "native") -> 
     h1 = nn.modules.module.register_module_forward_pre_hook(pre)
     h2 = nn.modules.module.register_module_forward_hook(post)
     try:
-        with torch.no_grad(), _FunctionMode(rec), _DispatchMode(rec):
-            try:
-                model(*inputs)
-            except Exception as exc:  # noqa: BLE001 - re-raised with the module path
-                module, _ = rec.current()
-                raise ForwardError(module, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        with _FunctionMode(rec), _DispatchMode(rec):
+            yield rec
     finally:
         h1.remove()
         h2.remove()
+
+
+def run_callable(fn: Callable[[Recorder], Any], model: nn.Module | None = None,
+                 convention: str = "native", formulas: dict | None = None) -> list[OpRecord]:
+    """Run ``fn(recorder)`` under the counters with grad mode as the caller set it; return the
+    records. ``fn`` may call ``recorder.set_phase("backward")`` etc. between steps."""
+    with counting(model, convention, formulas) as rec:
+        fn(rec)
+    return rec.rows
+
+
+def run_counted(model, inputs: tuple, convention: str = "native", kwargs: dict | None = None,
+                formulas: dict | None = None, names_from: nn.Module | None = None) -> list[OpRecord]:
+    """Run ``model(*inputs, **kwargs)`` once under ``torch.no_grad()`` and the counters;
+    return one record per op.  ``names_from``: the module whose paths name the records
+    (default ``model``)."""
+    kwargs = kwargs or {}
+    with torch.no_grad(), counting(names_from if names_from is not None else model,
+                                   convention, formulas) as rec:
+        try:
+            model(*inputs, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the module path
+            module, _ = rec.current()
+            msg = str(exc).splitlines()[0] if str(exc) else ""
+            raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
     return rec.rows

@@ -38,33 +38,18 @@ in-place ops (``relu_``, ``add_``) write no new tensor and count 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Sequence
+
+import torch
+
+from .registry import CONVENTIONS, Cost, Formula, OpCall, register
+
+aten = torch.ops.aten
 
 
-@dataclass(frozen=True)
-class Cost:
-    macs: int = 0
-    flops: int = 0
-
-
-@dataclass
-class OpCall:
-    """What a formula sees: shapes of tensor inputs/outputs and scalar arguments."""
-
-    name: str                      # registry key, e.g. "convolution"
-    in_shapes: list[tuple[int, ...]]
-    out_shapes: list[tuple[int, ...]]
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-
-    @property
-    def out_numel(self) -> int:
-        return math.prod(self.out_shapes[0]) if self.out_shapes else 0
-
-    @property
-    def in_numel(self) -> int:
-        return math.prod(self.in_shapes[0]) if self.in_shapes else 0
+def _ops(*names: str) -> list:
+    """torch.ops.aten packets by name (an AttributeError names a missing op)."""
+    return [getattr(aten, n) for n in names]
 
 
 def _prod(xs: Sequence[int]) -> int:
@@ -140,18 +125,17 @@ def adaptive_window_sum(in_sizes: Sequence[int], out_sizes: Sequence[int]) -> in
 # --------------------------------------------------------------------------- #
 # the registry
 # --------------------------------------------------------------------------- #
-Formula = Callable[[OpCall], Cost]
-FORMULAS: dict[str, Formula] = {}
-"""registry key -> formula. Keys are aten overload-packet names (``convolution``)
-or composite functions recognised before they decompose (``linear``)."""
+FORMULAS: dict = CONVENTIONS["native"]
+"""key -> formula of the native convention. Keys are ``torch.ops.aten`` packets
+(``torch.ops.aten.convolution``; composites recognised before they decompose are
+keyed by their aten op too, ``torch.ops.aten.linear``) or, for a function with no
+aten op, a documented string (``"local_response_norm"``)."""
 
 
-def formula(*names: str):
-    def deco(fn: Formula) -> Formula:
-        for n in names:
-            FORMULAS[n] = fn
-        return fn
-    return deco
+def formula(*names: str, data_movement: bool = False):
+    """Register a native formula for the aten ops (or FUNCTION_KEYS names) given by name."""
+    keys = [n if n == "local_response_norm" else getattr(aten, n) for n in names]
+    return register(*keys, convention="native", data_movement=data_movement)
 
 
 def _arg(call: OpCall, idx: int, name: str, default=None):
@@ -160,12 +144,29 @@ def _arg(call: OpCall, idx: int, name: str, default=None):
     return call.kwargs.get(name, default)
 
 
+TRANSPOSED_CONVS = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+"""Convolutions seen before decomposition (e.g. under torch.inference_mode) that are transposed."""
+
+
+def conv_is_transposed(call: OpCall) -> bool:
+    if call.name in TRANSPOSED_CONVS:
+        return True
+    if call.name in ("convolution", "_convolution", "convolution_overrideable"):
+        return bool(_arg(call, 6, "transposed", False))
+    return False
+
+
 @formula("convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
-         "mkldnn_convolution")
+         "mkldnn_convolution", "conv1d", "conv2d", "conv3d", "_convolution_mode",
+         "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 def _conv(call: OpCall) -> Cost:
     x, w = call.in_shapes[0], call.in_shapes[1]
     has_bias = len(call.in_shapes) > 2 and call.in_shapes[2] is not None and len(call.in_shapes[2]) > 0
-    transposed = bool(_arg(call, 6, "transposed", False))
+    transposed = conv_is_transposed(call)
+    if len(x) == len(w) - 1:          # unbatched input (C, *spatial)
+        x, out = (1, *x), (1, *call.out_shapes[0])
+        macs = conv_macs(x, w, out, transposed)
+        return Cost(macs, 2 * macs + (call.out_numel if has_bias else 0))
     macs = conv_macs(x, w, call.out_shapes[0], transposed)
     return Cost(macs, 2 * macs + (call.out_numel if has_bias else 0))
 
@@ -285,7 +286,7 @@ def _upsample_interp(call: OpCall) -> Cost:
 
 @formula("cat", "stack", "constant_pad_nd", "clone", "_to_copy", "copy_", "contiguous",
          "dropout", "native_dropout", "zeros_like", "ones_like", "empty_like", "fill_",
-         "max_unpool2d", "flip", "roll", "index_select", "gather")
+         "max_unpool2d", "flip", "roll", "index_select", "gather", data_movement=True)
 def _data_movement(call: OpCall) -> Cost:
     return Cost(0, 0)
 
@@ -293,19 +294,16 @@ def _data_movement(call: OpCall) -> Cost:
 # --------------------------------------------------------------------------- #
 # fvcore's convention (FlopCountAnalysis), for cross-checking
 # --------------------------------------------------------------------------- #
-FVCORE_FORMULAS: dict[str, Formula] = {}
+FVCORE_FORMULAS: dict = CONVENTIONS["fvcore"]
 """fvcore counts one "flop" per MAC for conv/linear/matmul, eval batch norm as
 1 per element (2 with affine), training norms as 4 (5 with affine) per element,
 adaptive_avg_pool2d as 1 per input element, upsampling per output element
 (bilinear x4), and ignores activations, pooling and elementwise ops."""
 
 
-def _fv(*names):
-    def deco(fn):
-        for n in names:
-            FVCORE_FORMULAS[n] = fn
-        return fn
-    return deco
+def _fv(*names: str):
+    """Register an fvcore-convention formula for the aten ops given by name."""
+    return register(*_ops(*names), convention="fvcore")
 
 
 @_fv("convolution", "_convolution")
@@ -322,7 +320,7 @@ def _fv_linear(call):
 
 @_fv("addmm", "mm", "bmm", "einsum", "baddbmm")
 def _fv_mm(call):
-    m = FORMULAS[call.name](call).macs
+    m = FORMULAS[getattr(aten, call.name)](call).macs
     return Cost(m, m)
 
 
@@ -363,5 +361,3 @@ def _fv_up_nearest(call):
 def _fv_up_bilinear(call):
     return Cost(0, 4 * call.out_numel)
 
-
-CONVENTIONS: dict[str, dict[str, Formula]] = {"native": FORMULAS, "fvcore": FVCORE_FORMULAS}

@@ -5,6 +5,10 @@ that owns parameters but executed no op, so the params column always sums to
 ``sum(p.numel() for p in model.parameters())``).
 Units: params (elements), macs (multiply-accumulates), flops (floating-point
 operations, see :mod:`inception_cost.counting.formulas`), activations (elements).
+
+Shape columns hold integer tuples (or ``None``); :func:`format_shapes` turns them
+into ``1x64x112x112`` text for renderers.  Count columns are exact integers
+(int64, or Python ints when a total would not fit in int64); totals are Python ints.
 """
 from __future__ import annotations
 
@@ -15,16 +19,39 @@ import pandas as pd
 LAYER_COLUMNS = [
     "module", "module_type", "op", "kernel", "stride", "padding", "dilation", "groups",
     "in_shape", "weight_shape", "out_shape", "params", "macs", "flops", "activations",
-    "inplace", "counted", "depth",
+    "inplace", "counted", "depth", "phase",
 ]
 NUMERIC = ["params", "macs", "flops", "activations"]
+COUNT_COLUMNS = NUMERIC
+SHAPE_COLUMNS = ["kernel", "stride", "padding", "dilation", "in_shape", "weight_shape", "out_shape"]
 
 
 def fmt_shape(shape) -> str:
-    """(1, 64, 112, 112) -> '1x64x112x112'; None -> ''."""
-    if shape is None:
+    """(1, 64, 112, 112) -> '1x64x112x112'; None -> ''; text is returned as is."""
+    if shape is None or (isinstance(shape, float) and shape != shape):
         return ""
-    return "x".join(str(int(s)) for s in shape)
+    if isinstance(shape, str):
+        return shape
+    if isinstance(shape, (tuple, list)):
+        return "x".join(str(int(s)) for s in shape)
+    return str(int(shape))
+
+
+def format_shapes(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with its shape columns (and ``groups``) as text, for rendering."""
+    cols = [c for c in SHAPE_COLUMNS if c in df.columns]
+    if not cols and "groups" not in df.columns:
+        return df
+    out = df.copy()
+    for c in cols:
+        out[c] = out[c].map(fmt_shape)
+    if "groups" in out.columns:
+        out["groups"] = out["groups"].map(fmt_shape)
+    return out
+
+
+def _exact_sum(values) -> int:
+    return sum(int(v) for v in values)
 
 
 @dataclass
@@ -39,19 +66,19 @@ class CostReport:
     # totals --------------------------------------------------------------
     @property
     def total_params(self) -> int:
-        return int(self.layers["params"].sum())
+        return _exact_sum(self.layers["params"])
 
     @property
     def total_macs(self) -> int:
-        return int(self.layers["macs"].sum())
+        return _exact_sum(self.layers["macs"])
 
     @property
     def total_flops(self) -> int:
-        return int(self.layers["flops"].sum())
+        return _exact_sum(self.layers["flops"])
 
     @property
     def total_activations(self) -> int:
-        return int(self.layers["activations"].sum())
+        return _exact_sum(self.layers["activations"])
 
     @property
     def depth(self) -> int:
@@ -61,7 +88,17 @@ class CostReport:
     @property
     def uncounted_ops(self) -> list[str]:
         """aten ops that ran but have no formula (counted as 0)."""
-        return sorted(set(self.layers.loc[~self.layers["counted"], "op"]))
+        return sorted(set(self.layers.loc[~self.layers["counted"].astype(bool), "op"]))
+
+    @property
+    def uncounted(self) -> pd.DataFrame:
+        """One row per (op, module) that ran with no formula: columns op, module, calls.
+        Pure data movement and views are not listed (they cost nothing)."""
+        df = self.layers.loc[~self.layers["counted"].astype(bool), ["op", "module"]]
+        if df.empty:
+            return pd.DataFrame(columns=["op", "module", "calls"])
+        out = df.groupby(["op", "module"], sort=False).size().rename("calls").reset_index()
+        return out.astype({"calls": "int64"})
 
     def totals(self) -> dict[str, int]:
         return {"params": self.total_params, "macs": self.total_macs,

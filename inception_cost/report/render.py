@@ -9,6 +9,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..errors import UsageError
+from ..counting.report import format_shapes
 from .units import human
 
 FORMATS = ("rich", "csv", "json", "md")
@@ -93,6 +94,7 @@ def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
            units: dict[str, str] | None = None, notes: Iterable[str] = ()) -> str:
     """The text of ``df`` in ``fmt``. csv/json keep exact values; rich/md add notes."""
     notes = list(notes)
+    df = format_shapes(df)
     if fmt == "csv":
         return to_csv(df)
     if fmt == "json":
