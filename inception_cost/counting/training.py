@@ -252,6 +252,24 @@ def _apply_freeze(model: nn.Module, patterns: list[str]) -> None:
             raise UsageError(f"freeze pattern '{pat}' matches no module or parameter")
 
 
+def _keep_requires_grad(inputs, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Inputs given with ``requires_grad=True`` keep it on the counting device."""
+    def wants(t) -> bool:
+        return isinstance(t, torch.Tensor) and t.requires_grad
+
+    def fix(new, old):
+        if wants(old) and isinstance(new, torch.Tensor) and not new.requires_grad:
+            return new.detach().requires_grad_(True)
+        return new
+    if isinstance(inputs, torch.Tensor):
+        return (fix(args[0], inputs),), kwargs
+    if isinstance(inputs, (list, tuple)):
+        return tuple(fix(a, o) for a, o in zip(args, inputs)), kwargs
+    if isinstance(inputs, dict):
+        return args, {k: fix(v, inputs.get(k)) for k, v in kwargs.items()}
+    return args, kwargs
+
+
 def _param_owners(model: nn.Module) -> tuple[dict[int, str], dict[str, list[nn.Parameter]]]:
     owner: dict[int, str] = {}
     owned: dict[str, list[nn.Parameter]] = {}
@@ -290,7 +308,7 @@ def _aux_modules(outputs: list[torch.Tensor], node_map: NodeMap) -> set[str]:
         has_node.add(mod)
         if node in main:
             on_main.add(mod)
-    return {m for m in has_node - on_main if m}
+    return {m for m in has_node - on_main if m and m != LOSS_MODULE}
 
 
 def _is_under(module: str, roots: set[str]) -> bool:
@@ -307,7 +325,8 @@ def _roots(mods: set[str]) -> list[str]:
 def count_training(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any = None,
                    *, batch: int | None = None, loss: Callable | None = None,
                    optimizer: str | OptimizerSpec | None = "sgd", freeze=None,
-                   aux_weight: float = DEFAULT_AUX_WEIGHT, name: str = "") -> TrainingReport:
+                   aux_weight: float = DEFAULT_AUX_WEIGHT, device: str = "meta",
+                   name: str = "") -> TrainingReport:
     """Count one training step of ``model``: forward (train mode), loss, backward, optimizer.
 
     ``input_size`` / ``inputs`` / ``batch``: as :func:`inception_cost.count`.
@@ -318,7 +337,10 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     :class:`OptimizerSpec`, or None. ``freeze``: module/parameter path patterns
     (fnmatch; a comma-separated string or a list) whose parameters get no gradient;
     parameters already ``requires_grad=False`` stay frozen.
-    The caller's model is never changed (the step runs on a meta copy).
+    Input tensors passed with ``requires_grad=True`` keep it (the first layer then
+    computes an input gradient too). ``device``: "meta" (default, no memory at any
+    batch) or a real device for ops that only run there (fused CPU/CUDA attention).
+    The caller's model is never changed (the step runs on a copy).
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -326,9 +348,10 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     patterns = freeze_patterns(freeze)
     inner = unwrap(model)
     with torch.inference_mode(False):
-        work = copy_on(inner, "meta").train()
+        work = copy_on(inner, device).train()
         _apply_freeze(work, patterns)
-        args, kwargs = make_inputs(input_size, inputs, "meta", batch, inner)
+        args, kwargs = make_inputs(input_size, inputs, device, batch, inner)
+        args, kwargs = _keep_requires_grad(inputs, args, kwargs)
         owner, owned = _param_owners(work)
         frozen = [n for n, p in work.named_parameters() if not p.requires_grad]
         report = _run_step(work, args, kwargs, loss, aux_weight, owner)
