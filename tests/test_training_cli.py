@@ -1,0 +1,90 @@
+"""`inception-cost train` as a user runs it: formats, aux heads, freeze, optimizer, bad input."""
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from inception_cost.cli import main
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_csv_exact_and_adamw(capsys, tmp_path):
+    out_file = tmp_path / "r.csv"
+    code, out, err = run(["train", "torchvision:resnet50", "--optimizer", "adamw", "--format", "csv",
+                          "-o", str(out_file)], capsys)
+    assert code == 0, err
+    df = pd.read_csv(out_file)
+    params = int(df["params"].sum())
+    assert params == 25_557_032                                  # torchvision's resnet50
+    # adamw: 14 FLOPs per element + 1 per tensor (161 parameter tensors in resnet50)
+    assert int(df["opt_flops"].sum()) == 14 * params + 161
+    conv1 = df.set_index("module").loc["conv1"]
+    assert conv1["fwd_macs"] == 112 * 112 * 64 * 7 * 7 * 3 and conv1["bwd_input_macs"] == 0
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
+
+
+def test_train_googlenet_shows_training_only_heads(capsys):
+    code, out, err = run(["train", "googlenet", "--depth", "1"], capsys)
+    assert code == 0, err
+    assert "training-only heads (aux1, aux2): 25,116,672 MACs" in out
+    code, out, err = run(["train", "googlenet", "--no-aux", "--format", "json", "--depth", "1"], capsys)
+    rows = json.loads(out)
+    assert not any(r["module"].startswith("aux") for r in rows) and not any(r["aux"] for r in rows)
+
+
+def test_train_freeze_backbone(capsys):
+    code, out, err = run(["train", "torchvision:resnet50", "--freeze", "conv1,bn1,layer*",
+                          "--format", "json", "--depth", "1"], capsys)
+    assert code == 0, err
+    rows = {r["module"]: r for r in json.loads(out)}
+    assert rows["layer4"]["bwd_macs"] == 0 and rows["layer4"]["trainable"] == 0
+    fc = rows["fc"]
+    assert (fc["bwd_input_macs"], fc["bwd_weight_macs"], fc["trainable"]) == (0, 2048 * 1000, 2048 * 1000 + 1000)
+
+
+BAD_MODEL = """
+import torch.nn as nn
+class Strings(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+    def forward(self, x):
+        return {"a": "not a tensor"}
+def build():
+    return Strings()
+"""
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "googlenet", "--optimizer", "adamx"], "unknown optimizer 'adamx'"),
+    (["train", "googlenet", "--freeze", "conv1,nothere*"], "freeze pattern 'nothere*' matches no module"),
+    (["train", "googlenet", "--batch", "0"], "--batch must be a positive integer"),
+    (["train", "googlenet", "--freeze", "*"], "nothing to train"),
+    (["train", "nosuchnet"], "unknown variant"),
+])
+def test_train_bad_input_one_error_line_exit_2(args, needle, capsys):
+    code, out, err = run(args, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+
+
+def test_train_non_tensor_output_is_one_error_line(capsys, tmp_path):
+    f = tmp_path / "bad.py"
+    f.write_text(BAD_MODEL)
+    code, out, err = run(["train", f"{f}:build", "--input", "4x1x1"], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "not a tensor or a tuple/dict of tensors" in lines[0]
+
+
+def test_train_unwritable_output_leaves_no_file(capsys, tmp_path):
+    target = tmp_path / "missing_dir" / "r.csv"
+    code, out, err = run(["train", "inception_naive", "--format", "csv", "-o", str(target)], capsys)
+    assert code == 2 and err.startswith("error: ") and not target.exists()
