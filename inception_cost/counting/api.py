@@ -11,7 +11,7 @@ from ..errors import InputTooSmallError, UsageError
 from .engine import ForwardError, OpRecord, run_counted
 from .frames import layers_frame
 from .inputs import make_inputs, tensor_shapes
-from .placement import copy_on, on_device, unwrap
+from .placement import counting_copy, unwrap
 from .registry import RegistryError, overrides
 from .report import CostReport
 
@@ -24,17 +24,14 @@ _TOO_SMALL = re.compile(r"(too small|Output size is too small|non-positive|negat
 def _run(model: nn.Module, args: tuple, kwargs: dict, device: str, convention: str,
          formulas: dict | None = None) -> list[OpRecord]:
     """Count one call of ``model`` on ``device``; the caller's model is never changed."""
-    if on_device(model, device):
-        return run_counted(model, args, convention, kwargs=kwargs, formulas=formulas)
-    return run_counted(copy_on(model, device), args, convention, kwargs=kwargs, formulas=formulas)
+    return run_counted(counting_copy(model, device), args, convention, kwargs=kwargs,
+                       formulas=formulas)
 
 
 def smallest_input(model: nn.Module, channels: int, start: int, device: str = "meta",
                    batch: int = 1, limit: int = 4096) -> int | None:
     """Smallest square H=W >= start that gets through every conv/pool of the model."""
-    model = unwrap(model)
-    if not on_device(model, "meta"):
-        model = copy_on(model, "meta")
+    model = counting_copy(unwrap(model), "meta")
 
     def too_small(s: int) -> bool:
         try:

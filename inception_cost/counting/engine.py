@@ -24,6 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
+from .higher_order import eager_higher_order_ops, run_higher_order
 from .registry import CONVENTIONS, Formula, OpCall, key_name, lookup, overrides
 
 aten = torch.ops.aten
@@ -353,12 +354,16 @@ def _normalise(key, func, args, kwargs) -> tuple:
 
 
 class _DispatchMode(TorchDispatchMode):
+    supports_higher_order_operators = True     # see higher_order.run_higher_order
+
     def __init__(self, rec: Recorder):
         super().__init__()
         self.rec = rec
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if isinstance(func, torch._ops.HigherOrderOperator):
+            return run_higher_order(self, self.rec, func, args, kwargs)
         out = func(*args, **kwargs)
         rec = self.rec
         if rec.inside_composite:
@@ -413,7 +418,7 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
     h1 = nn.modules.module.register_module_forward_pre_hook(pre)
     h2 = nn.modules.module.register_module_forward_hook(post)
     try:
-        with _FunctionMode(rec), _DispatchMode(rec):
+        with eager_higher_order_ops(), _FunctionMode(rec), _DispatchMode(rec):
             yield rec
     finally:
         h1.remove()

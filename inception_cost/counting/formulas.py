@@ -16,7 +16,7 @@ convolution (any kind)      macs = N * Cout * prod(out_spatial) * Cin/groups * p
 linear / addmm              macs = prod(x.shape[:-1]) * in_features * out_features;
                             flops = 2*macs + one bias add per output element
 mm / bmm / matmul           macs = batch * n * k * m; flops = 2*macs
-einsum                      macs = product of the sizes of all distinct letters
+einsum, attention, ...       see formulas_linalg.py, formulas_attention.py
 batch_norm, eval            2 flops / element (folded scale and shift: y = a*x + b)
 batch/layer/group norm,     7 flops / element with affine, 5 without
   training                  (mean 1, variance 2, normalise 2, affine 2)
@@ -43,6 +43,9 @@ from typing import Sequence
 import torch
 
 from .registry import CONVENTIONS, Cost, Formula, OpCall, register
+# einsum, bilinear, vector products and fused attention kernels live in their own modules
+from . import formulas_attention  # noqa: F401,E402 - registers its formulas
+from .formulas_linalg import einsum_macs  # noqa: F401 - registers its formulas; re-exported
 
 aten = torch.ops.aten
 
@@ -89,24 +92,6 @@ def matmul_macs(a_shape, b_shape) -> int:
     batch_b = [1] * (width - len(batch_b)) + batch_b
     batch = _prod([max(x, y) for x, y in zip(batch_a, batch_b)])
     return batch * n * k * m
-
-
-def einsum_macs(equation: str, shapes: Sequence[Sequence[int]]) -> int:
-    """MACs of a contraction: product of the sizes of every distinct index
-    (each output element costs one MAC per point of the summed indices)."""
-    lhs = equation.replace(" ", "").split("->")[0]
-    sizes: dict[str, int] = {}
-    for term, shape in zip(lhs.split(","), shapes):
-        term = term.replace("...", "")
-        letters = [c for c in term if c.isalpha()]
-        for c, s in zip(letters[::-1], list(shape)[::-1]):
-            sizes[c] = max(sizes.get(c, 1), int(s))
-    ellipsis = 1
-    for term, shape in zip(lhs.split(","), shapes):
-        if "..." in term:
-            n_named = len([c for c in term if c.isalpha()])
-            ellipsis = max(ellipsis, _prod(list(shape)[: len(shape) - n_named]))
-    return _prod(sizes.values()) * ellipsis
 
 
 def adaptive_window_sum(in_sizes: Sequence[int], out_sizes: Sequence[int]) -> int:
@@ -195,12 +180,6 @@ def _mm(call: OpCall) -> Cost:
 def _baddbmm(call: OpCall) -> Cost:
     macs = matmul_macs(call.in_shapes[1], call.in_shapes[2])
     return Cost(macs, 2 * macs + call.out_numel)
-
-
-@formula("einsum")
-def _einsum(call: OpCall) -> Cost:
-    macs = einsum_macs(call.args[0], [s for s in call.in_shapes[1:] if s is not None])
-    return Cost(macs, 2 * macs)
 
 
 @formula("batch_norm")
@@ -318,7 +297,7 @@ def _fv_linear(call):
     return Cost(m, m)
 
 
-@_fv("addmm", "mm", "bmm", "einsum", "baddbmm")
+@_fv("addmm", "mm", "bmm", "baddbmm")
 def _fv_mm(call):
     m = FORMULAS[getattr(aten, call.name)](call).macs
     return Cost(m, m)

@@ -16,16 +16,15 @@ from ..errors import UsageError
 from .engine import OpRecord
 from .frames import layers_frame
 from .inputs import make_inputs, tensor_shapes
-from .placement import copy_on, on_device, unwrap
+from .placement import copy_on, unwrap
 from .report import CostReport
 
 _MAC_OPS = {"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum", "_convolution"}
 
 
 def _materialise(model: nn.Module) -> nn.Module:
-    """The model on CPU: itself if already there, else a copy (meta weights filled)."""
-    model = unwrap(model)
-    return model if on_device(model, "cpu") else copy_on(model, "cpu")
+    """A CPU copy of the model (weights shared if on CPU, meta weights filled, buffers cloned)."""
+    return copy_on(unwrap(model), "cpu")
 
 
 def count_with_fvcore(model: nn.Module, input_size=None, inputs=None, name: str = "",

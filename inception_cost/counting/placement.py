@@ -1,10 +1,12 @@
 """Run a model on a device without ever touching the caller's model.
 
-When the model's parameters and buffers are not all on the counting device, the
-count runs on a deep copy whose tensors are replaced (through ``deepcopy``'s memo)
-by tensors on that device, so the weights are never copied to it and a
-parameter shared by two submodules stays shared in the copy.  The caller's
-model is never moved, re-assigned or written to.
+A count runs on a deep copy of the model whose tensors are replaced (through
+``deepcopy``'s memo) by tensors on the counting device, so a parameter shared by
+two submodules stays shared in the copy.  Parameters already on that device are
+reused as they are (no copy of the weights); buffers are cloned, because a forward
+writes them (batch-norm running statistics).  A model already on the meta device
+holds no values and runs as it is.  The caller's model is never moved,
+re-assigned or written to.
 """
 from __future__ import annotations
 
@@ -31,6 +33,10 @@ def _tensors(model: nn.Module) -> list[torch.Tensor]:
 
 
 def _placed(t: torch.Tensor, device: str) -> torch.Tensor:
+    if t.device.type == torch.device(device).type and device != "meta":
+        if isinstance(t, nn.Parameter):
+            return t                      # weights are read, never written, by a forward
+        return t.detach().clone()
     if device == "meta":
         new = torch.empty_like(t, device="meta")
     elif t.is_meta:
@@ -44,6 +50,14 @@ def _placed(t: torch.Tensor, device: str) -> torch.Tensor:
     if isinstance(t, nn.Parameter):
         return nn.Parameter(new, requires_grad=t.requires_grad)
     return new
+
+
+def counting_copy(model: nn.Module, device: str) -> nn.Module:
+    """The module a count on ``device`` may run: the model itself when it is on meta and
+    the count is on meta, else :func:`copy_on`."""
+    if device == "meta" and on_device(model, "meta"):
+        return model
+    return copy_on(model, device)
 
 
 def copy_on(model: nn.Module, device: str) -> nn.Module:
