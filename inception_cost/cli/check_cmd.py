@@ -15,6 +15,7 @@ from ..models.resolve import resolve_model
 from ..report.baseline import (BaselineError, baseline_path, diff_layers, layers_csv, layers_frame,
                                read_baseline)
 from ..report.render import render
+from ..report.training_reports import gate_training, training_gate_on
 from ..report.units import human
 from .options import parse_chw
 
@@ -58,7 +59,9 @@ def _fmt_change(c) -> dict:
 @click.option("--name", default=None, help="Baseline name for --model (default: derived from the spec).")
 @click.option("--update", is_flag=True, help="Rewrite the baselines with the current counts.")
 @click.option("--format", "fmt", type=click.Choice(["rich", "json"]), default="rich", show_default=True)
-def check_cmd(baseline, variant_list, model_spec, input_, name, update, fmt):
+@click.option("--train/--no-train", "train", default=None,
+              help="Also gate training-step counts (<baseline>/training/; default: when that folder exists).")
+def check_cmd(baseline, variant_list, model_spec, input_, name, update, fmt, train):
     """Recompute per-layer counts and compare with the committed CSVs.
 
     Exit 0 identical, 1 any layer changed/added/removed, 2 missing/corrupt baseline."""
@@ -67,6 +70,8 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, fmt):
     results, problems = [], []
     for vname, module, chw in _targets(variant_list, model_spec, input_, name):
         report = _count(vname, module, chw)
+        if training_gate_on(train, baseline):
+            gate_training(baseline, vname, module, chw, update, results, problems, click.echo)
         path = baseline_path(baseline, vname)
         if update:
             old = read_baseline(path) if os.path.exists(path) else None

@@ -17,6 +17,9 @@ from ..report.render import render
 from ..report.training_table import UNITS, training_notes, training_table
 from .options import format_option, output_option, parse_chw
 
+DEFAULT_BATCH = 32
+"""Training batch per replica in Szegedy et al. 2016 (Rethinking), Sec. 8."""
+
 _TV_AUX = {"torchvision:googlenet", "torchvision:inception_v3"}
 
 
@@ -36,7 +39,8 @@ def training_model(spec: str, aux: bool):
 @click.command("train")
 @click.argument("model")
 @click.option("--input", "input_", default=None, help="C x H x W, e.g. 3x224x224 (default: the model's own).")
-@click.option("--batch", default=1, show_default=True, type=int, help="Batch size N.")
+@click.option("--batch", default=DEFAULT_BATCH, show_default=True, type=int,
+              help="Batch size N (32: Rethinking's training batch per replica).")
 @click.option("--optimizer", default="sgd", show_default=True,
               help=f"One of {', '.join(OPTIMIZERS)}, or none.")
 @click.option("--freeze", default=None,

@@ -31,6 +31,26 @@ def _nll_loss_forward(call: OpCall) -> Cost:
     return Cost(0, n)
 
 
+def _index_put(call: OpCall) -> Cost:
+    """index_put(self, indices, values, accumulate): with accumulate (the backward of
+    indexing) one add per value element, else a copy (0)."""
+    accumulate = bool(call.args[3]) if len(call.args) > 3 else bool(call.kwargs.get("accumulate", False))
+    values = call.in_shapes[2] if len(call.in_shapes) > 2 and call.in_shapes[2] else ()
+    n = 1
+    for s in values:
+        n *= int(s)
+    return Cost(0, n if accumulate else 0)
+
+
+def _zero(call: OpCall) -> Cost:
+    return Cost(0, 0)
+
+
+# ops a training step runs besides the backward formulas: random masks (dropout,
+# stochastic depth: random-number generation, 0 FLOPs) and gradient buffers
+_TRAINING_DATA_MOVEMENT = ("bernoulli_", "bernoulli", "new_zeros")
+
+
 def _register_all() -> None:
     native = CONVENTIONS["native"]
     for name in GRADIENT_SPLITS:
@@ -42,6 +62,14 @@ def _register_all() -> None:
         op = _packet(name)
         if op is not None and op not in native:
             register(op, convention="native")(_nll_loss_forward)
+    for name in ("index_put", "index_put_", "_index_put_impl_"):
+        op = _packet(name)
+        if op is not None and op not in native:
+            register(op, convention="native")(_index_put)
+    for name in _TRAINING_DATA_MOVEMENT:
+        op = _packet(name)
+        if op is not None and op not in native:
+            register(op, convention="native", data_movement=True)(_zero)
 
 
 _register_all()

@@ -94,6 +94,11 @@ def regenerate(out: str = "reports", plots: bool = True,
         if progress:
             progress(f"wrote {rel}")
         put(rel, text)
+    from .training_reports import training_artifacts
+    for rel, text in training_artifacts(list(reports)):
+        if progress:
+            progress(f"wrote {rel}")
+        put(rel, text)
     if plots:
         try:
             from . import plots as plotting
