@@ -145,3 +145,22 @@ def test_committed_training_reports_pass_check(capsys):
     code, out, err = run(["check", "--baseline", root, "--variants", "googlenet,inception_naive",
                           "--train"], capsys)
     assert code == 0, out + err
+
+
+def test_table_train_column(capsys):
+    code, out, err = run(["table", "--train", "--format", "json"], capsys)
+    assert code == 0, err
+    table = json.loads(out)["table"]
+    by_type = {r["type"]: r for r in table}
+    conv1 = by_type["convolution"]
+    # conv1: 112*112*64*7*7*3 forward MACs; its input is the image -> weight gradient only
+    assert conv1["MACs"] == 118_013_952 and conv1["train MACs (fwd+bwd)"] == 2 * 118_013_952
+    linear = by_type["linear"]
+    assert linear["train MACs (fwd+bwd)"] == 3 * 1024 * 1000          # forward, dL/dx, dL/dW
+    total = by_type["total (Table 1 rows)"]
+    assert total["train MACs (fwd+bwd)"] == sum(
+        r["train MACs (fwd+bwd)"] for r in table
+        if r["type"] not in ("total (Table 1 rows)", "convolution (stem=separable)"))
+    code, out, err = run(["table", "inception_v3", "--train"], capsys)
+    assert code == 2 and err.startswith("error: --train applies to GoogLeNet's Table 1")
+
