@@ -94,7 +94,7 @@ def regenerate(out: str = "reports", plots: bool = True,
         if progress:
             progress(f"wrote {rel}")
         put(rel, text)
-    from .training_reports import training_artifacts
+    from .training_artifacts import training_artifacts
     for rel, text in training_artifacts(list(reports)):
         if progress:
             progress(f"wrote {rel}")

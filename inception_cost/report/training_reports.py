@@ -15,8 +15,7 @@ import pandas as pd
 from ..counting.training import COUNTS, TRAINING_COLUMNS, TrainingReport, count_training
 from ..models.registry import build, get_variant
 from .baseline import BaselineError, LayerChange, VariantDiff, safe_name
-from .render import to_csv, to_markdown
-from .training_table import summary_row
+from .render import to_csv
 
 REPORT_BATCH = 32
 """Training batch per replica in Szegedy et al. 2016 (Rethinking), Sec. 8."""
@@ -40,25 +39,6 @@ def variant_training_report(name: str, module=None, chw=None) -> TrainingReport:
 
 def training_csv(report: TrainingReport) -> str:
     return to_csv(report.layers[TRAINING_COLUMNS])
-
-
-def training_artifacts(names: list[str]) -> list[tuple[str, str]]:
-    """(relative path, text): training/<variant>.csv for each name, plus summary csv + md."""
-    out, rows = [], []
-    for name in names:
-        rep = variant_training_report(name)
-        out.append((os.path.relpath(training_path("", name)), training_csv(rep)))
-        rows.append(summary_row(name, rep))
-    summary = pd.DataFrame(rows)
-    out.append((f"{TRAINING_DIR}/summary.csv", to_csv(summary)))
-    out.append((f"{TRAINING_DIR}/summary.md", to_markdown(
-        summary, f"One training step per variant: batch {REPORT_BATCH}, {REPORT_OPTIMIZER}, "
-                 f"auxiliary heads on",
-        ["fwd/bwd/step_macs: multiply-accumulates; *_flops: FLOPs; bwd = input-gradient + "
-         "weight-gradient work; opt_flops: the optimizer step; aux_step_macs: forward + backward "
-         "MACs of the training-only heads; bwd/fwd: backward MACs / forward MACs",
-         "regenerate with `inception-cost report`"])))
-    return out
 
 
 def read_training_baseline(path: str) -> pd.DataFrame:
