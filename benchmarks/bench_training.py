@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import os
 import platform
 import sys
@@ -75,8 +76,11 @@ def main() -> None:
     for fn in fns.values():                      # warm-up: imports, kernels, caches
         fn(model, x)
     best = {k: float("inf") for k in fns}
-    for _ in range(a.repeat):
-        for k, fn in fns.items():
+    names = list(fns)
+    for i in range(a.repeat):
+        for k in names[i % 3:] + names[:i % 3]:      # rotate the order every round
+            fn = fns[k]
+            gc.collect()                         # no variant pays for another's garbage
             t = time.perf_counter()
             results[k] = fn(model, x)
             best[k] = min(best[k], time.perf_counter() - t)

@@ -233,3 +233,14 @@ def test_bad_input_is_a_usage_error():
         count_training(nn.Linear(4, 3), (2, 4), optimizer="adamx")
     with pytest.raises(UsageError, match="freeze pattern 'conv9\\*' matches no module"):
         count_training(ConvStack(), (N, 3, 10, 10), freeze="first,conv9*")
+
+
+def test_callers_model_is_unchanged():
+    m = build("googlenet", aux=True)          # built on meta, in eval mode
+    before = {n: (p, p.requires_grad, p.device) for n, p in m.named_parameters()}
+    buffers = {n: b for n, b in m.named_buffers()}
+    count_training(m, (2, 3, 224, 224), freeze="conv1", optimizer="adamw")
+    assert not m.training and not any(mod.training for mod in m.modules())
+    for n, p in m.named_parameters():
+        assert (p, p.requires_grad, p.device) == before[n] and p.grad is None
+    assert all(b is buffers[n] for n, b in m.named_buffers())

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.func import functional_call
 
 from ..errors import UsageError
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
@@ -41,7 +41,7 @@ from .engine import ForwardError, counting
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
 from .placement import copy_on, unwrap
-from .registry import OpCall
+from .registry import OpCall, key_name
 
 LOSS_MODULE = "(loss)"
 """Pseudo-module holding the loss computation (forward and backward)."""
@@ -132,17 +132,28 @@ def _shapes_args(args) -> tuple:
     return tuple(tuple(int(s) for s in a.shape) if isinstance(a, torch.Tensor) else a for a in args)
 
 
-class _BackwardAttribution(TorchDispatchMode):
-    """Pushed above the engine's dispatch mode: before each backward op reaches the
-    recorder, points the recorder at the module owning the running autograd node,
-    and remembers how the recorded row's cost splits into input/weight gradient."""
+class _BackwardAttribution:
+    """Installed on the engine's recorder for the backward phase: before each backward
+    op is recorded, points the recorder at the module owning the running autograd
+    node, and remembers how the recorded row's cost splits into input/weight gradient.
+    (It wraps ``Recorder.record``/``Recorder.current`` instead of adding a dispatch
+    mode, so ops the engine does not record cost nothing extra.)"""
 
     def __init__(self, rec, node_map: NodeMap):
-        super().__init__()
         self.rec = rec
         self.map = node_map
         self.parts: dict[int, tuple] = {}      # row index -> ("input"|"weight"|GradCost, weight module)
         self.done: set = set()                 # mixed nodes whose own work has finished
+        self.module: str | None = None
+        self._record = rec.record
+        self._current = rec.current
+        rec.record = self.record
+        rec.current = self.current
+
+    def current(self) -> tuple[str, str]:
+        if self.module is not None:
+            return self.module, self.rec.types.get(self.module, "")
+        return self._current()
 
     def watch_mixed_nodes(self) -> None:
         """After a mixed node's backward returns, autograd may still run ``add`` under
@@ -157,12 +168,11 @@ class _BackwardAttribution(TorchDispatchMode):
             self.done.add(node)
         return hook
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+    def record(self, key, args, kwargs, out, inplace) -> None:
         rec = self.rec
         if rec.current_phase != "backward":
-            return func(*args, **kwargs)
-        name = func.overloadpacket.__name__
+            return self._record(key, args, kwargs, out, inplace)
+        name = key_name(key)
         node = torch._C._current_autograd_node()
         nmap = self.map
         module = nmap.module.get(node) if node is not None else None
@@ -181,12 +191,12 @@ class _BackwardAttribution(TorchDispatchMode):
             module = LOSS_MODULE if node is None or owner is None else owner
         if part == "weight" and owner:
             module = owner
-        rec.phase_module = module
-        n0 = len(rec.rows)
-        out = func(*args, **kwargs)
-        for i in range(n0, len(rec.rows)):
-            self.parts[i] = (part, owner or module)
-        return out
+        self.module = module
+        try:
+            self._record(key, args, kwargs, out, inplace)
+        finally:
+            self.module = None
+        self.parts[len(rec.rows) - 1] = (part, owner or module)
 
 
 # --------------------------------------------------------------------------- #
@@ -232,24 +242,47 @@ def freeze_patterns(freeze) -> list[str]:
     return [p.strip() for p in freeze if p and p.strip()]
 
 
-def _apply_freeze(model: nn.Module, patterns: list[str]) -> None:
-    """``requires_grad=False`` for every parameter of each module (or parameter) whose
-    path matches a pattern (fnmatch: ``conv1``, ``conv2*``, ``inception3?``)."""
-    named = dict(model.named_modules(remove_duplicate=False))
-    params = dict(model.named_parameters(remove_duplicate=False))
+def _apply_freeze(model: nn.Module, params: dict[str, torch.Tensor], patterns: list[str]) -> None:
+    """``requires_grad=False`` on the step's parameter tensors (``params``: name -> tensor)
+    of each module (or parameter) whose path matches a pattern (fnmatch: ``conv1``,
+    ``conv2*``, ``inception3?``)."""
+    modules = [n for n, _ in model.named_modules(remove_duplicate=False) if n]
     for pat in patterns:
         hit = False
-        for name, mod in named.items():
-            if name and fnmatch.fnmatchcase(name, pat):
-                for p in mod.parameters():
-                    p.requires_grad_(False)
+        for mname in modules:
+            if fnmatch.fnmatchcase(mname, pat):
                 hit = True
-        for name, p in params.items():
-            if fnmatch.fnmatchcase(name, pat):
+                for pname, p in params.items():
+                    if pname.startswith(mname + "."):
+                        p.requires_grad_(False)
+        for pname, p in params.items():
+            if fnmatch.fnmatchcase(pname, pat):
                 p.requires_grad_(False)
                 hit = True
         if not hit:
             raise UsageError(f"freeze pattern '{pat}' matches no module or parameter")
+
+
+def _step_state(model: nn.Module, device: str) -> tuple[nn.Module, dict | None]:
+    """(module to run, its state for ``functional_call`` or None).
+
+    On meta the caller's module runs with fresh meta leaves swapped in for the call
+    (``torch.func.functional_call``: nothing of the model is written, and no copy of
+    the module tree is made); a shared tensor gets one leaf. On a real device the
+    step runs on a copy with the weights moved there."""
+    if device != "meta":
+        return copy_on(model, device), None
+    leaves: dict[int, torch.Tensor] = {}
+    state: dict[str, torch.Tensor] = {}
+    for named in (model.named_parameters(remove_duplicate=False),
+                  model.named_buffers(remove_duplicate=False)):
+        for n, t in named:
+            if id(t) not in leaves:
+                new = torch.empty(t.shape, dtype=t.dtype, device="meta")
+                leaves[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) \
+                    if isinstance(t, nn.Parameter) else new
+            state[n] = leaves[id(t)]
+    return model, state
 
 
 def _keep_requires_grad(inputs, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -270,11 +303,15 @@ def _keep_requires_grad(inputs, args: tuple, kwargs: dict) -> tuple[tuple, dict]
     return args, kwargs
 
 
-def _param_owners(model: nn.Module) -> tuple[dict[int, str], dict[str, list[nn.Parameter]]]:
+def _param_owners(model: nn.Module, params: dict[str, torch.Tensor]
+                  ) -> tuple[dict[int, str], dict[str, list[torch.Tensor]]]:
+    """(id(parameter tensor) -> owning module path, module path -> its parameter tensors);
+    a shared parameter belongs to its first owner in ``named_modules`` order."""
     owner: dict[int, str] = {}
-    owned: dict[str, list[nn.Parameter]] = {}
+    owned: dict[str, list[torch.Tensor]] = {}
     for mname, mod in model.named_modules():
-        for p in mod.parameters(recurse=False):
+        for local, _ in mod.named_parameters(recurse=False):
+            p = params[f"{mname}.{local}" if mname else local]
             if id(p) not in owner:
                 owner[id(p)] = mname
                 owned.setdefault(mname, []).append(p)
@@ -348,14 +385,22 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     patterns = freeze_patterns(freeze)
     inner = unwrap(model)
     with torch.inference_mode(False):
-        work = copy_on(inner, device).train()
-        _apply_freeze(work, patterns)
+        work, state = _step_state(inner, device)
+        names = {n for n, _ in work.named_parameters(remove_duplicate=False)}
+        params = {n: t for n, t in (state.items() if state is not None else
+                                    work.named_parameters(remove_duplicate=False)) if n in names}
+        _apply_freeze(work, params, patterns)
         args, kwargs = make_inputs(input_size, inputs, device, batch, inner)
         args, kwargs = _keep_requires_grad(inputs, args, kwargs)
-        owner, owned = _param_owners(work)
-        frozen = [n for n, p in work.named_parameters() if not p.requires_grad]
-        report = _run_step(work, args, kwargs, loss, aux_weight, owner)
-    rows, aux = report
+        owner, owned = _param_owners(work, params)
+        frozen = [n for n, p in work.named_parameters() if not params[n].requires_grad]
+        modes = [(m, m.training) for m in work.modules()]
+        try:
+            work.train()
+            rows, aux = _run_step(work, state, params, args, kwargs, loss, aux_weight, owner)
+        finally:
+            for m, training in modes:
+                m.training = training
     df = _layers(work, rows, owned, spec, aux)
     ops = pd.DataFrame(rows, columns=OP_COLUMNS)
     return TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
@@ -363,16 +408,17 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
                           frozen=frozen, aux_modules=_roots(aux))
 
 
-def _run_step(work, args, kwargs, loss, aux_weight, owner):
+def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
     with torch.enable_grad(), counting(work) as rec:
         node_map = NodeMap(owner, lambda: rec.current()[0])
-        for p in work.parameters():
+        for p in params.values():
             node_map.add_parameter(p)
         node_map.mark_activation(list(args) + list(kwargs.values()))
         attribution = _BackwardAttribution(rec, node_map)
-        with NodeMapMode(node_map), attribution:
+        with NodeMapMode(node_map):
             try:
-                out = work(*args, **kwargs)
+                out = (functional_call(work, state, args, kwargs) if state is not None
+                       else work(*args, **kwargs))
             except UsageError:
                 raise
             except Exception as exc:  # noqa: BLE001 - re-raised with the module path
