@@ -129,7 +129,7 @@ class TrainingReport:
 # backward attribution
 # --------------------------------------------------------------------------- #
 def _shapes_args(args) -> tuple:
-    return tuple(tuple(int(s) for s in a.shape) if isinstance(a, torch.Tensor) else a for a in args)
+    return tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else a for a in args)
 
 
 class _BackwardAttribution:
@@ -147,8 +147,16 @@ class _BackwardAttribution:
         self.module: str | None = None
         self._record = rec.record
         self._current = rec.current
+        self._propagate = rec.propagate
         rec.record = self.record
         rec.current = self.current
+        rec.propagate = self.propagate
+
+    def propagate(self, key, args, out) -> int:
+        """Depth (weight layers on the longest path) is a forward notion: skipped in backward."""
+        if self.rec.current_phase == "backward":
+            return 0
+        return self._propagate(key, args, out)
 
     def current(self) -> tuple[str, str]:
         if self.module is not None:
