@@ -71,6 +71,30 @@ _SILENT = {
 
 PHASES = ("forward", "backward", "optimizer")
 
+# functions fvcore's tracer records as one op it has no handle for (so it counts them 0);
+# in the fvcore convention their work is kept apart, see Recorder.blind
+FVCORE_BLIND: dict[Any, str] = {
+    F.scaled_dot_product_attention: "scaled_dot_product_attention",
+    torch.baddbmm: "baddbmm", torch.Tensor.baddbmm: "baddbmm",
+    torch.bilinear: "bilinear",
+    torch.lstm: "lstm", torch.gru: "gru", torch.rnn_tanh: "rnn_tanh", torch.rnn_relu: "rnn_relu",
+    torch.lstm_cell: "lstm_cell", torch.gru_cell: "gru_cell",
+    torch.rnn_tanh_cell: "rnn_tanh_cell", torch.rnn_relu_cell: "rnn_relu_cell",
+}
+_CONV_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d}
+
+
+def fvcore_blind_name(func, args, kwargs) -> str:
+    """The op fvcore would see and skip for this torch function call, or ''."""
+    name = FVCORE_BLIND.get(func)
+    if name:
+        return name
+    if func in _CONV_FUNCTIONS:
+        padding = args[4] if len(args) > 4 else kwargs.get("padding")
+        if isinstance(padding, str):          # padding='same'/'valid' -> aten::_convolution_mode
+            return "_convolution_mode"
+    return ""
+
 
 @dataclass
 class OpRecord:
@@ -95,6 +119,10 @@ class OpRecord:
     activations: int
     depth: int = 0      # weight layers (conv/linear) on the longest path to this output
     phase: str = "forward"
+    blind: int = 0      # fvcore convention: the id (1, 2, ...) of the enclosing op fvcore skips
+    blind_op: str = ""  # ... its name (e.g. "scaled_dot_product_attention")
+    blind_macs: int = 0  # ... and this row's native MACs, which fvcore does not count
+    callers: tuple = ()  # paths of every named module whose forward was running, outer first
 
 
 class ForwardError(RuntimeError):
@@ -185,6 +213,12 @@ class Recorder:
         self.last_depth = 0
         self.current_phase = "forward"
         self.phase_module: str | None = None
+        # fvcore convention: work inside ops fvcore skips is recorded at 0 with its native MACs
+        self._callers: tuple | None = ()
+        self.track_blind = convention == "fvcore"
+        self.blind = 0
+        self.blind_op = ""
+        self.blind_calls = 0
 
     # phase and attribution ------------------------------------------------
     def set_phase(self, phase: str, module: str | None = None) -> None:
@@ -193,6 +227,7 @@ class Recorder:
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}' (choose from {', '.join(PHASES)})")
         self.current_phase, self.phase_module = phase, module
+        self._callers = None
 
     @contextmanager
     def phase(self, phase: str, module: str | None = None):
@@ -203,6 +238,7 @@ class Recorder:
             yield self
         finally:
             self.current_phase, self.phase_module = old
+            self._callers = None
 
     def current(self) -> tuple[str, str]:
         for mod in reversed(self.stack):
@@ -212,6 +248,15 @@ class Recorder:
         if self.phase_module:
             return self.phase_module, self.types.get(self.phase_module, "")
         return "", "(top)"
+
+    def callers(self) -> tuple:
+        """Paths of the named modules on the stack (outer first), cached until it changes."""
+        if self._callers is None:
+            seen = [self.names[id(m)] for m in self.stack if id(m) in self.names]
+            if not seen and self.phase_module:
+                seen = [self.phase_module]
+            self._callers = tuple(dict.fromkeys(seen))
+        return self._callers
 
     def formula(self, key) -> Formula | None:
         return lookup(self.convention, key, self.extra)
@@ -253,8 +298,17 @@ class Recorder:
         fn = self.formula(key)
         counted = fn is not None or self.is_counted(key)
         cost = None
+        call = None
         if fn is not None:
-            cost = fn(OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key))
+            call = OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
+            cost = fn(call)
+        blind_macs = 0
+        if self.blind:
+            native = self.extra.get(key) or self.native.get(key)
+            if native is not None:
+                call = call or OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
+                blind_macs = int(native(call).macs)
+            cost, counted = None, True
         module, mtype = self.current()
         in_shape = in_shapes[0] if in_shapes else None
         w_shape = None
@@ -272,7 +326,9 @@ class Recorder:
             module=module, module_type=mtype, op=name, counted=counted, inplace=inplace,
             in_shape=in_shape, weight_shape=w_shape, out_shape=out_shapes[0] if out_shapes else None,
             macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
-            activations=int(act), depth=self.last_depth, phase=self.current_phase, **geo))
+            activations=int(act), depth=self.last_depth, phase=self.current_phase,
+            blind=self.blind, blind_op=self.blind_op, blind_macs=blind_macs,
+            callers=self.callers(), **geo))
 
 
 # kept for callers of the old private name
@@ -296,7 +352,17 @@ class _FunctionMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         key = COMPOSITE_FUNCTIONS.get(func)
-        if key is None or self.rec.inside_composite:
+        rec = self.rec
+        if rec.track_blind and not rec.blind and not rec.inside_composite:
+            blind = fvcore_blind_name(func, args, kwargs)
+            if blind:
+                rec.blind_calls += 1
+                rec.blind, rec.blind_op = rec.blind_calls, blind
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    rec.blind, rec.blind_op = 0, ""
+        if key is None or rec.inside_composite:
             return func(*args, **kwargs)
         name = key_name(key)
         self.rec.inside_composite += 1
@@ -410,17 +476,24 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
 
     def pre(mod, _args):
         rec.stack.append(mod)
+        rec._callers = None
 
     def post(mod, _args, _out):
         if rec.stack and rec.stack[-1] is mod:
             rec.stack.pop()
+            rec._callers = None
 
     h1 = nn.modules.module.register_module_forward_pre_hook(pre)
     h2 = nn.modules.module.register_module_forward_hook(post)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    if convention == "fvcore":
+        # fvcore traces nn.MultiheadAttention's Python path (linear + bmm), never the fused one
+        torch.backends.mha.set_fastpath_enabled(False)
     try:
         with eager_higher_order_ops(), _FunctionMode(rec), _DispatchMode(rec):
             yield rec
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         h1.remove()
         h2.remove()
 

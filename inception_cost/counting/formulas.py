@@ -21,15 +21,16 @@ batch_norm, eval            2 flops / element (folded scale and shift: y = a*x +
 batch/layer/group norm,     7 flops / element with affine, 5 without
   training                  (mean 1, variance 2, normalise 2, affine 2)
 relu, sigmoid, tanh, ...    1 flop / output element (transcendentals count 1)
-add, sub, mul, div, ...     1 flop / output element (broadcast included)
+add, sub, mul, div, ...     1 flop / output element (broadcast included); where,
+  comparisons, masked_fill  1 flop / output element (a select or compare each)
 max/avg pool k x k          k*k flops / output element (compares or adds + divide)
 adaptive avg pool           its window size per output element (sum = input
                             elements when the windows tile the input)
 softmax / log_softmax       3 flops / element (exp, sum, divide)
 local_response_norm         (size + 5) flops / element (square, window sum,
                             scale, add k, power, divide)
-cat, copies, padding        0 flops (data movement), output elements still count
-                            as activations
+cat, copies, padding,       0 flops (data movement), output elements still count
+  index, embedding, arange  as activations
 ==========================  ====================================================
 
 ``activations`` is the number of output elements an op writes to a new tensor;
@@ -207,7 +208,8 @@ def _elementwise_unary(call: OpCall) -> Cost:
 
 
 @formula("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "rsub", "maximum",
-         "minimum", "where", "addcmul", "addcdiv")
+         "minimum", "where", "addcmul", "addcdiv", "masked_fill", "masked_fill_",
+         "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not")
 def _elementwise_binary(call: OpCall) -> Cost:
     return Cost(0, call.out_numel)
 
@@ -265,7 +267,10 @@ def _upsample_interp(call: OpCall) -> Cost:
 
 @formula("cat", "stack", "constant_pad_nd", "clone", "_to_copy", "copy_", "contiguous",
          "dropout", "native_dropout", "zeros_like", "ones_like", "empty_like", "fill_",
-         "max_unpool2d", "flip", "roll", "index_select", "gather", data_movement=True)
+         "max_unpool2d", "flip", "roll", "index_select", "gather", "index", "_unsafe_index",
+         "index_put", "index_put_", "new_zeros", "new_ones", "new_full", "arange", "zero_",
+         "repeat", "scatter", "slice_scatter", "select_scatter", "embedding", "tril", "triu",
+         data_movement=True)
 def _data_movement(call: OpCall) -> Cost:
     return Cost(0, 0)
 
