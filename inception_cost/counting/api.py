@@ -113,6 +113,7 @@ def _check_strict(records: list[OpRecord]) -> None:
         calls = sum(1 for r in bad if r.op == first.op)
         others = sorted({r.op for r in bad} - {first.op})
         more = f" (also uncounted: {', '.join(others)})" if others else ""
-        raise UsageError(f"op aten.{first.op} has no formula ({calls} call(s), first in module "
-                         f"'{first.module or '<top>'}'); add one with formulas={{torch.ops.aten."
-                         f"{first.op}: fn}}{more}")
+        qual = first.qualified or first.op
+        raise UsageError(f"op {qual} has no formula ({calls} call(s), first in module "
+                         f"'{first.module or '<top>'}'); add one with formulas="
+                         f"{{torch.ops.{qual.replace('::', '.')}: fn}}{more}")

@@ -123,6 +123,7 @@ class OpRecord:
     blind_op: str = ""  # ... its name (e.g. "scaled_dot_product_attention")
     blind_macs: int = 0  # ... and this row's native MACs, which fvcore does not count
     callers: tuple = ()  # paths of every named module whose forward was running, outer first
+    qualified: str = ""  # the op's full name, e.g. "aten::convolution"
 
 
 class ForwardError(RuntimeError):
@@ -328,7 +329,7 @@ class Recorder:
             macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
             activations=int(act), depth=self.last_depth, phase=self.current_phase,
             blind=self.blind, blind_op=self.blind_op, blind_macs=blind_macs,
-            callers=self.callers(), **geo))
+            callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name), **geo))
 
 
 # kept for callers of the old private name
@@ -367,12 +368,8 @@ class _FunctionMode(TorchFunctionMode):
         name = key_name(key)
         self.rec.inside_composite += 1
         try:
-            x = args[0] if args else None
-            if (name in _SHAPE_PRESERVING and isinstance(x, torch.Tensor) and x.is_meta
-                    and not _needs_grad((*args, *kwargs.values()))):
-                # values don't exist on meta: skip the (slow, Python-decomposed) meta kernel
-                out = torch.empty_like(x)
-            else:
+            out = _meta_shortcut(name, args, kwargs)
+            if out is None:
                 out = func(*args, **kwargs)
         finally:
             self.rec.inside_composite -= 1
@@ -389,6 +386,25 @@ class _FunctionMode(TorchFunctionMode):
         scalars = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
         self.rec.record(key, tuple(args), {**scalars, **extra}, out, False)
         return out
+
+
+def _meta_shortcut(name: str, args: tuple, kwargs: dict):
+    """The output of a composite on meta tensors without running its (slow, Python-decomposed)
+    meta kernel, when its shape is known; ``None`` when the composite must run."""
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor) or not x.is_meta or _needs_grad((*args, *kwargs.values())):
+        return None
+    if name in _SHAPE_PRESERVING:
+        return torch.empty_like(x)
+    if name == "linear":
+        w = args[1] if len(args) > 1 else kwargs.get("weight")
+        b = args[2] if len(args) > 2 else kwargs.get("bias")
+        if (isinstance(w, torch.Tensor) and w.dim() == 2 and x.dim() >= 1 and w.dtype == x.dtype
+                and x.shape[-1] == w.shape[1] and w.is_meta
+                and (b is None or (isinstance(b, torch.Tensor) and b.is_meta and b.dtype == x.dtype
+                                   and b.dim() <= 1 and (b.dim() == 0 or b.shape[0] in (1, w.shape[0]))))):
+            return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
+    return None
 
 
 def _affine(key, args, kwargs) -> bool:
@@ -419,6 +435,45 @@ def _normalise(key, func, args, kwargs) -> tuple:
     return args
 
 
+# elementwise ops whose meta output is an input's twin: skipping their (Python, prims-based)
+# meta kernels is most of the counting time of a CNN or a ViT on meta
+_META_UNARY = {"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+               "hardtanh", "elu", "leaky_relu", "neg", "exp", "sqrt", "rsqrt", "abs", "reciprocal"}
+_META_BINARY = {"add", "sub", "mul", "div"}
+_META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY | _META_BINARY})
+
+
+def _meta_elementwise(name: str, args: tuple, kwargs: dict):
+    """The result of an elementwise op on a floating meta tensor without its meta kernel:
+    an empty twin of the first input (or the input itself, in place); ``None`` when the
+    shapes, strides or dtypes of the operands could make the real output differ."""
+    if not args:
+        return None
+    a = args[0]
+    if type(a) is not torch.Tensor or not a.is_meta or not a.is_floating_point() or a.requires_grad:
+        return None
+    base = name[:-1] if name.endswith("_") else name
+    if base in _META_BINARY:
+        if len(args) < 2 or any(k not in ("alpha", "rounding_mode") for k in kwargs):
+            return None
+        if kwargs.get("rounding_mode") is not None:
+            return None
+        b = args[1]
+        if type(b) is torch.Tensor:
+            if (not b.is_meta or b.shape != a.shape or b.dtype != a.dtype or b.stride() != a.stride()
+                    or b.requires_grad):
+                return None
+        elif not isinstance(b, (int, float)) or isinstance(b, bool):
+            return None
+        if len(args) > 2:
+            return None
+    elif len(args) > 1 and any(isinstance(x, torch.Tensor) for x in args[1:]):
+        return None
+    if name.endswith("_"):
+        return a
+    return torch.empty_like(a)
+
+
 class _DispatchMode(TorchDispatchMode):
     supports_higher_order_operators = True     # see higher_order.run_higher_order
 
@@ -430,12 +485,14 @@ class _DispatchMode(TorchDispatchMode):
         kwargs = kwargs or {}
         if isinstance(func, torch._ops.HigherOrderOperator):
             return run_higher_order(self, self.rec, func, args, kwargs)
-        out = func(*args, **kwargs)
+        packet = func.overloadpacket
+        name = packet.__name__
+        out = _meta_elementwise(name, args, kwargs) if name in _META_ELEMENTWISE else None
+        if out is None:
+            out = func(*args, **kwargs)
         rec = self.rec
         if rec.inside_composite:
             return out
-        packet = func.overloadpacket
-        name = packet.__name__
         rec.propagate(name, args, out)
         if name in _SILENT or func.is_view:
             return out
@@ -456,7 +513,8 @@ def module_names(model) -> dict[int, str]:
 
 
 @contextmanager
-def counting(model: nn.Module | None = None, convention: str = "native", formulas: dict | None = None):
+def counting(model: nn.Module | None = None, convention: str = "native", formulas: dict | None = None,
+             mha_fastpath: bool = True):
     """Count every op run inside the block; yields the :class:`Recorder`.
 
     Grad mode is left as the caller set it, so a whole training step can run inside::
@@ -469,7 +527,8 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
                 opt.step()
         rows = rec.rows
 
-    ``model`` (optional) names the modules for attribution."""
+    ``model`` (optional) names the modules for attribution.  ``mha_fastpath=False`` makes
+    ``nn.MultiheadAttention`` take its Python path (same MACs; faster on meta)."""
     rec = Recorder(convention, module_names(model), formulas)
     if model is not None:
         rec.types = {n: type(m).__name__ for n, m in model.named_modules()}
@@ -486,8 +545,9 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
     h1 = nn.modules.module.register_module_forward_pre_hook(pre)
     h2 = nn.modules.module.register_module_forward_hook(post)
     fastpath = torch.backends.mha.get_fastpath_enabled()
-    if convention == "fvcore":
-        # fvcore traces nn.MultiheadAttention's Python path (linear + bmm), never the fused one
+    if convention == "fvcore" or not mha_fastpath:
+        # fvcore traces nn.MultiheadAttention's Python path (linear + bmm), never the fused one;
+        # on meta the Python path is also the fast one (its linears skip the meta kernels)
         torch.backends.mha.set_fastpath_enabled(False)
     try:
         with eager_higher_order_ops(), _FunctionMode(rec), _DispatchMode(rec):
