@@ -406,6 +406,14 @@ def _meta_shortcut(name: str, args: tuple, kwargs: dict):
             return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
     return None
 
+    if name == "scaled_dot_product_attention":     # out: (..., L, Ev) of q's batch and heads
+        k = args[1] if len(args) > 1 else kwargs.get("key")
+        v = args[2] if len(args) > 2 else kwargs.get("value")
+        if (isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor) and k.is_meta and v.is_meta
+                and k.dtype == v.dtype == x.dtype and x.dim() == k.dim() == v.dim() >= 2
+                and x.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2]
+                and x.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+            return torch.empty((*x.shape[:-1], v.shape[-1]), dtype=x.dtype, device="meta")
 
 def _affine(key, args, kwargs) -> bool:
     weight_pos = {"batch_norm": 3, "layer_norm": 2, "group_norm": 2, "instance_norm": 3}[key]

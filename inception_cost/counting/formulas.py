@@ -265,12 +265,25 @@ def _upsample_interp(call: OpCall) -> Cost:
     return Cost(0, 4 * call.out_numel)
 
 
+@formula("mkldnn_rnn_layer")
+def _mkldnn_lstm_layer(call: OpCall) -> Cost:
+    """One fused LSTM layer and direction (the CPU kernel of nn.LSTM), counted as the ops it
+    replaces: per step, x W_ih^T and h W_hh^T (B*4H*(I+H) MACs, plus 2*B*4H bias adds when
+    biased), the two gate sums (B*4H), and 9*B*H gate flops (3 sigmoid, 2 tanh, 3 mul, 1 add)."""
+    t, b, i = call.in_shapes[0]
+    g, h = call.in_shapes[2]
+    has_biases = bool(_arg(call, 12, "has_biases", True))
+    macs = t * b * g * (i + h)
+    flops = 2 * macs + t * b * g * (3 if has_biases else 1) + 9 * t * b * h
+    return Cost(macs, flops)
+
+
 @formula("cat", "stack", "constant_pad_nd", "clone", "_to_copy", "copy_", "contiguous",
          "dropout", "native_dropout", "zeros_like", "ones_like", "empty_like", "fill_",
          "max_unpool2d", "flip", "roll", "index_select", "gather", "index", "_unsafe_index",
          "index_put", "index_put_", "new_zeros", "new_ones", "new_full", "arange", "zero_",
          "repeat", "scatter", "slice_scatter", "select_scatter", "embedding", "tril", "triu",
-         data_movement=True)
+         "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", data_movement=True)
 def _data_movement(call: OpCall) -> Cost:
     return Cost(0, 0)
 
