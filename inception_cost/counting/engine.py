@@ -50,6 +50,8 @@ COMPOSITE_FUNCTIONS: dict[Any, Any] = {
     torch.Tensor.matmul: aten.matmul,
     torch.Tensor.__matmul__: aten.matmul,
     torch.einsum: aten.einsum,
+    # one row on every device, before it picks a kernel (math path, CPU or CUDA fused kernel)
+    F.scaled_dot_product_attention: aten.scaled_dot_product_attention,
 }
 
 CONV_OPS = frozenset({"convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
@@ -404,8 +406,6 @@ def _meta_shortcut(name: str, args: tuple, kwargs: dict):
                 and (b is None or (isinstance(b, torch.Tensor) and b.is_meta and b.dtype == x.dtype
                                    and b.dim() <= 1 and (b.dim() == 0 or b.shape[0] in (1, w.shape[0]))))):
             return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
-    return None
-
     if name == "scaled_dot_product_attention":     # out: (..., L, Ev) of q's batch and heads
         k = args[1] if len(args) > 1 else kwargs.get("key")
         v = args[2] if len(args) > 2 else kwargs.get("value")
@@ -414,6 +414,8 @@ def _meta_shortcut(name: str, args: tuple, kwargs: dict):
                 and x.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2]
                 and x.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
             return torch.empty((*x.shape[:-1], v.shape[-1]), dtype=x.dtype, device="meta")
+    return None
+
 
 def _affine(key, args, kwargs) -> bool:
     weight_pos = {"batch_norm": 3, "layer_norm": 2, "group_norm": 2, "instance_norm": 3}[key]
@@ -431,6 +433,10 @@ def _normalise(key, func, args, kwargs) -> tuple:
         return (eq, *ops)
     if key == "linear" and len(args) < 3:
         return (*args, kwargs.get("bias"))[:3]
+    if key == "scaled_dot_product_attention":    # aten's order; the mask may be a kwarg
+        names = ("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+        defaults = (None, 0.0, False, None, False)
+        return args + tuple(kwargs.get(n, d) for n, d in zip(names, defaults))[len(args) - 3:]
     if key == "local_response_norm" and len(args) < 2:
         return (args[0], kwargs["size"])
     if key.startswith("adaptive") and len(args) < 2:
