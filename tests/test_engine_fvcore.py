@@ -161,3 +161,16 @@ def test_shared_module_caller_view_by_hand():
     assert caller["submod1.submod"] == 200 and caller["multiname1"] == 20 and caller[""] == 220
     owner = r.by_module().set_index("module")["flops"]
     assert owner["submod1"] == 200 and "submod2" not in owner.index
+
+
+def test_cli_layers_shows_the_fvcore_blind_line(tmp_path, capsys):
+    from inception_cost.cli import main
+    f = tmp_path / "nets.py"
+    f.write_text("import torch.nn as nn\n"
+                 "def build():\n"
+                 "    return nn.Sequential(nn.Conv2d(3, 4, 3, padding='same'), nn.Conv2d(4, 4, 1))\n")
+    code = main(["layers", f"{f}:build", "--input", "3x8x8", "--convention", "fvcore", "--format", "md"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    # the 'same' conv is skipped by fvcore: 8*8*4*27 = 6,912 MACs; the 1x1 conv is counted
+    assert "fvcore does not count: 6,912 MACs in 1 ops (_convolution_mode x1)" in out
