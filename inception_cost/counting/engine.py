@@ -8,6 +8,14 @@ Two interception levels cooperate:
 * a ``TorchFunctionMode`` recognises a few composite functions *before* they
   decompose (``linear``, ``batch_norm``, ``local_response_norm``, ``matmul`` ...),
   so each is one row with its documented formula instead of a handful of aten ops.
+
+Entry points: :func:`run_counted` (one inference forward under ``torch.no_grad()``)
+and :func:`counting` / :func:`run_callable` (anything, grad mode as the caller set it,
+e.g. forward + ``loss.backward()`` + ``optimizer.step()``).  Every :class:`OpRecord`
+carries its phase ("forward", "backward", "optimizer", set with ``Recorder.phase``)
+and the module it is attributed to: the innermost module whose forward is running,
+else the module the caller named for the phase (backward ops run outside any forward).
+Formulas come from :mod:`inception_cost.counting.registry`, keyed by ``torch.ops`` ops.
 """
 from __future__ import annotations
 
@@ -333,9 +341,6 @@ class Recorder:
             blind=self.blind, blind_op=self.blind_op, blind_macs=blind_macs,
             callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name), **geo))
 
-
-# kept for callers of the old private name
-_Recorder = Recorder
 
 
 def _needs_grad(args) -> bool:
