@@ -503,7 +503,7 @@ class _DispatchMode(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if isinstance(func, torch._ops.HigherOrderOperator):
-            return run_higher_order(self, self.rec, func, args, kwargs)
+            return run_higher_order(self.rec, func, args, kwargs)
         packet = func.overloadpacket
         name = packet.__name__
         out = _meta_elementwise(name, args, kwargs) if name in _META_ELEMENTWISE else None
