@@ -182,3 +182,19 @@ def test_counts_are_exact_at_batch_2_pow_40():
     assert huge.by_op()["macs"].map(int).sum() == one.total_macs * 2 ** 40
     # googlenet's MACs are batch-linear: 1.5 GMACs x 2^40
     assert math.isclose(huge.total_macs / 2 ** 40, one.total_macs)
+
+
+def test_cli_csv_is_exact_beyond_int64(capsys):
+    """googlenet at batch 3e9: FLOPs exceed 2**63 and must print exactly, not wrapped."""
+    import io
+
+    import pandas as pd
+
+    from inception_cost.cli import main
+    one = count(build("googlenet"), (1, 3, 224, 224))
+    code = main(["layers", "googlenet", "--batch", "3000000000", "--depth", "0", "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    row = pd.read_csv(io.StringIO(out), dtype=str).iloc[0]
+    assert int(row["flops"]) == one.total_flops * 3_000_000_000 > 2 ** 63
+    assert int(row["macs"]) == one.total_macs * 3_000_000_000

@@ -221,9 +221,8 @@ def test_sdpa(device, s_k, printed):
     model = Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
     r = count(model, inputs=(q, k, v), device=device)
     assert 2 * r.total_macs == printed
-    if device == "cpu":   # one fused kernel on CPU, counted by its formula
-        assert "_scaled_dot_product_flash_attention_for_cpu" in set(r.layers["op"])
-    else:
+    assert list(r.layers["op"]) == ["scaled_dot_product_attention"]      # one row
+    if device == "meta":  # FlopCounterMode has no formula for the CPU fused kernel
         with FlopCounterMode(display=False) as mode:
             model(q, k, v)
         assert mode.get_total_flops() == printed
@@ -241,6 +240,25 @@ def test_sdpa_flops_equal_on_meta_and_cpu():
         cpu = count(model, inputs=(q, k, v), device="cpu")
         assert (meta.total_macs, meta.total_flops) == (cpu.total_macs, cpu.total_flops), kw
         assert not meta.uncounted_ops and not cpu.uncounted_ops
+
+
+def test_cpu_fused_kernel_called_directly():
+    """``_scaled_dot_product_flash_attention_for_cpu`` on CPU counts what
+    ``F.scaled_dot_product_attention``'s math path counts on meta, MACs and FLOPs."""
+    b, h, l, s, e = 2, 4, 8, 6, 16
+    xs = (torch.randn(b, h, l, e), torch.randn(b, h, s, e), torch.randn(b, h, s, e))
+    mask = torch.randn(l, s)
+    for causal, attn_mask in ((False, None), (True, None), (False, mask)):
+        kernel = Fn(lambda q, k, v: aten._scaled_dot_product_flash_attention_for_cpu(
+            q, k, v, 0.0, causal, attn_mask=attn_mask)[0])
+        cpu = count(kernel, inputs=xs, device="cpu")
+        assert list(cpu.layers["op"]) == ["_scaled_dot_product_flash_attention_for_cpu"]
+        math = Fn(lambda q, k, v: torch.ops.aten._scaled_dot_product_attention_math(
+            q, k, v, None if attn_mask is None else attn_mask.to(q.device), 0.0, causal)[0])
+        meta = count(math, inputs=xs, device="meta")
+        assert "bmm" in set(meta.layers["op"])
+        assert (cpu.total_macs, cpu.total_flops) == (meta.total_macs, meta.total_flops)
+        assert cpu.total_macs == b * h * l * s * 2 * e
 
 
 # ---- CUDA kernels, run on meta; formulas compared with FlopCounterMode's ----- #

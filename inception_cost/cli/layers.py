@@ -22,7 +22,7 @@ def layers_table(report, depth: int | None, fmt: str) -> pd.DataFrame:
     if depth is not None:
         df = report.by_module(depth=depth)
     else:
-        df = report.layers if fmt in ("csv", "json") else report.layers[SHOWN]
+        df = report.layers.drop(columns=["callers"]) if fmt in ("csv", "json") else report.layers[SHOWN]
         df = format_shapes(df)
     total = report.total_flops or 1
     if fmt in ("rich", "md"):
@@ -34,6 +34,23 @@ def layers_table(report, depth: int | None, fmt: str) -> pd.DataFrame:
     return df
 
 
+def uncounted_notes(report) -> list[str]:
+    """One note listing every op that ran with no formula (counted 0), with calls and modules;
+    and, in the fvcore convention, the work fvcore does not count."""
+    notes = []
+    unc = report.uncounted
+    if len(unc):
+        parts = []
+        for op, grp in unc.groupby("op", sort=False):
+            mods = ", ".join(m or "<top>" for m in grp["module"][:3]) + (", ..." if len(grp) > 3 else "")
+            parts.append(f"{op} x{int(grp['calls'].sum())} (in {mods})")
+        notes.append("ops with no formula (counted 0): " + "; ".join(parts))
+    blind = getattr(report, "fvcore_blind", None)
+    if blind is not None and len(blind):
+        notes.append(report.fvcore_blind_line())
+    return notes
+
+
 @click.command("layers")
 @click.argument("model")
 @click.option("--input", "input_", default=None, help="C x H x W, e.g. 3x224x224 (default: the model's own).")
@@ -43,9 +60,11 @@ def layers_table(report, depth: int | None, fmt: str) -> pd.DataFrame:
               show_default=True, help="native: MACs + FLOPs as documented; fvcore: fvcore's flop count.")
 @click.option("--engine", type=click.Choice(["native", "fvcore"]), default="native", show_default=True,
               help="fvcore runs fvcore itself (real CPU forward) behind the same table.")
+@click.option("--strict", is_flag=True, default=False,
+              help="Fail (exit 2) if an op that is not pure data movement has no formula.")
 @format_option()
 @output_option()
-def layers(model, input_, batch, depth, convention, engine, fmt, output):
+def layers(model, input_, batch, depth, convention, engine, fmt, output, strict):
     """Per-layer params, MACs, FLOPs and activations of MODEL.
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME,
@@ -57,7 +76,8 @@ def layers(model, input_, batch, depth, convention, engine, fmt, output):
     module, default_size, label = resolve_model(model)
     chw = parse_chw(input_) if input_ else default_size
     try:
-        report = count(module, (batch, *chw), convention=convention, engine=engine, name=label)
+        report = count(module, chw, batch=batch, convention=convention, engine=engine, name=label,
+                       strict=strict)
     except ForwardError as e:
         raise UsageError(str(e)) from None
     df = layers_table(report, depth, fmt)
@@ -67,6 +87,5 @@ def layers(model, input_, batch, depth, convention, engine, fmt, output):
              f"{report.convention} convention, {report.engine} engine")
     notes = [f"MACs = multiply-accumulates (bias excluded); {unit_flops} per "
              f"inception_cost.counting.formulas"]
-    if report.uncounted_ops:
-        notes.append("ops with no formula (counted 0): " + ", ".join(report.uncounted_ops))
+    notes += uncounted_notes(report)
     write_output(render(df, fmt, title=title, units=units, notes=notes), output)

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from ..errors import InputTooSmallError, UsageError
 from .engine import ForwardError, OpRecord, run_counted
-from .frames import layers_frame
+from .frames import fvcore_blind_frame, layers_frame
 from .inputs import make_inputs, tensor_shapes
 from .placement import counting_copy, unwrap
 from .registry import RegistryError, overrides
@@ -102,7 +102,8 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
     df = layers_frame(inner, records)
     return CostReport(layers=df, model_name=name or type(inner).__name__,
                       input_shapes=tensor_shapes(args, kwargs),
-                      convention=convention, engine="native", device=device)
+                      convention=convention, engine="native", device=device,
+                      fvcore_blind=fvcore_blind_frame(records) if convention == "fvcore" else None)
 
 
 def _check_strict(records: list[OpRecord]) -> None:
@@ -112,6 +113,7 @@ def _check_strict(records: list[OpRecord]) -> None:
         calls = sum(1 for r in bad if r.op == first.op)
         others = sorted({r.op for r in bad} - {first.op})
         more = f" (also uncounted: {', '.join(others)})" if others else ""
-        raise UsageError(f"op aten.{first.op} has no formula ({calls} call(s), first in module "
-                         f"'{first.module or '<top>'}'); add one with formulas={{torch.ops.aten."
-                         f"{first.op}: fn}}{more}")
+        qual = first.qualified or first.op
+        raise UsageError(f"op {qual} has no formula ({calls} call(s), first in module "
+                         f"'{first.module or '<top>'}'); add one with formulas="
+                         f"{{torch.ops.{qual.replace('::', '.')}: fn}}{more}")

@@ -8,6 +8,14 @@ Two interception levels cooperate:
 * a ``TorchFunctionMode`` recognises a few composite functions *before* they
   decompose (``linear``, ``batch_norm``, ``local_response_norm``, ``matmul`` ...),
   so each is one row with its documented formula instead of a handful of aten ops.
+
+Entry points: :func:`run_counted` (one inference forward under ``torch.no_grad()``)
+and :func:`counting` / :func:`run_callable` (anything, grad mode as the caller set it,
+e.g. forward + ``loss.backward()`` + ``optimizer.step()``).  Every :class:`OpRecord`
+carries its phase ("forward", "backward", "optimizer", set with ``Recorder.phase``)
+and the module it is attributed to: the innermost module whose forward is running,
+else the module the caller named for the phase (backward ops run outside any forward).
+Formulas come from :mod:`inception_cost.counting.registry`, keyed by ``torch.ops`` ops.
 """
 from __future__ import annotations
 
@@ -50,6 +58,8 @@ COMPOSITE_FUNCTIONS: dict[Any, Any] = {
     torch.Tensor.matmul: aten.matmul,
     torch.Tensor.__matmul__: aten.matmul,
     torch.einsum: aten.einsum,
+    # one row on every device, before it picks a kernel (math path, CPU or CUDA fused kernel)
+    F.scaled_dot_product_attention: aten.scaled_dot_product_attention,
 }
 
 CONV_OPS = frozenset({"convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
@@ -70,6 +80,30 @@ _SILENT = {
 }
 
 PHASES = ("forward", "backward", "optimizer")
+
+# functions fvcore's tracer records as one op it has no handle for (so it counts them 0);
+# in the fvcore convention their work is kept apart, see Recorder.blind
+FVCORE_BLIND: dict[Any, str] = {
+    F.scaled_dot_product_attention: "scaled_dot_product_attention",
+    torch.baddbmm: "baddbmm", torch.Tensor.baddbmm: "baddbmm",
+    torch.bilinear: "bilinear",
+    torch.lstm: "lstm", torch.gru: "gru", torch.rnn_tanh: "rnn_tanh", torch.rnn_relu: "rnn_relu",
+    torch.lstm_cell: "lstm_cell", torch.gru_cell: "gru_cell",
+    torch.rnn_tanh_cell: "rnn_tanh_cell", torch.rnn_relu_cell: "rnn_relu_cell",
+}
+_CONV_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d}
+
+
+def fvcore_blind_name(func, args, kwargs) -> str:
+    """The op fvcore would see and skip for this torch function call, or ''."""
+    name = FVCORE_BLIND.get(func)
+    if name:
+        return name
+    if func in _CONV_FUNCTIONS:
+        padding = args[4] if len(args) > 4 else kwargs.get("padding")
+        if isinstance(padding, str):          # padding='same'/'valid' -> aten::_convolution_mode
+            return "_convolution_mode"
+    return ""
 
 
 @dataclass
@@ -95,6 +129,11 @@ class OpRecord:
     activations: int
     depth: int = 0      # weight layers (conv/linear) on the longest path to this output
     phase: str = "forward"
+    blind: int = 0      # fvcore convention: the id (1, 2, ...) of the enclosing op fvcore skips
+    blind_op: str = ""  # ... its name (e.g. "scaled_dot_product_attention")
+    blind_macs: int = 0  # ... and this row's native MACs, which fvcore does not count
+    callers: tuple = ()  # paths of every named module whose forward was running, outer first
+    qualified: str = ""  # the op's full name, e.g. "aten::convolution"
 
 
 class ForwardError(RuntimeError):
@@ -185,6 +224,12 @@ class Recorder:
         self.last_depth = 0
         self.current_phase = "forward"
         self.phase_module: str | None = None
+        # fvcore convention: work inside ops fvcore skips is recorded at 0 with its native MACs
+        self._callers: tuple | None = ()
+        self.track_blind = convention == "fvcore"
+        self.blind = 0
+        self.blind_op = ""
+        self.blind_calls = 0
 
     # phase and attribution ------------------------------------------------
     def set_phase(self, phase: str, module: str | None = None) -> None:
@@ -193,6 +238,7 @@ class Recorder:
         if phase not in PHASES:
             raise ValueError(f"unknown phase '{phase}' (choose from {', '.join(PHASES)})")
         self.current_phase, self.phase_module = phase, module
+        self._callers = None
 
     @contextmanager
     def phase(self, phase: str, module: str | None = None):
@@ -203,6 +249,7 @@ class Recorder:
             yield self
         finally:
             self.current_phase, self.phase_module = old
+            self._callers = None
 
     def current(self) -> tuple[str, str]:
         for mod in reversed(self.stack):
@@ -212,6 +259,15 @@ class Recorder:
         if self.phase_module:
             return self.phase_module, self.types.get(self.phase_module, "")
         return "", "(top)"
+
+    def callers(self) -> tuple:
+        """Paths of the named modules on the stack (outer first), cached until it changes."""
+        if self._callers is None:
+            seen = [self.names[id(m)] for m in self.stack if id(m) in self.names]
+            if not seen and self.phase_module:
+                seen = [self.phase_module]
+            self._callers = tuple(dict.fromkeys(seen))
+        return self._callers
 
     def formula(self, key) -> Formula | None:
         return lookup(self.convention, key, self.extra)
@@ -253,8 +309,17 @@ class Recorder:
         fn = self.formula(key)
         counted = fn is not None or self.is_counted(key)
         cost = None
+        call = None
         if fn is not None:
-            cost = fn(OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key))
+            call = OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
+            cost = fn(call)
+        blind_macs = 0
+        if self.blind:
+            native = self.extra.get(key) or self.native.get(key)
+            if native is not None:
+                call = call or OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
+                blind_macs = int(native(call).macs)
+            cost, counted = None, True
         module, mtype = self.current()
         in_shape = in_shapes[0] if in_shapes else None
         w_shape = None
@@ -272,11 +337,10 @@ class Recorder:
             module=module, module_type=mtype, op=name, counted=counted, inplace=inplace,
             in_shape=in_shape, weight_shape=w_shape, out_shape=out_shapes[0] if out_shapes else None,
             macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
-            activations=int(act), depth=self.last_depth, phase=self.current_phase, **geo))
+            activations=int(act), depth=self.last_depth, phase=self.current_phase,
+            blind=self.blind, blind_op=self.blind_op, blind_macs=blind_macs,
+            callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name), **geo))
 
-
-# kept for callers of the old private name
-_Recorder = Recorder
 
 
 def _needs_grad(args) -> bool:
@@ -296,17 +360,23 @@ class _FunctionMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         key = COMPOSITE_FUNCTIONS.get(func)
-        if key is None or self.rec.inside_composite:
+        rec = self.rec
+        if rec.track_blind and not rec.blind and not rec.inside_composite:
+            blind = fvcore_blind_name(func, args, kwargs)
+            if blind:
+                rec.blind_calls += 1
+                rec.blind, rec.blind_op = rec.blind_calls, blind
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    rec.blind, rec.blind_op = 0, ""
+        if key is None or rec.inside_composite:
             return func(*args, **kwargs)
         name = key_name(key)
         self.rec.inside_composite += 1
         try:
-            x = args[0] if args else None
-            if (name in _SHAPE_PRESERVING and isinstance(x, torch.Tensor) and x.is_meta
-                    and not _needs_grad((*args, *kwargs.values()))):
-                # values don't exist on meta: skip the (slow, Python-decomposed) meta kernel
-                out = torch.empty_like(x)
-            else:
+            out = _meta_shortcut(name, args, kwargs)
+            if out is None:
                 out = func(*args, **kwargs)
         finally:
             self.rec.inside_composite -= 1
@@ -325,6 +395,33 @@ class _FunctionMode(TorchFunctionMode):
         return out
 
 
+def _meta_shortcut(name: str, args: tuple, kwargs: dict):
+    """The output of a composite on meta tensors without running its (slow, Python-decomposed)
+    meta kernel, when its shape is known; ``None`` when the composite must run."""
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor) or not x.is_meta or _needs_grad((*args, *kwargs.values())):
+        return None
+    if name in _SHAPE_PRESERVING:
+        return torch.empty_like(x)
+    if name == "linear":
+        w = args[1] if len(args) > 1 else kwargs.get("weight")
+        b = args[2] if len(args) > 2 else kwargs.get("bias")
+        if (isinstance(w, torch.Tensor) and w.dim() == 2 and x.dim() >= 1 and w.dtype == x.dtype
+                and x.shape[-1] == w.shape[1] and w.is_meta
+                and (b is None or (isinstance(b, torch.Tensor) and b.is_meta and b.dtype == x.dtype
+                                   and b.dim() <= 1 and (b.dim() == 0 or b.shape[0] in (1, w.shape[0]))))):
+            return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
+    if name == "scaled_dot_product_attention":     # out: (..., L, Ev) of q's batch and heads
+        k = args[1] if len(args) > 1 else kwargs.get("key")
+        v = args[2] if len(args) > 2 else kwargs.get("value")
+        if (isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor) and k.is_meta and v.is_meta
+                and k.dtype == v.dtype == x.dtype and x.dim() == k.dim() == v.dim() >= 2
+                and x.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2]
+                and x.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+            return torch.empty((*x.shape[:-1], v.shape[-1]), dtype=x.dtype, device="meta")
+    return None
+
+
 def _affine(key, args, kwargs) -> bool:
     weight_pos = {"batch_norm": 3, "layer_norm": 2, "group_norm": 2, "instance_norm": 3}[key]
     w = args[weight_pos] if len(args) > weight_pos else kwargs.get("weight")
@@ -341,6 +438,10 @@ def _normalise(key, func, args, kwargs) -> tuple:
         return (eq, *ops)
     if key == "linear" and len(args) < 3:
         return (*args, kwargs.get("bias"))[:3]
+    if key == "scaled_dot_product_attention":    # aten's order; the mask may be a kwarg
+        names = ("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+        defaults = (None, 0.0, False, None, False)
+        return args + tuple(kwargs.get(n, d) for n, d in zip(names, defaults))[len(args) - 3:]
     if key == "local_response_norm" and len(args) < 2:
         return (args[0], kwargs["size"])
     if key.startswith("adaptive") and len(args) < 2:
@@ -353,6 +454,45 @@ def _normalise(key, func, args, kwargs) -> tuple:
     return args
 
 
+# elementwise ops whose meta output is an input's twin: skipping their (Python, prims-based)
+# meta kernels is most of the counting time of a CNN or a ViT on meta
+_META_UNARY = {"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+               "hardtanh", "elu", "leaky_relu", "neg", "exp", "sqrt", "rsqrt", "abs", "reciprocal"}
+_META_BINARY = {"add", "sub", "mul", "div"}
+_META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY | _META_BINARY})
+
+
+def _meta_elementwise(name: str, args: tuple, kwargs: dict):
+    """The result of an elementwise op on a floating meta tensor without its meta kernel:
+    an empty twin of the first input (or the input itself, in place); ``None`` when the
+    shapes, strides or dtypes of the operands could make the real output differ."""
+    if not args:
+        return None
+    a = args[0]
+    if type(a) is not torch.Tensor or not a.is_meta or not a.is_floating_point() or a.requires_grad:
+        return None
+    base = name[:-1] if name.endswith("_") else name
+    if base in _META_BINARY:
+        if len(args) < 2 or any(k not in ("alpha", "rounding_mode") for k in kwargs):
+            return None
+        if kwargs.get("rounding_mode") is not None:
+            return None
+        b = args[1]
+        if type(b) is torch.Tensor:
+            if (not b.is_meta or b.shape != a.shape or b.dtype != a.dtype or b.stride() != a.stride()
+                    or b.requires_grad):
+                return None
+        elif not isinstance(b, (int, float)) or isinstance(b, bool):
+            return None
+        if len(args) > 2:
+            return None
+    elif len(args) > 1 and any(isinstance(x, torch.Tensor) for x in args[1:]):
+        return None
+    if name.endswith("_"):
+        return a
+    return torch.empty_like(a)
+
+
 class _DispatchMode(TorchDispatchMode):
     supports_higher_order_operators = True     # see higher_order.run_higher_order
 
@@ -363,13 +503,15 @@ class _DispatchMode(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if isinstance(func, torch._ops.HigherOrderOperator):
-            return run_higher_order(self, self.rec, func, args, kwargs)
-        out = func(*args, **kwargs)
+            return run_higher_order(self.rec, func, args, kwargs)
+        packet = func.overloadpacket
+        name = packet.__name__
+        out = _meta_elementwise(name, args, kwargs) if name in _META_ELEMENTWISE else None
+        if out is None:
+            out = func(*args, **kwargs)
         rec = self.rec
         if rec.inside_composite:
             return out
-        packet = func.overloadpacket
-        name = packet.__name__
         rec.propagate(name, args, out)
         if name in _SILENT or func.is_view:
             return out
@@ -390,7 +532,8 @@ def module_names(model) -> dict[int, str]:
 
 
 @contextmanager
-def counting(model: nn.Module | None = None, convention: str = "native", formulas: dict | None = None):
+def counting(model: nn.Module | None = None, convention: str = "native", formulas: dict | None = None,
+             mha_fastpath: bool = True):
     """Count every op run inside the block; yields the :class:`Recorder`.
 
     Grad mode is left as the caller set it, so a whole training step can run inside::
@@ -403,24 +546,33 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
                 opt.step()
         rows = rec.rows
 
-    ``model`` (optional) names the modules for attribution."""
+    ``model`` (optional) names the modules for attribution.  ``mha_fastpath=False`` makes
+    ``nn.MultiheadAttention`` take its Python path (same MACs; faster on meta)."""
     rec = Recorder(convention, module_names(model), formulas)
     if model is not None:
         rec.types = {n: type(m).__name__ for n, m in model.named_modules()}
 
     def pre(mod, _args):
         rec.stack.append(mod)
+        rec._callers = None
 
     def post(mod, _args, _out):
         if rec.stack and rec.stack[-1] is mod:
             rec.stack.pop()
+            rec._callers = None
 
     h1 = nn.modules.module.register_module_forward_pre_hook(pre)
     h2 = nn.modules.module.register_module_forward_hook(post)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    if convention == "fvcore" or not mha_fastpath:
+        # fvcore traces nn.MultiheadAttention's Python path (linear + bmm), never the fused one;
+        # on meta the Python path is also the fast one (its linears skip the meta kernels)
+        torch.backends.mha.set_fastpath_enabled(False)
     try:
         with eager_higher_order_ops(), _FunctionMode(rec), _DispatchMode(rec):
             yield rec
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         h1.remove()
         h2.remove()
 

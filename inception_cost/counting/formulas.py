@@ -21,15 +21,16 @@ batch_norm, eval            2 flops / element (folded scale and shift: y = a*x +
 batch/layer/group norm,     7 flops / element with affine, 5 without
   training                  (mean 1, variance 2, normalise 2, affine 2)
 relu, sigmoid, tanh, ...    1 flop / output element (transcendentals count 1)
-add, sub, mul, div, ...     1 flop / output element (broadcast included)
+add, sub, mul, div, ...     1 flop / output element (broadcast included); where,
+  comparisons, masked_fill  1 flop / output element (a select or compare each)
 max/avg pool k x k          k*k flops / output element (compares or adds + divide)
 adaptive avg pool           its window size per output element (sum = input
                             elements when the windows tile the input)
 softmax / log_softmax       3 flops / element (exp, sum, divide)
 local_response_norm         (size + 5) flops / element (square, window sum,
                             scale, add k, power, divide)
-cat, copies, padding        0 flops (data movement), output elements still count
-                            as activations
+cat, copies, padding,       0 flops (data movement), output elements still count
+  index, embedding, arange  as activations
 ==========================  ====================================================
 
 ``activations`` is the number of output elements an op writes to a new tensor;
@@ -44,7 +45,7 @@ import torch
 
 from .registry import CONVENTIONS, Cost, Formula, OpCall, register
 # einsum, bilinear, vector products and fused attention kernels live in their own modules
-from . import formulas_attention  # noqa: F401,E402 - registers its formulas
+from . import formulas_attention, formulas_math  # noqa: F401,E402 - register their formulas
 from .formulas_linalg import einsum_macs  # noqa: F401 - registers its formulas; re-exported
 
 aten = torch.ops.aten
@@ -207,7 +208,8 @@ def _elementwise_unary(call: OpCall) -> Cost:
 
 
 @formula("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "rsub", "maximum",
-         "minimum", "where", "addcmul", "addcdiv")
+         "minimum", "where", "addcmul", "addcdiv", "masked_fill", "masked_fill_",
+         "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not")
 def _elementwise_binary(call: OpCall) -> Cost:
     return Cost(0, call.out_numel)
 
@@ -263,9 +265,25 @@ def _upsample_interp(call: OpCall) -> Cost:
     return Cost(0, 4 * call.out_numel)
 
 
+@formula("mkldnn_rnn_layer")
+def _mkldnn_lstm_layer(call: OpCall) -> Cost:
+    """One fused LSTM layer and direction (the CPU kernel of nn.LSTM), counted as the ops it
+    replaces: per step, x W_ih^T and h W_hh^T (B*4H*(I+H) MACs, plus 2*B*4H bias adds when
+    biased), the two gate sums (B*4H), and 9*B*H gate flops (3 sigmoid, 2 tanh, 3 mul, 1 add)."""
+    t, b, i = call.in_shapes[0]
+    g, h = call.in_shapes[2]
+    has_biases = bool(_arg(call, 12, "has_biases", True))
+    macs = t * b * g * (i + h)
+    flops = 2 * macs + t * b * g * (3 if has_biases else 1) + 9 * t * b * h
+    return Cost(macs, flops)
+
+
 @formula("cat", "stack", "constant_pad_nd", "clone", "_to_copy", "copy_", "contiguous",
          "dropout", "native_dropout", "zeros_like", "ones_like", "empty_like", "fill_",
-         "max_unpool2d", "flip", "roll", "index_select", "gather", data_movement=True)
+         "max_unpool2d", "flip", "roll", "index_select", "gather", "index", "_unsafe_index",
+         "index_put", "index_put_", "new_zeros", "new_ones", "new_full", "arange", "zero_",
+         "repeat", "scatter", "slice_scatter", "select_scatter", "embedding", "tril", "triu",
+         "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", data_movement=True)
 def _data_movement(call: OpCall) -> Cost:
     return Cost(0, 0)
 

@@ -1,9 +1,11 @@
 """Formulas of the fused attention kernels PyTorch dispatches to on CPU and CUDA.
 
-On the meta device ``F.scaled_dot_product_attention`` runs its math path (scale,
-two bmm, ``_safe_softmax``); on CPU and CUDA it runs one fused kernel.  Each fused
-kernel's formula below equals the sum of that math path's rows, so a model counts
-the same on meta, CPU and CUDA.  Units: ``macs`` multiply-accumulates, ``flops``
+``F.scaled_dot_product_attention`` is counted as one row before it picks a kernel
+(the engine treats it as a composite function).  Called directly, the fused kernels
+it dispatches to get the same formula: on the meta device it runs its math path
+(scale, two bmm, ``_safe_softmax``), on CPU and CUDA one fused kernel, and each
+formula below equals the sum of that math path's rows, so a model counts the same
+on meta, CPU and CUDA.  Units: ``macs`` multiply-accumulates, ``flops``
 floating-point operations.  Shapes: B batch, Hq query heads, L query length,
 S key length, E query/key head size, Ev value head size.
 
@@ -119,6 +121,15 @@ def _sdpa_kernel(mask_idx: int | None, causal_idx: int):
         causal = bool(_arg(call, causal_idx, "is_causal", False))
         return sdpa_cost(q, k, v, masked=mask is not None, causal=causal)
     return formula
+
+
+@register(aten.scaled_dot_product_attention)
+def _sdpa(call: OpCall) -> Cost:
+    """``F.scaled_dot_product_attention``, counted as one call before it picks a kernel."""
+    q, k, v = (_shape(a) for a in call.args[:3])
+    mask = _shape(_arg(call, 3, "attn_mask"))
+    causal = bool(_arg(call, 5, "is_causal", False))
+    return sdpa_cost(q, k, v, masked=mask is not None, causal=causal)
 
 
 register(aten._scaled_dot_product_flash_attention)(_sdpa_kernel(None, 4))

@@ -22,6 +22,8 @@ mv, dot, vdot               macs = n*k (mv), n (dot, vdot); flops = 2*macs
 outer                       macs = 0 (no accumulation); flops = m*n multiplies
 _scaled_mm                  macs = m*k*n (as mm; the scales are per-tensor or
                             per-row factors); flops = 2*macs
+linalg_vector_norm          macs = 0; flops = 2 per input element (square or abs,
+                            accumulate) + 1 per output element (the root)
 ==========================  ====================================================
 
 In the fvcore convention einsum is counted as fvcore's handle counts it: the two
@@ -311,3 +313,9 @@ def _outer(call: OpCall) -> Cost:
 def _scaled_mm(call: OpCall) -> Cost:
     (m, k), (_, n) = call.in_shapes[0], call.in_shapes[1]
     return Cost(m * k * n, 2 * m * k * n)
+
+
+@register(aten.linalg_vector_norm)
+def _vector_norm(call: OpCall) -> Cost:
+    out = _prod(call.out_shapes[0]) if call.out_shapes else 1
+    return Cost(0, 2 * _prod(call.in_shapes[0]) + out)

@@ -15,6 +15,7 @@ from .engine import OpRecord
 from .report import COUNT_COLUMNS, LAYER_COLUMNS
 
 INT64_MAX = 2 ** 63 - 1
+_RECORD_COLUMNS = [c for c in LAYER_COLUMNS if c != "params"]
 
 
 def params_by_module(model: nn.Module) -> dict[str, int]:
@@ -33,6 +34,19 @@ def params_by_module(model: nn.Module) -> dict[str, int]:
     return owner
 
 
+def fvcore_blind_frame(records: list[OpRecord]) -> pd.DataFrame:
+    """One row per op fvcore skips (fvcore convention): op, module, macs (native MACs it
+    does not count), in call order."""
+    calls: dict[int, dict] = {}
+    for r in records:
+        if r.blind:
+            c = calls.setdefault(r.blind, {"op": r.blind_op, "module": r.module, "macs": 0})
+            c["macs"] += r.blind_macs
+    df = pd.DataFrame(list(calls.values()), columns=["op", "module", "macs"])
+    df["macs"] = pd.Series([int(v) for v in df["macs"]], index=df.index, dtype=object)
+    return df
+
+
 def exact_counts(df: pd.DataFrame, columns=COUNT_COLUMNS) -> pd.DataFrame:
     """Make count columns exact: int64 where the column total fits, Python ints otherwise."""
     for c in columns:
@@ -47,7 +61,7 @@ def exact_counts(df: pd.DataFrame, columns=COUNT_COLUMNS) -> pd.DataFrame:
 def layers_frame(model: nn.Module, records: list[OpRecord]) -> pd.DataFrame:
     """One row per record plus a "params" row for each parameter owner that ran no op;
     each owner's parameter elements go on its first row."""
-    rows = [dict(r.__dict__, params=0) for r in records]
+    rows = [{c: getattr(r, c) for c in _RECORD_COLUMNS} | {"params": 0} for r in records]
     first_row: dict[str, int] = {}
     for i, r in enumerate(rows):
         first_row.setdefault(r["module"], i)
@@ -59,7 +73,8 @@ def layers_frame(model: nn.Module, records: list[OpRecord]) -> pd.DataFrame:
             rows.append(dict(module=mname, module_type=types[mname], op="params", counted=True,
                              inplace=False, in_shape=None, weight_shape=None, out_shape=None,
                              kernel=None, stride=None, padding=None, dilation=None, groups=None,
-                             macs=0, flops=0, activations=0, params=n, depth=0, phase="forward"))
+                             macs=0, flops=0, activations=0, params=n, depth=0, phase="forward",
+                             callers=()))
     df = pd.DataFrame(rows, columns=LAYER_COLUMNS)
     df["groups"] = pd.Series([r["groups"] for r in rows], index=df.index, dtype=object)
     df["depth"] = df["depth"].astype("int64")

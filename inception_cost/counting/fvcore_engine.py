@@ -66,4 +66,4 @@ def _row(module: str, op: str, v: int) -> dict:
     return dict(module=module, module_type="", op=op, counted=True, inplace=False, in_shape=None,
                 weight_shape=None, out_shape=None, kernel=None, stride=None, padding=None,
                 dilation=None, groups=None, macs=v if op in _MAC_OPS else 0, flops=v,
-                activations=0, depth=0)
+                activations=0, depth=0, callers=(module,) if module else ())

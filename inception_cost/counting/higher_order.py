@@ -1,14 +1,15 @@
 """How the dispatch-level counter treats higher-order ops (``flex_attention``, ``cond``...).
 
 A higher-order op reaches the dispatch mode as one call whose operands include
-functions (``score_mod``, branches).  Two cases:
+functions (``score_mod``, branches).  It runs once, unobserved, and is recorded as
+one row: costed by its formula when it has one (``flex_attention``, see
+``formulas_attention``), otherwise reported as uncounted (``torch.cond``, ...), so
+its work is never silently zero.
 
-* the op has a formula (``flex_attention``, see ``formulas_attention``): it runs
-  once, unobserved, and is recorded as one row costed by that formula;
-* otherwise its eager (CompositeExplicitAutograd) implementation runs under the
-  counter, so the aten ops it executes are counted one by one (``torch.cond``
-  counts the branch it takes).  With no such implementation it runs unobserved
-  and its row is reported as uncounted.
+``flex_attention``'s Python front end wraps the op in ``torch.compile``, which
+refuses to trace while a dispatch mode is active; :func:`eager_higher_order_ops`
+sets its documented debug switch (``_FLEX_ATTENTION_DISABLE_COMPILE_DEBUG``) for the
+duration of a count so the op is called directly, and restores it afterwards.
 """
 from __future__ import annotations
 
@@ -17,24 +18,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch._C import DispatchKey
 
 
-def run_higher_order(mode: Any, rec: Any, func: torch._ops.HigherOrderOperator,
-                     args: tuple, kwargs: dict):
-    """Run higher-order op ``func`` for dispatch ``mode`` and record it in ``rec``."""
-    name = func.name()
-    if rec.formula(func) is None:
-        eager = func.py_kernels.get(DispatchKey.CompositeExplicitAutograd)
-        if eager is not None:
-            with mode:
-                return eager(*args, **kwargs)
+def run_higher_order(rec: Any, func: torch._ops.HigherOrderOperator, args: tuple, kwargs: dict):
+    """Run higher-order op ``func`` unobserved and record it as one row in ``rec``."""
     rec.inside_composite += 1          # its inner torch functions are not separate rows
     try:
         out = func(*args, **kwargs)
     finally:
         rec.inside_composite -= 1
-    rec.propagate(name, args, out)
+    rec.propagate(func.name(), args, out)
     rec.record(func, tuple(args), kwargs, out, False)
     return out
 

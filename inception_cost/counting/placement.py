@@ -1,7 +1,7 @@
 """Run a model on a device without ever touching the caller's model.
 
-A count runs on a deep copy of the model whose tensors are replaced (through
-``deepcopy``'s memo) by tensors on the counting device, so a parameter shared by
+A count runs on a copy of the model (its module objects copied, their parameters
+and buffers replaced by tensors on the counting device), so a parameter shared by
 two submodules stays shared in the copy.  Parameters already on that device are
 reused as they are (no copy of the weights); buffers are cloned, because a forward
 writes them (batch-norm running statistics).  A model already on the meta device
@@ -61,10 +61,29 @@ def counting_copy(model: nn.Module, device: str) -> nn.Module:
 
 
 def copy_on(model: nn.Module, device: str) -> nn.Module:
-    """A copy of ``model`` with every parameter and buffer on ``device`` (sharing preserved)."""
-    memo: dict[int, torch.Tensor] = {}
+    """A copy of ``model`` with every parameter and buffer on ``device`` (sharing preserved).
+
+    Module objects are copied (their attribute dicts shallowly) and their parameters and
+    buffers replaced; a module or tensor reachable under two names stays one object."""
+    tensors: dict[int, torch.Tensor] = {}
     with torch.inference_mode(False), torch.no_grad():
         for t in _tensors(model):
-            if id(t) not in memo:
-                memo[id(t)] = _placed(t, device)
-    return copy.deepcopy(model, memo)
+            if id(t) not in tensors:
+                tensors[id(t)] = _placed(t, device)
+    try:
+        return _clone(model, {}, tensors)
+    except Exception:  # noqa: BLE001 - an unusual module layout: fall back to deepcopy
+        return copy.deepcopy(model, dict(tensors))
+
+
+def _clone(mod: nn.Module, modules: dict[int, nn.Module], tensors: dict[int, torch.Tensor]) -> nn.Module:
+    done = modules.get(id(mod))
+    if done is not None:
+        return done
+    new = copy.copy(mod)               # same class, shallow copy of __dict__
+    modules[id(mod)] = new
+    new._parameters = {k: (None if p is None else tensors[id(p)]) for k, p in mod._parameters.items()}
+    new._buffers = {k: (None if b is None else tensors[id(b)]) for k, b in mod._buffers.items()}
+    new._modules = {k: (None if m is None else _clone(m, modules, tensors))
+                    for k, m in mod._modules.items()}
+    return new

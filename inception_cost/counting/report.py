@@ -19,7 +19,7 @@ import pandas as pd
 LAYER_COLUMNS = [
     "module", "module_type", "op", "kernel", "stride", "padding", "dilation", "groups",
     "in_shape", "weight_shape", "out_shape", "params", "macs", "flops", "activations",
-    "inplace", "counted", "depth", "phase",
+    "inplace", "counted", "depth", "phase", "callers",
 ]
 NUMERIC = ["params", "macs", "flops", "activations"]
 COUNT_COLUMNS = NUMERIC
@@ -62,6 +62,19 @@ class CostReport:
     convention: str = "native"
     engine: str = "native"
     device: str = "meta"
+    fvcore_blind: pd.DataFrame | None = None
+    """fvcore convention: one row per op fvcore skips (op, module, macs = the native MACs it
+    does not count); ``None`` in the native convention."""
+
+    def fvcore_blind_line(self) -> str:
+        """'fvcore does not count: N MACs in M ops (lstm x1, ...)' ('' when nothing is skipped)."""
+        df = self.fvcore_blind
+        if df is None or df.empty:
+            return ""
+        n = _exact_sum(df["macs"])
+        per = df.groupby("op", sort=False).size()
+        ops = ", ".join(f"{op} x{int(c)}" for op, c in per.items())
+        return f"fvcore does not count: {n:,} MACs in {len(df)} ops ({ops})"
 
     # totals --------------------------------------------------------------
     @property
@@ -105,13 +118,26 @@ class CostReport:
                 "flops": self.total_flops, "activations": self.total_activations}
 
     # aggregation ---------------------------------------------------------
-    def by_module(self, depth: int | None = None) -> pd.DataFrame:
+    def by_module(self, depth: int | None = None, mode: str = "owner") -> pd.DataFrame:
         """Hierarchical totals. ``depth=k``: one row per module path truncated to
         k components (top-level ops land in ''); ``depth=None``: every module
         prefix, a parent being the sum of its own ops and its children's, like
         fvcore's ``by_module()``. Never double counts: each op is in exactly one
-        row at a given depth."""
+        row at a given depth.
+
+        ``mode="owner"`` (default; fvcore's ``ancestor_mode("owner")``): an op belongs to
+        the module that ran it (a shared module's first name) and to every prefix of
+        that path.  ``mode="caller"`` (fvcore's ``ancestor_mode("caller")``): an op
+        belongs to every module whose forward was running when it ran (so each caller
+        of a shared module gets the work it called), and to '' once; params stay with
+        their owners as in "owner" mode."""
+        if mode not in ("owner", "caller"):
+            raise ValueError(f"unknown mode '{mode}' (choose owner or caller)")
         df = self.layers
+        if mode == "caller":
+            if depth is not None:
+                raise ValueError("mode='caller' takes no depth")
+            return self._by_caller()
         if depth is not None:
             if depth < 0:
                 raise ValueError("depth must be >= 0")
@@ -129,6 +155,20 @@ class CostReport:
                     a[j] += int(v)
         out = pd.DataFrame([[k, *v] for k, v in acc.items()], columns=["module", *NUMERIC])
         return out
+
+    def _by_caller(self) -> pd.DataFrame:
+        df = self.layers
+        owner = self.by_module().set_index("module")["params"]
+        acc: dict[str, list[int]] = {"": [0, 0, 0]}
+        cols = ["macs", "flops", "activations"]
+        callers = df["callers"] if "callers" in df.columns else [()] * len(df)
+        for chain, vals in zip(callers, df[cols].itertuples(index=False)):
+            for name in ("", *[c for c in (chain or ()) if c]):
+                a = acc.setdefault(name, [0, 0, 0])
+                for j, v in enumerate(vals):
+                    a[j] += int(v)
+        rows = [[k, int(owner.get(k, 0)), *v] for k, v in acc.items()]
+        return pd.DataFrame(rows, columns=["module", *NUMERIC])
 
     def by_op(self) -> pd.DataFrame:
         out = self.layers.groupby("op", sort=False)[NUMERIC].sum()
