@@ -69,7 +69,7 @@ CORPUS = [
     ("timm", "dla34", {}, TINY, "DLA"),
     ("timm", "repvgg_a0", {}, TINY, "RepVGG"),
     ("timm", "edgenext_xx_small", {}, IMG, "EdgeNeXt (XCA, positional sin/cos)"),
-    ("timm", "cait_xxs24_224", {"img_size": 32}, TINY, "CaiT (class attention)"),
+    ("timm", "cait_xxs24_224", {"img_size": 32, "depth": 4}, TINY, "CaiT (class attention)"),
     ("timm", "pit_ti_224", {"img_size": 32}, TINY, "PiT"),
     ("timm", "eva02_tiny_patch14_224", {"img_size": 28}, (1, 3, 28, 28), "EVA-02 (RoPE)"),
 ]

@@ -87,6 +87,47 @@ def test_fvcore_total_with_blind_spots_beside_counted_work():
     assert len(r.fvcore_blind) == 2
 
 
+class SelfAttention(nn.Module):
+    def __init__(self, need_weights, masked):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(16, 2)
+        self.need_weights, self.masked = need_weights, masked
+
+    def forward(self, x):
+        mask = torch.zeros(x.shape[0], x.shape[0], device=x.device) if self.masked else None
+        return self.mha(x, x, x, need_weights=self.need_weights, attn_mask=mask)[0]
+
+
+@pytest.mark.parametrize("need_weights,masked,skipped", [
+    (True, False, 0),
+    # need_weights=False: the attention is one SDPA call, skipped by fvcore:
+    # QK^T + AV = 2 x (2 batch x 2 heads) x 5x5 x 8 = 1,600 MACs
+    (False, False, 2 * 4 * 5 * 5 * 8),
+    (False, True, 2 * 4 * 5 * 5 * 8),
+    # need_weights=True with a mask: QK^T is a baddbmm (skipped, 800), AV a bmm (counted)
+    (True, True, 4 * 5 * 5 * 8),
+])
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_attention_inside_multihead_attention(need_weights, masked, skipped, device):
+    """F.multi_head_attention_forward hides its inner calls from a function mode; the
+    skipped attention is still found at the dispatch level, on meta and CPU kernels alike."""
+    model, x = SelfAttention(need_weights, masked), (torch.randn(5, 2, 16),)
+    r = count(model, inputs=x, convention="fvcore", device=device)
+    assert r.total_flops == fvcore(model, x).total()
+    blind = r.fvcore_blind
+    assert (int(blind["macs"].sum()) if blind is not None else 0) == skipped
+    assert len(blind) == (1 if skipped else 0)
+
+
+def test_torchvision_vit_equals_fvcore():
+    import torchvision
+    model, x = torchvision.models.vit_b_16(image_size=32), (torch.randn(1, 3, 32, 32),)
+    r = count(model, inputs=x, convention="fvcore")
+    assert r.total_flops == fvcore(model, x).total()
+    # 12 encoder layers x SDPA over 5 tokens, 768 wide: 12 x 2 x 5*5*768 = 460,800 MACs skipped
+    assert int(r.fvcore_blind["macs"].sum()) == 12 * 2 * 5 * 5 * 768 and len(r.fvcore_blind) == 12
+
+
 def test_multihead_attention_equals_fvcore():
     for mha, x in [(nn.MultiheadAttention(16, 2), (torch.randn(5, 2, 16),) * 3),
                    (nn.MultiheadAttention(16, 2, batch_first=True).eval(), (torch.randn(2, 5, 16),) * 3)]:

@@ -94,6 +94,28 @@ FVCORE_BLIND: dict[Any, str] = {
 _CONV_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d}
 
 
+# aten ops that reach the dispatcher only from an op fvcore skips (so, met outside a skipped
+# call -- e.g. inside F.multi_head_attention_forward, whose inner calls the function mode
+# cannot see -- each is one skipped op of its own)
+FVCORE_BLIND_KERNELS = frozenset({
+    "baddbmm", "_trilinear", "mkldnn_rnn_layer", "_native_multi_head_attention",
+    "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_fused_attention_overrideable", "_flash_attention_forward",
+    "_efficient_attention_forward",
+})
+# what SDPA's math path (the meta and fallback path) dispatches, for an SDPA inside
+# nn.MultiheadAttention(need_weights=False)
+_SDPA_MATH_OPS = frozenset({"bmm", "_safe_softmax", "_softmax", "baddbmm"})
+
+
+def _mha_needs_weights(args, kwargs) -> bool:
+    """need_weights of an F.multi_head_attention_forward call (position 15, default True)."""
+    if "need_weights" in kwargs:
+        return bool(kwargs["need_weights"])
+    return bool(args[15]) if len(args) > 15 else True
+
+
 def fvcore_blind_name(func, args, kwargs) -> str:
     """The op fvcore would see and skip for this torch function call, or ''."""
     name = FVCORE_BLIND.get(func)
@@ -230,6 +252,8 @@ class Recorder:
         self.blind = 0
         self.blind_op = ""
         self.blind_calls = 0
+        self.sdpa_region = False    # inside nn.MultiheadAttention(need_weights=False)
+        self.sdpa_id = 0
 
     # phase and attribution ------------------------------------------------
     def set_phase(self, phase: str, module: str | None = None) -> None:
@@ -275,6 +299,18 @@ class Recorder:
     def is_counted(self, key) -> bool:
         return key in self.extra or key in self.table or key in self.native
 
+    def _blind_kernel(self, name: str) -> tuple[int, str]:
+        """fvcore convention, outside a skipped call: is this dispatched op one fvcore skips?"""
+        if self.sdpa_region and name in _SDPA_MATH_OPS | FVCORE_BLIND_KERNELS:
+            if not self.sdpa_id:
+                self.blind_calls += 1
+                self.sdpa_id = self.blind_calls
+            return self.sdpa_id, "scaled_dot_product_attention"
+        if name in FVCORE_BLIND_KERNELS:
+            self.blind_calls += 1
+            return self.blind_calls, name
+        return 0, ""
+
     def propagate(self, key: str, args, out) -> int:
         """Longest path in weight layers: max over tensor inputs, +1 for conv/linear."""
         d = 0
@@ -314,7 +350,10 @@ class Recorder:
             call = OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
             cost = fn(call)
         blind_macs = 0
-        if self.blind:
+        blind, blind_op = self.blind, self.blind_op
+        if self.track_blind and not blind:
+            blind, blind_op = self._blind_kernel(name)
+        if blind:
             native = self.extra.get(key) or self.native.get(key)
             if native is not None:
                 call = call or OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
@@ -338,7 +377,7 @@ class Recorder:
             in_shape=in_shape, weight_shape=w_shape, out_shape=out_shapes[0] if out_shapes else None,
             macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
             activations=int(act), depth=self.last_depth, phase=self.current_phase,
-            blind=self.blind, blind_op=self.blind_op, blind_macs=blind_macs,
+            blind=blind, blind_op=blind_op, blind_macs=blind_macs,
             callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name), **geo))
 
 
@@ -370,6 +409,13 @@ class _FunctionMode(TorchFunctionMode):
                     return func(*args, **kwargs)
                 finally:
                     rec.blind, rec.blind_op = 0, ""
+            if func is F.multi_head_attention_forward and not _mha_needs_weights(args, kwargs):
+                # its attention is an SDPA call fvcore skips; its projections it counts
+                rec.sdpa_region, rec.sdpa_id = True, 0
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    rec.sdpa_region, rec.sdpa_id = False, 0
         if key is None or rec.inside_composite:
             return func(*args, **kwargs)
         name = key_name(key)

@@ -127,16 +127,14 @@ def _pair(a: dict, b: dict, summed: list) -> tuple[int, int, int, dict]:
     if not summed:
         res = {d: max(a.get(d, 1), b.get(d, 1)) for d in {**a, **b}}
         return 0, _prod(res.values()), 0, res
-    macs_dims, red = [], 0
-    res = {}
+    summed_sizes, res = [], {}
     for d in {**a, **b}:
-        sa, sb = a.get(d, 1), b.get(d, 1)
+        size = max(a.get(d, 1), b.get(d, 1))
         if d in summed:
-            macs_dims.append(max(sa, sb))
+            summed_sizes.append(size)
         else:
-            res[d] = max(sa, sb)
-    macs = _prod(macs_dims) * _prod(res.values())
-    return macs, 0, red, res
+            res[d] = size
+    return _prod(summed_sizes) * _prod(res.values()), 0, 0, res
 
 
 def einsum_cost(equation: str, shapes: Sequence[Sequence[int]],
@@ -251,14 +249,17 @@ def _einsum_operands(call: OpCall) -> tuple[str, list]:
     equation = call.args[0]
     shapes = [s for s in call.in_shapes[1:] if s is not None]
     if not shapes and len(call.args) > 1 and isinstance(call.args[1], (list, tuple)):
-        shapes = [tuple(s) for s in call.args[1]]          # aten.einsum(eq, [tensors])
+        # aten.einsum(equation, [tensors]) called directly
+        shapes = [tuple(int(d) for d in (t.shape if isinstance(t, torch.Tensor) else t))
+                  for t in call.args[1]]
     return equation, shapes
 
 
 @register(aten.einsum)
 def _einsum(call: OpCall) -> Cost:
     equation, shapes = _einsum_operands(call)
-    cost = einsum_cost(equation, shapes, torch_einsum_path(equation, shapes))
+    path = call.kwargs.get("path") or torch_einsum_path(equation, shapes)
+    cost = einsum_cost(equation, shapes, path)
     return Cost(cost.macs, cost.flops)
 
 
