@@ -244,3 +244,24 @@ def test_callers_model_is_unchanged():
     for n, p in m.named_parameters():
         assert (p, p.requires_grad, p.device) == before[n] and p.grad is None
     assert all(b is buffers[n] for n, b in m.named_buffers())
+
+
+class _LayerScale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(4, 1, 1))
+
+    def forward(self, x):
+        return self.gamma * x
+
+
+def test_elementwise_parameter_split():
+    """y = gamma * x: dL/dx = g * gamma (reads the parameter: input gradient, 1 FLOP per
+    element); dL/dgamma = g * x summed over N, H, W (weight gradient, 1 + 1 per element)."""
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _LayerScale(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5))
+    r = count_training(m, (2, 3, 8, 8), optimizer=None)
+    n = 2 * 4 * 8 * 8
+    ls = _layer(r, "1")
+    assert (ls.bwd_input_flops, ls.bwd_weight_flops) == (n, 2 * n)
+    fc = _layer(r, "3")          # behind a flatten (a view): still an activation's gradient
+    assert (fc.bwd_input_macs, fc.bwd_weight_macs) == (2 * 256 * 5, 2 * 256 * 5)
