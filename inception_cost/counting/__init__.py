@@ -1,4 +1,5 @@
 """Counting: build -> count -> present. Returns plain data (CostReport)."""
+from . import backward_registry as _backward_registry  # noqa: F401 - training-step formulas
 from .api import count, smallest_input
 from .engine import ForwardError, OpRecord, Recorder, counting, run_callable, run_counted
 from .formulas import FORMULAS, FVCORE_FORMULAS

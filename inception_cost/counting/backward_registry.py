@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from . import engine as _engine  # noqa: F401 - every built-in formula registers first (they win)
 from .backward_formulas import GRADIENT_SPLITS, backward_cost
 from .registry import CONVENTIONS, Cost, OpCall, register
 
