@@ -23,7 +23,6 @@ Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operati
 from __future__ import annotations
 
 import fnmatch
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -510,7 +509,3 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
     df["aux"] = df["aux"].astype(bool)
     return df
 
-
-def ratio(num: int, den: int) -> float:
-    """num / den, NaN when den is 0 (a layer with no forward MACs)."""
-    return num / den if den else math.nan
