@@ -506,6 +506,54 @@ _META_UNARY = {"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", 
                "hardtanh", "elu", "leaky_relu", "neg", "exp", "sqrt", "rsqrt", "abs", "reciprocal"}
 _META_BINARY = {"add", "sub", "mul", "div"}
 _META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY | _META_BINARY})
+# matrix products and softmaxes whose meta output shape is plain (their meta kernels are
+# Python decompositions: most of the time of attention on meta)
+_META_PRODUCTS = {"mm", "bmm", "addmm", "_softmax", "_safe_softmax"}
+_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS
+
+
+def _meta_fast(name: str, args: tuple, kwargs: dict):
+    if name in _META_PRODUCTS:
+        return _meta_product(name, args, kwargs)
+    return _meta_elementwise(name, args, kwargs)
+
+
+def _meta_product(name: str, args: tuple, kwargs: dict):
+    """Output of mm/bmm/addmm/_softmax/_safe_softmax on floating meta tensors of one dtype
+    (a new contiguous tensor, as their meta kernels return); ``None`` to run the kernel."""
+    if any(k not in ("beta", "alpha", "dtype") for k in kwargs) or kwargs.get("dtype") is not None:
+        return None
+    ts = [a for a in args if isinstance(a, torch.Tensor)]
+    if not ts or any(type(t) is not torch.Tensor or not t.is_meta or t.requires_grad for t in ts):
+        return None
+    dtype = ts[0].dtype
+    if not ts[0].is_floating_point() or any(t.dtype != dtype for t in ts):
+        return None
+    if name in ("_softmax", "_safe_softmax"):
+        x = args[0]
+        if len(args) > 2 and args[2] not in (None, False):       # half_to_float / dtype
+            return None
+        return torch.empty(x.shape, dtype=dtype, device="meta")
+    if name == "mm" and len(args) == 2:
+        a, b = args
+        if a.dim() == b.dim() == 2 and a.shape[1] == b.shape[0]:
+            return torch.empty((a.shape[0], b.shape[1]), dtype=dtype, device="meta")
+    if name == "bmm" and len(args) == 2:
+        a, b = args
+        if a.dim() == b.dim() == 3 and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1]:
+            return torch.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=dtype, device="meta")
+    if name == "addmm" and len(args) in (3, 4, 5):
+        bias, a, b = args[:3]
+        if (isinstance(bias, torch.Tensor) and a.dim() == b.dim() == 2 and a.shape[1] == b.shape[0]
+                and bias.dim() <= 2):
+            out = (a.shape[0], b.shape[1])
+            try:
+                if torch.broadcast_shapes(bias.shape, out) != out:
+                    return None
+            except RuntimeError:
+                return None
+            return torch.empty(out, dtype=dtype, device="meta")
+    return None
 
 
 def _meta_elementwise(name: str, args: tuple, kwargs: dict):
@@ -552,7 +600,7 @@ class _DispatchMode(TorchDispatchMode):
             return run_higher_order(self.rec, func, args, kwargs)
         packet = func.overloadpacket
         name = packet.__name__
-        out = _meta_elementwise(name, args, kwargs) if name in _META_ELEMENTWISE else None
+        out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
         if out is None:
             out = func(*args, **kwargs)
         rec = self.rec
