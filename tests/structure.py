@@ -8,9 +8,9 @@ import torch.nn as nn
 from inception_cost import count
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    """'7x7' -> (7, 7); '' -> ()."""
-    return tuple(int(t) for t in str(text).split("x")) if text not in ("", None) else ()
+def _ints(shape) -> tuple[int, ...]:
+    """(7, 7) -> (7, 7); None -> ()."""
+    return tuple(int(t) for t in shape) if shape is not None else ()
 
 
 def conv_signature(model: nn.Module, input_size) -> collections.Counter:

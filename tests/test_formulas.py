@@ -37,11 +37,11 @@ def test_strided_padded_dilated_conv():
     r = one(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), (1, 3, 224, 224))
     assert r.total_macs == 118_013_952
     row = conv_row(r)
-    assert (row.kernel, row.stride, row.padding, row.out_shape) == ("7x7", "2x2", "3x3", "1x64x112x112")
+    assert (row.kernel, row.stride, row.padding, row.out_shape) == ((7, 7), (2, 2), (3, 3), (1, 64, 112, 112))
     # dilation 2, 3x3, no pad on 10x10: effective kernel 5 -> 6x6 output
     r = one(nn.Conv2d(4, 8, 3, dilation=2, bias=False), (2, 4, 10, 10))
     assert r.total_macs == 2 * 6 * 6 * 8 * 9 * 4
-    assert conv_row(r).dilation == "2x2"
+    assert conv_row(r).dilation == (2, 2)
 
 
 def test_grouped_and_depthwise_conv():
@@ -51,14 +51,14 @@ def test_grouped_and_depthwise_conv():
     # depthwise: one input channel per output
     r = one(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), (1, 32, 14, 14))
     assert r.total_macs == 14 * 14 * 32 * 9
-    assert conv_row(r).groups == "32"
+    assert conv_row(r).groups == 32
 
 
 def test_transposed_conv():
     # every input pixel scatters a k*k*cout/groups patch: N*Cin*H*W*Cout*k*k
     m = nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1, bias=False)
     r = one(m, (1, 16, 7, 7))
-    assert r.layers["out_shape"].iloc[0] == "1x8x14x14"
+    assert r.layers["out_shape"].iloc[0] == (1, 8, 14, 14)
     assert r.total_macs == 16 * 7 * 7 * 8 * 16
 
 
@@ -143,4 +143,4 @@ def test_conv_property(n, g, cin_per, cout_per, kh, kw, stride, pad, dil, h, w):
     m = nn.Conv2d(cin, cout, (kh, kw), stride=stride, padding=pad, dilation=dil, groups=g)
     r = count(m, (n, cin, h, w))
     assert r.total_macs == n * hout * wout * cout * kh * kw * cin // g
-    assert r.layers["out_shape"].iloc[0] == f"{n}x{cout}x{hout}x{wout}"
+    assert r.layers["out_shape"].iloc[0] == (n, cout, hout, wout)

@@ -45,7 +45,7 @@ def test_hand_arithmetic():
     alex = count(build("alexnet"), IMG).layers
     conv1 = alex[alex["op"] == "convolution"].iloc[0]
     # (224 + 2*2 - 11) // 4 + 1 = 55; 64 filters of 3x11x11 at 55x55
-    assert conv1["out_shape"] == "1x64x55x55"
+    assert conv1["out_shape"] == (1, 64, 55, 55)
     assert conv1["macs"] == 55 * 55 * 64 * 3 * 11 * 11 == 70_276_800
     # VGG-16: 13 3x3 convs (weights + bias) and FCs 25088->4096->4096->1000
     widths = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256),

@@ -38,7 +38,7 @@ def _out(report, module, op):
     """Output C, H, W of the single ``op`` row of ``module``."""
     rows = _rows(report, module, op)
     assert len(rows) == 1, (module, op, len(rows))
-    _, c, h, w = (int(t) for t in rows.iloc[0]["out_shape"].split("x"))
+    _, c, h, w = rows.iloc[0]["out_shape"]
     return c, h, w
 
 
@@ -124,7 +124,7 @@ def test_googlenet_output_sizes_follow_table1():
     for module, op, chw in expected:
         assert _out(r, module, op) == chw, module
     fc = _rows(r, "fc", "linear").iloc[0]
-    assert fc["out_shape"] == "1x1000"
+    assert fc["out_shape"] == (1, 1000)
     assert len(_rows(r, "lrn1", "local_response_norm")) == 1
     assert len(_rows(r, "lrn2", "local_response_norm")) == 1
 
@@ -172,7 +172,7 @@ def test_googlenet_aux_heads_run_and_are_counted():
     assert r.total_params - plain.total_params == head(512) + head(528) == 6_379_728
     for aux, c in (("aux1", 512), ("aux2", 528)):
         assert _out(r, f"{aux}.pool", "avg_pool2d") == (c, 4, 4)   # 14x14, 5x5/3 -> 4x4
-        assert _rows(r, f"{aux}.fc2", "linear").iloc[0]["out_shape"] == "1x1000"
+        assert _rows(r, f"{aux}.fc2", "linear").iloc[0]["out_shape"] == (1, 1000)
     assert r.total_macs - plain.total_macs == sum(
         16 * c * 128 + 2048 * 1024 + 1024 * 1000 for c in (512, 528))
     with torch.no_grad():

@@ -87,7 +87,7 @@ def test_module_widths_are_options():
     # Fig. 6 with n = 3 and c7 = 64: the 1×n / n×1 convs shrink to 64·64·3 weights
     r = count(build("rethinking_fig6", n=3, c7=64), (768, 17, 17))
     convs = r.layers[r.layers["op"] == "convolution"]
-    assert set(convs["kernel"]) == {"1x1", "1x3", "3x1"}
+    assert set(convs["kernel"]) == {(1, 1), (1, 3), (3, 1)}
     expected = (conv_bn(768, 192, 1) + conv_bn(768, 64, 1) + conv_bn(64, 64, 1, 3)
                 + conv_bn(64, 192, 3, 1) + conv_bn(768, 64, 1) + 3 * conv_bn(64, 64, 3, 1)
                 + conv_bn(64, 192, 1, 3) + conv_bn(768, 192, 1))
@@ -174,7 +174,7 @@ def test_inception_v3_wrong_input_channels_names_the_module():
 # --------------------------------------------------------------------------- #
 def _input_hwc(layers, child):
     rows = layers[(layers["module"] == child) | layers["module"].str.startswith(child + ".")]
-    dims = [int(d) for d in rows.iloc[0]["in_shape"].split("x")][1:]   # drop the batch
+    dims = list(rows.iloc[0]["in_shape"])[1:]   # drop the batch
     c, *hw = dims
     return (*(hw or [1, 1]), c)
 
@@ -203,7 +203,7 @@ def test_outline_covers_every_child_once(name):
 def test_inception_v2_stem_conv_by_hand():
     layers = report("inception_v2").layers
     conv6 = layers[layers["module"] == "conv_6.conv"].iloc[0]
-    assert (conv6["kernel"], conv6["stride"], conv6["out_shape"]) == ("3x3", "1x1", "1x288x35x35")
+    assert (conv6["kernel"], conv6["stride"], conv6["out_shape"]) == ((3, 3), (1, 1), (1, 288, 35, 35))
     assert conv6["macs"] == 35 * 35 * 192 * 288 * 9
 
 

@@ -91,10 +91,10 @@ def _input_shape(layers, child):
 def test_inception_resnet_v1_grids_follow_the_paper():
     # Fig. 14 stem → 35×35×256; Fig. 7 reduction → 17×17×896; Fig. 12 → 8×8×1792 (Fig. 15)
     layers = report("inception_resnet_v1").layers
-    assert _input_shape(layers, "block_a1") == "1x256x35x35"
-    assert _input_shape(layers, "block_b1") == "1x896x17x17"
-    assert _input_shape(layers, "block_c1") == "1x1792x8x8"
-    assert _input_shape(layers, "avgpool") == "1x1792x8x8"
+    assert _input_shape(layers, "block_a1") == (1, 256, 35, 35)
+    assert _input_shape(layers, "block_b1") == (1, 896, 17, 17)
+    assert _input_shape(layers, "block_c1") == (1, 1792, 8, 8)
+    assert _input_shape(layers, "avgpool") == (1, 1792, 8, 8)
     children = [n for n, _ in build("inception_resnet_v1").named_children()]
     assert sum(n.startswith("block_a") for n in children) == 5
     assert sum(n.startswith("block_b") for n in children) == 10

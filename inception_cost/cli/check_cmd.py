@@ -15,6 +15,7 @@ from ..models.resolve import resolve_model
 from ..report.baseline import (BaselineError, baseline_path, diff_layers, layers_frame,
                                orphan_baselines, read_baseline, write_baseline)
 from ..report.render import render, to_csv, write_output
+from ..report.training_reports import gate_training, training_gate_on
 from ..report.units import human
 from .options import format_option, output_option, parse_chw
 
@@ -80,9 +81,11 @@ def _orphan_line(path: str) -> str:
             "or run `inception-cost check --update` to remove it)")
 
 
-def _update(targets, baseline, full) -> None:
+def _update(targets, baseline, full, train: bool) -> None:
     for vname, module, chw in targets:
         report = _count(vname, module, chw)
+        if train:
+            gate_training(baseline, vname, module, chw, True, [], [], click.echo)
         path = baseline_path(baseline, vname)
         state = "created"
         if os.path.exists(path):
@@ -110,9 +113,11 @@ def _update(targets, baseline, full) -> None:
 @click.option("--name", default=None, help="Baseline name for --model (default: derived from the spec).")
 @click.option("--update", is_flag=True, help="Rewrite the baselines with the current counts "
               "(repairs corrupt ones; with all variants, removes orphan baselines).")
+@click.option("--train/--no-train", "train", default=None,
+              help="Also gate training-step counts (<baseline>/training/; default: when that folder exists).")
 @format_option()
 @output_option()
-def check_cmd(baseline, variant_list, model_spec, input_, name, update, fmt, output):
+def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, fmt, output):
     """Recompute per-layer counts and compare with the committed CSVs.
 
     Exit 0 identical; 1 any layer changed/added/removed, or (checking all
@@ -121,13 +126,15 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, fmt, out
     targets = _targets(variant_list, model_spec, input_, name)
     full = variant_list is None and not model_spec
     if update:
-        _update(targets, baseline, full)
+        _update(targets, baseline, full, training_gate_on(train, baseline))
         return
     if not os.path.isdir(baseline):
         raise BaselineError(f"baseline folder '{baseline}' does not exist")
     results, problems = [], []
     for vname, module, chw in targets:
         report = _count(vname, module, chw)
+        if training_gate_on(train, baseline):
+            gate_training(baseline, vname, module, chw, False, results, problems, click.echo)
         path = baseline_path(baseline, vname)
         try:
             old = read_baseline(path)

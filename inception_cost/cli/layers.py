@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..counting import count
 from ..counting.engine import ForwardError
+from ..counting.report import format_shapes
 from ..errors import UsageError
 from ..models.resolve import resolve_model
 from ..report.render import render, write_output
@@ -44,8 +45,8 @@ def layers_table(report, depth: int | None, fmt: str) -> pd.DataFrame:
         df = report.by_module(depth=depth)
         df["module"] = "(whole model)" if depth == 0 else df["module"].map(lambda m: m or "(top)")
     else:
-        df = report.layers if fmt in ("csv", "json") else report.layers[SHOWN]
-        df = df.copy()
+        df = report.layers.drop(columns=["callers"]) if fmt in ("csv", "json") else report.layers[SHOWN]
+        df = format_shapes(df)
     total = report.total_flops or 1
     if fmt in ("rich", "md"):
         df = df.copy()
@@ -74,6 +75,23 @@ def fvcore_table(report, native, depth: int | None, fmt: str) -> pd.DataFrame:
     return df
 
 
+def uncounted_notes(report) -> list[str]:
+    """One note listing every op that ran with no formula (counted 0), with calls and modules;
+    and, in the fvcore convention, the work fvcore does not count."""
+    notes = []
+    unc = report.uncounted
+    if len(unc):
+        parts = []
+        for op, grp in unc.groupby("op", sort=False):
+            mods = ", ".join(m or "<top>" for m in grp["module"][:3]) + (", ..." if len(grp) > 3 else "")
+            parts.append(f"{op} x{int(grp['calls'].sum())} (in {mods})")
+        notes.append("ops with no formula (counted 0): " + "; ".join(parts))
+    blind = getattr(report, "fvcore_blind", None)
+    if blind is not None and len(blind):
+        notes.append(report.fvcore_blind_line())
+    return notes
+
+
 @click.command("layers")
 @click.argument("model")
 @click.option("--input", "input_", default=None, help="C x H x W, e.g. 3x224x224 (default: the model's own).")
@@ -88,9 +106,11 @@ def fvcore_table(report, native, depth: int | None, fmt: str) -> pd.DataFrame:
 @click.option("--device", type=click.Choice(["meta", "cpu"]), default="meta", show_default=True,
               help="meta: no memory at any size; cpu: a real forward, for models whose forward "
                    "reads tensor values (if x.sum() > 0, .item(), nonzero).")
+@click.option("--strict", is_flag=True, default=False,
+              help="Fail (exit 2) if an op that is not pure data movement has no formula.")
 @format_option()
 @output_option()
-def layers(model, input_, batch, depth, convention, engine, device, fmt, output):
+def layers(model, input_, batch, depth, convention, engine, device, strict, fmt, output):
     """Per-layer params, MACs, FLOPs and activations of MODEL.
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME,
@@ -122,7 +142,8 @@ def layers(model, input_, batch, depth, convention, engine, device, fmt, output)
                 raise UsageError(f"--engine fvcore could not count '{label}': {type(e).__name__}: "
                                  f"{detail} (the native engine counts it: leave --engine out)") from None
         else:
-            report = count(module, (batch, *chw), convention=convention, device=device, name=label)
+            report = count(module, (batch, *chw), convention=convention, device=device, name=label,
+                           strict=strict)
     except ForwardError as e:
         raise count_error(e, device) from None
     df = fvcore_table(report, native, depth, fmt) if engine == "fvcore" else \
@@ -137,6 +158,5 @@ def layers(model, input_, batch, depth, convention, engine, device, fmt, output)
         notes.append("fvcore reports FLOPs per module and operator only: shapes are the "
                      "module's input and output from the native count; activations: "
                      f"{int(native.total_activations):,} elements (native engine)")
-    if report.uncounted_ops:
-        notes.append("ops with no formula (counted 0): " + ", ".join(report.uncounted_ops))
+    notes += uncounted_notes(report)
     write_output(render(df, fmt, title=title, units=units, notes=notes), output)

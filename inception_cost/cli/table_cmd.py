@@ -21,9 +21,11 @@ from .options import format_option, output_option
 @click.option("--wide", is_flag=True,
               help="rich: the full table (branch widths, bias, Δ columns, audit tags); "
                    "the default view fits 100 columns, audit findings as footnotes.")
+@click.option("--train", is_flag=True,
+              help="Add a training column (forward + backward MACs of one step) to GoogLeNet's Table 1.")
 @format_option()
 @output_option()
-def table_cmd(variant, stem, wide, fmt, output):
+def table_cmd(variant, stem, wide, fmt, output, train):
     """Rebuild a paper's Table 1 from the built model and audit what it prints.
 
     VARIANT: googlenet (default; also googlenet_torchvision) for GoogLeNet's Table 1,
@@ -33,6 +35,11 @@ def table_cmd(variant, stem, wide, fmt, output):
     excluded). Sizes print as H x W x C, as the papers do."""
     if variant in TABLE1_VARIANTS:
         rep = table1_report(variant, stem)
+        if train:
+            from ..papers.table1_training import with_training_column
+            rep = with_training_column(rep, variant, stem)
+    elif train:
+        raise UsageError("--train applies to GoogLeNet's Table 1 (googlenet, googlenet_torchvision)")
     elif variant in OUTLINE_VARIANTS:
         if stem is not None:
             raise UsageError("--stem applies to googlenet only")

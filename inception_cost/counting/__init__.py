@@ -1,8 +1,11 @@
 """Counting: build -> count -> present. Returns plain data (CostReport)."""
+from . import backward_registry as _backward_registry  # noqa: F401 - training-step formulas
 from .api import count, smallest_input
-from .engine import ForwardError
-from .formulas import FORMULAS, FVCORE_FORMULAS, Cost, OpCall
-from .report import CostReport
+from .engine import ForwardError, OpRecord, Recorder, counting, run_callable, run_counted
+from .formulas import FORMULAS, FVCORE_FORMULAS
+from .registry import CONVENTIONS, Cost, OpCall, RegistryError, register
+from .report import CostReport, format_shapes
 
-__all__ = ["count", "smallest_input", "ForwardError", "FORMULAS", "FVCORE_FORMULAS", "Cost",
-           "OpCall", "CostReport"]
+__all__ = ["count", "smallest_input", "ForwardError", "OpRecord", "Recorder", "counting",
+           "run_callable", "run_counted", "FORMULAS", "FVCORE_FORMULAS", "CONVENTIONS", "Cost",
+           "OpCall", "RegistryError", "register", "CostReport", "format_shapes"]

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import pandas as pd
 import torch
 import torch.nn as nn
-from torch.func import functional_call
 
 from ..errors import InputTooSmallError, UsageError
 from .engine import ForwardError, OpRecord, run_counted
-from .report import LAYER_COLUMNS, CostReport, fmt_shape
+from .frames import fvcore_blind_frame, layers_frame
+from .inputs import make_inputs, tensor_shapes
+from .placement import counting_copy, unwrap
+from .registry import RegistryError, overrides
+from .report import CostReport
 
 _TOO_SMALL = re.compile(r"(too small|Output size is too small|non-positive|negative dimension"
                         r"|Kernel size can't be greater|pad should be|input image .* smaller"
@@ -19,105 +21,21 @@ _TOO_SMALL = re.compile(r"(too small|Output size is too small|non-positive|negat
                         re.IGNORECASE)
 
 
-def _make_inputs(input_size, inputs, device: str) -> tuple:
-    if inputs is not None:
-        if isinstance(inputs, torch.Tensor):
-            inputs = (inputs,)
-        return tuple(_to_device(t, device) for t in inputs)
-    if input_size is None:
-        raise UsageError("give input_size=(N, C, H, W) or inputs=")
-    size = tuple(int(s) for s in input_size)
-    if len(size) == 3:
-        size = (1, *size)
-    if any(s <= 0 for s in size):
-        raise UsageError(f"input size must be positive, got {'x'.join(map(str, size))}")
-    if device == "meta":
-        return (torch.empty(size, device="meta"),)
-    g = torch.Generator().manual_seed(0)
-    return (torch.randn(size, generator=g).to(device),)
-
-
-def _to_device(t, device: str):
-    if not isinstance(t, torch.Tensor):
-        return t
-    if device == "meta":
-        return torch.empty_like(t, device="meta")
-    return t.to(device)
-
-
-def _model_device_ok(model: nn.Module, device: str) -> bool:
-    tensors = list(model.parameters()) + list(model.buffers())
-    return all(t.device.type == torch.device(device).type for t in tensors)
-
-
-def _run(model: nn.Module, inputs: tuple, device: str, convention: str) -> list[OpRecord]:
-    if _model_device_ok(model, device):
-        return run_counted(model, inputs, convention)
-    state = {n: _to_device(t, device) for n, t in model.named_parameters()}
-    state.update({n: _to_device(t, device) for n, t in model.named_buffers()})
-
-    def call(*xs):
-        return functional_call(model, state, xs)
-
-    wrapper = _Wrapped(model, call)
-    return run_counted(wrapper, inputs, convention)
-
-
-class _Wrapped:
-    """Callable with ``named_modules`` of the real model (for attribution)."""
-
-    def __init__(self, model, fn):
-        self.model, self.fn = model, fn
-
-    def named_modules(self):
-        return self.model.named_modules()
-
-    def __call__(self, *xs):
-        return self.fn(*xs)
-
-
-def _attach_params(model: nn.Module, records: list[OpRecord]) -> pd.DataFrame:
-    rows = [dict(r.__dict__) for r in records]
-    for r in rows:
-        r["params"] = 0
-    owner: dict[str, int] = {}
-    seen: set[int] = set()
-    for mname, mod in model.named_modules():
-        n = 0
-        for p in mod.parameters(recurse=False):
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
-            n += p.numel()
-        if n:
-            owner[mname] = n
-    first_row: dict[str, int] = {}
-    for i, r in enumerate(rows):
-        first_row.setdefault(r["module"], i)
-    types = {n: type(m).__name__ for n, m in model.named_modules()}
-    for mname, n in owner.items():
-        if mname in first_row:
-            rows[first_row[mname]]["params"] += n
-        else:
-            rows.append(dict(module=mname, module_type=types[mname], op="params", counted=True,
-                             inplace=False, in_shape=None, weight_shape=None, out_shape=None,
-                             kernel=None, stride=None, padding=None, dilation=None, groups=None,
-                             macs=0, flops=0, activations=0, params=n, depth=0))
-    df = pd.DataFrame(rows, columns=LAYER_COLUMNS)
-    for c in ("in_shape", "weight_shape", "out_shape", "kernel", "stride", "padding", "dilation"):
-        df[c] = df[c].map(fmt_shape)
-    df["groups"] = df["groups"].map(lambda g: "" if g is None or pd.isna(g) else str(int(g)))
-    for c in ("params", "macs", "flops", "activations", "depth"):
-        df[c] = df[c].astype("int64")
-    return df
+def _run(model: nn.Module, args: tuple, kwargs: dict, device: str, convention: str,
+         formulas: dict | None = None) -> list[OpRecord]:
+    """Count one call of ``model`` on ``device``; the caller's model is never changed."""
+    return run_counted(counting_copy(model, device), args, convention, kwargs=kwargs,
+                       formulas=formulas)
 
 
 def smallest_input(model: nn.Module, channels: int, start: int, device: str = "meta",
                    batch: int = 1, limit: int = 4096) -> int | None:
     """Smallest square H=W >= start that gets through every conv/pool of the model."""
+    model = counting_copy(unwrap(model), "meta")
+
     def too_small(s: int) -> bool:
         try:
-            _run(model, (torch.empty(batch, channels, s, s, device="meta"),), "meta", "native")
+            run_counted(model, (torch.empty(batch, channels, s, s, device="meta"),))
             return False
         except ForwardError as e:
             return bool(_TOO_SMALL.search(e.original))
@@ -135,34 +53,67 @@ def smallest_input(model: nn.Module, channels: int, start: int, device: str = "m
     return hi
 
 
-def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs=None,
+def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any = None,
           device: str = "meta", convention: str = "native", engine: str = "native",
-          name: str = "") -> CostReport:
+          name: str = "", batch: int | None = None,
+          formulas: Mapping[Any, Callable] | None = None, strict: bool = False) -> CostReport:
     """Count params, MACs, FLOPs and activations of ``model`` for one forward pass.
 
-    ``input_size`` is (N, C, H, W) (or (C, H, W) for batch 1); ``inputs`` a tensor
-    or tuple of tensors.  ``device="meta"`` (default) costs no memory at any batch.
+    ``input_size``: the full input shape, batch first (``(8, 3, 224, 224)``,
+    ``(4, 16, 100)`` for a Conv1d model); ``batch=N`` prepends N to it.  A 3-tuple
+    for a model whose first convolution is a Conv2d is C x H x W at batch 1.
+    ``inputs``: a tensor, a tuple of tensors (positional) or a dict (keyword arguments).
+    ``device``: "meta" (default; no memory at any batch) or "cpu"/"cuda" (for models
+    whose forward reads tensor values).  The caller's model is never changed.
     ``convention``: "native" (MACs and FLOPs as documented in ``formulas``) or
     "fvcore" (the flops column reproduces ``FlopCountAnalysis(...).total()``).
     ``engine="fvcore"`` runs fvcore itself (on CPU) behind the same report.
+    ``formulas``: per-call formulas ``{torch.ops.aten.op: fn}`` (fn: OpCall -> Cost)
+    that add to or override the registry.  ``strict=True``: an op that ran with no
+    formula (not pure data movement) is a :class:`UsageError` instead of a 0 row.
     """
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if engine == "fvcore":
         from .fvcore_engine import count_with_fvcore
-        return count_with_fvcore(model, input_size=input_size, inputs=inputs, name=name)
+        return count_with_fvcore(model, input_size=input_size, inputs=inputs, name=name, batch=batch)
     if engine != "native":
         raise UsageError(f"unknown engine '{engine}' (choose native or fvcore)")
     if convention not in ("native", "fvcore"):
         raise UsageError(f"unknown convention '{convention}' (choose native or fvcore)")
-    xs = _make_inputs(input_size, inputs, device)
     try:
-        records = _run(model, xs, device, convention)
+        extra = overrides(formulas)
+    except RegistryError as e:
+        raise UsageError(str(e)) from None
+    inner = unwrap(model)
+    args, kwargs = make_inputs(input_size, inputs, device, batch, inner)
+    try:
+        with torch.inference_mode(False):
+            records = _run(inner, args, kwargs, device, convention, extra)
     except ForwardError as e:
-        if _TOO_SMALL.search(e.original) and len(xs) == 1 and xs[0].dim() == 4:
+        xs = [a for a in args if isinstance(a, torch.Tensor)]
+        if _TOO_SMALL.search(e.original) and len(xs) == 1 and not kwargs and xs[0].dim() == 4:
             x = xs[0]
-            best = smallest_input(model, x.shape[1], int(min(x.shape[2:])), batch=1)
+            best = smallest_input(inner, x.shape[1], int(min(x.shape[2:])), batch=1)
             raise InputTooSmallError(e.module, tuple(x.shape[1:]), best) from None
         raise
-    df = _attach_params(model, records)
-    return CostReport(layers=df, model_name=name or type(model).__name__,
-                      input_shapes=[tuple(x.shape) for x in xs if isinstance(x, torch.Tensor)],
-                      convention=convention, engine="native", device=device)
+    if strict:
+        _check_strict(records)
+    df = layers_frame(inner, records)
+    return CostReport(layers=df, model_name=name or type(inner).__name__,
+                      input_shapes=tensor_shapes(args, kwargs),
+                      convention=convention, engine="native", device=device,
+                      fvcore_blind=fvcore_blind_frame(records) if convention == "fvcore" else None)
+
+
+def _check_strict(records: list[OpRecord]) -> None:
+    bad = [r for r in records if not r.counted]
+    if bad:
+        first = bad[0]
+        calls = sum(1 for r in bad if r.op == first.op)
+        others = sorted({r.op for r in bad} - {first.op})
+        more = f" (also uncounted: {', '.join(others)})" if others else ""
+        qual = first.qualified or first.op
+        raise UsageError(f"op {qual} has no formula ({calls} call(s), first in module "
+                         f"'{first.module or '<top>'}'); add one with formulas="
+                         f"{{torch.ops.{qual.replace('::', '.')}: fn}}{more}")

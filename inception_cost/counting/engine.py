@@ -8,12 +8,21 @@ Two interception levels cooperate:
 * a ``TorchFunctionMode`` recognises a few composite functions *before* they
   decompose (``linear``, ``batch_norm``, ``local_response_norm``, ``matmul`` ...),
   so each is one row with its documented formula instead of a handful of aten ops.
+
+Entry points: :func:`run_counted` (one inference forward under ``torch.no_grad()``)
+and :func:`counting` / :func:`run_callable` (anything, grad mode as the caller set it,
+e.g. forward + ``loss.backward()`` + ``optimizer.step()``).  Every :class:`OpRecord`
+carries its phase ("forward", "backward", "optimizer", set with ``Recorder.phase``)
+and the module it is attributed to: the innermost module whose forward is running,
+else the module the caller named for the phase (backward ops run outside any forward).
+Formulas come from :mod:`inception_cost.counting.registry`, keyed by ``torch.ops`` ops.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -22,33 +31,44 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from .formulas import CONVENTIONS, OpCall
+from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
+from .higher_order import eager_higher_order_ops, run_higher_order
+from .registry import CONVENTIONS, Formula, OpCall, key_name, lookup, overrides
 
-# composite functions counted as one row: torch function -> registry key
-COMPOSITE_FUNCTIONS: dict[Any, str] = {
-    F.linear: "linear",
-    F.batch_norm: "batch_norm",
-    torch.batch_norm: "batch_norm",
-    F.layer_norm: "layer_norm",
-    F.group_norm: "group_norm",
-    F.instance_norm: "instance_norm",
+aten = torch.ops.aten
+
+# composite functions counted as one row: torch function -> registry key (its aten op;
+# a documented string only for a function with no aten op)
+COMPOSITE_FUNCTIONS: dict[Any, Any] = {
+    F.linear: aten.linear,
+    F.batch_norm: aten.batch_norm,
+    torch.batch_norm: aten.batch_norm,
+    F.layer_norm: aten.layer_norm,
+    F.group_norm: aten.group_norm,
+    F.instance_norm: aten.instance_norm,
     F.local_response_norm: "local_response_norm",
-    F.adaptive_avg_pool1d: "adaptive_avg_pool1d",
-    F.adaptive_avg_pool2d: "adaptive_avg_pool2d",
-    F.adaptive_avg_pool3d: "adaptive_avg_pool3d",
-    F.softmax: "softmax",
-    F.log_softmax: "log_softmax",
-    torch.softmax: "softmax",
-    torch.Tensor.softmax: "softmax",
-    torch.matmul: "matmul",
-    torch.Tensor.matmul: "matmul",
-    torch.Tensor.__matmul__: "matmul",
-    torch.einsum: "einsum",
+    F.adaptive_avg_pool1d: aten.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d: aten.adaptive_avg_pool2d,
+    F.adaptive_avg_pool3d: aten.adaptive_avg_pool3d,
+    F.softmax: aten.softmax,
+    F.log_softmax: aten.log_softmax,
+    torch.softmax: aten.softmax,
+    torch.Tensor.softmax: aten.softmax,
+    torch.matmul: aten.matmul,
+    torch.Tensor.matmul: aten.matmul,
+    torch.Tensor.__matmul__: aten.matmul,
+    torch.einsum: aten.einsum,
+    # one row on every device, before it picks a kernel (math path, CPU or CUDA fused kernel)
+    F.scaled_dot_product_attention: aten.scaled_dot_product_attention,
 }
 
-# composites whose output has the input's shape: on meta they need not run at all
-_WEIGHT_OPS = {"convolution", "_convolution", "linear", "addmm"}
+CONV_OPS = frozenset({"convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
+                      "mkldnn_convolution", "conv1d", "conv2d", "conv3d", "_convolution_mode",
+                      "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+# ops that add one weight layer to the longest path (the ``depth`` column)
+_WEIGHT_OPS = CONV_OPS | {"linear", "addmm"}
 
+# composites whose output has the input's shape: on meta (no grad) they need not run at all
 _SHAPE_PRESERVING = {"batch_norm", "layer_norm", "group_norm", "instance_norm",
                      "local_response_norm", "softmax", "log_softmax"}
 
@@ -59,9 +79,60 @@ _SILENT = {
     "zeros", "ones", "full", "scalar_tensor", "_to_copy", "to", "set_", "resize_",
 }
 
+PHASES = ("forward", "backward", "optimizer")
+
+# functions fvcore's tracer records as one op it has no handle for (so it counts them 0);
+# in the fvcore convention their work is kept apart, see Recorder.blind
+FVCORE_BLIND: dict[Any, str] = {
+    F.scaled_dot_product_attention: "scaled_dot_product_attention",
+    torch.baddbmm: "baddbmm", torch.Tensor.baddbmm: "baddbmm",
+    torch.bilinear: "bilinear",
+    torch.lstm: "lstm", torch.gru: "gru", torch.rnn_tanh: "rnn_tanh", torch.rnn_relu: "rnn_relu",
+    torch.lstm_cell: "lstm_cell", torch.gru_cell: "gru_cell",
+    torch.rnn_tanh_cell: "rnn_tanh_cell", torch.rnn_relu_cell: "rnn_relu_cell",
+}
+_CONV_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d}
+
+
+# aten ops that reach the dispatcher only from an op fvcore skips (so, met outside a skipped
+# call -- e.g. inside F.multi_head_attention_forward, whose inner calls the function mode
+# cannot see -- each is one skipped op of its own)
+FVCORE_BLIND_KERNELS = frozenset({
+    "baddbmm", "_trilinear", "mkldnn_rnn_layer", "_native_multi_head_attention",
+    "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_fused_attention_overrideable", "_flash_attention_forward",
+    "_efficient_attention_forward",
+})
+# what SDPA's math path (the meta and fallback path) dispatches, for an SDPA inside
+# nn.MultiheadAttention(need_weights=False)
+_SDPA_MATH_OPS = frozenset({"bmm", "_safe_softmax", "_softmax", "baddbmm"})
+
+
+def _mha_needs_weights(args, kwargs) -> bool:
+    """need_weights of an F.multi_head_attention_forward call (position 15, default True)."""
+    if "need_weights" in kwargs:
+        return bool(kwargs["need_weights"])
+    return bool(args[15]) if len(args) > 15 else True
+
+
+def fvcore_blind_name(func, args, kwargs) -> str:
+    """The op fvcore would see and skip for this torch function call, or ''."""
+    name = FVCORE_BLIND.get(func)
+    if name:
+        return name
+    if func in _CONV_FUNCTIONS:
+        padding = args[4] if len(args) > 4 else kwargs.get("padding")
+        if isinstance(padding, str):          # padding='same'/'valid' -> aten::_convolution_mode
+            return "_convolution_mode"
+    return ""
+
 
 @dataclass
 class OpRecord:
+    """One executed op. Shapes are integer tuples (``None`` when absent); units: macs
+    (multiply-accumulates), flops (floating-point operations), activations (elements)."""
+
     module: str
     module_type: str
     op: str
@@ -79,6 +150,12 @@ class OpRecord:
     flops: int
     activations: int
     depth: int = 0      # weight layers (conv/linear) on the longest path to this output
+    phase: str = "forward"
+    blind: int = 0      # fvcore convention: the id (1, 2, ...) of the enclosing op fvcore skips
+    blind_op: str = ""  # ... its name (e.g. "scaled_dot_product_attention")
+    blind_macs: int = 0  # ... and this row's native MACs, which fvcore does not count
+    callers: tuple = ()  # paths of every named module whose forward was running, outer first
+    qualified: str = ""  # the op's full name, e.g. "aten::convolution"
 
 
 class ForwardError(RuntimeError):
@@ -95,7 +172,7 @@ def _shape(x) -> tuple | None:
 
 
 def _tuple(v, nd: int) -> tuple | None:
-    if v is None:
+    if v is None or isinstance(v, str):
         return None
     if isinstance(v, (list, tuple)):
         if len(v) == 0:
@@ -105,13 +182,28 @@ def _tuple(v, nd: int) -> tuple | None:
     return (int(v),) * nd
 
 
+# positions of (stride, padding, dilation, groups) in each convolution op's arguments
+_CONV_ARGS = {
+    "convolution": (3, 4, 5, 8), "_convolution": (3, 4, 5, 8), "convolution_overrideable": (3, 4, 5, 8),
+    "conv1d": (3, 4, 5, 6), "conv2d": (3, 4, 5, 6), "conv3d": (3, 4, 5, 6), "_convolution_mode": (3, 4, 5, 6),
+    "conv_transpose1d": (3, 4, 7, 6), "conv_transpose2d": (3, 4, 7, 6), "conv_transpose3d": (3, 4, 7, 6),
+    "cudnn_convolution": (3, 2, 4, 5), "mkldnn_convolution": (4, 3, 5, 6),
+}
+
+
+def _at(args: tuple, i: int, default):
+    return args[i] if len(args) > i and args[i] is not None else default
+
+
 def _geometry(key: str, args: tuple, in_shape, w_shape) -> dict:
-    """kernel/stride/padding/dilation/groups of convolutions and pools."""
+    """kernel/stride/padding/dilation/groups of convolutions and pools (integer tuples)."""
     g = dict(kernel=None, stride=None, padding=None, dilation=None, groups=None)
-    if key in ("convolution", "_convolution") and w_shape is not None:
+    if key in _CONV_ARGS and w_shape is not None:
         nd = len(w_shape) - 2
-        g.update(kernel=tuple(w_shape[2:]), stride=_tuple(args[3], nd), padding=_tuple(args[4], nd),
-                 dilation=_tuple(args[5], nd), groups=int(args[8]))
+        si, pi, di, gi = _CONV_ARGS[key]
+        g.update(kernel=tuple(w_shape[2:]), stride=_tuple(_at(args, si, 1), nd),
+                 padding=_tuple(_at(args, pi, 0), nd), dilation=_tuple(_at(args, di, 1), nd),
+                 groups=int(_at(args, gi, 1)))
     elif "pool" in key and in_shape is not None and not key.startswith(("adaptive", "_adaptive")):
         nd = 3 if "3d" in key else 1 if "1d" in key else 2
         k = _tuple(args[1] if len(args) > 1 else None, nd)
@@ -130,101 +222,250 @@ def _flat_outputs(out) -> list:
     return []
 
 
-class _Recorder:
-    def __init__(self, convention: str, names: dict[int, str]):
+class Recorder:
+    """Collects one :class:`OpRecord` per executed op.
+
+    Attribution: the innermost named module whose forward is running; when none is
+    (backward ops, an optimizer step) the module set with :meth:`phase` (default
+    ``""``, the top).  Every record carries the current phase."""
+
+    def __init__(self, convention: str = "native", names: dict[int, str] | None = None,
+                 formulas: dict | None = None):
         if convention not in CONVENTIONS:
             raise ValueError(f"unknown convention '{convention}' (choose from {sorted(CONVENTIONS)})")
-        self.formulas = CONVENTIONS[convention]
+        self.convention = convention
+        self.table = CONVENTIONS[convention]
         self.native = CONVENTIONS["native"]
-        self.names = names
+        self.extra = overrides(formulas)
+        self.names = names or {}
+        self.types: dict[str, str] = {}
         self.stack: list[nn.Module] = []
         self.rows: list[OpRecord] = []
         self.inside_composite = 0
         self.depth = WeakTensorKeyDictionary()
         self.last_depth = 0
+        self.current_phase = "forward"
+        self.phase_module: str | None = None
+        # fvcore convention: work inside ops fvcore skips is recorded at 0 with its native MACs
+        self._callers: tuple | None = ()
+        self.track_blind = convention == "fvcore"
+        self.blind = 0
+        self.blind_op = ""
+        self.blind_calls = 0
+        self.sdpa_region = False    # inside nn.MultiheadAttention(need_weights=False)
+        self.sdpa_id = 0
 
-    # module attribution --------------------------------------------------
+    # phase and attribution ------------------------------------------------
+    def set_phase(self, phase: str, module: str | None = None) -> None:
+        """Label the following records with ``phase``; ops run outside any module's
+        forward are attributed to ``module`` (a module path, "" for the top)."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase '{phase}' (choose from {', '.join(PHASES)})")
+        self.current_phase, self.phase_module = phase, module
+        self._callers = None
+
+    @contextmanager
+    def phase(self, phase: str, module: str | None = None):
+        """Context manager form of :meth:`set_phase`; restores the previous phase on exit."""
+        old = (self.current_phase, self.phase_module)
+        self.set_phase(phase, module)
+        try:
+            yield self
+        finally:
+            self.current_phase, self.phase_module = old
+            self._callers = None
+
     def current(self) -> tuple[str, str]:
         for mod in reversed(self.stack):
             name = self.names.get(id(mod))
             if name is not None:
                 return name, type(mod).__name__
+        if self.phase_module:
+            return self.phase_module, self.types.get(self.phase_module, "")
         return "", "(top)"
+
+    def callers(self) -> tuple:
+        """Paths of the named modules on the stack (outer first), cached until it changes."""
+        if self._callers is None:
+            seen = [self.names[id(m)] for m in self.stack if id(m) in self.names]
+            if not seen and self.phase_module:
+                seen = [self.phase_module]
+            self._callers = tuple(dict.fromkeys(seen))
+        return self._callers
+
+    def formula(self, key) -> Formula | None:
+        return lookup(self.convention, key, self.extra)
+
+    def is_counted(self, key) -> bool:
+        return key in self.extra or key in self.table or key in self.native
+
+    def _blind_kernel(self, name: str) -> tuple[int, str]:
+        """fvcore convention, outside a skipped call: is this dispatched op one fvcore skips?"""
+        if self.sdpa_region and name in _SDPA_MATH_OPS | FVCORE_BLIND_KERNELS:
+            if not self.sdpa_id:
+                self.blind_calls += 1
+                self.sdpa_id = self.blind_calls
+            return self.sdpa_id, "scaled_dot_product_attention"
+        if name in FVCORE_BLIND_KERNELS:
+            self.blind_calls += 1
+            return self.blind_calls, name
+        return 0, ""
 
     def propagate(self, key: str, args, out) -> int:
         """Longest path in weight layers: max over tensor inputs, +1 for conv/linear."""
         d = 0
+        depth = self.depth
         for a in args:
-            items = a if isinstance(a, (list, tuple)) else (a,)
-            for t in items:
-                if isinstance(t, torch.Tensor):
-                    d = max(d, self.depth.get(t, 0))
+            if isinstance(a, torch.Tensor):
+                v = depth.get(a, 0)
+                if v > d:
+                    d = v
+            elif isinstance(a, (list, tuple)):
+                for t in a:
+                    if isinstance(t, torch.Tensor):
+                        v = depth.get(t, 0)
+                        if v > d:
+                            d = v
         if key in _WEIGHT_OPS:
             d += 1
-        for o in _flat_outputs(out):
-            self.depth[o] = d
+        if isinstance(out, torch.Tensor):
+            depth[out] = d
+        else:
+            for o in _flat_outputs(out):
+                depth[o] = d
         self.last_depth = d
         return d
 
-    def record(self, key: str, args: tuple, kwargs: dict, out, inplace: bool) -> None:
+    def record(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
+        name = key_name(key)
         in_shapes = [_shape(a) for a in args]
         outs = _flat_outputs(out)
-        out_shapes = [_shape(o) for o in outs[:1]]
-        shapes_args = tuple(_shape(a) if isinstance(a, torch.Tensor) else a for a in args)
-        call = OpCall(key, in_shapes, out_shapes, shapes_args, dict(kwargs))
-        fn = self.formulas.get(key)
-        counted = key in self.native or key in self.formulas
-        cost = fn(call) if fn is not None else None
+        out_shapes = [_shape(o) for o in outs]
+        shapes_args = tuple(s if s is not None else a for s, a in zip(in_shapes, args))
+        fn = self.formula(key)
+        counted = fn is not None or self.is_counted(key)
+        cost = None
+        call = None
+        if fn is not None:
+            call = OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
+            cost = fn(call)
+        blind_macs = 0
+        blind, blind_op = self.blind, self.blind_op
+        if self.track_blind and not blind:
+            blind, blind_op = self._blind_kernel(name)
+        if blind:
+            native = self.extra.get(key) or self.native.get(key)
+            if native is not None:
+                call = call or OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
+                blind_macs = int(native(call).macs)
+            cost, counted = None, True
         module, mtype = self.current()
         in_shape = in_shapes[0] if in_shapes else None
-        if key in ("addmm", "baddbmm"):
-            in_shape = in_shapes[1]
         w_shape = None
-        if key in ("convolution", "_convolution", "linear", "batch_norm"):
-            w_shape = in_shapes[1] if key != "batch_norm" else (in_shapes[3] if len(in_shapes) > 3 else None)
-        elif key == "addmm":
+        if name in ("addmm", "baddbmm"):
+            in_shape = in_shapes[1]
+        if name in CONV_OPS or name == "linear":
+            w_shape = in_shapes[1]
+        elif name == "batch_norm":
+            w_shape = in_shapes[3] if len(in_shapes) > 3 else None
+        elif name == "addmm":
             w_shape = in_shapes[2]
-        act = 0 if inplace else sum(math.prod(o.shape) for o in outs[:1])
-        geo = _geometry(key, shapes_args, in_shape, w_shape)
+        act = 0 if inplace or not out_shapes else math.prod(out_shapes[0])
+        geo = _geometry(name, shapes_args, in_shape, w_shape)
         self.rows.append(OpRecord(
-            module=module, module_type=mtype, op=key, counted=counted, inplace=inplace,
+            module=module, module_type=mtype, op=name, counted=counted, inplace=inplace,
             in_shape=in_shape, weight_shape=w_shape, out_shape=out_shapes[0] if out_shapes else None,
-            macs=cost.macs if cost else 0, flops=cost.flops if cost else 0, activations=int(act),
-            depth=self.last_depth, **geo))
+            macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
+            activations=int(act), depth=self.last_depth, phase=self.current_phase,
+            blind=blind, blind_op=blind_op, blind_macs=blind_macs,
+            callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name), **geo))
+
+
+
+def _needs_grad(args) -> bool:
+    if not torch.is_grad_enabled():
+        return False
+    for a in args:
+        if isinstance(a, torch.Tensor) and a.requires_grad:
+            return True
+    return False
 
 
 class _FunctionMode(TorchFunctionMode):
-    def __init__(self, rec: _Recorder):
+    def __init__(self, rec: Recorder):
         super().__init__()
         self.rec = rec
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         key = COMPOSITE_FUNCTIONS.get(func)
-        if key is None or self.rec.inside_composite:
+        rec = self.rec
+        if rec.track_blind and not rec.blind and not rec.inside_composite:
+            blind = fvcore_blind_name(func, args, kwargs)
+            if blind:
+                rec.blind_calls += 1
+                rec.blind, rec.blind_op = rec.blind_calls, blind
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    rec.blind, rec.blind_op = 0, ""
+            if func is F.multi_head_attention_forward and not _mha_needs_weights(args, kwargs):
+                # its attention is an SDPA call fvcore skips; its projections it counts
+                rec.sdpa_region, rec.sdpa_id = True, 0
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    rec.sdpa_region, rec.sdpa_id = False, 0
+        if key is None or rec.inside_composite:
             return func(*args, **kwargs)
+        name = key_name(key)
         self.rec.inside_composite += 1
         try:
-            x = args[0] if args else None
-            if key in _SHAPE_PRESERVING and isinstance(x, torch.Tensor) and x.is_meta:
-                # values don't exist on meta: skip the (slow, Python-decomposed) meta kernel
-                out = torch.empty_like(x)
-            else:
+            out = _meta_shortcut(name, args, kwargs)
+            if out is None:
                 out = func(*args, **kwargs)
         finally:
             self.rec.inside_composite -= 1
-        self.rec.propagate(key, args, out)
-        args = _normalise(key, func, args, kwargs)
+        self.rec.propagate(name, args, out)
+        args = _normalise(name, func, args, kwargs)
         extra = {}
-        if key in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
-            extra["_has_affine"] = _affine(key, args, kwargs)
-            if key == "batch_norm" and func is torch.batch_norm:
+        if name in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
+            extra["_has_affine"] = _affine(name, args, kwargs)
+            if name == "batch_norm" and func is torch.batch_norm:
                 # torch.batch_norm(input, weight, bias, mean, var, training, ...)
                 args = (args[0], args[3], args[4], args[1], args[2], *args[5:])
-        if key == "batch_norm" and "training" in kwargs:
+        if name == "batch_norm" and "training" in kwargs:
             args = tuple(args[:5]) + (kwargs["training"],) + tuple(args[6:])
-        self.rec.record(key, tuple(args), {**{k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}, **extra}, out, False)
+        scalars = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
+        self.rec.record(key, tuple(args), {**scalars, **extra}, out, False)
         return out
+
+
+def _meta_shortcut(name: str, args: tuple, kwargs: dict):
+    """The output of a composite on meta tensors without running its (slow, Python-decomposed)
+    meta kernel, when its shape is known; ``None`` when the composite must run."""
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor) or not x.is_meta or _needs_grad((*args, *kwargs.values())):
+        return None
+    if name in _SHAPE_PRESERVING:
+        return torch.empty_like(x)
+    if name == "linear":
+        w = args[1] if len(args) > 1 else kwargs.get("weight")
+        b = args[2] if len(args) > 2 else kwargs.get("bias")
+        if (isinstance(w, torch.Tensor) and w.dim() == 2 and x.dim() >= 1 and w.dtype == x.dtype
+                and x.shape[-1] == w.shape[1] and w.is_meta
+                and (b is None or (isinstance(b, torch.Tensor) and b.is_meta and b.dtype == x.dtype
+                                   and b.dim() <= 1 and (b.dim() == 0 or b.shape[0] in (1, w.shape[0]))))):
+            return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
+    if name == "scaled_dot_product_attention":     # out: (..., L, Ev) of q's batch and heads
+        k = args[1] if len(args) > 1 else kwargs.get("key")
+        v = args[2] if len(args) > 2 else kwargs.get("value")
+        if (isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor) and k.is_meta and v.is_meta
+                and k.dtype == v.dtype == x.dtype and x.dim() == k.dim() == v.dim() >= 2
+                and x.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2]
+                and x.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+            return torch.empty((*x.shape[:-1], v.shape[-1]), dtype=x.dtype, device="meta")
+    return None
 
 
 def _affine(key, args, kwargs) -> bool:
@@ -243,6 +484,10 @@ def _normalise(key, func, args, kwargs) -> tuple:
         return (eq, *ops)
     if key == "linear" and len(args) < 3:
         return (*args, kwargs.get("bias"))[:3]
+    if key == "scaled_dot_product_attention":    # aten's order; the mask may be a kwarg
+        names = ("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+        defaults = (None, 0.0, False, None, False)
+        return args + tuple(kwargs.get(n, d) for n, d in zip(names, defaults))[len(args) - 3:]
     if key == "local_response_norm" and len(args) < 2:
         return (args[0], kwargs["size"])
     if key.startswith("adaptive") and len(args) < 2:
@@ -255,49 +500,198 @@ def _normalise(key, func, args, kwargs) -> tuple:
     return args
 
 
+# elementwise ops whose meta output is an input's twin: skipping their (Python, prims-based)
+# meta kernels is most of the counting time of a CNN or a ViT on meta
+_META_UNARY = {"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+               "hardtanh", "elu", "leaky_relu", "neg", "exp", "sqrt", "rsqrt", "abs", "reciprocal"}
+_META_BINARY = {"add", "sub", "mul", "div"}
+_META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY | _META_BINARY})
+# matrix products and softmaxes whose meta output shape is plain (their meta kernels are
+# Python decompositions: most of the time of attention on meta)
+_META_PRODUCTS = {"mm", "bmm", "addmm", "_softmax", "_safe_softmax"}
+_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS
+
+
+def _meta_fast(name: str, args: tuple, kwargs: dict):
+    if name in _META_PRODUCTS:
+        return _meta_product(name, args, kwargs)
+    return _meta_elementwise(name, args, kwargs)
+
+
+def _meta_product(name: str, args: tuple, kwargs: dict):
+    """Output of mm/bmm/addmm/_softmax/_safe_softmax on floating meta tensors of one dtype
+    (a new contiguous tensor, as their meta kernels return); ``None`` to run the kernel."""
+    if any(k not in ("beta", "alpha", "dtype") for k in kwargs) or kwargs.get("dtype") is not None:
+        return None
+    ts = [a for a in args if isinstance(a, torch.Tensor)]
+    if not ts or any(type(t) is not torch.Tensor or not t.is_meta or t.requires_grad for t in ts):
+        return None
+    dtype = ts[0].dtype
+    if not ts[0].is_floating_point() or any(t.dtype != dtype for t in ts):
+        return None
+    if name in ("_softmax", "_safe_softmax"):
+        x = args[0]
+        if len(args) > 2 and args[2] not in (None, False):       # half_to_float / dtype
+            return None
+        return torch.empty(x.shape, dtype=dtype, device="meta")
+    if name == "mm" and len(args) == 2:
+        a, b = args
+        if a.dim() == b.dim() == 2 and a.shape[1] == b.shape[0]:
+            return torch.empty((a.shape[0], b.shape[1]), dtype=dtype, device="meta")
+    if name == "bmm" and len(args) == 2:
+        a, b = args
+        if a.dim() == b.dim() == 3 and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1]:
+            return torch.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=dtype, device="meta")
+    if name == "addmm" and len(args) in (3, 4, 5):
+        bias, a, b = args[:3]
+        if (isinstance(bias, torch.Tensor) and a.dim() == b.dim() == 2 and a.shape[1] == b.shape[0]
+                and bias.dim() <= 2):
+            out = (a.shape[0], b.shape[1])
+            try:
+                if torch.broadcast_shapes(bias.shape, out) != out:
+                    return None
+            except RuntimeError:
+                return None
+            return torch.empty(out, dtype=dtype, device="meta")
+    return None
+
+
+def _meta_elementwise(name: str, args: tuple, kwargs: dict):
+    """The result of an elementwise op on a floating meta tensor without its meta kernel:
+    an empty twin of the first input (or the input itself, in place); ``None`` when the
+    shapes, strides or dtypes of the operands could make the real output differ."""
+    if not args:
+        return None
+    a = args[0]
+    if type(a) is not torch.Tensor or not a.is_meta or not a.is_floating_point() or a.requires_grad:
+        return None
+    base = name[:-1] if name.endswith("_") else name
+    if base in _META_BINARY:
+        if len(args) < 2 or any(k not in ("alpha", "rounding_mode") for k in kwargs):
+            return None
+        if kwargs.get("rounding_mode") is not None:
+            return None
+        b = args[1]
+        if type(b) is torch.Tensor:
+            if (not b.is_meta or b.shape != a.shape or b.dtype != a.dtype or b.stride() != a.stride()
+                    or b.requires_grad):
+                return None
+        elif not isinstance(b, (int, float)) or isinstance(b, bool):
+            return None
+        if len(args) > 2:
+            return None
+    elif len(args) > 1 and any(isinstance(x, torch.Tensor) for x in args[1:]):
+        return None
+    if name.endswith("_"):
+        return a
+    return torch.empty_like(a)
+
+
 class _DispatchMode(TorchDispatchMode):
-    def __init__(self, rec: _Recorder):
+    supports_higher_order_operators = True     # see higher_order.run_higher_order
+
+    def __init__(self, rec: Recorder):
         super().__init__()
         self.rec = rec
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        if self.rec.inside_composite:
+        if isinstance(func, torch._ops.HigherOrderOperator):
+            return run_higher_order(self.rec, func, args, kwargs)
+        packet = func.overloadpacket
+        name = packet.__name__
+        out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
+        if out is None:
+            out = func(*args, **kwargs)
+        rec = self.rec
+        if rec.inside_composite:
             return out
-        name = func.overloadpacket.__name__
-        self.rec.propagate(name, args, out)
-        if name in _SILENT or getattr(func, "is_view", False):
+        rec.propagate(name, args, out)
+        if name in _SILENT or func.is_view:
             return out
         inplace = name.endswith("_") or (
-            bool(args) and isinstance(out, torch.Tensor) and isinstance(args[0], torch.Tensor)
-            and out is args[0])
-        self.rec.record(name, tuple(args), kwargs, out, inplace)
+            bool(args) and isinstance(out, torch.Tensor) and out is args[0])
+        rec.record(packet, tuple(args), kwargs, out, inplace)
         return out
 
 
-def run_counted(model: nn.Module, inputs: tuple, convention: str = "native") -> list[OpRecord]:
-    """Run ``model(*inputs)`` once under the counters; return one record per op."""
-    names = {id(m): n for n, m in model.named_modules()}
-    rec = _Recorder(convention, names)
+def module_names(model) -> dict[int, str]:
+    """{id(module): path} of every submodule (first path of a shared one)."""
+    names: dict[int, str] = {}
+    if model is None:
+        return names
+    for n, m in model.named_modules():
+        names.setdefault(id(m), n)
+    return names
+
+
+@contextmanager
+def counting(model: nn.Module | None = None, convention: str = "native", formulas: dict | None = None,
+             mha_fastpath: bool = True):
+    """Count every op run inside the block; yields the :class:`Recorder`.
+
+    Grad mode is left as the caller set it, so a whole training step can run inside::
+
+        with counting(model) as rec:
+            loss = model(x).sum()                  # phase "forward"
+            with rec.phase("backward"):
+                loss.backward()
+            with rec.phase("optimizer"):
+                opt.step()
+        rows = rec.rows
+
+    ``model`` (optional) names the modules for attribution.  ``mha_fastpath=False`` makes
+    ``nn.MultiheadAttention`` take its Python path (same MACs; faster on meta)."""
+    rec = Recorder(convention, module_names(model), formulas)
+    if model is not None:
+        rec.types = {n: type(m).__name__ for n, m in model.named_modules()}
 
     def pre(mod, _args):
         rec.stack.append(mod)
+        rec._callers = None
 
     def post(mod, _args, _out):
         if rec.stack and rec.stack[-1] is mod:
             rec.stack.pop()
+            rec._callers = None
 
     h1 = nn.modules.module.register_module_forward_pre_hook(pre)
     h2 = nn.modules.module.register_module_forward_hook(post)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    if convention == "fvcore" or not mha_fastpath:
+        # fvcore traces nn.MultiheadAttention's Python path (linear + bmm), never the fused one;
+        # on meta the Python path is also the fast one (its linears skip the meta kernels)
+        torch.backends.mha.set_fastpath_enabled(False)
     try:
-        with torch.no_grad(), _FunctionMode(rec), _DispatchMode(rec):
-            try:
-                model(*inputs)
-            except Exception as exc:  # noqa: BLE001 - re-raised with the module path
-                module, _ = rec.current()
-                raise ForwardError(module, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        with eager_higher_order_ops(), _FunctionMode(rec), _DispatchMode(rec):
+            yield rec
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         h1.remove()
         h2.remove()
+
+
+def run_callable(fn: Callable[[Recorder], Any], model: nn.Module | None = None,
+                 convention: str = "native", formulas: dict | None = None) -> list[OpRecord]:
+    """Run ``fn(recorder)`` under the counters with grad mode as the caller set it; return the
+    records. ``fn`` may call ``recorder.set_phase("backward")`` etc. between steps."""
+    with counting(model, convention, formulas) as rec:
+        fn(rec)
+    return rec.rows
+
+
+def run_counted(model, inputs: tuple, convention: str = "native", kwargs: dict | None = None,
+                formulas: dict | None = None, names_from: nn.Module | None = None) -> list[OpRecord]:
+    """Run ``model(*inputs, **kwargs)`` once under ``torch.no_grad()`` and the counters;
+    return one record per op.  ``names_from``: the module whose paths name the records
+    (default ``model``)."""
+    kwargs = kwargs or {}
+    with torch.no_grad(), counting(names_from if names_from is not None else model,
+                                   convention, formulas) as rec:
+        try:
+            model(*inputs, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the module path
+            module, _ = rec.current()
+            msg = str(exc).splitlines()[0] if str(exc) else ""
+            raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
     return rec.rows

@@ -16,20 +16,21 @@ convolution (any kind)      macs = N * Cout * prod(out_spatial) * Cin/groups * p
 linear / addmm              macs = prod(x.shape[:-1]) * in_features * out_features;
                             flops = 2*macs + one bias add per output element
 mm / bmm / matmul           macs = batch * n * k * m; flops = 2*macs
-einsum                      macs = product of the sizes of all distinct letters
+einsum, attention, ...       see formulas_linalg.py, formulas_attention.py
 batch_norm, eval            2 flops / element (folded scale and shift: y = a*x + b)
 batch/layer/group norm,     7 flops / element with affine, 5 without
   training                  (mean 1, variance 2, normalise 2, affine 2)
 relu, sigmoid, tanh, ...    1 flop / output element (transcendentals count 1)
-add, sub, mul, div, ...     1 flop / output element (broadcast included)
+add, sub, mul, div, ...     1 flop / output element (broadcast included); where,
+  comparisons, masked_fill  1 flop / output element (a select or compare each)
 max/avg pool k x k          k*k flops / output element (compares or adds + divide)
 adaptive avg pool           its window size per output element (sum = input
                             elements when the windows tile the input)
 softmax / log_softmax       3 flops / element (exp, sum, divide)
 local_response_norm         (size + 5) flops / element (square, window sum,
                             scale, add k, power, divide)
-cat, copies, padding        0 flops (data movement), output elements still count
-                            as activations
+cat, copies, padding,       0 flops (data movement), output elements still count
+  index, embedding, arange  as activations
 ==========================  ====================================================
 
 ``activations`` is the number of output elements an op writes to a new tensor;
@@ -38,33 +39,21 @@ in-place ops (``relu_``, ``add_``) write no new tensor and count 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Sequence
+
+import torch
+
+from .registry import CONVENTIONS, Cost, Formula, OpCall, register
+# einsum, bilinear, vector products and fused attention kernels live in their own modules
+from . import formulas_attention, formulas_math  # noqa: F401,E402 - register their formulas
+from .formulas_linalg import einsum_macs  # noqa: F401 - registers its formulas; re-exported
+
+aten = torch.ops.aten
 
 
-@dataclass(frozen=True)
-class Cost:
-    macs: int = 0
-    flops: int = 0
-
-
-@dataclass
-class OpCall:
-    """What a formula sees: shapes of tensor inputs/outputs and scalar arguments."""
-
-    name: str                      # registry key, e.g. "convolution"
-    in_shapes: list[tuple[int, ...]]
-    out_shapes: list[tuple[int, ...]]
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-
-    @property
-    def out_numel(self) -> int:
-        return math.prod(self.out_shapes[0]) if self.out_shapes else 0
-
-    @property
-    def in_numel(self) -> int:
-        return math.prod(self.in_shapes[0]) if self.in_shapes else 0
+def _ops(*names: str) -> list:
+    """torch.ops.aten packets by name (an AttributeError names a missing op)."""
+    return [getattr(aten, n) for n in names]
 
 
 def _prod(xs: Sequence[int]) -> int:
@@ -106,24 +95,6 @@ def matmul_macs(a_shape, b_shape) -> int:
     return batch * n * k * m
 
 
-def einsum_macs(equation: str, shapes: Sequence[Sequence[int]]) -> int:
-    """MACs of a contraction: product of the sizes of every distinct index
-    (each output element costs one MAC per point of the summed indices)."""
-    lhs = equation.replace(" ", "").split("->")[0]
-    sizes: dict[str, int] = {}
-    for term, shape in zip(lhs.split(","), shapes):
-        term = term.replace("...", "")
-        letters = [c for c in term if c.isalpha()]
-        for c, s in zip(letters[::-1], list(shape)[::-1]):
-            sizes[c] = max(sizes.get(c, 1), int(s))
-    ellipsis = 1
-    for term, shape in zip(lhs.split(","), shapes):
-        if "..." in term:
-            n_named = len([c for c in term if c.isalpha()])
-            ellipsis = max(ellipsis, _prod(list(shape)[: len(shape) - n_named]))
-    return _prod(sizes.values()) * ellipsis
-
-
 def adaptive_window_sum(in_sizes: Sequence[int], out_sizes: Sequence[int]) -> int:
     """Sum over output positions of the adaptive-pool window size (per channel)."""
     total = 1
@@ -140,18 +111,17 @@ def adaptive_window_sum(in_sizes: Sequence[int], out_sizes: Sequence[int]) -> in
 # --------------------------------------------------------------------------- #
 # the registry
 # --------------------------------------------------------------------------- #
-Formula = Callable[[OpCall], Cost]
-FORMULAS: dict[str, Formula] = {}
-"""registry key -> formula. Keys are aten overload-packet names (``convolution``)
-or composite functions recognised before they decompose (``linear``)."""
+FORMULAS: dict = CONVENTIONS["native"]
+"""key -> formula of the native convention. Keys are ``torch.ops.aten`` packets
+(``torch.ops.aten.convolution``; composites recognised before they decompose are
+keyed by their aten op too, ``torch.ops.aten.linear``) or, for a function with no
+aten op, a documented string (``"local_response_norm"``)."""
 
 
-def formula(*names: str):
-    def deco(fn: Formula) -> Formula:
-        for n in names:
-            FORMULAS[n] = fn
-        return fn
-    return deco
+def formula(*names: str, data_movement: bool = False):
+    """Register a native formula for the aten ops (or FUNCTION_KEYS names) given by name."""
+    keys = [n if n == "local_response_norm" else getattr(aten, n) for n in names]
+    return register(*keys, convention="native", data_movement=data_movement)
 
 
 def _arg(call: OpCall, idx: int, name: str, default=None):
@@ -160,12 +130,29 @@ def _arg(call: OpCall, idx: int, name: str, default=None):
     return call.kwargs.get(name, default)
 
 
+TRANSPOSED_CONVS = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+"""Convolutions seen before decomposition (e.g. under torch.inference_mode) that are transposed."""
+
+
+def conv_is_transposed(call: OpCall) -> bool:
+    if call.name in TRANSPOSED_CONVS:
+        return True
+    if call.name in ("convolution", "_convolution", "convolution_overrideable"):
+        return bool(_arg(call, 6, "transposed", False))
+    return False
+
+
 @formula("convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
-         "mkldnn_convolution")
+         "mkldnn_convolution", "conv1d", "conv2d", "conv3d", "_convolution_mode",
+         "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 def _conv(call: OpCall) -> Cost:
     x, w = call.in_shapes[0], call.in_shapes[1]
     has_bias = len(call.in_shapes) > 2 and call.in_shapes[2] is not None and len(call.in_shapes[2]) > 0
-    transposed = bool(_arg(call, 6, "transposed", False))
+    transposed = conv_is_transposed(call)
+    if len(x) == len(w) - 1:          # unbatched input (C, *spatial)
+        x, out = (1, *x), (1, *call.out_shapes[0])
+        macs = conv_macs(x, w, out, transposed)
+        return Cost(macs, 2 * macs + (call.out_numel if has_bias else 0))
     macs = conv_macs(x, w, call.out_shapes[0], transposed)
     return Cost(macs, 2 * macs + (call.out_numel if has_bias else 0))
 
@@ -196,12 +183,6 @@ def _baddbmm(call: OpCall) -> Cost:
     return Cost(macs, 2 * macs + call.out_numel)
 
 
-@formula("einsum")
-def _einsum(call: OpCall) -> Cost:
-    macs = einsum_macs(call.args[0], [s for s in call.in_shapes[1:] if s is not None])
-    return Cost(macs, 2 * macs)
-
-
 @formula("batch_norm")
 def _batch_norm(call: OpCall) -> Cost:
     training = bool(_arg(call, 5, "training", False))
@@ -227,7 +208,8 @@ def _elementwise_unary(call: OpCall) -> Cost:
 
 
 @formula("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "rsub", "maximum",
-         "minimum", "where", "addcmul", "addcdiv")
+         "minimum", "where", "addcmul", "addcdiv", "masked_fill", "masked_fill_",
+         "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not")
 def _elementwise_binary(call: OpCall) -> Cost:
     return Cost(0, call.out_numel)
 
@@ -283,9 +265,25 @@ def _upsample_interp(call: OpCall) -> Cost:
     return Cost(0, 4 * call.out_numel)
 
 
+@formula("mkldnn_rnn_layer")
+def _mkldnn_lstm_layer(call: OpCall) -> Cost:
+    """One fused LSTM layer and direction (the CPU kernel of nn.LSTM), counted as the ops it
+    replaces: per step, x W_ih^T and h W_hh^T (B*4H*(I+H) MACs, plus 2*B*4H bias adds when
+    biased), the two gate sums (B*4H), and 9*B*H gate flops (3 sigmoid, 2 tanh, 3 mul, 1 add)."""
+    t, b, i = call.in_shapes[0]
+    g, h = call.in_shapes[2]
+    has_biases = bool(_arg(call, 12, "has_biases", True))
+    macs = t * b * g * (i + h)
+    flops = 2 * macs + t * b * g * (3 if has_biases else 1) + 9 * t * b * h
+    return Cost(macs, flops)
+
+
 @formula("cat", "stack", "constant_pad_nd", "clone", "_to_copy", "copy_", "contiguous",
          "dropout", "native_dropout", "zeros_like", "ones_like", "empty_like", "fill_",
-         "max_unpool2d", "flip", "roll", "index_select", "gather")
+         "max_unpool2d", "flip", "roll", "index_select", "gather", "index", "_unsafe_index",
+         "index_put", "index_put_", "new_zeros", "new_ones", "new_full", "arange", "zero_",
+         "repeat", "scatter", "slice_scatter", "select_scatter", "embedding", "tril", "triu",
+         "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", data_movement=True)
 def _data_movement(call: OpCall) -> Cost:
     return Cost(0, 0)
 
@@ -293,19 +291,16 @@ def _data_movement(call: OpCall) -> Cost:
 # --------------------------------------------------------------------------- #
 # fvcore's convention (FlopCountAnalysis), for cross-checking
 # --------------------------------------------------------------------------- #
-FVCORE_FORMULAS: dict[str, Formula] = {}
+FVCORE_FORMULAS: dict = CONVENTIONS["fvcore"]
 """fvcore counts one "flop" per MAC for conv/linear/matmul, eval batch norm as
 1 per element (2 with affine), training norms as 4 (5 with affine) per element,
 adaptive_avg_pool2d as 1 per input element, upsampling per output element
 (bilinear x4), and ignores activations, pooling and elementwise ops."""
 
 
-def _fv(*names):
-    def deco(fn):
-        for n in names:
-            FVCORE_FORMULAS[n] = fn
-        return fn
-    return deco
+def _fv(*names: str):
+    """Register an fvcore-convention formula for the aten ops given by name."""
+    return register(*_ops(*names), convention="fvcore")
 
 
 @_fv("convolution", "_convolution")
@@ -320,9 +315,9 @@ def _fv_linear(call):
     return Cost(m, m)
 
 
-@_fv("addmm", "mm", "bmm", "einsum", "baddbmm")
+@_fv("addmm", "mm", "bmm", "baddbmm")
 def _fv_mm(call):
-    m = FORMULAS[call.name](call).macs
+    m = FORMULAS[getattr(aten, call.name)](call).macs
     return Cost(m, m)
 
 
@@ -363,5 +358,3 @@ def _fv_up_nearest(call):
 def _fv_up_bilinear(call):
     return Cost(0, 4 * call.out_numel)
 
-
-CONVENTIONS: dict[str, dict[str, Formula]] = {"native": FORMULAS, "fvcore": FVCORE_FORMULAS}

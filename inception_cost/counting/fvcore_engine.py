@@ -7,47 +7,40 @@ module's *own* count (its total minus its children's), so sums never double coun
 """
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 
-import torch
 import torch.nn as nn
 
 from ..errors import UsageError
 from .engine import OpRecord
+from .frames import layers_frame
+from .inputs import make_inputs, tensor_shapes
+from .placement import copy_on, unwrap
 from .report import CostReport
 
 _MAC_OPS = {"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum", "_convolution"}
 
 
 def _materialise(model: nn.Module) -> nn.Module:
-    tensors = list(model.parameters()) + list(model.buffers())
-    if all(t.device.type == "cpu" for t in tensors):
-        return model
-    if not any(t.is_meta for t in tensors):
-        return copy.deepcopy(model).to("cpu")
-    m = copy.deepcopy(model).to_empty(device="cpu")
-    with torch.no_grad():
-        for t in list(m.parameters()) + list(m.buffers()):
-            if t.is_floating_point():
-                t.normal_(0, 0.01) if t.dim() > 1 else t.fill_(1.0)
-    return m
+    """A CPU copy of the model (weights shared if on CPU, meta weights filled, buffers cloned)."""
+    return copy_on(unwrap(model), "cpu")
 
 
-def count_with_fvcore(model: nn.Module, input_size=None, inputs=None, name: str = "") -> CostReport:
+def count_with_fvcore(model: nn.Module, input_size=None, inputs=None, name: str = "",
+                      batch: int | None = None) -> CostReport:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from fvcore.nn import FlopCountAnalysis
     except ImportError:  # pragma: no cover - fvcore is a runtime dependency
         raise UsageError("fvcore is not installed: pip install fvcore") from None
-    from .api import _attach_params, _make_inputs
-
     cpu_model = _materialise(model)
-    inputs = _make_inputs(input_size, inputs, "cpu")
+    args, kwargs = make_inputs(input_size, inputs, "cpu", batch, cpu_model)
+    if kwargs:
+        raise UsageError("engine='fvcore' takes positional inputs only (fvcore traces model(*inputs))")
     logging.getLogger("fvcore").setLevel(logging.ERROR)
-    fca = FlopCountAnalysis(cpu_model, inputs)
+    fca = FlopCountAnalysis(cpu_model, args)
     fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -63,9 +56,9 @@ def count_with_fvcore(model: nn.Module, input_size=None, inputs=None, name: str 
         for op, v in own.items():
             if v:
                 rows.append(_row(mod, op, int(v)))
-    df = _attach_params(cpu_model, [OpRecord(**r) for r in rows])
+    df = layers_frame(cpu_model, [OpRecord(**r) for r in rows])
     return CostReport(layers=df, model_name=name or type(model).__name__,
-                      input_shapes=[tuple(t.shape) for t in inputs if isinstance(t, torch.Tensor)],
+                      input_shapes=tensor_shapes(args, {}),
                       convention="fvcore", engine="fvcore", device="cpu")
 
 
@@ -73,4 +66,4 @@ def _row(module: str, op: str, v: int) -> dict:
     return dict(module=module, module_type="", op=op, counted=True, inplace=False, in_shape=None,
                 weight_shape=None, out_shape=None, kernel=None, stride=None, padding=None,
                 dilation=None, groups=None, macs=v if op in _MAC_OPS else 0, flops=v,
-                activations=0, depth=0)
+                activations=0, depth=0, callers=(module,) if module else ())

@@ -5,6 +5,10 @@ that owns parameters but executed no op, so the params column always sums to
 ``sum(p.numel() for p in model.parameters())``).
 Units: params (elements), macs (multiply-accumulates), flops (floating-point
 operations, see :mod:`inception_cost.counting.formulas`), activations (elements).
+
+Shape columns hold integer tuples (or ``None``); :func:`format_shapes` turns them
+into ``1x64x112x112`` text for renderers.  Count columns are exact integers
+(int64, or Python ints when a total would not fit in int64); totals are Python ints.
 """
 from __future__ import annotations
 
@@ -15,16 +19,39 @@ import pandas as pd
 LAYER_COLUMNS = [
     "module", "module_type", "op", "kernel", "stride", "padding", "dilation", "groups",
     "in_shape", "weight_shape", "out_shape", "params", "macs", "flops", "activations",
-    "inplace", "counted", "depth",
+    "inplace", "counted", "depth", "phase", "callers",
 ]
 NUMERIC = ["params", "macs", "flops", "activations"]
+COUNT_COLUMNS = NUMERIC
+SHAPE_COLUMNS = ["kernel", "stride", "padding", "dilation", "in_shape", "weight_shape", "out_shape"]
 
 
 def fmt_shape(shape) -> str:
-    """(1, 64, 112, 112) -> '1x64x112x112'; None -> ''."""
-    if shape is None:
+    """(1, 64, 112, 112) -> '1x64x112x112'; None -> ''; text is returned as is."""
+    if shape is None or (isinstance(shape, float) and shape != shape):
         return ""
-    return "x".join(str(int(s)) for s in shape)
+    if isinstance(shape, str):
+        return shape
+    if isinstance(shape, (tuple, list)):
+        return "x".join(str(int(s)) for s in shape)
+    return str(int(shape))
+
+
+def format_shapes(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with its shape columns (and ``groups``) as text, for rendering."""
+    cols = [c for c in SHAPE_COLUMNS if c in df.columns]
+    if not cols and "groups" not in df.columns:
+        return df
+    out = df.copy()
+    for c in cols:
+        out[c] = out[c].map(fmt_shape)
+    if "groups" in out.columns:
+        out["groups"] = out["groups"].map(fmt_shape)
+    return out
+
+
+def _exact_sum(values) -> int:
+    return sum(int(v) for v in values)
 
 
 @dataclass
@@ -35,23 +62,36 @@ class CostReport:
     convention: str = "native"
     engine: str = "native"
     device: str = "meta"
+    fvcore_blind: pd.DataFrame | None = None
+    """fvcore convention: one row per op fvcore skips (op, module, macs = the native MACs it
+    does not count); ``None`` in the native convention."""
+
+    def fvcore_blind_line(self) -> str:
+        """'fvcore does not count: N MACs in M ops (lstm x1, ...)' ('' when nothing is skipped)."""
+        df = self.fvcore_blind
+        if df is None or df.empty:
+            return ""
+        n = _exact_sum(df["macs"])
+        per = df.groupby("op", sort=False).size()
+        ops = ", ".join(f"{op} x{int(c)}" for op, c in per.items())
+        return f"fvcore does not count: {n:,} MACs in {len(df)} ops ({ops})"
 
     # totals --------------------------------------------------------------
     @property
     def total_params(self) -> int:
-        return int(self.layers["params"].sum())
+        return _exact_sum(self.layers["params"])
 
     @property
     def total_macs(self) -> int:
-        return int(self.layers["macs"].sum())
+        return _exact_sum(self.layers["macs"])
 
     @property
     def total_flops(self) -> int:
-        return int(self.layers["flops"].sum())
+        return _exact_sum(self.layers["flops"])
 
     @property
     def total_activations(self) -> int:
-        return int(self.layers["activations"].sum())
+        return _exact_sum(self.layers["activations"])
 
     @property
     def depth(self) -> int:
@@ -61,20 +101,43 @@ class CostReport:
     @property
     def uncounted_ops(self) -> list[str]:
         """aten ops that ran but have no formula (counted as 0)."""
-        return sorted(set(self.layers.loc[~self.layers["counted"], "op"]))
+        return sorted(set(self.layers.loc[~self.layers["counted"].astype(bool), "op"]))
+
+    @property
+    def uncounted(self) -> pd.DataFrame:
+        """One row per (op, module) that ran with no formula: columns op, module, calls.
+        Pure data movement and views are not listed (they cost nothing)."""
+        df = self.layers.loc[~self.layers["counted"].astype(bool), ["op", "module"]]
+        if df.empty:
+            return pd.DataFrame(columns=["op", "module", "calls"])
+        out = df.groupby(["op", "module"], sort=False).size().rename("calls").reset_index()
+        return out.astype({"calls": "int64"})
 
     def totals(self) -> dict[str, int]:
         return {"params": self.total_params, "macs": self.total_macs,
                 "flops": self.total_flops, "activations": self.total_activations}
 
     # aggregation ---------------------------------------------------------
-    def by_module(self, depth: int | None = None) -> pd.DataFrame:
+    def by_module(self, depth: int | None = None, mode: str = "owner") -> pd.DataFrame:
         """Hierarchical totals. ``depth=k``: one row per module path truncated to
         k components (top-level ops land in ''); ``depth=None``: every module
         prefix, a parent being the sum of its own ops and its children's, like
         fvcore's ``by_module()``. Never double counts: each op is in exactly one
-        row at a given depth."""
+        row at a given depth.
+
+        ``mode="owner"`` (default; fvcore's ``ancestor_mode("owner")``): an op belongs to
+        the module that ran it (a shared module's first name) and to every prefix of
+        that path.  ``mode="caller"`` (fvcore's ``ancestor_mode("caller")``): an op
+        belongs to every module whose forward was running when it ran (so each caller
+        of a shared module gets the work it called), and to '' once; params stay with
+        their owners as in "owner" mode."""
+        if mode not in ("owner", "caller"):
+            raise ValueError(f"unknown mode '{mode}' (choose owner or caller)")
         df = self.layers
+        if mode == "caller":
+            if depth is not None:
+                raise ValueError("mode='caller' takes no depth")
+            return self._by_caller()
         if depth is not None:
             if depth < 0:
                 raise ValueError("depth must be >= 0")
@@ -92,6 +155,20 @@ class CostReport:
                     a[j] += int(v)
         out = pd.DataFrame([[k, *v] for k, v in acc.items()], columns=["module", *NUMERIC])
         return out
+
+    def _by_caller(self) -> pd.DataFrame:
+        df = self.layers
+        owner = self.by_module().set_index("module")["params"]
+        acc: dict[str, list[int]] = {"": [0, 0, 0]}
+        cols = ["macs", "flops", "activations"]
+        callers = df["callers"] if "callers" in df.columns else [()] * len(df)
+        for chain, vals in zip(callers, df[cols].itertuples(index=False)):
+            for name in ("", *[c for c in (chain or ()) if c]):
+                a = acc.setdefault(name, [0, 0, 0])
+                for j, v in enumerate(vals):
+                    a[j] += int(v)
+        rows = [[k, int(owner.get(k, 0)), *v] for k, v in acc.items()]
+        return pd.DataFrame(rows, columns=["module", *NUMERIC])
 
     def by_op(self) -> pd.DataFrame:
         out = self.layers.groupby("op", sort=False)[NUMERIC].sum()

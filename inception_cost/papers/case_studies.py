@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ..counting import count
+from ..counting.report import format_shapes
 from ..models.registry import build
 from . import reference_data
 from .audit import (Finding, hwc, in_unit, parse_hwc, parse_printed, pct, shape_tuple,
@@ -41,7 +42,7 @@ def _conv_row(name: str, r) -> dict:
 def alexnet_rows() -> tuple[list[dict], list[Finding]]:
     ref = reference_data.cs231n_lecture9()["alexnet_conv1"]
     h, w, c = parse_hwc(ref["input"])
-    own = count(lecture_conv1(), (1, c, h, w)).layers.iloc[0]
+    own = format_shapes(count(lecture_conv1(), (1, c, h, w)).layers).iloc[0]
     rows, findings = [], []
     lec = _conv_row("conv1 as in the lecture (standalone nn.Conv2d)", own)
     p = parse_printed(ref["params"])
@@ -60,7 +61,7 @@ def alexnet_rows() -> tuple[list[dict], list[Finding]]:
     lec.update({"printed": f"{p.text} weights ({p_round.text}), {ref['output']}",
                 "audit": "; ".join(notes)})
     rows.append(lec)
-    tv = count(build("alexnet"), (1, c, h, w)).layers
+    tv = format_shapes(count(build("alexnet"), (1, c, h, w)).layers)
     first = tv[tv["op"] == "convolution"].iloc[0]
     zoo = _conv_row("conv1 of build('alexnet') (torchvision layout)", first)
     diff = []
@@ -78,7 +79,7 @@ def alexnet_rows() -> tuple[list[dict], list[Finding]]:
 
 def vgg16_memory(input_size=(3, 224, 224)) -> dict:
     """Forward activation elements of VGG16 per image, by op kind, plus the input."""
-    layers = count(build("vgg16"), (1, *input_size)).layers
+    layers = format_shapes(count(build("vgg16"), (1, *input_size)).layers)
     by_op = layers.groupby("op", sort=False)["activations"].sum()
     identity = layers[layers["op"].str.startswith("adaptive") &
                       (layers["in_shape"] == layers["out_shape"])]

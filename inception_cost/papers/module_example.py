@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from ..counting import count
+from ..counting.report import format_shapes
 from ..models.registry import build
 from . import reference_data
 from .audit import (Finding, approx_verdict, explain_gap, hwc, in_unit, parse_printed,
@@ -75,7 +76,7 @@ def count_module(kind: str, cfg: ModuleConfig) -> ModuleCount:
     """Build ``inception_<kind>`` for cfg and count it at 1×C×H×W."""
     opts = cfg.naive_options() if kind == "naive" else cfg.reduced_options()
     rep = count(build(f"inception_{kind}", **opts), (1, *cfg.input_size), name=kind)
-    layers = rep.layers
+    layers = format_shapes(rep.layers)
     branches, terms = [], []
     names = list(dict.fromkeys(m.split(".")[0] for m in layers["module"] if m))
     for b in names:
@@ -219,8 +220,8 @@ def bottleneck_report(cfg: BottleneckConfig | None = None) -> PaperReport:
     is_review = cfg == review
     ref = reference_data.googlenet_review()
     size = (1, cfg.in_channels, cfg.height, cfg.width)
-    direct = count(_stack(cfg, False), size, device="meta").layers
-    reduced = count(_stack(cfg, True), size, device="meta").layers
+    direct = format_shapes(count(_stack(cfg, False), size, device="meta").layers)
+    reduced = format_shapes(count(_stack(cfg, True), size, device="meta").layers)
     findings, rows = [], []
     for key, r in (("direct", direct.iloc[0]), ("reduce", reduced.iloc[0]),
                    ("after_reduce", reduced.iloc[1])):

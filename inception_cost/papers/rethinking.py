@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..counting import count
+from ..counting.report import format_shapes
 from ..errors import UsageError
 from ..models.registry import build, get_variant
 from . import reference_data
@@ -56,7 +57,7 @@ def outline_rows(variant: str) -> tuple[list[dict], list[Finding], object]:
         raise UsageError(f"'{variant}' has no outline to compare with Table 1")
     size = get_variant(variant).input_size
     rep = count(model, (1, *size), name=variant)
-    layers = rep.layers
+    layers = format_shapes(rep.layers)
     printed = {r["label"]: r for r in reference_data.rethinking()["table1"]["rows"]}
     built = {label: list(children) for label, children in outline}
     order = _merge_order(list(printed.values()), [label for label, _ in outline])

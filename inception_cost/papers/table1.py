@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..counting import count
+from ..counting.report import format_shapes
 from ..errors import InceptionCostError, UsageError
 from ..models.registry import build, get_variant
 from . import reference_data
@@ -136,7 +137,7 @@ def measure(variant: str, **options) -> tuple[list[ComputedRow], object, object]
     """(rows in Table 1 order, model, CostReport) of a GoogLeNet build at 224x224."""
     model = build(variant, **options)
     rep = count(model, (1, 3, 224, 224), name=variant)
-    rows = [measure_row(rep.layers, ch, model) for ch in ROW_CHILDREN]
+    rows = [measure_row(format_shapes(rep.layers), ch, model) for ch in ROW_CHILDREN]
     missing = [ch for ch, r in zip(ROW_CHILDREN, rows) if ch and not r.children]
     if missing:
         raise InceptionCostError(f"'{variant}' has no children named like Table 1's rows "

@@ -58,12 +58,12 @@ def percent(part: float, whole: float) -> float:
     return 100.0 * float(part) / float(whole)
 
 
-def shape_elements(shape: str) -> int:
-    """'1x64x56x56' -> 200704; '' -> 0."""
-    if not shape:
+def shape_elements(shape) -> int:
+    """'1x64x56x56' or (1, 64, 56, 56) -> 200704; '' or None -> 0."""
+    if shape is None or (isinstance(shape, float) and shape != shape) or len(shape) == 0:
         return 0
     n = 1
-    for s in str(shape).split("x"):
+    for s in (shape if isinstance(shape, (tuple, list)) else str(shape).split("x")):
         n *= int(s)
     return n
 

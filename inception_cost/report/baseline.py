@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..counting.report import CostReport
+from ..counting.report import CostReport, format_shapes
 from ..atomic import write_text
 from ..errors import InceptionCostError
 from .render import to_csv
@@ -39,7 +39,7 @@ def baseline_path(root: str, name: str) -> str:
 
 
 def layers_frame(report: CostReport) -> pd.DataFrame:
-    return report.layers[BASELINE_COLUMNS].copy()
+    return format_shapes(report.layers[BASELINE_COLUMNS])
 
 
 def layers_csv(report: CostReport) -> str:

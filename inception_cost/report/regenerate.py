@@ -93,6 +93,11 @@ def regenerate(out: str = "reports", plots: bool = True,
         if progress:
             progress(f"wrote {rel}")
         put(rel, text)
+    from .training_artifacts import training_artifacts
+    for rel, text in training_artifacts(list(reports)):
+        if progress:
+            progress(f"wrote {rel}")
+        put(rel, text)
     if plots:
         try:
             from . import plots as plotting

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..errors import UsageError
+from ..counting.report import format_shapes
 from .units import human
 
 FORMATS = ("rich", "csv", "json", "md")
@@ -116,6 +117,7 @@ def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
            units: dict[str, str] | None = None, notes: Iterable[str] = ()) -> str:
     """The text of ``df`` in ``fmt``. csv/json keep exact values; rich/md add notes."""
     notes = list(notes)
+    df = format_shapes(df)
     if fmt == "csv":
         return to_csv(df)
     if fmt == "json":

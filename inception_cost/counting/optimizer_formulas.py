@@ -1,0 +1,136 @@
+"""Optimizer-step cost: FLOPs per parameter element of one ``optimizer.step()``.
+
+Every formula counts the steady-state step (state buffers already exist), the
+single-tensor implementation ``torch.optim.X(foreach=False)`` runs, one FLOP per
+arithmetic operation on one element (transcendentals such as ``sqrt`` count 1).
+Optimizers do no multiply-accumulates in the MAC sense: their MACs are 0.
+
+Per-op weights (``OPTIMIZER_OP_FLOPS``) used to derive and to check the formulas
+against the ops the real optimizer dispatches:
+
+==================================  =======================================
+``add(a, b, alpha)`` / ``sub``       1 per element, 2 when ``alpha != 1``
+``mul``, ``div``, ``sqrt``,          1 per element
+``maximum``, ``neg``
+``lerp(a, b, w)``                    3 per element (a + w * (b - a))
+``addcmul(a, b, c, value)``,         2 per element, 3 when ``value != 1``
+``addcdiv``
+``clone``, ``copy_``, ``zeros_like``  0 (data movement)
+==================================  =======================================
+
+Per-element formulas (``E`` FLOPs per parameter element, ``T`` per parameter tensor):
+
+==============================  ===  ==  ==============================================
+optimizer                       E    T   ops per element
+==============================  ===  ==  ==============================================
+sgd                             2    0   p.add_(g, alpha=-lr)
+sgd + weight decay              +2   0   g = g.add(p, alpha=wd)
+sgd + momentum (dampening 0)    +2   0   buf.mul_(m).add_(g)  (dampening != 0: +3)
+sgd + nesterov                  +2   0   g = g.add(buf, alpha=m)
+adam                            13   1   m.lerp_(g, 1-b1) 3; v.mul_(b2) 1;
+                                         v.addcmul_(g, g, value=1-b2) 3; v.sqrt() 1;
+                                         / sqrt(bc2) 1; .add_(eps) 1;
+                                         p.addcdiv_(m, denom, value=-step) 3;
+                                         T: the step counter ``step += 1``
+adam + weight decay (L2)        +2   0   g = g.add(p, alpha=wd)
+adamw (decoupled decay)         14   1   adam + p.mul_(1 - lr*wd) 1
+==============================  ===  ==  ==============================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+OPTIMIZERS = ("sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw")
+"""Names accepted by ``optimizer=`` / ``--optimizer``."""
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One optimizer configuration. ``weight_decay`` for sgd/adam is the L2 term added
+    to the gradient; for adamw it is the decoupled decay (default 1e-2, as torch)."""
+
+    name: str = "sgd"
+    momentum: float = 0.0
+    dampening: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+    @property
+    def per_element(self) -> int:
+        """FLOPs per parameter element of one steady-state step."""
+        if self.name == "sgd":
+            e = 2
+            if self.weight_decay:
+                e += 2
+            if self.momentum:
+                e += 2 + (1 if self.dampening else 0)
+                if self.nesterov:
+                    e += 2
+            return e
+        if self.name == "adam":
+            return 13 + (2 if self.weight_decay else 0)
+        if self.name == "adamw":
+            return 13 + (1 if self.weight_decay else 0)
+        raise UsageError(f"unknown optimizer '{self.name}'")
+
+    @property
+    def per_tensor(self) -> int:
+        """FLOPs per parameter tensor (Adam's step counter)."""
+        return 1 if self.name in ("adam", "adamw") else 0
+
+    def step_flops(self, numel: int) -> int:
+        """FLOPs of one step for a parameter tensor of ``numel`` elements."""
+        return self.per_element * int(numel) + self.per_tensor
+
+    def torch_kwargs(self) -> dict:
+        """Keyword arguments of the matching ``torch.optim`` class (foreach=False)."""
+        if self.name == "sgd":
+            return dict(lr=0.1, momentum=self.momentum, dampening=self.dampening,
+                        nesterov=self.nesterov, weight_decay=self.weight_decay, foreach=False)
+        return dict(lr=1e-3, weight_decay=self.weight_decay, foreach=False)
+
+    def torch_class(self):
+        import torch
+        return {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[self.name]
+
+
+def optimizer_spec(optimizer) -> OptimizerSpec | None:
+    """``None``/"none" -> no optimizer; a name from :data:`OPTIMIZERS`; or an OptimizerSpec."""
+    if optimizer is None or isinstance(optimizer, OptimizerSpec):
+        return optimizer
+    name = str(optimizer).strip().lower()
+    presets = {
+        "none": None,
+        "sgd": OptimizerSpec("sgd"),
+        "sgd_momentum": OptimizerSpec("sgd", momentum=0.9),
+        "sgd_nesterov": OptimizerSpec("sgd", momentum=0.9, nesterov=True),
+        "adam": OptimizerSpec("adam"),
+        "adamw": OptimizerSpec("adamw", weight_decay=1e-2),
+    }
+    if name not in presets:
+        raise UsageError(f"unknown optimizer '{optimizer}' (choose from {', '.join(OPTIMIZERS)} or none)")
+    return presets[name]
+
+
+def _alpha_cost(args, kwargs, alpha_pos: int, name: str = "alpha") -> int:
+    alpha = kwargs.get(name, args[alpha_pos] if len(args) > alpha_pos else 1)
+    return 1 if alpha == 1 else 2
+
+
+def optimizer_op_flops(op: str, args: tuple, kwargs: dict, out_numel: int) -> int:
+    """FLOPs of one op an optimizer dispatches, by the weights in the module table
+    (``op`` is the aten overload-packet name, in-place suffix allowed)."""
+    base = op.rstrip("_")
+    if base in ("add", "sub"):
+        return out_numel * _alpha_cost(args, kwargs, 2)
+    if base in ("mul", "div", "sqrt", "maximum", "neg"):
+        return out_numel
+    if base == "lerp":
+        return 3 * out_numel
+    if base in ("addcmul", "addcdiv"):
+        return out_numel * (1 + _alpha_cost(args, kwargs, 3, "value"))
+    if base in ("clone", "copy", "zeros_like", "detach", "empty_like", "_to_copy", "alias"):
+        return 0
+    raise KeyError(op)

@@ -1,0 +1,511 @@
+"""``count_training(model, ...)``: exact MACs and FLOPs of one training step, per layer.
+
+One step is the forward pass in training mode (batch statistics, dropout active),
+the loss, ``loss.backward()`` and the optimizer step, all run on the meta device
+under the same dispatch-level counter as :func:`inception_cost.count`.
+
+* Forward ops are attributed to the innermost module running, as in ``count``.
+* Backward ops are attributed through autograd: during the forward pass every
+  autograd node is mapped to the module that created it
+  (:mod:`.autograd_map`); during ``loss.backward()`` the node being executed names
+  the module. Each backward op's cost is *input-gradient* work (dL/d activation,
+  what the previous layer needs) or *weight-gradient* work (dL/d parameter, given to
+  the module that owns the parameter); ops with an ``output_mask``
+  (``convolution_backward``, the norms' backward) are split by their formulas
+  (:mod:`.backward_formulas`).
+* The optimizer step is counted per parameter element by the formulas of
+  :mod:`.optimizer_formulas` (checked in the tests against the ops ``torch.optim``
+  dispatches).
+
+Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operations:
+2 x MACs + the documented element-wise work), params (elements).
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from ..errors import UsageError
+from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
+from .autograd_map import ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode
+from .backward_formulas import GRADIENT_SPLITS, GradCost
+from .engine import ForwardError, counting
+from .inputs import make_inputs, tensor_shapes
+from .optimizer_formulas import OptimizerSpec, optimizer_spec
+from .placement import copy_on, unwrap
+from .registry import OpCall, key_name
+
+LOSS_MODULE = "(loss)"
+"""Pseudo-module holding the loss computation (forward and backward)."""
+
+DEFAULT_AUX_WEIGHT = 0.3
+"""GoogLeNet's weight on its auxiliary classifiers' losses (Szegedy et al. 2015, Sec. 5)."""
+
+TRAINING_COLUMNS = [
+    "module", "module_type", "params", "trainable", "fwd_macs", "fwd_flops",
+    "bwd_input_macs", "bwd_input_flops", "bwd_weight_macs", "bwd_weight_flops",
+    "bwd_macs", "bwd_flops", "opt_flops", "step_macs", "step_flops", "aux",
+]
+"""Per-layer columns. Counts: params/trainable (elements), *_macs (MACs), *_flops (FLOPs).
+``bwd_* = bwd_input_* + bwd_weight_*``; ``step_macs = fwd_macs + bwd_macs``;
+``step_flops = fwd_flops + bwd_flops + opt_flops``; ``aux``: the layer belongs to a
+training-only head (its output reaches the loss only through an auxiliary output)."""
+
+COUNTS = [c for c in TRAINING_COLUMNS if c not in ("module", "module_type", "aux")]
+OP_COLUMNS = ["module", "module_type", "phase", "grad", "op", "macs", "flops", "counted"]
+
+
+# --------------------------------------------------------------------------- #
+# the report
+# --------------------------------------------------------------------------- #
+@dataclass
+class TrainingReport:
+    """Plain data of one counted training step (renderers only read it)."""
+
+    layers: pd.DataFrame                  # TRAINING_COLUMNS, one row per layer
+    ops: pd.DataFrame                     # OP_COLUMNS, one row per op (and gradient part)
+    model_name: str = ""
+    input_shapes: list = field(default_factory=list)
+    optimizer: OptimizerSpec | None = None
+    frozen: list = field(default_factory=list)       # parameter names without gradient
+    aux_modules: list = field(default_factory=list)  # roots of the training-only heads
+
+    def _sum(self, col: str, rows=None) -> int:
+        df = self.layers if rows is None else self.layers[rows]
+        return int(sum(int(v) for v in df[col]))
+
+    def totals(self) -> dict[str, int]:
+        """Model totals of every count column (MACs, FLOPs, elements)."""
+        return {c: self._sum(c) for c in COUNTS}
+
+    def aux_totals(self) -> dict[str, int]:
+        """Totals of the training-only heads alone."""
+        return {c: self._sum(c, self.layers["aux"]) for c in COUNTS}
+
+    @property
+    def backward_forward_ratio(self) -> float:
+        """Backward MACs / forward MACs of the whole model (the '2x rule' says 2)."""
+        t = self.totals()
+        return t["bwd_macs"] / t["fwd_macs"] if t["fwd_macs"] else float("nan")
+
+    @property
+    def uncounted_ops(self) -> list[str]:
+        return sorted(set(self.ops.loc[~self.ops["counted"], "op"]))
+
+    def by_module(self, depth: int | None = None) -> pd.DataFrame:
+        """Layers summed to module paths truncated to ``depth`` components
+        (``None``: the per-layer table itself). Never double counts."""
+        if depth is None:
+            return self.layers.copy()
+        if depth < 0:
+            raise ValueError("depth must be >= 0")
+        key = self.layers["module"].map(
+            lambda m: m if m == LOSS_MODULE else ".".join(m.split(".")[:depth]))
+        grouped = self.layers.groupby(key, sort=False)
+        out = grouped[COUNTS].sum()
+        out["aux"] = grouped["aux"].all()
+        out["module_type"] = grouped["module_type"].first().where(
+            grouped.size() == 1, "")
+        out.index.name = "module"
+        return out.reset_index()[TRAINING_COLUMNS]
+
+    def summary(self) -> dict:
+        t = self.totals()
+        a = self.aux_totals()
+        return {"model": self.model_name, "input": [list(s) for s in self.input_shapes],
+                "optimizer": self.optimizer.name if self.optimizer else "none", **t,
+                "aux_macs": a["step_macs"], "aux_flops": a["step_flops"]}
+
+
+# --------------------------------------------------------------------------- #
+# backward attribution
+# --------------------------------------------------------------------------- #
+def _shapes_args(args) -> tuple:
+    return tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else a for a in args)
+
+
+class _BackwardAttribution:
+    """Installed on the engine's recorder for the backward phase: before each backward
+    op is recorded, points the recorder at the module owning the running autograd
+    node, and remembers how the recorded row's cost splits into input/weight gradient.
+    (It wraps ``Recorder.record``/``Recorder.current`` instead of adding a dispatch
+    mode, so ops the engine does not record cost nothing extra.)"""
+
+    def __init__(self, rec, node_map: NodeMap):
+        self.rec = rec
+        self.map = node_map
+        self.parts: dict[int, tuple] = {}      # row index -> ("input"|"weight"|GradCost, weight module)
+        self.done: set = set()                 # mixed nodes whose own work has finished
+        self.module: str | None = None
+        self._record = rec.record
+        self._current = rec.current
+        self._propagate = rec.propagate
+        rec.record = self.record
+        rec.current = self.current
+        rec.propagate = self.propagate
+
+    def propagate(self, key, args, out) -> int:
+        """Depth (weight layers on the longest path) is a forward notion: skipped in backward."""
+        if self.rec.current_phase == "backward":
+            return 0
+        return self._propagate(key, args, out)
+
+    def current(self) -> tuple[str, str]:
+        if self.module is not None:
+            return self.module, self.rec.types.get(self.module, "")
+        return self._current()
+
+    def watch_mixed_nodes(self) -> None:
+        """After a mixed node's backward returns, autograd may still run ``add`` under
+        it: summing its result into a shared input's gradient buffer. That is
+        input-gradient work; a post-hook on the node tells the two apart."""
+        for node, kind in self.map.kind.items():
+            if kind == MIXED:
+                node.register_hook(self._finished(node))
+
+    def _finished(self, node):
+        def hook(_grad_inputs, _grad_outputs):
+            self.done.add(node)
+        return hook
+
+    def record(self, key, args, kwargs, out, inplace) -> None:
+        rec = self.rec
+        if rec.current_phase != "backward":
+            return self._record(key, args, kwargs, out, inplace)
+        name = key_name(key)
+        node = torch._C._current_autograd_node()
+        nmap = self.map
+        module = nmap.module.get(node) if node is not None else None
+        kind = nmap.kind.get(node, ACTIVATION) if node is not None else ACTIVATION
+        owner = nmap.owner.get(node) if node is not None else None
+        split = GRADIENT_SPLITS.get(name)
+        if split is not None:
+            part: Any = split(OpCall(name, [], [], _shapes_args(args), dict(kwargs)))
+        elif kind == PARAM_ONLY:
+            part = "weight"
+        elif kind == MIXED:
+            part = "input" if node in self.done or nmap.reads_parameter(args) else "weight"
+        else:
+            part = "input"
+        if module is None:
+            module = LOSS_MODULE if node is None or owner is None else owner
+        if part == "weight" and owner:
+            module = owner
+        self.module = module
+        try:
+            self._record(key, args, kwargs, out, inplace)
+        finally:
+            self.module = None
+        self.parts[len(rec.rows) - 1] = (part, owner or module)
+
+
+# --------------------------------------------------------------------------- #
+# inputs, loss, freezing
+# --------------------------------------------------------------------------- #
+def _outputs(out) -> list[torch.Tensor] | None:
+    """The output tensors, main first; None when the output is not tensors."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)) and out and all(isinstance(o, torch.Tensor) for o in out):
+        return list(out)
+    if isinstance(out, dict) and out and all(isinstance(o, torch.Tensor) for o in out.values()):
+        keys = list(out)
+        if "out" in out:
+            keys.remove("out")
+            keys.insert(0, "out")
+        return [out[k] for k in keys]
+    return None
+
+
+def _cross_entropy(t: torch.Tensor) -> torch.Tensor:
+    if t.dim() < 2:
+        raise UsageError(f"the default loss (cross-entropy over dim 1) needs a batched output, "
+                         f"got shape {tuple(t.shape)}; pass loss=")
+    target = torch.zeros((t.shape[0], *t.shape[2:]), dtype=torch.long, device=t.device)
+    return F.cross_entropy(t, target)
+
+
+def default_loss(outputs: list[torch.Tensor], aux_weight: float = DEFAULT_AUX_WEIGHT) -> torch.Tensor:
+    """Cross-entropy of the main output (class index 0 as target) plus ``aux_weight``
+    times the cross-entropy of each auxiliary output."""
+    loss = _cross_entropy(outputs[0])
+    for aux in outputs[1:]:
+        loss = loss + aux_weight * _cross_entropy(aux)
+    return loss
+
+
+def freeze_patterns(freeze) -> list[str]:
+    if freeze is None:
+        return []
+    if isinstance(freeze, str):
+        freeze = freeze.split(",")
+    return [p.strip() for p in freeze if p and p.strip()]
+
+
+def _apply_freeze(model: nn.Module, params: dict[str, torch.Tensor], patterns: list[str]) -> None:
+    """``requires_grad=False`` on the step's parameter tensors (``params``: name -> tensor)
+    of each module (or parameter) whose path matches a pattern (fnmatch: ``conv1``,
+    ``conv2*``, ``inception3?``)."""
+    modules = [n for n, _ in model.named_modules(remove_duplicate=False) if n]
+    for pat in patterns:
+        hit = False
+        for mname in modules:
+            if fnmatch.fnmatchcase(mname, pat):
+                hit = True
+                for pname, p in params.items():
+                    if pname.startswith(mname + "."):
+                        p.requires_grad_(False)
+        for pname, p in params.items():
+            if fnmatch.fnmatchcase(pname, pat):
+                p.requires_grad_(False)
+                hit = True
+        if not hit:
+            raise UsageError(f"freeze pattern '{pat}' matches no module or parameter")
+
+
+def _step_state(model: nn.Module, device: str) -> tuple[nn.Module, dict | None]:
+    """(module to run, its state for ``functional_call`` or None).
+
+    On meta the caller's module runs with fresh meta leaves swapped in for the call
+    (``torch.func.functional_call``: nothing of the model is written, and no copy of
+    the module tree is made); a shared tensor gets one leaf. On a real device the
+    step runs on a copy with the weights moved there."""
+    if device != "meta":
+        return copy_on(model, device), None
+    leaves: dict[int, torch.Tensor] = {}
+    state: dict[str, torch.Tensor] = {}
+    for named in (model.named_parameters(remove_duplicate=False),
+                  model.named_buffers(remove_duplicate=False)):
+        for n, t in named:
+            if id(t) not in leaves:
+                new = torch.empty(t.shape, dtype=t.dtype, device="meta")
+                leaves[id(t)] = nn.Parameter(new, requires_grad=t.requires_grad) \
+                    if isinstance(t, nn.Parameter) else new
+            state[n] = leaves[id(t)]
+    return model, state
+
+
+def _keep_requires_grad(inputs, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Inputs given with ``requires_grad=True`` keep it on the counting device."""
+    def wants(t) -> bool:
+        return isinstance(t, torch.Tensor) and t.requires_grad
+
+    def fix(new, old):
+        if wants(old) and isinstance(new, torch.Tensor) and not new.requires_grad:
+            return new.detach().requires_grad_(True)
+        return new
+    if isinstance(inputs, torch.Tensor):
+        return (fix(args[0], inputs),), kwargs
+    if isinstance(inputs, (list, tuple)):
+        return tuple(fix(a, o) for a, o in zip(args, inputs)), kwargs
+    if isinstance(inputs, dict):
+        return args, {k: fix(v, inputs.get(k)) for k, v in kwargs.items()}
+    return args, kwargs
+
+
+def _param_owners(model: nn.Module, params: dict[str, torch.Tensor]
+                  ) -> tuple[dict[int, str], dict[str, list[torch.Tensor]]]:
+    """(id(parameter tensor) -> owning module path, module path -> its parameter tensors);
+    a shared parameter belongs to its first owner in ``named_modules`` order."""
+    owner: dict[int, str] = {}
+    owned: dict[str, list[torch.Tensor]] = {}
+    for mname, mod in model.named_modules():
+        for local, _ in mod.named_parameters(recurse=False):
+            p = params[f"{mname}.{local}" if mname else local]
+            if id(p) not in owner:
+                owner[id(p)] = mname
+                owned.setdefault(mname, []).append(p)
+    return owner, owned
+
+
+# --------------------------------------------------------------------------- #
+# training-only heads
+# --------------------------------------------------------------------------- #
+def _reachable(roots) -> set:
+    seen, stack = set(), [r for r in roots if r is not None]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(f for f, _ in n.next_functions if f is not None and f not in seen)
+    return seen
+
+
+def _aux_modules(outputs: list[torch.Tensor], node_map: NodeMap) -> set[str]:
+    """Modules that created autograd nodes of which none reaches the main output."""
+    if len(outputs) < 2:
+        return set()
+    main = _reachable([outputs[0].grad_fn])
+    has_node: set[str] = set()
+    on_main: set[str] = set()
+    for node, mod in node_map.module.items():
+        if getattr(node, "variable", None) is not None:
+            continue
+        has_node.add(mod)
+        if node in main:
+            on_main.add(mod)
+    return {m for m in has_node - on_main if m and m != LOSS_MODULE}
+
+
+def _is_under(module: str, roots: set[str]) -> bool:
+    return any(module == r or module.startswith(r + ".") for r in roots)
+
+
+def _roots(mods: set[str]) -> list[str]:
+    return sorted(m for m in mods if not any(m != r and m.startswith(r + ".") for r in mods))
+
+
+# --------------------------------------------------------------------------- #
+# the entry point
+# --------------------------------------------------------------------------- #
+def count_training(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any = None,
+                   *, batch: int | None = None, loss: Callable | None = None,
+                   optimizer: str | OptimizerSpec | None = "sgd", freeze=None,
+                   aux_weight: float = DEFAULT_AUX_WEIGHT, device: str = "meta",
+                   name: str = "") -> TrainingReport:
+    """Count one training step of ``model``: forward (train mode), loss, backward, optimizer.
+
+    ``input_size`` / ``inputs`` / ``batch``: as :func:`inception_cost.count`.
+    ``loss``: ``loss(output) -> scalar tensor``; default: cross-entropy of the (first)
+    output against class 0, plus ``aux_weight`` x the cross-entropy of each further
+    output (GoogLeNet's auxiliary classifiers, weight 0.3 as in the paper).
+    ``optimizer``: "sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw", an
+    :class:`OptimizerSpec`, or None. ``freeze``: module/parameter path patterns
+    (fnmatch; a comma-separated string or a list) whose parameters get no gradient;
+    parameters already ``requires_grad=False`` stay frozen.
+    Input tensors passed with ``requires_grad=True`` keep it (the first layer then
+    computes an input gradient too). ``device``: "meta" (default, no memory at any
+    batch) or a real device for ops that only run there (fused CPU/CUDA attention).
+    The caller's model is never changed (the step runs on a copy).
+    """
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    spec = optimizer_spec(optimizer)
+    patterns = freeze_patterns(freeze)
+    inner = unwrap(model)
+    with torch.inference_mode(False):
+        work, state = _step_state(inner, device)
+        names = {n for n, _ in work.named_parameters(remove_duplicate=False)}
+        params = {n: t for n, t in (state.items() if state is not None else
+                                    work.named_parameters(remove_duplicate=False)) if n in names}
+        _apply_freeze(work, params, patterns)
+        args, kwargs = make_inputs(input_size, inputs, device, batch, inner)
+        args, kwargs = _keep_requires_grad(inputs, args, kwargs)
+        owner, owned = _param_owners(work, params)
+        frozen = [n for n, p in work.named_parameters() if not params[n].requires_grad]
+        modes = [(m, m.training) for m in work.modules()]
+        try:
+            work.train()
+            rows, aux = _run_step(work, state, params, args, kwargs, loss, aux_weight, owner)
+        finally:
+            for m, training in modes:
+                m.training = training
+    df = _layers(work, rows, owned, spec, aux)
+    ops = pd.DataFrame(rows, columns=OP_COLUMNS)
+    return TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
+                          input_shapes=tensor_shapes(args, kwargs), optimizer=spec,
+                          frozen=frozen, aux_modules=_roots(aux))
+
+
+def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
+    with torch.enable_grad(), counting(work) as rec:
+        node_map = NodeMap(owner, lambda: rec.current()[0])
+        for p in params.values():
+            node_map.add_parameter(p)
+        node_map.mark_activation(list(args) + list(kwargs.values()))
+        attribution = _BackwardAttribution(rec, node_map)
+        with NodeMapMode(node_map):
+            try:
+                out = (functional_call(work, state, args, kwargs) if state is not None
+                       else work(*args, **kwargs))
+            except UsageError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - re-raised with the module path
+                module, _ = rec.current()
+                msg = str(exc).splitlines()[0] if str(exc) else ""
+                raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
+            outputs = _outputs(out)
+            if loss is None and outputs is None:
+                raise UsageError(f"the model's output is a {type(out).__name__}, not a tensor or a "
+                                 f"tuple/dict of tensors: pass loss=")
+            with rec.phase("forward", LOSS_MODULE):
+                value = default_loss(outputs, aux_weight) if loss is None else loss(out)
+            if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise UsageError(f"the loss must return a scalar tensor, got {shape}")
+            if not value.requires_grad:
+                raise UsageError("nothing to train: the loss does not depend on any parameter "
+                                 "that requires a gradient (everything frozen?)")
+            aux = _aux_modules(outputs, node_map) if outputs else set()
+            attribution.watch_mixed_nodes()
+            with rec.phase("backward"):
+                value.backward()
+    rows = []
+    for i, r in enumerate(rec.rows):
+        if r.phase != "backward":
+            rows.append(dict(module=r.module, module_type=r.module_type or "loss", phase=r.phase,
+                             grad="", op=r.op, macs=r.macs, flops=r.flops, counted=r.counted))
+            continue
+        part, wmod = attribution.parts.get(i, ("input", r.module))
+        base = dict(module_type=r.module_type, phase="backward", op=r.op, counted=r.counted)
+        if isinstance(part, GradCost):
+            if part.input.macs or part.input.flops or not (part.weight.macs or part.weight.flops):
+                rows.append(dict(base, module=r.module, grad="input", macs=part.input.macs,
+                                 flops=part.input.flops))
+            if part.weight.macs or part.weight.flops:
+                rows.append(dict(base, module=r.module, grad="weight", macs=part.weight.macs,
+                                 flops=part.weight.flops))
+        else:
+            rows.append(dict(base, module=r.module, grad=part, macs=r.macs, flops=r.flops))
+    return rows, aux
+
+
+def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec | None,
+            aux: set[str]) -> pd.DataFrame:
+    types = {n: type(m).__name__ for n, m in work.named_modules()}
+    acc: dict[str, dict] = {}
+
+    def row(module: str) -> dict:
+        if module not in acc:
+            acc[module] = dict.fromkeys(COUNTS, 0)
+        return acc[module]
+
+    for r in rows:
+        a = row(r["module"])
+        if r["phase"] == "forward":
+            a["fwd_macs"] += r["macs"]
+            a["fwd_flops"] += r["flops"]
+        else:
+            a[f"bwd_{r['grad']}_macs"] += r["macs"]
+            a[f"bwd_{r['grad']}_flops"] += r["flops"]
+    for mname, params in owned.items():
+        a = row(mname)
+        a["params"] += sum(p.numel() for p in params)
+        trainable = [p for p in params if p.requires_grad]
+        a["trainable"] += sum(p.numel() for p in trainable)
+        if spec is not None:
+            a["opt_flops"] += sum(spec.step_flops(p.numel()) for p in trainable)
+    out = []
+    for module, a in acc.items():
+        a["bwd_macs"] = a["bwd_input_macs"] + a["bwd_weight_macs"]
+        a["bwd_flops"] = a["bwd_input_flops"] + a["bwd_weight_flops"]
+        a["step_macs"] = a["fwd_macs"] + a["bwd_macs"]
+        a["step_flops"] = a["fwd_flops"] + a["bwd_flops"] + a["opt_flops"]
+        mtype = "loss" if module == LOSS_MODULE else types.get(module, "")
+        out.append(dict(module=module, module_type=mtype, **a, aux=_is_under(module, aux)))
+    # the loss last, every other layer in order of first appearance
+    out.sort(key=lambda d: d["module"] == LOSS_MODULE)
+    df = pd.DataFrame(out, columns=TRAINING_COLUMNS)
+    for c in COUNTS:
+        df[c] = df[c].astype("int64")
+    df["aux"] = df["aux"].astype(bool)
+    return df
+

@@ -1,0 +1,79 @@
+"""Optimizer-step FLOPs: the per-element formulas, checked by hand and against the ops
+``torch.optim.X(foreach=False)`` dispatches on the meta device."""
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from inception_cost.counting.optimizer_formulas import (OptimizerSpec, optimizer_op_flops,
+                                                        optimizer_spec)
+from inception_cost.errors import UsageError
+
+
+class _OpFlops(TorchDispatchMode):
+    """Counts the real optimizer's dispatched ops with the documented per-op weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.flops = 0
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = func.overloadpacket.__name__
+        if not getattr(func, "is_view", False) and name not in ("_local_scalar_dense", "empty") \
+                and not name.startswith("_record_function"):     # profiler markers
+            numel = out.numel() if isinstance(out, torch.Tensor) else 0
+            self.flops += optimizer_op_flops(name, args, kwargs, numel)
+            self.ops.append(name)
+        return out
+
+
+def _params():
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(7, 5), nn.Conv2d(3, 4, 3))
+    for p in m.parameters():
+        p.grad = torch.empty_like(p)
+    return list(m.parameters())
+
+
+SPECS = [OptimizerSpec("sgd"),
+         OptimizerSpec("sgd", weight_decay=1e-4),
+         OptimizerSpec("sgd", momentum=0.9),
+         OptimizerSpec("sgd", momentum=0.9, dampening=0.1),
+         OptimizerSpec("sgd", momentum=0.9, nesterov=True, weight_decay=1e-4),
+         OptimizerSpec("adam"),
+         OptimizerSpec("adam", weight_decay=1e-4),
+         OptimizerSpec("adamw", weight_decay=1e-2)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.name}-m{s.momentum}-d{s.dampening}-n{s.nesterov}-wd{s.weight_decay}")
+def test_formula_equals_dispatched_ops_of_torch_optim(spec):
+    params = _params()
+    opt = spec.torch_class()(params, **spec.torch_kwargs())
+    opt.step()                      # first step creates the state buffers
+    mode = _OpFlops()
+    with mode:
+        opt.step()                  # the steady-state step
+    expected = sum(spec.step_flops(p.numel()) for p in params)
+    assert mode.flops == expected, mode.ops
+
+
+def test_per_element_formulas_by_hand():
+    # sgd: p -= lr*g -> mul + add
+    assert OptimizerSpec("sgd").per_element == 2
+    # + momentum: buf = m*buf (1) + g (1); + nesterov: g + m*buf (2); + wd: g + wd*p (2)
+    assert OptimizerSpec("sgd", momentum=0.9, nesterov=True, weight_decay=1e-4).per_element == 2 + 2 + 2 + 2
+    # adam: lerp 3 + mul 1 + addcmul(value) 3 + sqrt 1 + div 1 + add eps 1 + addcdiv(value) 3
+    assert OptimizerSpec("adam").per_element == 3 + 1 + 3 + 1 + 1 + 1 + 3 == 13
+    assert OptimizerSpec("adamw", weight_decay=0.01).per_element == 14
+    # a 1000-element tensor under adam: 13 per element + the step counter
+    assert OptimizerSpec("adam").step_flops(1000) == 13001
+
+
+def test_presets_and_unknown_name():
+    assert optimizer_spec("adamw") == OptimizerSpec("adamw", weight_decay=1e-2)
+    assert optimizer_spec("none") is None
+    with pytest.raises(UsageError, match="unknown optimizer 'adamx'"):
+        optimizer_spec("adamx")
