@@ -26,8 +26,8 @@ _TV_AUX = {"torchvision:googlenet", "torchvision:inception_v3"}
 def training_model(spec: str, aux: bool):
     """(module, default C x H x W, label); auxiliary heads on where the model has them."""
     module, size, label = resolve_model(spec)
-    if aux and ":" not in spec and "aux" in get_variant(spec).options:
-        module = build(spec, aux=True)
+    if aux and ":" not in spec and get_variant(spec).training_heads:
+        module = build(spec, **get_variant(spec).training_heads)
     elif aux and spec in _TV_AUX:
         import torchvision
         with torch.device("meta"):

@@ -26,6 +26,14 @@ class VariantInfo:
     def options(self) -> list[str]:
         return [p for p in inspect.signature(self.builder).parameters]
 
+    @property
+    def training_heads(self) -> dict:
+        """``{"aux": True}`` where the builder has an on/off switch for the network's own
+        training-only auxiliary heads (GoogLeNet, Inception-v3); else ``{}``. BN-Inception's
+        ``aux=0/1/2`` is a reading of the paper, not a switch, and is left alone."""
+        p = inspect.signature(self.builder).parameters.get("aux")
+        return {"aux": True} if p is not None and isinstance(p.default, bool) else {}
+
 
 _REGISTRY: dict[str, VariantInfo] = {}
 

@@ -32,7 +32,7 @@ def variant_training_report(name: str, module=None, chw=None) -> TrainingReport:
     """One step of a zoo variant (auxiliary heads on where it has them), or of ``module``."""
     if module is None:
         info = get_variant(name)
-        module = build(name, aux=True) if "aux" in info.options else build(name)
+        module = build(name, **info.training_heads)
         chw = chw or info.input_size
     return count_training(module, (REPORT_BATCH, *chw), optimizer=REPORT_OPTIMIZER, name=name)
 
