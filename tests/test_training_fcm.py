@@ -95,7 +95,7 @@ def _grouped_overcount(model, x):
 
 @pytest.mark.parametrize("info", [v for v in variants()], ids=lambda v: v.name)
 def test_equals_flopcountermode_whole_zoo(info):
-    opts = {"aux": True} if "aux" in info.options else {}
+    opts = info.training_heads
     shape = (2, *info.input_size)
     ours = _ours(build(info.name, **opts), shape)
     assert ours == fcm_step_flops(build(info.name, **opts), torch.empty(shape, device="meta"))

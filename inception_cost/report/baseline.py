@@ -78,27 +78,34 @@ def orphan_baselines(root: str, names: list[str]) -> list[str]:
     return [baseline_path(root, n) for n in baseline_names(root) if n not in known]
 
 
-def read_baseline(path: str) -> pd.DataFrame:
-    """The baseline at ``path``; counts become exact Python ints. Any defect
-    (missing, unreadable, not UTF-8, empty, unparsable, a missing column, a count
-    that is not a non-negative integer) is a :class:`BaselineError`."""
+def read_baseline_text(path: str, what: str = "baseline") -> str:
+    """The text of a baseline file; missing, unreadable, not UTF-8, empty or binary
+    is a :class:`BaselineError` naming ``what`` and the path."""
     if not os.path.exists(path):
-        raise BaselineError(f"no baseline at {path} (run `inception-cost check --update` to create it)")
+        raise BaselineError(f"no {what} at {path} (run `inception-cost check --update` to create it)")
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as e:
-        raise BaselineError(f"cannot read baseline {path}: {e.strerror or e}") from None
+        raise BaselineError(f"cannot read {what} {path}: {e.strerror or e}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BaselineError(f"baseline {path} is corrupt: not UTF-8 text (byte {e.start}); "
+        raise BaselineError(f"{what} {path} is corrupt: not UTF-8 text (byte {e.start}); "
                             "`inception-cost check --update` rewrites it") from None
     if not text.strip():
-        raise BaselineError(f"baseline {path} is empty")
+        raise BaselineError(f"{what} {path} is empty")
     if "\x00" in text:
-        raise BaselineError(f"baseline {path} is corrupt: it holds NUL bytes (a binary file); "
+        raise BaselineError(f"{what} {path} is corrupt: it holds NUL bytes (a binary file); "
                             "`inception-cost check --update` rewrites it")
+    return text
+
+
+def read_baseline(path: str) -> pd.DataFrame:
+    """The baseline at ``path``; counts become exact Python ints. Any defect
+    (missing, unreadable, not UTF-8, empty, unparsable, a missing column, a count
+    that is not a non-negative integer) is a :class:`BaselineError`."""
+    text = read_baseline_text(path)
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as e:  # noqa: BLE001 - any parse failure is a corrupt baseline

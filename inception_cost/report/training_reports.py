@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..counting.training import COUNTS, TRAINING_COLUMNS, TrainingReport, count_training
 from ..models.registry import build, get_variant
-from .baseline import BaselineError, LayerChange, VariantDiff, safe_name
+from ..atomic import write_text
+from .baseline import BaselineError, LayerChange, VariantDiff, read_baseline_text, safe_name
 from .render import to_csv
 
 REPORT_BATCH = 32
@@ -42,11 +43,9 @@ def training_csv(report: TrainingReport) -> str:
 
 
 def read_training_baseline(path: str) -> pd.DataFrame:
-    if not os.path.exists(path):
-        raise BaselineError(f"no training baseline at {path} (run `inception-cost check --update`)")
+    text = read_baseline_text(path, "training baseline")
     try:
-        df = pd.read_csv(io.StringIO(open(path, encoding="utf-8").read()), dtype=str,
-                         keep_default_na=False)
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as e:  # noqa: BLE001 - any parse failure is a corrupt baseline
         raise BaselineError(f"training baseline {path} is corrupt: {str(e).splitlines()[0]}") from None
     missing = [c for c in TRAINING_COLUMNS if c not in df.columns]
@@ -95,15 +94,14 @@ def check_training(root: str, name: str, module=None, chw=None, update: bool = F
     rep = variant_training_report(name, module, chw)
     path = training_path(root, name)
     if update:
-        old = read_training_baseline(path) if os.path.exists(path) else None
-        d = diff_training(name, old, rep) if old is not None else None
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(training_csv(rep))
-        os.replace(tmp, path)
-        state = "created" if d is None else ("unchanged" if d.identical else
-                                            f"updated ({len(d.changes)} layer changes)")
+        state = "created"
+        if os.path.exists(path):
+            try:
+                d = diff_training(name, read_training_baseline(path), rep)
+                state = "unchanged" if d.identical else f"updated ({len(d.changes)} layer changes)"
+            except BaselineError:
+                state = "repaired (it was unusable)"
+        write_text(path, training_csv(rep), make_dirs=True)
         return None, f"{name} (training): {state} {path}"
     return diff_training(name, read_training_baseline(path), rep), None
 
