@@ -12,18 +12,10 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from inception_cost import count
+from micro import Fn
 from inception_cost.counting.formulas_attention import sdpa_flops
 from inception_cost.counting.formulas_linalg import (einsum_cost, fvcore_einsum_macs,
                                                      torch_einsum_path)
-
-
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
 
 
 def fcm_flops(model, xs) -> int:

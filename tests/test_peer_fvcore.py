@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from inception_cost import count
+from micro import Fn
 from inception_cost.counting.registry import Cost
 
 aten = torch.ops.aten
@@ -66,15 +67,6 @@ class ThreeNet(nn.Module):
     def forward(self, x):
         x = self.pool(self.conv(x))
         return self.linear2(self.linear1(torch.flatten(x, 1)))
-
-
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
 
 
 def test_nn_linear():

@@ -18,21 +18,11 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from inception_cost import count
+from micro import Fn
 from inception_cost.counting.registry import CONVENTIONS, Cost, OpCall
 
 aten = torch.ops.aten
 DEVICES = ["meta", "cpu"]
-
-
-class Fn(nn.Module):
-    """Wrap a function of tensors as a module."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
 
 
 def _on(device, model, xs):

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from inception_cost import count
+from micro import Fn
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -41,15 +42,6 @@ def check(model: nn.Module, inputs: tuple):
     assert 2 * r.total_macs == fcm_flops(model, inputs)
     assert r.total_params == unique_params(model)
     return r
-
-
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
 
 
 # ---- convolutions ------------------------------------------------------------ #

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import click
 import pandas as pd
@@ -15,33 +14,12 @@ from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DTYPES, OPTIMIZERS, STEPS, check_options
 from ..models.resolve import resolve_model
-from ..report.render import render, to_csv
 from ..report.units import human_bytes
+from ..report.render import render, to_csv, write_output
 from .options import format_option, output_option, parse_chw
 
 BYTE_COLUMNS = ("param_bytes", "output_bytes", "saved_bytes", "live_forward_peak_bytes",
                 "live_backward_peak_bytes")
-
-
-def write_atomic(text: str, output: str | None) -> None:
-    """stdout, or ``output`` written whole: a temp file in the same folder, then
-    os.replace (never a half-written file)."""
-    if not output or output == "-":
-        click.echo(text, nl=False)
-        return
-    folder = os.path.dirname(os.path.abspath(output))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".memory-", dir=folder)
-    except OSError as e:
-        raise UsageError(f"cannot write --output '{output}': {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise UsageError(f"cannot write --output '{output}': {e.strerror or e}") from None
 
 
 def _human(df: pd.DataFrame, cols) -> pd.DataFrame:
@@ -126,7 +104,7 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
                           notes=[f"training = forward + loss + backward + {optimizer} step "
                                  f"({step} state); bytes "
                                  + ("rounded to 512-byte blocks" if rounding else "exact")])
-        write_atomic(text, output)
+        write_output(text, output)
         return
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
                     dtype=dtype, allocator_rounding=rounding, step=step, name=label)
@@ -136,13 +114,13 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
         timeline_plot(report, os.path.join(plots_dir, f"{tag}_memory_timeline.png"))
         module_bars(report, os.path.join(plots_dir, f"{tag}_memory_modules.png"), depth=max(depth, 1))
     if fmt == "csv":
-        write_atomic(to_csv(report.timeline if timeline else report.modules), output)
+        write_output(to_csv(report.timeline if timeline else report.modules), output)
         return
     if fmt == "json":
         data = report.to_dict()
         if timeline:
             data["timeline"] = json.loads(report.timeline.to_json(orient="records"))
-        write_atomic(json.dumps(data, indent=2) + "\n", output)
+        write_output(json.dumps(data, indent=2) + "\n", output)
         return
     summary = report.summary()
     summary.insert(2, "size", summary["bytes"].map(human_bytes))
@@ -158,4 +136,4 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
                         notes=["output: bytes its forward ops allocated; saved: activation "
                                "bytes first saved for backward while it ran; live: most "
                                "bytes alive after any of its ops"]))
-    write_atomic("\n".join(parts), output)
+    write_output("\n".join(parts), output)

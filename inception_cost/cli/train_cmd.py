@@ -1,9 +1,6 @@
 """``inception-cost train MODEL``: forward + backward + optimizer cost of one training step."""
 from __future__ import annotations
 
-import os
-import tempfile
-
 import click
 import torch
 
@@ -13,8 +10,8 @@ from ..counting.training import count_training
 from ..errors import UsageError
 from ..models.registry import build, get_variant
 from ..models.resolve import resolve_model
-from ..report.render import render
 from ..report.training_table import UNITS, training_notes, training_table
+from ..report.render import render, write_output
 from .options import format_option, output_option, parse_chw
 
 DEFAULT_BATCH = 32
@@ -69,24 +66,6 @@ def train_cmd(model, input_, batch, optimizer, freeze, aux, depth, fmt, output):
              f"optimizer {report.optimizer.name if report.optimizer else 'none'}")
     text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,
                   notes=training_notes(report))
-    write_atomic(text, output)
+    write_output(text, output)
 
 
-def write_atomic(text: str, output: str | None) -> None:
-    """stdout, or ``output`` written whole: a temp file in the same folder, then os.replace."""
-    if not output or output == "-":
-        click.echo(text, nl=False)
-        return
-    folder = os.path.dirname(os.path.abspath(output))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(output))
-    except OSError as e:
-        raise UsageError(f"cannot write --output '{output}': {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise UsageError(f"cannot write --output '{output}': {e.strerror or e}") from None
