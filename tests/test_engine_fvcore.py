@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from inception_cost import count
+from micro import NonForwardNet, SharedModuleNet
 
 warnings.filterwarnings("ignore")
 logging.getLogger("fvcore").setLevel(logging.ERROR)
@@ -132,52 +133,6 @@ def test_multihead_attention_equals_fvcore():
     for mha, x in [(nn.MultiheadAttention(16, 2), (torch.randn(5, 2, 16),) * 3),
                    (nn.MultiheadAttention(16, 2, batch_first=True).eval(), (torch.randn(2, 5, 16),) * 3)]:
         assert count(mha, inputs=x, convention="fvcore").total_flops == fvcore(mha, x).total()
-
-
-class SharedInner(nn.Module):
-    def __init__(self, sub):
-        super().__init__()
-        self.submod = sub
-
-    def forward(self, x):
-        return self.submod(x)
-
-
-class SharedModuleNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        inner = nn.Linear(10, 10)
-        self.submod1 = SharedInner(inner)
-        self.submod2 = SharedInner(inner)
-        multi = nn.Linear(10, 1)
-        self.multiname1 = multi
-        self.multiname2 = multi
-
-    def forward(self, x):
-        x = self.submod1(x) + self.submod2(x)
-        return self.multiname1(x) + self.multiname2(x)
-
-
-class NonForwardInner(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(10, 1)
-
-    def forward(self, x):
-        return x
-
-    def other_func(self, x):
-        return self.fc(x)
-
-
-class NonForwardNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.submod = NonForwardInner()
-        self.fc = nn.Linear(10, 10)
-
-    def forward(self, x):
-        return self.submod.other_func(self.fc(x))
 
 
 def _flops(df):

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from inception_cost import count
-from micro import Fn
+from micro import Fn, NonForwardNet, SharedModuleNet
 from inception_cost.counting.registry import Cost
 
 aten = torch.ops.aten
@@ -358,28 +358,6 @@ def test_data_parallel_root_scope():
         assert ours(model, torch.randn(10, 10), device=device).total_flops == 1000
 
 
-class NonForwardInner(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(10, 1)
-
-    def forward(self, x):
-        return x
-
-    def other_func(self, x):
-        return self.fc(x)
-
-
-class NonForwardNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.submod = NonForwardInner()
-        self.fc = nn.Linear(10, 10)
-
-    def forward(self, x):
-        return self.submod.other_func(self.fc(x))
-
-
 def test_non_forward_func_call():
     model, x = NonForwardNet(), torch.randn(1, 10)
     owner = ours(model, x).by_module().set_index("module")["flops"].to_dict()
@@ -390,28 +368,6 @@ def test_non_forward_func_call():
     caller = ours(model, x).by_module(mode="caller").set_index("module")["flops"].to_dict()
     assert caller.get("submod", 0) == fvcore_by_module(model, x, mode="caller").get("submod", 0) == 0
     assert caller["submod.fc"] == 10 and caller[""] == 110
-
-
-class SharedInner(nn.Module):
-    def __init__(self, submod):
-        super().__init__()
-        self.submod = submod
-
-    def forward(self, x):
-        return self.submod(x)
-
-
-class SharedModuleNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        inner = nn.Linear(10, 10)
-        self.submod1, self.submod2 = SharedInner(inner), SharedInner(inner)
-        multiname = nn.Linear(10, 1)
-        self.multiname1, self.multiname2 = multiname, multiname
-
-    def forward(self, x):
-        x = self.submod1(x) + self.submod2(x)
-        return self.multiname1(x) + self.multiname2(x)
 
 
 def test_shared_module_caller_view():
