@@ -1,7 +1,16 @@
-"""Small helpers shared by the op-level tests."""
+"""Small helpers shared by the tests: the CLI runner and op-level model wrappers."""
 from __future__ import annotations
 
 import torch.nn as nn
+
+from inception_cost.cli import main
+
+
+def run(args, capsys):
+    """Run the CLI in-process: (exit code, stdout, stderr)."""
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 class Fn(nn.Module):

@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from inception_cost.cli import main
+from micro import run
 
 NET = """import torch.nn as nn
 WIDTH = {w}
@@ -15,12 +15,6 @@ def build():
                          nn.Conv2d(16, WIDTH, 3, padding=1), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(WIDTH, 10))
 """
-
-
-def run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -7,13 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from inception_cost.cli import main
-
-
-def run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
+from micro import run
 
 
 def test_layers_csv_exact_integers(capsys, tmp_path):

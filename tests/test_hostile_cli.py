@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from inception_cost.cli import cli, command_summaries, main
+from micro import run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MY_NETS = os.path.join(REPO, "examples", "my_nets.py")
@@ -61,12 +62,6 @@ def nets(tmp_path_factory):
     f = d / "hostile_nets.py"
     f.write_text(HOSTILE_MODELS)
     return str(f)
-
-
-def run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error(err: str) -> str:

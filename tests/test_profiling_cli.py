@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from inception_cost import build, count
-from inception_cost.cli import main
+from micro import run
 from inception_cost.profiling import LAYER_CONFIG_COLUMNS, RUN_COLUMNS
 from inception_cost.profiling.per_layer import LAYER_FIELDS
 
@@ -37,12 +37,6 @@ def keep_threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
-
-
-def run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(code, err, fragment):

@@ -5,13 +5,7 @@ import os
 import pandas as pd
 import pytest
 
-from inception_cost.cli import main
-
-
-def run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
+from micro import run
 
 
 def test_train_csv_exact_and_adamw(capsys, tmp_path):
