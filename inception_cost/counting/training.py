@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..errors import UsageError
+from ..models.googlenet import AUX_LOSS_WEIGHT
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode
 from .backward_formulas import GRADIENT_SPLITS, GradCost
@@ -44,9 +45,6 @@ from .registry import OpCall, key_name
 
 LOSS_MODULE = "(loss)"
 """Pseudo-module holding the loss computation (forward and backward)."""
-
-DEFAULT_AUX_WEIGHT = 0.3
-"""GoogLeNet's weight on its auxiliary classifiers' losses (Szegedy et al. 2015, Sec. 5)."""
 
 TRAINING_COLUMNS = [
     "module", "module_type", "params", "trainable", "fwd_macs", "fwd_flops",
@@ -232,7 +230,7 @@ def _cross_entropy(t: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(t, target)
 
 
-def default_loss(outputs: list[torch.Tensor], aux_weight: float = DEFAULT_AUX_WEIGHT) -> torch.Tensor:
+def default_loss(outputs: list[torch.Tensor], aux_weight: float = AUX_LOSS_WEIGHT) -> torch.Tensor:
     """Cross-entropy of the main output (class index 0 as target) plus ``aux_weight``
     times the cross-entropy of each auxiliary output."""
     loss = _cross_entropy(outputs[0])
@@ -369,7 +367,7 @@ def _roots(mods: set[str]) -> list[str]:
 def count_training(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any = None,
                    *, batch: int | None = None, loss: Callable | None = None,
                    optimizer: str | OptimizerSpec | None = "sgd", freeze=None,
-                   aux_weight: float = DEFAULT_AUX_WEIGHT, device: str = "meta",
+                   aux_weight: float = AUX_LOSS_WEIGHT, device: str = "meta",
                    name: str = "") -> TrainingReport:
     """Count one training step of ``model``: forward (train mode), loss, backward, optimizer.
 

@@ -13,12 +13,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import UsageError
+from ..models.googlenet import AUX_LOSS_WEIGHT
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
           "amp": torch.float32}
 AMP_DTYPE = torch.float16            # autocast's lower precision for dtype="amp"
 OPTIMIZERS = ("none", "sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad")
-AUX_LOSS_WEIGHT = 0.3                # GoogLeNet paper, Sec. 5 (weight does not change bytes)
 STEPS = ("steady", "first")
 
 
