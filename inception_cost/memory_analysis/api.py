@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 
 import numpy as np
-import torch
 import torch.nn as nn
 
+from ..counting.placement import copy_on
 from ..errors import UsageError
 from .analysis import (live_by_category, module_frame, public_columns, resolve_modules,
                        rounded, timeline_frame)
@@ -67,20 +66,8 @@ def _on_device(model: nn.Module, dtype: str):
     return model, "cpu", mode
 
 
-def meta_copy(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` whose parameters and buffers are meta tensors of the same shape
-    and dtype: the structure is copied, the data never (safe for big CUDA models)."""
-    memo: dict[int, object] = {}
-    for p in module.parameters():
-        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"),
-                                   requires_grad=p.requires_grad)
-    for b in module.buffers():
-        memo[id(b)] = torch.empty_like(b, device="meta")
-    return copy.deepcopy(module, memo)
-
-
 def _tracked(module: nn.Module, cfg: StepConfig):
-    module = meta_copy(module)
+    module = copy_on(module, "meta")   # the structure is copied, the data never
     module, device, mode = _on_device(module, cfg.dtype)
     with mode:
         tracker = track(module, cfg, device)
