@@ -24,6 +24,8 @@ import platform
 import subprocess
 import sys
 
+from inception_cost.atomic import write_text
+
 PRELUDE = r"""
 import json, resource, sys, time, warnings, logging
 warnings.simplefilter("ignore")
@@ -117,8 +119,8 @@ def main() -> None:
             r["speedup_vs_fvcore"] = round(same["fvcore"]["best_s"] / r["best_s"], 1)
     cols = ["model", "batch", "engine", "best_s", "speedup_vs_fcm", "speedup_vs_fvcore",
             "peak_rss_mib", "rss_before_count_mib", "total"]
-    _write(os.path.join(a.out, "count_speed.csv"), _csv(rows, cols))
-    _write(os.path.join(a.out, "count_speed.md"), _markdown(rows, cols, a))
+    write_text(os.path.join(a.out, "count_speed.csv"), _csv(rows, cols))
+    write_text(os.path.join(a.out, "count_speed.md"), _markdown(rows, cols, a))
 
 
 def _child(code: str, name: str, batch: int, repeat: int, *extra: str) -> dict:
@@ -151,13 +153,6 @@ def _markdown(rows, cols, a) -> str:
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

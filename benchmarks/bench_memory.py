@@ -15,6 +15,7 @@ import warnings
 import torch
 
 from inception_cost import build
+from inception_cost.atomic import write_text
 from inception_cost.memory_analysis import fit_batch, memory
 from inception_cost.memory_analysis.reference import memtracker_peak, ours_as_memtracker
 from inception_cost.memory_analysis.step import StepConfig
@@ -77,9 +78,7 @@ def main() -> None:
         "Regenerate: `python benchmarks/bench_memory.py`.",
         "",
     ])
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_text(a.out, text, make_dirs=True)
     print(text)
 
 

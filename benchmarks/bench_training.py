@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import io
 import os
 import platform
 import sys
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
+from inception_cost.atomic import write_text
 from inception_cost.counting.placement import copy_on
 from inception_cost.counting.training import count_training
 
@@ -88,11 +90,11 @@ def main() -> None:
     base = best["uncounted forward+backward"]
     rows = [{"variant": k, "best_s": round(v, 4), "x uncounted": round(v / base, 2),
              "x FlopCounterMode": round(v / best["FlopCounterMode"], 2)} for k, v in best.items()]
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "training_speed.csv"), "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    table = io.StringIO()
+    w = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_text(os.path.join(a.out, "training_speed.csv"), table.getvalue(), make_dirs=True)
     env = (f"torch {torch.__version__}, torchvision {torchvision.__version__}, Python "
            f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPU(s)")
     lines = [f"### Counting a training step: torchvision GoogLeNet (aux heads on), batch {a.batch}, meta device",
@@ -101,8 +103,7 @@ def main() -> None:
     lines += ["", f"- both counters agree: {results['FlopCounterMode']:,} FLOPs (= 2 x forward+backward MACs)",
               "- targets: inception-cost ≤ 1.5 × uncounted; faster than FlopCounterMode",
               f"- {env}", "- regenerate: `python benchmarks/bench_training.py`"]
-    with open(os.path.join(a.out, "training_speed.md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
+    write_text(os.path.join(a.out, "training_speed.md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
