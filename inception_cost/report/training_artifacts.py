@@ -16,9 +16,9 @@ from .training_table import summary_row
 
 def training_artifacts(names: list[str]) -> list[tuple[str, str]]:
     """(relative path, text) for the variants ``names``."""
-    out, rows = [], []
+    out, rows, reports = [], [], {}
     for name in names:
-        rep = variant_training_report(name)
+        rep = reports[name] = variant_training_report(name)
         out.append((os.path.relpath(training_path("", name)), training_csv(rep)))
         rows.append(summary_row(name, rep))
     summary = pd.DataFrame(rows)
@@ -31,5 +31,5 @@ def training_artifacts(names: list[str]) -> list[tuple[str, str]]:
          "MACs of the training-only heads; bwd/fwd: backward MACs / forward MACs",
          "regenerate with `inception-cost report`"])))
     if {name for name, _, _ in MODELS} <= set(names):
-        out.append((f"{TRAINING_DIR}/step_cost.md", step_cost_markdown()))
+        out.append((f"{TRAINING_DIR}/step_cost.md", step_cost_markdown(reports)))
     return out

@@ -5,12 +5,14 @@ baselines, and where the "backward = 2 x forward" rule fails and by how much. Ev
 number comes from :func:`inception_cost.counting.training.count_training`."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..counting.training import count_training
-from ..models.registry import build
+from ..counting.training import TrainingReport, count_training
+from ..models.registry import build, get_variant
 from .render import to_markdown
 from .training_reports import REPORT_BATCH, REPORT_OPTIMIZER
 
@@ -31,12 +33,29 @@ def _step(model, chw, **kw):
     return count_training(model, (REPORT_BATCH, *chw), optimizer=kw.pop("optimizer", REPORT_OPTIMIZER), **kw)
 
 
-def models_table():
+Steps = Callable[..., TrainingReport]
+
+
+def default_steps(known: dict[str, TrainingReport] | None = None) -> Steps:
+    """``steps(name, **options)``: one step of a zoo variant at the report's batch and
+    optimizer, counted once and shared by both tables. ``known`` holds reports already
+    counted with each variant's own training heads (``inception-cost report``'s zoo)."""
+    memo = {(name, tuple(sorted(get_variant(name).training_heads.items()))): rep
+            for name, rep in (known or {}).items()}
+
+    def steps(name: str, **options) -> TrainingReport:
+        key = (name, tuple(sorted(options.items())))
+        if key not in memo:
+            memo[key] = _step(build(name, **options), get_variant(name).input_size)
+        return memo[key]
+    return steps
+
+
+def models_table(steps: Steps):
     import pandas as pd
     rows = []
     for name, opts, label in MODELS:
-        from ..models.registry import get_variant
-        r = _step(build(name, **opts), get_variant(name).input_size)
+        r = steps(name, **opts)
         t, a = r.totals(), r.aux_totals()
         adamw = _step(build(name, **opts), get_variant(name).input_size, optimizer="adamw").totals()
         rows.append({"model": label, "forward GMACs": _g(t["fwd_macs"]),
@@ -63,12 +82,12 @@ class _Attention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v)
 
 
-def rule_table():
+def rule_table(steps: Steps):
     """Where backward != 2 x forward: first layer, frozen backbones, batch norm,
     attention kernels, grouped convolutions (and FlopCounterMode on them)."""
     import pandas as pd
     rows = []
-    g = _step(build("googlenet"), (3, 224, 224))
+    g = steps("googlenet")
     c1 = _layer(g, "conv1")
     t = g.totals()
     rows.append({"case": "first layer: GoogLeNet conv1 (input = image, no input gradient)",
@@ -81,8 +100,8 @@ def rule_table():
         t = r.totals()
         rows.append({"case": f"frozen backbone: {label}", "bwd/fwd": f"{t['bwd_macs'] / t['fwd_macs']:.3f}",
                      "effect": f"step = {t['step_macs'] / t['fwd_macs']:.2f} x forward MACs (full training: "
-                               f"{_full_ratio('resnet50'):.2f} x)"})
-    v3 = _step(build("inception_v3"), (3, 299, 299))
+                               f"{_full_ratio(steps('resnet50')):.2f} x)"})
+    v3 = steps("inception_v3")
     bn = v3.layers[v3.layers["module_type"] == "BatchNorm2d"]
     fwd, bwd = int(bn["fwd_flops"].sum()), int(bn["bwd_flops"].sum())
     tv = v3.totals()
@@ -123,19 +142,20 @@ def rule_table():
     return pd.DataFrame(rows)
 
 
-def _full_ratio(name: str) -> float:
-    from ..models.registry import get_variant
-    t = _step(build(name), get_variant(name).input_size).totals()
+def _full_ratio(report: TrainingReport) -> float:
+    t = report.totals()
     return t["step_macs"] / t["fwd_macs"]
 
 
-def step_cost_markdown() -> str:
-    a = to_markdown(models_table(), f"Forward vs backward vs optimizer: one training step, batch "
+def step_cost_markdown(known: dict[str, TrainingReport] | None = None) -> str:
+    """Both tables as Markdown; ``known``: see :func:`default_steps`."""
+    steps = default_steps(known)
+    a = to_markdown(models_table(steps), f"Forward vs backward vs optimizer: one training step, batch "
                                     f"{REPORT_BATCH} (paper builds from the zoo)",
                     ["MACs = multiply-accumulates; backward = input-gradient + weight-gradient work; "
                      "step FLOPs = forward + backward + optimizer (sgd momentum 0.9: 4 FLOPs per "
                      "parameter element; adamw: 14 + 1 per tensor)"])
-    b = to_markdown(rule_table(), f"Where 'backward = 2 x forward' fails (batch {REPORT_BATCH})",
+    b = to_markdown(rule_table(steps), f"Where 'backward = 2 x forward' fails (batch {REPORT_BATCH})",
                     ["bwd/fwd: backward MACs / forward MACs (FLOPs for batch norm)",
                      "regenerate: `inception-cost report` (reports/training/step_cost.md)"])
     return a + "\n" + b
