@@ -38,6 +38,7 @@ from . import backward_registry as _backward_registry  # noqa: F401 - registers 
 from .autograd_map import ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode
 from .backward_formulas import GRADIENT_SPLITS, GradCost
 from .engine import ForwardError, counting
+from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
 from .placement import copy_on, unwrap
@@ -104,15 +105,25 @@ class TrainingReport:
             return self.layers.copy()
         if depth < 0:
             raise ValueError("depth must be >= 0")
-        key = self.layers["module"].map(
-            lambda m: m if m == LOSS_MODULE else ".".join(m.split(".")[:depth]))
-        grouped = self.layers.groupby(key, sort=False)
-        out = grouped[COUNTS].sum()
-        out["aux"] = grouped["aux"].all()
-        out["module_type"] = grouped["module_type"].first().where(
-            grouped.size() == 1, "")
-        out.index.name = "module"
-        return out.reset_index()[TRAINING_COLUMNS]
+        acc: dict[str, dict] = {}
+        for rec in self.layers.to_dict(orient="records"):
+            m = rec["module"]
+            key = m if m == LOSS_MODULE else ".".join(m.split(".")[:depth])
+            a = acc.get(key)
+            if a is None:
+                acc[key] = dict(rec, module=key, **{c: int(rec[c]) for c in COUNTS},
+                                aux=bool(rec["aux"]), _n=1)
+                continue
+            for c in COUNTS:                       # Python ints: no int64 sum can wrap
+                a[c] += int(rec[c])
+            a["aux"] = a["aux"] and bool(rec["aux"])
+            a["_n"] += 1
+        for a in acc.values():
+            if a.pop("_n") > 1:
+                a["module_type"] = ""
+        df = pd.DataFrame(list(acc.values()), columns=TRAINING_COLUMNS)
+        df["aux"] = df["aux"].astype(bool)
+        return exact_counts(df, COUNTS)
 
     def summary(self) -> dict:
         t = self.totals()
@@ -407,7 +418,7 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
             for m, training in modes:
                 m.training = training
     df = _layers(work, rows, owned, spec, aux)
-    ops = pd.DataFrame(rows, columns=OP_COLUMNS)
+    ops = exact_counts(pd.DataFrame(rows, columns=OP_COLUMNS), ["macs", "flops"])
     return TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
                           input_shapes=tensor_shapes(args, kwargs), optimizer=spec,
                           frozen=frozen, aux_modules=_roots(aux))
@@ -502,8 +513,6 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
     # the loss last, every other layer in order of first appearance
     out.sort(key=lambda d: d["module"] == LOSS_MODULE)
     df = pd.DataFrame(out, columns=TRAINING_COLUMNS)
-    for c in COUNTS:
-        df[c] = df[c].astype("int64")
     df["aux"] = df["aux"].astype(bool)
-    return df
+    return exact_counts(df, COUNTS)
 
