@@ -424,6 +424,22 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
                           frozen=frozen, aux_modules=_roots(aux))
 
 
+class BackwardError(ForwardError):
+    """``loss.backward()`` raised (PyTorch refused the step, e.g. a tensor autograd
+    saved was modified in place): ``original`` is PyTorch's reason, one line."""
+
+    def __init__(self, message: str):
+        RuntimeError.__init__(self, f"backward failed: {message}")
+        self.module = LOSS_MODULE
+        self.original = message
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message, without PyTorch's debugging hint."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text.split(" Hint: ", 1)[0].strip()
+
+
 def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
     with torch.enable_grad(), counting(work) as rec:
         node_map = NodeMap(owner, lambda: rec.current()[0])
@@ -446,7 +462,12 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
                 raise UsageError(f"the model's output is a {type(out).__name__}, not a tensor or a "
                                  f"tuple/dict of tensors: pass loss=")
             with rec.phase("forward", LOSS_MODULE):
-                value = default_loss(outputs, aux_weight) if loss is None else loss(out)
+                try:
+                    value = default_loss(outputs, aux_weight) if loss is None else loss(out)
+                except UsageError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - re-raised naming the loss
+                    raise ForwardError(LOSS_MODULE, f"{type(exc).__name__}: {_reason(exc)}") from exc
             if not isinstance(value, torch.Tensor) or value.numel() != 1:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise UsageError(f"the loss must return a scalar tensor, got {shape}")
@@ -456,7 +477,12 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
             aux = _aux_modules(outputs, node_map) if outputs else set()
             attribution.watch_mixed_nodes()
             with rec.phase("backward"):
-                value.backward()
+                try:
+                    value.backward()
+                except UsageError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - PyTorch's reason, as one line
+                    raise BackwardError(f"{type(exc).__name__}: {_reason(exc)}") from exc
     rows = []
     for i, r in enumerate(rec.rows):
         if r.phase != "backward":
