@@ -34,6 +34,7 @@ from torch.func import functional_call
 
 from ..errors import UsageError
 from ..models.googlenet import AUX_LOSS_WEIGHT
+from .arguments import check_aux_weight, check_device, check_freeze, check_loss, check_name
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode
 from .backward_formulas import GRADIENT_SPLITS, GradCost
@@ -397,6 +398,11 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    device = check_device(device)
+    check_freeze(freeze)
+    check_loss(loss)
+    check_aux_weight(aux_weight)
+    check_name(name)
     spec = optimizer_spec(optimizer)
     patterns = freeze_patterns(freeze)
     inner = unwrap(model)
