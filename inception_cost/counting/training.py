@@ -23,6 +23,7 @@ Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operati
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -440,6 +441,20 @@ class BackwardError(ForwardError):
         self.original = message
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _raised_here(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc`` is this package's code (then it is a
+    defect to report as such, not the model's or PyTorch's refusal)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE + os.sep)
+
+
 def _reason(exc: BaseException) -> str:
     """The first line of an exception's message, without PyTorch's debugging hint."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -488,6 +503,8 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
                 except UsageError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - PyTorch's reason, as one line
+                    if _raised_here(exc):       # a defect of this package: an internal error
+                        raise
                     raise BackwardError(f"{type(exc).__name__}: {_reason(exc)}") from exc
     rows = []
     for i, r in enumerate(rec.rows):
