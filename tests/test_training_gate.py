@@ -170,3 +170,28 @@ def test_macs_moved_between_gradient_columns_show_old_and_new(baseline, gated, c
     assert wgt and str(w + 1000) in wgt[0] and str(w) in wgt[0]
     assert "bwd_input_macs +1,000" in out and "bwd_weight_macs -1,000" in out
     assert all(len(ln) <= 100 for ln in out.splitlines())
+
+
+HUGE = """
+import torch
+import torch.nn as nn
+def build():
+    with torch.device("meta"):
+        return nn.Sequential(nn.Flatten(), nn.Linear(2**28, 2**28))
+"""
+
+
+def test_update_refuses_a_count_past_int64_clearly(tmp_path, capsys):
+    """Linear(2^28, 2^28) at batch 32, SGD momentum (4 FLOPs per parameter element):
+    forward 2 x 32 x 2^56 FLOPs + 32 x 2^28 bias adds, weight gradient the same (the bias
+    gradient is a sum over the batch), optimizer 4 x (2^56 + 2^28): 9,511,602,431,260,098,560
+    FLOPs, past 2^63 - 1. A baseline could not be read back: --update says so (exit 2)."""
+    step_flops = 2 * (2 * 32 * 2**56 + 32 * 2**28) + 4 * (2**56 + 2**28)
+    assert step_flops == 9_511_602_431_260_098_560 > INT64_MAX
+    f, base = tmp_path / "huge.py", tmp_path / "base"
+    f.write_text(HUGE)
+    code, out, err = run(["check", "--model", f"{f}:build", "--input", "1x16384x16384", "--name",
+                          "huge", "--baseline", str(base), "--train", "--update"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"'step_flops' count ({step_flops:,}) exceeds 2^63-1" in err
+    assert not (base / "training" / "huge.csv").exists()

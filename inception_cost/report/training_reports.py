@@ -15,6 +15,7 @@ import pandas as pd
 from ..counting.training import COUNTS, TRAINING_COLUMNS, TrainingReport, count_training
 from ..models.registry import build, get_variant
 from ..atomic import write_text
+from ..errors import UsageError
 from .baseline import (MAX_COUNT, BaselineError, LayerChange, VariantDiff, _to_count,
                        read_baseline_text, safe_name)
 from .render import to_csv
@@ -167,11 +168,12 @@ def diff_training(name: str, old: pd.DataFrame, report: TrainingReport) -> Train
 
 
 def _check_writable(report: TrainingReport, name: str) -> None:
-    """A baseline must be readable back: every count within 0..2^63-1."""
+    """A baseline must be readable back: every count within 0..2^63-1 (else a
+    UsageError, exit 2, that ``--update`` does not swallow)."""
     for c in COUNTS:
         big = [v for v in report.layers[c] if int(v) > MAX_COUNT]
         if big:
-            raise BaselineError(f"cannot write the training baseline of {name}: a '{c}' count "
+            raise UsageError(f"cannot write the training baseline of {name}: a '{c}' count "
                                 f"({int(big[0]):,}) exceeds 2^63-1, the largest a baseline holds; "
                                 "gate a smaller input")
 
