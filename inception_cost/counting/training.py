@@ -488,6 +488,8 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
                 except UsageError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - re-raised naming the loss
+                    if _raised_here(exc):
+                        raise
                     raise ForwardError(LOSS_MODULE, f"{type(exc).__name__}: {_reason(exc)}") from exc
             if not isinstance(value, torch.Tensor) or value.numel() != 1:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
