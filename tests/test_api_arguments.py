@@ -78,3 +78,22 @@ def test_api_message_is_the_cli_line(tmp_path, capsys, cli, api):
     with pytest.raises(UsageError) as e:
         count_training(model, SHAPE, **api)
     assert err == f"error: {e.value}\n"
+
+
+@pytest.mark.parametrize("shape", [(10**17, 3, 8, 8), (10**20, 3, 8, 8), (10**40, 3, 8, 8)])
+def test_inputs_no_tensor_can_hold_are_a_usage_error(net, shape):
+    """10^17 x 3 x 8 x 8 fp32 = 7.68e19 bytes > 2^63 - 1 = 9.22e18: no tensor can hold it
+    (torch would raise a TypeError or RuntimeError from deep inside)."""
+    assert shape[0] * 3 * 8 * 8 * 4 > 2**63 - 1
+    for fn in (count, count_training):
+        with pytest.raises(UsageError, match=r"more elements than one fp32 tensor can hold "
+                                             r"\(2\^63 - 1 bytes\)"):
+            fn(net, shape)
+
+
+def test_largest_input_that_fits_is_counted(net):
+    """10^16 x 3 x 8 x 8 fp32 = 7.68e18 bytes fits, and so does the conv output
+    10^16 x 4 x 6 x 6 (5.76e18 bytes): forward MACs = N x 4 x 6 x 6 x 3 x 3 x 3 = N x 3,888."""
+    n = 10**16
+    assert n * 3 * 8 * 8 * 4 <= 2**63 - 1
+    assert count(net, (n, 3, 8, 8)).total_macs == n * 3888
