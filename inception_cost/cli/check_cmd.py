@@ -16,7 +16,7 @@ from ..report.baseline import (BaselineError, baseline_path, diff_layers, layers
                                orphan_baselines, read_baseline, write_baseline)
 from ..report.render import render, to_csv, write_output
 from ..report.training_reports import (DRIFT_COLUMNS, TrainingDiff, gate_training,
-                                              training_gate_on)
+                                       training_gate_on)
 from ..report.units import human
 from .options import format_option, output_option, parse_chw
 
