@@ -15,7 +15,8 @@ from ..models.resolve import resolve_model
 from ..report.baseline import (BaselineError, baseline_path, diff_layers, layers_frame,
                                orphan_baselines, read_baseline, write_baseline)
 from ..report.render import render, to_csv, write_output
-from ..report.training_reports import gate_training, training_gate_on
+from ..report.training_reports import (DRIFT_COLUMNS, TrainingDiff, gate_training,
+                                       training_gate_on)
 from ..report.units import human
 from .options import format_option, output_option, parse_chw
 
@@ -58,17 +59,43 @@ def _fmt_change(c) -> dict:
             "macs": pair("macs"), "out_shape": pair("out_shape")}
 
 
+def _json_variant(d) -> dict:
+    """One variant's diff for --format json; a training diff carries every count column
+    (old, new, and the list of drifted ones)."""
+    keys = ("params", "macs", "out_shape")
+    delta = {c: d.delta(c) for c in ("params", "macs", "flops")}
+    if isinstance(d, TrainingDiff):
+        keys = ("params", "macs", "out_shape", *DRIFT_COLUMNS)
+        delta.update(d.column_deltas())
+    changes = []
+    for c in d.changes:
+        row = {"change": c.kind, "module": c.module, "op": c.op,
+               "old": {k: c.old.get(k) for k in keys}, "new": {k: c.new.get(k) for k in keys}}
+        if isinstance(d, TrainingDiff):
+            row["drifted"] = d.drifted(c)
+        changes.append(row)
+    return {"variant": d.name, "identical": d.identical, "delta": delta, "changes": changes}
+
+
+def _drift_cell(d, c) -> str:
+    """'fwd_flops: 100 -> 101; ...' for a training change ('' for a layers change)."""
+    if not isinstance(d, TrainingDiff):
+        return ""
+    return "; ".join(f"{col}: {c.old.get(col, '')} -> {c.new.get(col, '')}" for col in d.drifted(c))
+
+
 def changes_frame(results, orphans) -> pd.DataFrame:
     """Every change as one row with exact old/new values (csv), orphans included."""
     cols = ["variant", "change", "module", "op"] + [f"{w}_{c}" for c in
                                                      ("params", "macs", "flops", "out_shape")
-                                                     for w in ("old", "new")]
+                                                     for w in ("old", "new")] + ["drifted"]
     rows = []
     for d in results:
         for c in d.changes:
             row = {"variant": d.name, "change": c.kind, "module": c.module, "op": c.op}
             for col in ("params", "macs", "flops", "out_shape"):
                 row[f"old_{col}"], row[f"new_{col}"] = c.old.get(col, ""), c.new.get(col, "")
+            row["drifted"] = _drift_cell(d, c)
             rows.append(row)
     for path in orphans:
         rows.append({"variant": os.path.basename(path)[:-4], "change": "orphan baseline",
@@ -148,12 +175,7 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
         payload = {"status": "error" if problems else
                    ("changed" if changed or orphans else "identical"),
                    "errors": problems, "orphan_baselines": orphans,
-                   "variants": [{"variant": d.name, "identical": d.identical,
-                                 "delta": {c: d.delta(c) for c in ("params", "macs", "flops")},
-                                 "changes": [{"change": c.kind, "module": c.module, "op": c.op,
-                                              "old": {k: c.old.get(k) for k in ("params", "macs", "out_shape")},
-                                              "new": {k: c.new.get(k) for k in ("params", "macs", "out_shape")}}
-                                             for c in d.changes]} for d in results]}
+                   "variants": [_json_variant(d) for d in results]}
         write_output(json.dumps(payload, indent=2, default=int) + "\n", output)
     elif fmt == "csv" and not problems:
         write_output(to_csv(changes_frame(results, orphans)), output)
@@ -162,6 +184,10 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
     if fmt in ("rich", "md"):
         parts = []
         for d in changed:
+            if isinstance(d, TrainingDiff):     # every drifted column, old and new
+                parts.append(render(d.change_table(), fmt, notes=[d.totals_line()],
+                                    title=f"{d.name}: {len(d.changes)} layer(s) changed"))
+                continue
             table = pd.DataFrame([_fmt_change(c) for c in d.changes])
             totals = (f"{d.name} total: params {d.delta('params'):+,} "
                       f"({human(d.new_totals['params'], 'params')}), MACs {d.delta('macs'):+,} "

@@ -21,12 +21,22 @@ FP32_BYTES = 4
 REAL_FORWARD_CAP_BYTES = 8 * 2**30
 
 
+def sci(n: int) -> str:
+    """A (possibly huge) non-negative integer in short scientific notation, from its
+    digits (no float: 10**400 is fine): 150528000000 -> '1.505e+11'."""
+    s = str(n)
+    if len(s) <= 4:
+        return s
+    return f"{s[0]}.{s[1:4]}e+{len(s) - 1:02d}"
+
+
 def check_numel(batch: int, chw: tuple[int, int, int], what: str = "input") -> None:
     """UsageError when N x C x H x W fp32 elements cannot be one tensor."""
     n = batch * math.prod(chw)
     if n * FP32_BYTES > MAX_BYTES:
         c, h, w = chw
-        raise UsageError(f"{what} {batch}x{c}x{h}x{w} (N x C x H x W) has {n:.3e} elements, more "
+        shown = batch if len(str(batch)) <= 24 else sci(batch)
+        raise UsageError(f"{what} {shown}x{c}x{h}x{w} (N x C x H x W) has {sci(n)} elements, more "
                          f"than one fp32 tensor can hold (2^63 - 1 bytes); use a smaller --batch "
                          "or --input")
 

@@ -12,6 +12,8 @@ from ..models.registry import build, get_variant
 from ..models.resolve import resolve_model
 from ..report.training_table import UNITS, training_notes, training_table
 from ..report.render import render, write_output
+from .layers import count_error
+from .limits import check_numel
 from .options import format_option, output_option, parse_chw
 
 DEFAULT_BATCH = 32
@@ -56,12 +58,17 @@ def train_cmd(model, input_, batch, optimizer, freeze, aux, depth, fmt, output):
         raise UsageError(f"--batch must be a positive integer (got {batch})")
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
+    chw = parse_chw(input_) if input_ else None
+    if chw:
+        check_numel(batch, chw)
     module, default_size, label = training_model(model, aux)
-    chw = parse_chw(input_) if input_ else default_size
+    chw = chw or default_size
+    check_numel(batch, chw)
     try:
         report = count_training(module, (batch, *chw), optimizer=optimizer, freeze=freeze, name=label)
     except ForwardError as e:
-        raise UsageError(str(e)) from None
+        # train runs on meta only: no --device hint, but the int64 size-overflow line of `layers`
+        raise count_error(e, "cpu") from None
     title = (f"{label} training step @ {batch}x{chw[0]}x{chw[1]}x{chw[2]} (N x C x H x W), "
              f"optimizer {report.optimizer.name if report.optimizer else 'none'}")
     text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,

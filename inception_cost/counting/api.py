@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import InputTooSmallError, UsageError
+from .arguments import check_device, check_flag, check_formulas, check_name
 from .engine import ForwardError, OpRecord, run_counted
 from .frames import fvcore_blind_frame, layers_frame
 from .inputs import make_inputs, tensor_shapes
@@ -74,6 +75,10 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    device = check_device(device)
+    check_name(name)
+    check_flag(strict, "strict")
+    check_formulas(formulas)
     if engine == "fvcore":
         from .fvcore_engine import count_with_fvcore
         return count_with_fvcore(model, input_size=input_size, inputs=inputs, name=name, batch=batch)

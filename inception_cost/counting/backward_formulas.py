@@ -36,6 +36,9 @@ fused attention backward           5 batched matmuls: MACs = b*h*(sq*sk*d + 2*sq
 (_scaled_dot_product_*: flash,     + 2*sq*sk*d) = PyTorch FlopCounterMode's count / 2; FLOPs = 2 x MACs
 efficient, cudnn, CPU flash)       + 7 / score element (softmax recompute 3, its backward 4)
 select/slice/index backward        0 (data movement)
+reflection/replication_pad*_bw     (g - n) adds (extra copies summed; formulas_fold)
+im2col, col2im (backward of        as forward (formulas_fold): im2col 0, col2im one
+fold/unfold)                       add per overlapping value
 =================================  ===============================  =========================
 
 Note on grouped convolutions: the weight gradient of a convolution with ``groups=g``
@@ -50,6 +53,7 @@ import math
 from dataclasses import dataclass
 
 from .formulas import Cost, OpCall, adaptive_window_sum, conv_macs
+from .formulas_fold import pad_backward_adds
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,12 @@ def _adaptive_avg_backward(call: OpCall) -> GradCost:
     return GradCost(Cost(0, lead * adaptive_window_sum(x[-spatial:], g[-spatial:])), Cost())
 
 
+def _pad_backward(call: OpCall) -> GradCost:
+    """reflection/replication_pad*_backward(grad_output, self, padding): mirrored or
+    repeated copies of an input position add their gradients into it."""
+    return GradCost(input=Cost(0, pad_backward_adds(call.args[0], call.args[1])))
+
+
 def _zero(call: OpCall) -> GradCost:
     return GradCost()
 
@@ -210,6 +220,8 @@ GRADIENT_SPLITS = {
     "select_backward": _zero,
     "slice_backward": _zero,
     "index_select_backward": _zero,
+    **{f"{kind}_pad{d}d_backward": _pad_backward for kind in ("reflection", "replication")
+       for d in (1, 2, 3)},
     "_scaled_dot_product_efficient_attention_backward": _attention_backward,
     "_scaled_dot_product_flash_attention_backward": _attention_backward,
     "_scaled_dot_product_cudnn_attention_backward": _attention_backward,

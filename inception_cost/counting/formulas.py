@@ -45,7 +45,7 @@ import torch
 
 from .registry import CONVENTIONS, Cost, Formula, OpCall, register
 # einsum, bilinear, vector products and fused attention kernels live in their own modules
-from . import formulas_attention, formulas_math  # noqa: F401,E402 - register their formulas
+from . import formulas_attention, formulas_fold, formulas_math  # noqa: F401,E402 - register their formulas
 from .formulas_linalg import einsum_macs  # noqa: F401 - registers its formulas; re-exported
 
 aten = torch.ops.aten

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import math
 import operator
 
 import torch
@@ -25,6 +26,10 @@ def _int(v) -> int:
     if isinstance(v, bool) or isinstance(v, float):
         raise TypeError
     return operator.index(v)
+
+
+MAX_TENSOR_BYTES = 2**63 - 1
+"""A tensor's storage holds at most this many bytes (torch sizes are int64)."""
 
 
 def input_shape(input_size, batch: int | None = None, model: nn.Module | None = None) -> tuple[int, ...]:
@@ -48,6 +53,11 @@ def input_shape(input_size, batch: int | None = None, model: nn.Module | None = 
         raise UsageError("input_size is empty")
     if any(s <= 0 for s in size):
         raise UsageError(f"input size must be positive, got {'x'.join(map(str, size))}")
+    if math.prod(size) * 4 > MAX_TENSOR_BYTES:
+        shown = "x".join(str(s) if len(str(s)) <= 24 else f"{str(s)[0]}.{str(s)[1:4]}e+{len(str(s)) - 1}"
+                         for s in size)
+        raise UsageError(f"input {shown} has more elements than one fp32 tensor can hold "
+                         "(2^63 - 1 bytes); use a smaller batch or input")
     return size
 
 

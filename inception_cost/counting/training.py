@@ -23,6 +23,7 @@ Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operati
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -34,10 +35,12 @@ from torch.func import functional_call
 
 from ..errors import UsageError
 from ..models.googlenet import AUX_LOSS_WEIGHT
+from .arguments import check_aux_weight, check_device, check_freeze, check_loss, check_name
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode
 from .backward_formulas import GRADIENT_SPLITS, GradCost
 from .engine import ForwardError, counting
+from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
 from .placement import copy_on, unwrap
@@ -104,15 +107,25 @@ class TrainingReport:
             return self.layers.copy()
         if depth < 0:
             raise ValueError("depth must be >= 0")
-        key = self.layers["module"].map(
-            lambda m: m if m == LOSS_MODULE else ".".join(m.split(".")[:depth]))
-        grouped = self.layers.groupby(key, sort=False)
-        out = grouped[COUNTS].sum()
-        out["aux"] = grouped["aux"].all()
-        out["module_type"] = grouped["module_type"].first().where(
-            grouped.size() == 1, "")
-        out.index.name = "module"
-        return out.reset_index()[TRAINING_COLUMNS]
+        acc: dict[str, dict] = {}
+        for rec in self.layers.to_dict(orient="records"):
+            m = rec["module"]
+            key = m if m == LOSS_MODULE else ".".join(m.split(".")[:depth])
+            a = acc.get(key)
+            if a is None:
+                acc[key] = dict(rec, module=key, **{c: int(rec[c]) for c in COUNTS},
+                                aux=bool(rec["aux"]), _n=1)
+                continue
+            for c in COUNTS:                       # Python ints: no int64 sum can wrap
+                a[c] += int(rec[c])
+            a["aux"] = a["aux"] and bool(rec["aux"])
+            a["_n"] += 1
+        for a in acc.values():
+            if a.pop("_n") > 1:
+                a["module_type"] = ""
+        df = pd.DataFrame(list(acc.values()), columns=TRAINING_COLUMNS)
+        df["aux"] = df["aux"].astype(bool)
+        return exact_counts(df, COUNTS)
 
     def summary(self) -> dict:
         t = self.totals()
@@ -386,6 +399,11 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    device = check_device(device)
+    check_freeze(freeze)
+    check_loss(loss)
+    check_aux_weight(aux_weight)
+    check_name(name)
     spec = optimizer_spec(optimizer)
     patterns = freeze_patterns(freeze)
     inner = unwrap(model)
@@ -407,10 +425,40 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
             for m, training in modes:
                 m.training = training
     df = _layers(work, rows, owned, spec, aux)
-    ops = pd.DataFrame(rows, columns=OP_COLUMNS)
+    ops = exact_counts(pd.DataFrame(rows, columns=OP_COLUMNS), ["macs", "flops"])
     return TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
                           input_shapes=tensor_shapes(args, kwargs), optimizer=spec,
                           frozen=frozen, aux_modules=_roots(aux))
+
+
+class BackwardError(ForwardError):
+    """``loss.backward()`` raised (PyTorch refused the step, e.g. a tensor autograd
+    saved was modified in place): ``original`` is PyTorch's reason, one line."""
+
+    def __init__(self, message: str):
+        RuntimeError.__init__(self, f"backward failed: {message}")
+        self.module = LOSS_MODULE
+        self.original = message
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _raised_here(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc`` is this package's code (then it is a
+    defect to report as such, not the model's or PyTorch's refusal)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE + os.sep)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message, without PyTorch's debugging hint."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text.split(" Hint: ", 1)[0].strip()
 
 
 def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
@@ -435,7 +483,14 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
                 raise UsageError(f"the model's output is a {type(out).__name__}, not a tensor or a "
                                  f"tuple/dict of tensors: pass loss=")
             with rec.phase("forward", LOSS_MODULE):
-                value = default_loss(outputs, aux_weight) if loss is None else loss(out)
+                try:
+                    value = default_loss(outputs, aux_weight) if loss is None else loss(out)
+                except UsageError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - re-raised naming the loss
+                    if _raised_here(exc):
+                        raise
+                    raise ForwardError(LOSS_MODULE, f"{type(exc).__name__}: {_reason(exc)}") from exc
             if not isinstance(value, torch.Tensor) or value.numel() != 1:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise UsageError(f"the loss must return a scalar tensor, got {shape}")
@@ -445,7 +500,14 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
             aux = _aux_modules(outputs, node_map) if outputs else set()
             attribution.watch_mixed_nodes()
             with rec.phase("backward"):
-                value.backward()
+                try:
+                    value.backward()
+                except UsageError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - PyTorch's reason, as one line
+                    if _raised_here(exc):       # a defect of this package: an internal error
+                        raise
+                    raise BackwardError(f"{type(exc).__name__}: {_reason(exc)}") from exc
     rows = []
     for i, r in enumerate(rec.rows):
         if r.phase != "backward":
@@ -502,8 +564,6 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
     # the loss last, every other layer in order of first appearance
     out.sort(key=lambda d: d["module"] == LOSS_MODULE)
     df = pd.DataFrame(out, columns=TRAINING_COLUMNS)
-    for c in COUNTS:
-        df[c] = df[c].astype("int64")
     df["aux"] = df["aux"].astype(bool)
-    return df
+    return exact_counts(df, COUNTS)
 

@@ -15,7 +15,9 @@ import pandas as pd
 from ..counting.training import COUNTS, TRAINING_COLUMNS, TrainingReport, count_training
 from ..models.registry import build, get_variant
 from ..atomic import write_text
-from .baseline import BaselineError, LayerChange, VariantDiff, read_baseline_text, safe_name
+from ..errors import UsageError
+from .baseline import (MAX_COUNT, BaselineError, LayerChange, VariantDiff, _to_count,
+                       read_baseline_text, safe_name)
 from .render import to_csv
 
 REPORT_BATCH = 32
@@ -42,49 +44,138 @@ def training_csv(report: TrainingReport) -> str:
     return to_csv(report.layers[TRAINING_COLUMNS])
 
 
+_IDENTITIES = [
+    ("bwd_macs", ("bwd_input_macs", "bwd_weight_macs")),
+    ("bwd_flops", ("bwd_input_flops", "bwd_weight_flops")),
+    ("step_macs", ("fwd_macs", "bwd_macs")),
+    ("step_flops", ("fwd_flops", "bwd_flops", "opt_flops")),
+]
+"""Sums every row of a training table satisfies (see TRAINING_COLUMNS)."""
+
+
+def _corrupt(path: str, why: str) -> BaselineError:
+    return BaselineError(f"training baseline {path} is corrupt: {why}; "
+                         "`inception-cost check --update` rewrites it")
+
+
 def read_training_baseline(path: str) -> pd.DataFrame:
+    """The training baseline at ``path``, counts as exact Python ints. Corrupt (a
+    :class:`BaselineError`, exit 2): unparsable, a missing column, no rows, a count
+    that is not an integer in 0..2^63-1, an ``aux`` other than True/False, a module
+    listed twice, or a row whose totals are not the sums of its parts."""
     text = read_baseline_text(path, "training baseline")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as e:  # noqa: BLE001 - any parse failure is a corrupt baseline
-        raise BaselineError(f"training baseline {path} is corrupt: {str(e).splitlines()[0]}") from None
+        raise _corrupt(path, str(e).splitlines()[0]) from None
     missing = [c for c in TRAINING_COLUMNS if c not in df.columns]
     if missing or df.empty:
-        raise BaselineError(f"training baseline {path} is corrupt: "
-                            + (f"missing column(s) {', '.join(missing)}" if missing else "no rows"))
+        raise _corrupt(path, f"missing column(s) {', '.join(missing)}" if missing else "no rows")
     for c in COUNTS:
-        if not df[c].str.fullmatch(r"-?\d+").all():
-            raise BaselineError(f"training baseline {path} is corrupt: column '{c}' is not integers")
-        df[c] = df[c].map(int)
+        vals = [_to_count(v) for v in df[c]]
+        if None in vals:
+            i = vals.index(None)
+            cell = str(df.at[i, c])
+            cell = cell if len(cell) <= 40 else cell[:37] + "..."
+            raise _corrupt(path, f"row {i + 2} column '{c}' is '{cell}', not an integer in "
+                                 "0..2^63-1")
+        df[c] = pd.Series(vals, dtype=object, index=df.index)
+    bad_aux = [i for i, v in enumerate(df["aux"]) if v not in ("True", "False")]
+    if bad_aux:
+        i = bad_aux[0]
+        raise _corrupt(path, f"row {i + 2} column 'aux' is '{df.at[i, 'aux'][:40]}', not True or False")
+    first: dict[str, int] = {}
+    for i, m in enumerate(df["module"]):
+        if m in first:
+            raise _corrupt(path, f"row {i + 2} repeats module '{m[:80]}' of row {first[m] + 2}")
+        first[m] = i
+    for total, parts in _IDENTITIES:
+        for i in range(len(df)):
+            want = sum(df.at[i, c] for c in parts)
+            if df.at[i, total] != want:
+                raise _corrupt(path, f"row {i + 2} ('{df.at[i, 'module'][:80]}'): {total} "
+                                     f"{df.at[i, total]} is not {' + '.join(parts)} = {want}")
     return df
 
 
-def diff_training(name: str, old: pd.DataFrame, report: TrainingReport) -> VariantDiff:
-    """Every layer whose training counts changed, appeared or disappeared; totals as
-    params / macs (forward + backward MACs) / flops (the whole step's FLOPs)."""
-    new = pd.read_csv(io.StringIO(training_csv(report)), dtype=str, keep_default_na=False)
+DRIFT_COLUMNS = [*COUNTS, "aux"]
+"""Columns of a training baseline compared row by row (every one is shown when it drifts)."""
+
+
+class TrainingDiff(VariantDiff):
+    """A training gate's diff: every change carries all of its row's columns, and
+    renderers show each drifted column with its old and new value."""
+
+    def drifted(self, change: LayerChange) -> list[str]:
+        """The columns that differ in a changed row (all its counts when added/removed)."""
+        if change.kind != "changed":
+            return ["params", "step_macs", "step_flops"]
+        return [c for c in DRIFT_COLUMNS if str(change.old[c]) != str(change.new[c])]
+
+    def change_table(self) -> pd.DataFrame:
+        """One row per (changed layer, drifted column): exact old and new values."""
+        rows = [{"change": c.kind, "module": c.module, "column": col,
+                 "old": c.old.get(col, ""), "new": c.new.get(col, "")}
+                for c in self.changes for col in self.drifted(c)]
+        return pd.DataFrame(rows, columns=["change", "module", "column", "old", "new"])
+
+    def column_deltas(self) -> dict[str, int]:
+        """new total - old total of every count column."""
+        return {c: int(self.new_totals[c]) - int(self.old_totals[c]) for c in COUNTS}
+
+    def totals_line(self) -> str:
+        moved = [f"{c} {d:+,}" for c, d in self.column_deltas().items() if d]
+        if not moved:
+            return (f"{self.name} total: every column's total unchanged (counts moved between "
+                    "layers or between columns of a layer)")
+        return f"{self.name} total: " + ", ".join(moved)
+
+
+def _exact(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
     for c in COUNTS:
-        new[c] = new[c].map(int)
+        out[c] = pd.Series([int(v) for v in out[c]], dtype=object, index=out.index)
+    out["aux"] = out["aux"].map(str)
+    return out
+
+
+def diff_training(name: str, old: pd.DataFrame, report: TrainingReport) -> TrainingDiff:
+    """Every layer whose training counts changed, appeared or disappeared; totals as
+    params / macs (forward + backward MACs) / flops (the whole step's FLOPs), plus
+    every count column under its own name."""
+    new = _exact(report.layers[TRAINING_COLUMNS])
+    old = _exact(old)
 
     def keyed(df):
         return {r["module"]: r for r in df.to_dict(orient="records")}
 
     def view(r):
-        return {"params": r["params"], "macs": r["step_macs"], "out_shape": "",
-                **{c: r[c] for c in COUNTS}}
+        return {"params": r["params"], "macs": r["step_macs"], "flops": r["step_flops"],
+                "out_shape": "", **{c: r[c] for c in DRIFT_COLUMNS}}
     a, b = keyed(old), keyed(new)
     changes = []
     for k, rec in b.items():
         if k not in a:
             changes.append(LayerChange("added", k, "train", {}, view(rec)))
-        elif any(int(a[k][c]) != int(rec[c]) for c in COUNTS) or str(a[k]["aux"]) != str(rec["aux"]):
+        elif any(str(a[k][c]) != str(rec[c]) for c in DRIFT_COLUMNS):
             changes.append(LayerChange("changed", k, "train", view(a[k]), view(rec)))
     changes += [LayerChange("removed", k, "train", view(rec), {}) for k, rec in a.items() if k not in b]
 
     def tot(df):
-        return {"params": int(df["params"].sum()), "macs": int(df["step_macs"].sum()),
-                "flops": int(df["step_flops"].sum()), "activations": 0}
-    return VariantDiff(f"{name} (training)", changes, tot(old), tot(new))
+        t = {c: sum(int(v) for v in df[c]) for c in COUNTS}
+        return {**t, "macs": t["step_macs"], "flops": t["step_flops"], "activations": 0}
+    return TrainingDiff(f"{name} (training)", changes, tot(old), tot(new))
+
+
+def _check_writable(report: TrainingReport, name: str) -> None:
+    """A baseline must be readable back: every count within 0..2^63-1 (else a
+    UsageError, exit 2, that ``--update`` does not swallow)."""
+    for c in COUNTS:
+        big = [v for v in report.layers[c] if int(v) > MAX_COUNT]
+        if big:
+            raise UsageError(f"cannot write the training baseline of {name}: a '{c}' count "
+                                f"({int(big[0]):,}) exceeds 2^63-1, the largest a baseline holds; "
+                                "gate a smaller input")
 
 
 def check_training(root: str, name: str, module=None, chw=None, update: bool = False):
@@ -101,7 +192,8 @@ def check_training(root: str, name: str, module=None, chw=None, update: bool = F
                 state = "unchanged" if d.identical else f"updated ({len(d.changes)} layer changes)"
             except BaselineError:
                 state = "repaired (it was unusable)"
-        write_text(path, training_csv(rep), make_dirs=True)
+        _check_writable(rep, name)
+        write_text(path, training_csv(rep), what="training baseline", make_dirs=True)
         return None, f"{name} (training): {state} {path}"
     return diff_training(name, read_training_baseline(path), rep), None
 
