@@ -7,6 +7,7 @@ import os
 import click
 import pandas as pd
 
+from .. import streams
 from ..counting import count
 from ..counting.engine import ForwardError
 from ..errors import UsageError
@@ -85,7 +86,7 @@ def _update(targets, baseline, full, train: bool) -> None:
     for vname, module, chw in targets:
         report = _count(vname, module, chw)
         if train:
-            gate_training(baseline, vname, module, chw, True, [], [], click.echo)
+            gate_training(baseline, vname, module, chw, True, [], [], streams.echo)
         path = baseline_path(baseline, vname)
         state = "created"
         if os.path.exists(path):
@@ -95,14 +96,14 @@ def _update(targets, baseline, full, train: bool) -> None:
             except BaselineError as e:
                 state = f"repaired (it was unusable: {str(e).replace(path + ' ', '')})"
         write_baseline(path, report)
-        click.echo(f"{vname}: {state} {path}")
+        streams.echo(f"{vname}: {state} {path}")
     if full:
         for path in orphan_baselines(baseline, [t[0] for t in targets]):
             try:
                 os.remove(path)
             except OSError as e:
                 raise UsageError(f"cannot remove orphan baseline {path}: {e.strerror or e}") from None
-            click.echo(f"removed orphan baseline {path} (no variant of that name)")
+            streams.echo(f"removed orphan baseline {path} (no variant of that name)")
 
 
 @click.command("check")
@@ -134,7 +135,7 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
     for vname, module, chw in targets:
         report = _count(vname, module, chw)
         if training_gate_on(train, baseline):
-            gate_training(baseline, vname, module, chw, False, results, problems, click.echo)
+            gate_training(baseline, vname, module, chw, False, results, problems, streams.echo)
         path = baseline_path(baseline, vname)
         try:
             old = read_baseline(path)
@@ -179,5 +180,8 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
             line = f"check passed: {len(results)} variant(s) identical to {baseline}\n"
             if output:
                 write_output(line, output)
-            click.echo(line, nl=False, err=bool(output))
+            if output:
+                click.echo(line, nl=False, err=True)
+            else:
+                streams.write(line)
     click.get_current_context().exit(1 if changed or orphans else 0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from .. import streams
 from ..report.regenerate import regenerate
 
 
@@ -25,4 +26,4 @@ def report_cmd(out, no_plots):
                            notify=skipped.append)
     for line in skipped:
         click.echo(f"notice: {line}", err=True)
-    click.echo(f"wrote {len(paths)} files under {out}/")
+    streams.echo(f"wrote {len(paths)} files under {out}/")

@@ -104,23 +104,29 @@ class CsvAppender:
                     raise UsageError(f"'{path}' exists with different columns; choose another "
                                      f"--output or move it away")
             else:
-                write_text(path, "", what="--output")
+                # create it without truncating: another process may be appending already
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
         except OSError as e:
             raise UsageError(f"cannot write --output '{path}': {e.strerror or e}") from None
 
     def append(self, rows: Iterable[dict]) -> None:
-        """Add ``rows`` (copy + append + rename: earlier rows are never damaged)."""
+        """Add ``rows`` (copy + append + rename under a lock on the folder: earlier
+        rows are never damaged, and concurrent appenders lose none)."""
         rows = list(rows)
         if not rows:
             return
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore",
                                 restval="", lineterminator="\n")
-        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
-            writer.writeheader()
+        writer.writeheader()
+        header = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
         for r in rows:
             writer.writerow({k: _cell(v) for k, v in r.items()})
-        append_text(self.path, buf.getvalue(), what="--output")
+        # whole rows, under a lock, header only into an empty file: two processes
+        # appending to one CSV lose nothing
+        append_text(self.path, buf.getvalue(), what="--output", header=header)
 
     def read(self) -> pd.DataFrame:
         if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
