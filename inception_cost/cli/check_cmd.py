@@ -13,10 +13,11 @@ from ..counting.engine import ForwardError
 from ..errors import UsageError
 from ..models.registry import get_variant, variants
 from ..models.resolve import resolve_model
-from ..report.baseline import (BaselineError, baseline_path, diff_layers, layers_frame,
-                               orphan_baselines, read_baseline, write_baseline)
+from ..report.baseline import (BaselineError, baseline_path, check_unique, diff_layers,
+                               layers_frame, legacy_name, name_of, orphan_baselines,
+                               read_baseline, write_baseline)
 from ..report.render import render, to_csv, write_output
-from ..report.training_reports import gate_training, training_gate_on
+from ..report.training_reports import TRAINING_DIR, gate_training, training_gate_on
 from ..report.units import human
 from .options import format_option, output_option, parse_chw
 
@@ -72,14 +73,29 @@ def changes_frame(results, orphans) -> pd.DataFrame:
                 row[f"old_{col}"], row[f"new_{col}"] = c.old.get(col, ""), c.new.get(col, "")
             rows.append(row)
     for path in orphans:
-        rows.append({"variant": os.path.basename(path)[:-4], "change": "orphan baseline",
-                     "module": path})
+        rows.append({"variant": name_of(os.path.basename(path)[:-4]),
+                     "change": "orphan baseline", "module": path})
     return pd.DataFrame(rows, columns=cols).fillna("")
 
 
 def _orphan_line(path: str) -> str:
     return (f"orphan baseline {path}: no variant of that name any more (delete the file, "
             "or run `inception-cost check --update` to remove it)")
+
+
+def _orphans(baseline, names, train: bool) -> list[str]:
+    """Baseline files of no checked name: layers/, and training/ when that gate is on."""
+    return orphan_baselines(baseline, names) + (
+        orphan_baselines(baseline, names, TRAINING_DIR) if train else [])
+
+
+def _missing_hint(baseline, vname, path) -> str:
+    """For a missing baseline: the file an older version named by ``legacy_name``."""
+    old = os.path.join(baseline, "layers", f"{legacy_name(vname)}.csv")
+    if old != path and os.path.exists(old) and not os.path.exists(path):
+        return (f"; {old} may be its baseline under the older file name (names now map to "
+                f"one file each): rename it to {os.path.basename(path)}")
+    return ""
 
 
 def _update(targets, baseline, full, train: bool) -> None:
@@ -98,7 +114,7 @@ def _update(targets, baseline, full, train: bool) -> None:
         write_baseline(path, report)
         streams.echo(f"{vname}: {state} {path}")
     if full:
-        for path in orphan_baselines(baseline, [t[0] for t in targets]):
+        for path in _orphans(baseline, [t[0] for t in targets], train):
             try:
                 os.remove(path)
             except OSError as e:
@@ -126,24 +142,29 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
     corrupt baseline, or bad input."""
     targets = _targets(variant_list, model_spec, input_, name)
     full = variant_list is None and not model_spec
+    names = [t[0] for t in targets]
+    gate_train = training_gate_on(train, baseline)
+    check_unique(baseline, "layers", names)
+    if gate_train:
+        check_unique(baseline, TRAINING_DIR, names)
     if update:
-        _update(targets, baseline, full, training_gate_on(train, baseline))
+        _update(targets, baseline, full, gate_train)
         return
     if not os.path.isdir(baseline):
         raise BaselineError(f"baseline folder '{baseline}' does not exist")
     results, problems = [], []
     for vname, module, chw in targets:
         report = _count(vname, module, chw)
-        if training_gate_on(train, baseline):
+        if gate_train:
             gate_training(baseline, vname, module, chw, False, results, problems, streams.echo)
         path = baseline_path(baseline, vname)
         try:
             old = read_baseline(path)
         except BaselineError as e:
-            problems.append(str(e))
+            problems.append(str(e) + _missing_hint(baseline, vname, path))
             continue
         results.append(diff_layers(vname, old, layers_frame(report)))
-    orphans = orphan_baselines(baseline, [t[0] for t in targets]) if full else []
+    orphans = _orphans(baseline, names, gate_train) if full else []
     changed = [d for d in results if not d.identical]
     if fmt == "json":
         payload = {"status": "error" if problems else
