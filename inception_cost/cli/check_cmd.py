@@ -28,7 +28,9 @@ def _targets(variant_list, model_spec, input_, name):
             raise UsageError("give --model or --variants, not both")
         module, size, label = resolve_model(model_spec)
         chw = parse_chw(input_) if input_ else size
-        return [(name or label, module, chw)]
+        # without --name: the spec in file-name characters ('mypkg.nets:build' ->
+        # 'mypkg.nets_build'), the file such baselines always had
+        return [(name or legacy_name(label), module, chw)]
     if variant_list is not None:
         names = list(dict.fromkeys(v.strip() for v in variant_list.split(",") if v.strip()))
         if not names:
@@ -127,7 +129,8 @@ def _update(targets, baseline, full, train: bool) -> None:
 @click.option("--variants", "variant_list", default=None, help="Comma-separated variants (default: all).")
 @click.option("--model", "model_spec", default=None, help="Your own model: pkg.mod:factory or file.py:factory.")
 @click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
-@click.option("--name", default=None, help="Baseline name for --model (default: derived from the spec).")
+@click.option("--name", default=None, help="Baseline name for --model, any characters, one file "
+              "per name (default: the spec in file-name characters, e.g. mypkg.nets_build).")
 @click.option("--update", is_flag=True, help="Rewrite the baselines with the current counts "
               "(repairs corrupt ones; with all variants, removes orphan baselines).")
 @click.option("--train/--no-train", "train", default=None,
