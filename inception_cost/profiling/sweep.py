@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import pandas as pd
 import torch
 
-from ..atomic import append_text, write_text
+from ..atomic import append_text
 from ..errors import UsageError
 from .per_layer import LAYER_FIELDS
 from .prepare import RunConfig
