@@ -2,6 +2,7 @@
 iterations, per-layer rows ...); --threads is bounded by the machine; two processes
 appending to one sweep CSV lose no row."""
 import csv
+import inspect
 import os
 import subprocess
 import sys
@@ -102,32 +103,35 @@ def test_threads_100000_is_one_line_not_an_abort(spec):
         f"error: --threads 100000 is more than this machine's {machine_cpus()} logical CPU(s)"]
 
 
-APPENDER = """
-import os, sys, time
-sys.path.insert(0, {repo!r})
-from inception_cost.profiling.sweep import RUN_COLUMNS, CsvAppender
-who, path, ready = sys.argv[1:4]
-app = CsvAppender(path, RUN_COLUMNS)
-open(os.path.join(ready, who), "w").close()
-while len(os.listdir(ready)) < 2:          # start together
-    time.sleep(0.001)
-for i in range({rows}):
-    app.append([{{"variant": f"{{who}}-{{i}}", "batch": i + 1, "status": "ok",
-                  "message": "x" * 40}}])
-"""
+def append_rows(who: str, path: str, ready: str, rows: int) -> None:
+    """Append ``rows`` one-row batches through the sweep's appender, after waiting for the
+    other process to be ready too."""
+    import os
+    import time
+    from inception_cost.profiling.sweep import RUN_COLUMNS, CsvAppender
+    app = CsvAppender(path, RUN_COLUMNS)
+    open(os.path.join(ready, who), "w").close()
+    while len(os.listdir(ready)) < 2:          # start together
+        time.sleep(0.001)
+    for i in range(rows):
+        app.append([{"variant": f"{who}-{i}", "batch": i + 1, "status": "ok",
+                     "message": "x" * 40}])
 
 
 def test_two_processes_appending_to_one_csv_lose_no_row(tmp_path):
+    """This process and a child each append 200 rows, one at a time, to one CSV."""
     rows = 200
     path = tmp_path / "sweep.csv"
     ready = tmp_path / "ready"
     ready.mkdir()
-    code = APPENDER.format(repo=REPO, rows=rows)
-    procs = [subprocess.Popen([sys.executable, "-c", code, who, str(path), str(ready)],
-                              stderr=subprocess.PIPE, text=True) for who in ("a", "b")]
-    for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+    code = (f"import sys\nsys.path.insert(0, {REPO!r})\n{inspect.getsource(append_rows)}\n"
+            f"append_rows('b', {str(path)!r}, {str(ready)!r}, {rows})\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    try:
+        append_rows("a", str(path), str(ready), rows)
+    finally:
+        _, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
     with open(path, newline="") as fh:
         lines = list(csv.reader(fh))
     from inception_cost.profiling.sweep import RUN_COLUMNS
