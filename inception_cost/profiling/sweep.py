@@ -260,7 +260,8 @@ def run_sweep(configs: list[RunConfig], runner: Runner, env: dict, csv_path: str
         todo = [c for c, k in zip(configs, keys) if k not in done]
         keep = set(keys) & done
         rows += [r for r, s in zip(old.to_dict(orient="records"), raw.to_dict(orient="records"))
-                 if s.get("status") == "ok" and resume_key(s, s if result_options else None) in keep]
+                 if s.get("status") == "ok"
+                 and resume_key(s, s if result_options else None) in keep]
         if notify and len(todo) < len(configs):
             notify(f"resume: {len(configs) - len(todo)} configuration(s) already in "
                    f"'{csv_path}', skipped")
