@@ -1,5 +1,6 @@
 import sys
 
-from .cli import main
+from .cli import main, signals
 
+signals.install()
 sys.exit(main())

@@ -8,7 +8,9 @@ the destination is left exactly as it was.
 
 ``append_text`` keeps that promise for appends: it copies the old content and
 the new rows into a temporary file and renames it, so earlier rows are never
-damaged by a write that stops half-way.
+damaged by a write that stops half-way. It holds an exclusive lock on the
+destination's folder (``flock``, no lock file left behind) from reading the old
+content to the rename, so processes appending to one file at once lose no row.
 """
 from __future__ import annotations
 
@@ -103,19 +105,66 @@ def write_text(path: str, text: str, what: str = "", make_dirs: bool = False) ->
     write_bytes(path, text.encode("utf-8"), what, make_dirs)
 
 
-def append_text(path: str, text: str, what: str = "") -> None:
+def append_text(path: str, text: str, what: str = "", header: str = "") -> None:
     """Append ``text`` to ``path`` by copy + append + rename: earlier content is
-    never damaged, and a reader never sees half a row."""
+    never damaged, and a reader never sees half a row. ``header`` is written first
+    when the file is missing or empty (decided under the lock, so two processes
+    starting one file write it once)."""
     if _is_device(path):
-        _write_device(path, text.encode("utf-8"), what)
+        _write_device(path, (header + text).encode("utf-8"), what)
         return
-    with atomic_path(path, what) as tmp:
-        with open(tmp, "wb") as out:
-            if os.path.exists(path):
-                with open(path, "rb") as old:
-                    shutil.copyfileobj(old, out)
-            out.write(text.encode("utf-8"))
-            out.flush()
+    label = f"{what} '{path}'" if what else f"'{path}'"
+    with _folder_lock(os.path.dirname(os.path.abspath(os.path.realpath(path))), label):
+        with atomic_path(path, what) as tmp:
+            with open(tmp, "wb") as out:
+                if os.path.exists(path):
+                    with open(path, "rb") as old:
+                        shutil.copyfileobj(old, out)
+                if out.tell() == 0:
+                    out.write(header.encode("utf-8"))
+                out.write(text.encode("utf-8"))
+                out.flush()
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: str, label: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``folder`` for the block; released when the
+    descriptor closes (also when the process dies). No-op where there is no fcntl."""
+    try:
+        import fcntl
+    except ImportError:      # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as e:
+        raise WriteError(f"cannot write {label}: {_describe(e)}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:      # a file system without flock: append unlocked
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+def writable_folder(folder: str, what: str) -> str:
+    """Create ``folder`` if needed and prove a file can be made in it (a temporary
+    file, removed at once); returns it. Anything in the way (a file, /dev/full, a
+    read-only folder) is a :class:`WriteError` naming ``what`` and the folder."""
+    label = f"{what} '{folder}'" if what else f"'{folder}'"
+    path = os.path.abspath(os.fspath(folder))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise WriteError(f"cannot write {label}: it is not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise WriteError(f"cannot write {label}: {_describe(e)}") from None
+    return folder
 
 
 def save_with(path: str, save: Callable[[str], None], what: str = "",

@@ -9,13 +9,16 @@ so it never imports torch.
 from __future__ import annotations
 
 import ast
+import functools
 import os
-import signal
 import sys
 
 import click
 
+from .. import streams
 from ..errors import InceptionCostError
+from . import signals
+from .signals import Terminated
 
 _registered = False
 
@@ -24,7 +27,20 @@ def _register() -> None:
     global _registered
     if not _registered:
         from . import commands  # noqa: F401  (adds every command to ``cli``)
+        for cmd in cli.commands.values():
+            cmd.callback = _model_prints_to_stderr(cmd.callback)
         _registered = True
+
+
+def _model_prints_to_stderr(callback):
+    """The command runs with ``sys.stdout`` on stderr, so a model's own ``print`` never
+    mixes with the table; the tool writes through :mod:`inception_cost.streams`.
+    (Help and version text are written before the callback runs: they stay on stdout.)"""
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        with streams.model_prints_to_stderr():
+            return callback(*args, **kwargs)
+    return run
 
 
 class _LazyGroup(click.Group):
@@ -109,18 +125,32 @@ def _one_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def _invoke(argv: list[str] | None):
+    """Parse and run one command: what click's ``main`` does, minus its handlers
+    (click answers Ctrl-C with a blank line on stderr; here ``_main`` answers it)."""
+    if os.environ.get("_INCEPTION_COST_COMPLETE"):   # shell completion: click's own path
+        try:
+            cli.main(args=argv, prog_name="inception-cost")
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 0
+    args = sys.argv[1:] if argv is None else list(argv)
+    with cli.make_context("inception-cost", args) as ctx:
+        return cli.invoke(ctx)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
+    return _flush_stdout(_main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     try:
-        try:
-            rv = cli.main(args=argv, prog_name="inception-cost", standalone_mode=False)
-        finally:
-            sys.stdout.flush()
-        return rv if isinstance(rv, int) else 0
+        rv = _invoke(argv)
+        return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.exceptions.Abort:
-        _say("error: interrupted")  # click turns Ctrl-C into Abort
+        _interrupted()
         return 130
     except click.ClickException as e:
         msg = _one_line(e.format_message()) or str(e)
@@ -132,15 +162,18 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {_one_line(str(e))}")
         return e.exit_code
     except KeyboardInterrupt:
-        _say("error: interrupted")
+        _interrupted()
         return 130
+    except Terminated:
+        _say("error: terminated (SIGTERM)")
+        return 143
     except SystemExit as e:
         # our own code never calls sys.exit: this came from a user's model file,
         # factory or forward
         _say(f"error: the model's code called sys.exit({e.code!r}); a model file must not exit")
         return 2
     except BrokenPipeError:
-        _silence_stdout()
+        streams.silence()
         return 0
     except UnicodeEncodeError as e:
         _say(f"error: the output cannot be encoded as {e.encoding}: set PYTHONIOENCODING=utf-8 "
@@ -152,26 +185,52 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
         _say(f"error: {e.strerror or e}{where}")
-        return 1
+        return 2   # an I/O error: never 1, the gate's "drifted"
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
         if os.environ.get("INCEPTION_COST_DEBUG"):
             raise
         _say(f"error: internal error {type(e).__name__}: {_one_line(str(e))} "
              "(set INCEPTION_COST_DEBUG=1 for the traceback)")
         return 1
+    except BaseException as e:  # noqa: BLE001 - GeneratorExit or another BaseException
+        # our own code raises none of these: it came from a user's model file or forward
+        if os.environ.get("INCEPTION_COST_DEBUG"):
+            raise
+        detail = _one_line(str(e))
+        _say(f"error: the model's code raised {type(e).__name__}{': ' + detail if detail else ''}"
+             " (not an Exception; set INCEPTION_COST_DEBUG=1 for the traceback)")
+        return 2
 
 
-def _silence_stdout() -> None:
-    """After a closed pipe, send what is left to /dev/null so exit does not complain."""
+def _interrupted() -> None:
+    """Ctrl-C: one line. On a terminal a newline first ends the line holding the echoed ^C."""
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty:
+        click.echo("", err=True)
+    _say("error: interrupted")
+
+
+def _flush_stdout(code: int) -> int:
+    """Flush what the command left in stdout's buffer: a closed pipe is quiet, any
+    other failure (a full device) is one line and exit 2."""
+    try:
+        streams.stdout().flush()
+    except BrokenPipeError:
+        streams.silence()
+    except OSError as e:
+        streams.silence()
+        _say(f"error: cannot write to stdout: {e.strerror or e}")
+        return 2
+    except ValueError:   # stdout closed
         pass
+    return code
 
 
 def entry() -> None:  # pragma: no cover - thin wrapper for the console script
-    # Ctrl-C raises KeyboardInterrupt, which main() turns into "error: interrupted"
-    # (exit 130), including while torch is being imported.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Ctrl-C raises KeyboardInterrupt and SIGTERM raises Terminated, which main() turns
+    # into one line and exit 130 / 143, including while torch is being imported.
+    signals.install()
     sys.exit(main())

@@ -7,15 +7,17 @@ import os
 import click
 import pandas as pd
 
+from .. import streams
 from ..counting import count
 from ..counting.engine import ForwardError
 from ..errors import UsageError
 from ..models.registry import get_variant, variants
 from ..models.resolve import resolve_model
-from ..report.baseline import (BaselineError, baseline_path, diff_layers, layers_frame,
-                               orphan_baselines, read_baseline, write_baseline)
+from ..report.baseline import (BaselineError, baseline_path, check_unique, diff_layers,
+                               layers_frame, legacy_name, name_of, orphan_baselines,
+                               read_baseline, write_baseline)
 from ..report.render import render, to_csv, write_output
-from ..report.training_reports import (DRIFT_COLUMNS, TrainingDiff, gate_training,
+from ..report.training_reports import (DRIFT_COLUMNS, TRAINING_DIR, TrainingDiff, gate_training,
                                        training_gate_on)
 from ..report.units import human
 from .options import format_option, output_option, parse_chw
@@ -27,7 +29,9 @@ def _targets(variant_list, model_spec, input_, name):
             raise UsageError("give --model or --variants, not both")
         module, size, label = resolve_model(model_spec)
         chw = parse_chw(input_) if input_ else size
-        return [(name or label, module, chw)]
+        # without --name: the spec in file-name characters ('mypkg.nets:build' ->
+        # 'mypkg.nets_build'), the file such baselines always had
+        return [(name or legacy_name(label), module, chw)]
     if variant_list is not None:
         names = list(dict.fromkeys(v.strip() for v in variant_list.split(",") if v.strip()))
         if not names:
@@ -98,8 +102,8 @@ def changes_frame(results, orphans) -> pd.DataFrame:
             row["drifted"] = _drift_cell(d, c)
             rows.append(row)
     for path in orphans:
-        rows.append({"variant": os.path.basename(path)[:-4], "change": "orphan baseline",
-                     "module": path})
+        rows.append({"variant": name_of(os.path.basename(path)[:-4]),
+                     "change": "orphan baseline", "module": path})
     return pd.DataFrame(rows, columns=cols).fillna("")
 
 
@@ -108,11 +112,26 @@ def _orphan_line(path: str) -> str:
             "or run `inception-cost check --update` to remove it)")
 
 
+def _orphans(baseline, names, train: bool) -> list[str]:
+    """Baseline files of no checked name: layers/, and training/ when that gate is on."""
+    return orphan_baselines(baseline, names) + (
+        orphan_baselines(baseline, names, TRAINING_DIR) if train else [])
+
+
+def _missing_hint(baseline, vname, path) -> str:
+    """For a missing baseline: the file an older version named by ``legacy_name``."""
+    old = os.path.join(baseline, "layers", f"{legacy_name(vname)}.csv")
+    if old != path and os.path.exists(old) and not os.path.exists(path):
+        return (f"; {old} may be its baseline under the older file name (names now map to "
+                f"one file each): rename it to {os.path.basename(path)}")
+    return ""
+
+
 def _update(targets, baseline, full, train: bool) -> None:
     for vname, module, chw in targets:
         report = _count(vname, module, chw)
         if train:
-            gate_training(baseline, vname, module, chw, True, [], [], click.echo)
+            gate_training(baseline, vname, module, chw, True, [], [], streams.echo)
         path = baseline_path(baseline, vname)
         state = "created"
         if os.path.exists(path):
@@ -122,14 +141,14 @@ def _update(targets, baseline, full, train: bool) -> None:
             except BaselineError as e:
                 state = f"repaired (it was unusable: {str(e).replace(path + ' ', '')})"
         write_baseline(path, report)
-        click.echo(f"{vname}: {state} {path}")
+        streams.echo(f"{vname}: {state} {path}")
     if full:
-        for path in orphan_baselines(baseline, [t[0] for t in targets]):
+        for path in _orphans(baseline, [t[0] for t in targets], train):
             try:
                 os.remove(path)
             except OSError as e:
                 raise UsageError(f"cannot remove orphan baseline {path}: {e.strerror or e}") from None
-            click.echo(f"removed orphan baseline {path} (no variant of that name)")
+            streams.echo(f"removed orphan baseline {path} (no variant of that name)")
 
 
 @click.command("check")
@@ -137,7 +156,8 @@ def _update(targets, baseline, full, train: bool) -> None:
 @click.option("--variants", "variant_list", default=None, help="Comma-separated variants (default: all).")
 @click.option("--model", "model_spec", default=None, help="Your own model: pkg.mod:factory or file.py:factory.")
 @click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
-@click.option("--name", default=None, help="Baseline name for --model (default: derived from the spec).")
+@click.option("--name", default=None, help="Baseline name for --model, any characters, one file "
+              "per name (default: the spec in file-name characters, e.g. mypkg.nets_build).")
 @click.option("--update", is_flag=True, help="Rewrite the baselines with the current counts "
               "(repairs corrupt ones; with all variants, removes orphan baselines).")
 @click.option("--train/--no-train", "train", default=None,
@@ -152,24 +172,29 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
     corrupt baseline, or bad input."""
     targets = _targets(variant_list, model_spec, input_, name)
     full = variant_list is None and not model_spec
+    names = [t[0] for t in targets]
+    gate_train = training_gate_on(train, baseline)
+    check_unique(baseline, "layers", names)
+    if gate_train:
+        check_unique(baseline, TRAINING_DIR, names)
     if update:
-        _update(targets, baseline, full, training_gate_on(train, baseline))
+        _update(targets, baseline, full, gate_train)
         return
     if not os.path.isdir(baseline):
         raise BaselineError(f"baseline folder '{baseline}' does not exist")
     results, problems = [], []
     for vname, module, chw in targets:
         report = _count(vname, module, chw)
-        if training_gate_on(train, baseline):
-            gate_training(baseline, vname, module, chw, False, results, problems, click.echo)
+        if gate_train:
+            gate_training(baseline, vname, module, chw, False, results, problems, streams.echo)
         path = baseline_path(baseline, vname)
         try:
             old = read_baseline(path)
         except BaselineError as e:
-            problems.append(str(e))
+            problems.append(str(e) + _missing_hint(baseline, vname, path))
             continue
         results.append(diff_layers(vname, old, layers_frame(report)))
-    orphans = orphan_baselines(baseline, [t[0] for t in targets]) if full else []
+    orphans = _orphans(baseline, names, gate_train) if full else []
     changed = [d for d in results if not d.identical]
     if fmt == "json":
         payload = {"status": "error" if problems else
@@ -205,5 +230,8 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
             line = f"check passed: {len(results)} variant(s) identical to {baseline}\n"
             if output:
                 write_output(line, output)
-            click.echo(line, nl=False, err=bool(output))
+            if output:
+                click.echo(line, nl=False, err=True)
+            else:
+                streams.write(line)
     click.get_current_context().exit(1 if changed or orphans else 0)

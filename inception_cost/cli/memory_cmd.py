@@ -8,6 +8,7 @@ import os
 import click
 import pandas as pd
 
+from ..atomic import writable_folder
 from ..errors import UsageError
 from ..memory_analysis.api import fit_batch, memory
 from ..memory_analysis.categories import DESCRIPTIONS
@@ -86,6 +87,8 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     if depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     budget = parse_size(fit_) if fit_ is not None else None
+    if plots_dir:   # before the analysis: a folder that cannot take files fails at once
+        writable_folder(plots_dir, "--plots")
     module, default_size, label = resolve_model(model)
     chw = parse_chw(input_) if input_ else default_size
     if budget is not None:
@@ -109,8 +112,8 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
                     dtype=dtype, allocator_rounding=rounding, step=step, name=label)
     if plots_dir:
-        from ..memory_analysis.plots import module_bars, timeline_plot
-        tag = f"{label.replace(':', '_').replace('/', '_')}_b{batch}_{'train' if train else 'inference'}"
+        from ..memory_analysis.plots import module_bars, plot_stem, timeline_plot
+        tag = f"{plot_stem(label)}_b{batch}_{'train' if train else 'inference'}"
         timeline_plot(report, os.path.join(plots_dir, f"{tag}_memory_timeline.png"))
         module_bars(report, os.path.join(plots_dir, f"{tag}_memory_modules.png"), depth=max(depth, 1))
     if fmt == "csv":

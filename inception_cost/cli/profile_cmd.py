@@ -103,6 +103,14 @@ def _check_writable(path: str | None) -> None:
         raise UsageError(f"cannot write --output '{path}'")
 
 
+def machine_cpus() -> int:
+    """Logical CPUs this process may run on (its affinity set where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def layers_path(output: str, fmt: str) -> str:
     stem, _ext = os.path.splitext(output)
     return f"{stem}.layers.{fmt}"
@@ -156,6 +164,10 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
     if threads is not None:
         if threads <= 0:
             raise UsageError(f"--threads must be a positive integer (got {threads})")
+        cpus = machine_cpus()
+        if threads > cpus:   # far past it, the OpenMP runtime aborts the process
+            raise UsageError(f"--threads {threads} is more than this machine's {cpus} "
+                             "logical CPU(s)")
         torch.set_num_threads(threads)
     if top <= 0:
         raise UsageError(f"--top must be a positive integer (got {top})")

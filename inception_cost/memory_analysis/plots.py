@@ -2,8 +2,11 @@
 per-module bars.  ``write_memory_plots`` is what ``inception-cost report`` calls."""
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 
+from ..atomic import save_with
 from ..errors import UsageError
 from .result import MemoryReport
 
@@ -79,8 +82,29 @@ def module_bars(r: MemoryReport, path: str, depth: int = 1) -> None:
 
 
 def _save(fig, path: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fig.savefig(path, dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    """Write the PNG atomically (a temporary file in the same folder, then a rename):
+    a full disk or an interrupt leaves the old plot or none, never a cut one."""
+    save_with(path, lambda tmp: fig.savefig(tmp, dpi=110, metadata={"Software": None},
+                                            bbox_inches="tight"), what="plot", make_dirs=True)
+
+
+STEM_CHARS = 60
+"""Longest model part of a plot's file name (characters), far below any file system's
+255-byte limit on a name."""
+
+
+def plot_stem(label: str) -> str:
+    """A short, safe file-name stem for a model label: the spec's last path component
+    ('path/to/net.py:build' -> 'net.py_build'), characters outside [A-Za-z0-9_.-]
+    replaced by '_', at most :data:`STEM_CHARS` characters. When a path was dropped,
+    the name cut or a character other than ':' replaced, 8 hex digits of the label's
+    SHA-1 keep two labels apart ('torchvision:resnet50' -> 'torchvision_resnet50')."""
+    base = re.split(r"[\\/]", label)[-1]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("_.") or "model"
+    if base != label or len(stem) > STEM_CHARS or re.search(r"[^A-Za-z0-9_.:-]", label):
+        digest = hashlib.sha1(label.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        stem = f"{stem[:STEM_CHARS - 9]}-{digest}"
+    return stem
 
 
 def write_memory_plots(out: str, model: str = "googlenet", batch: int = 32,

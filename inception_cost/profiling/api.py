@@ -121,7 +121,8 @@ def profile(model_or_name, batch_sizes: Iterable[int] = (1,), device: str | None
     configs = configurations(labels, batches, dtypes, layouts, compiles, graphs)
     runs, layers = run_sweep(configs, lambda c: prof.run(c, per_layer=per_layer), prof.env,
                              csv_path=output, layers_path=layers_output if per_layer else None,
-                             resume=resume, progress=progress, notify=say)
+                             resume=resume, progress=progress, notify=say,
+                             result_options=prof.result_options)
     result = ProfileFrame(runs)
     result.layers = layers if per_layer else None
     result.environment = dict(prof.env)

@@ -160,6 +160,15 @@ class Profiler:
         return row, layers
 
     # rows -----------------------------------------------------------------
+    def result_options(self, config: RunConfig) -> dict:
+        """What a row of ``config`` records from the options beyond the configuration
+        (the sweep's ``RESULT_OPTIONS``): ``--resume`` skips only rows that match."""
+        _, chw = self.models[config.variant]
+        peak_t, bw, _ = self.peaks(config.dtype)
+        return {"input": "x".join(map(str, chw)), "warmup": self.warmup, "iters": self.iters,
+                "torch_threads": self.env["torch_threads"], "peak_tflops": peak_t,
+                "peak_bandwidth_tbs": bw}
+
     def peaks(self, dtype: str) -> tuple[float, float, str]:
         name = self.env["gpu_name"] if self.cuda else ""
         return resolve_peaks(name, dtype, *self.peak_override)

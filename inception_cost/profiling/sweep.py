@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import pandas as pd
 import torch
 
-from ..atomic import append_text, write_text
+from ..atomic import append_text
 from ..errors import UsageError
 from .per_layer import LAYER_FIELDS
 from .prepare import RunConfig
@@ -104,33 +104,64 @@ class CsvAppender:
                     raise UsageError(f"'{path}' exists with different columns; choose another "
                                      f"--output or move it away")
             else:
-                write_text(path, "", what="--output")
+                # create it without truncating: another process may be appending already
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
         except OSError as e:
             raise UsageError(f"cannot write --output '{path}': {e.strerror or e}") from None
 
     def append(self, rows: Iterable[dict]) -> None:
-        """Add ``rows`` (copy + append + rename: earlier rows are never damaged)."""
+        """Add ``rows`` (copy + append + rename under a lock on the folder: earlier
+        rows are never damaged, and concurrent appenders lose none)."""
         rows = list(rows)
         if not rows:
             return
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore",
                                 restval="", lineterminator="\n")
-        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
-            writer.writeheader()
+        writer.writeheader()
+        header = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
         for r in rows:
             writer.writerow({k: _cell(v) for k, v in r.items()})
-        append_text(self.path, buf.getvalue(), what="--output")
+        # whole rows, under a lock, header only into an empty file: two processes
+        # appending to one CSV lose nothing
+        append_text(self.path, buf.getvalue(), what="--output", header=header)
 
     def read(self) -> pd.DataFrame:
+        return self.read_both()[0]
+
+    def read_both(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The file's rows twice, from one read: with inferred types, and as the
+        exact strings written (for matching)."""
         if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
-            return pd.DataFrame(columns=self.columns)
+            empty = pd.DataFrame(columns=self.columns)
+            return empty, empty
         try:
-            df = pd.read_csv(self.path, keep_default_na=False, na_values=[""])
+            with open(self.path, "rb") as fh:
+                text = fh.read().decode("utf-8")
+            df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
+            raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
             raise UsageError(f"'{self.path}' is damaged ({' '.join(str(e).split())[:120]}); "
                              "choose another --output or move it away") from None
-        return df
+        return df, raw
+
+
+RESULT_OPTIONS = ("input", "warmup", "iters", "torch_threads", "peak_tflops",
+                  "peak_bandwidth_tbs")
+"""Run-row columns, beyond the configuration, that the command's options set (input
+size, iterations, threads, peak overrides): ``--resume`` skips a row only when these
+match too."""
+
+
+def resume_key(row: dict, fields: dict | None) -> tuple:
+    """``config_key`` plus, when ``fields`` is given, the :data:`RESULT_OPTIONS` as the
+    CSV spells them (``row`` read as strings; ``fields`` the values a new row would get)."""
+    key = config_key(row)
+    if fields is None:
+        return key
+    return key + tuple(str(_cell(fields.get(c))) for c in RESULT_OPTIONS)
 
 
 def config_key(row) -> tuple:
@@ -195,29 +226,42 @@ class _Progress:
 
 def run_sweep(configs: list[RunConfig], runner: Runner, env: dict, csv_path: str | None = None,
               layers_path: str | None = None, resume: bool = False, progress: bool = False,
-              notify: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+              notify: Callable[[str], None] | None = None,
+              result_options: Callable[[RunConfig], dict] | None = None,
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every configuration through ``runner``; returns (run rows, per-layer rows).
 
     ``runner(config) -> (row, layers or None)``. With ``csv_path`` each row is
     appended the moment it exists; ``resume`` skips configurations already in
-    that CSV with status ok (their rows are returned as read back)."""
+    that CSV with status ok (their rows are returned as read back).
+    ``result_options(config)``: the :data:`RESULT_OPTIONS` values this run gives a
+    row; a row whose values differ (another --input, --iters ...) is not skipped.
+    With ``layers_path`` a configuration counts as done only if that file holds
+    its per-layer rows too."""
     out = CsvAppender(csv_path, RUN_COLUMNS) if csv_path else None
     lay = CsvAppender(layers_path, LAYER_CONFIG_COLUMNS + LAYER_FIELDS) if layers_path else None
     rows: list[dict] = []
     layer_frames: list[pd.DataFrame] = []
     todo = configs
     if resume and out is not None:
-        old = out.read()
+        old, raw = out.read_both()
+        fields = result_options or (lambda c: None)
         probe = {**env}
         try:
-            done = {config_key(r) for r in old.to_dict(orient="records") if r.get("status") == "ok"}
+            done = {resume_key(r, r if result_options else None)
+                    for r in raw.to_dict(orient="records") if r.get("status") == "ok"}
+            if lay is not None:
+                have_layers = {config_key(r) for r in lay.read_both()[1].to_dict(orient="records")}
+                done = {k for k in done if k[:len(CONFIG_COLUMNS)] in have_layers}
         except (KeyError, ValueError, TypeError) as e:
             raise UsageError(f"'{csv_path}' has a damaged row ({type(e).__name__}: {e}); "
                              "choose another --output or move it away") from None
-        todo = [c for c in configs if config_key({**probe, **c.as_dict()}) not in done]
-        keep = {config_key({**probe, **c.as_dict()}) for c in configs} & done
-        rows += [r for r in old.to_dict(orient="records") if r.get("status") == "ok"
-                 and config_key(r) in keep]
+        keys = [resume_key({**probe, **c.as_dict()}, fields(c)) for c in configs]
+        todo = [c for c, k in zip(configs, keys) if k not in done]
+        keep = set(keys) & done
+        rows += [r for r, s in zip(old.to_dict(orient="records"), raw.to_dict(orient="records"))
+                 if s.get("status") == "ok"
+                 and resume_key(s, s if result_options else None) in keep]
         if notify and len(todo) < len(configs):
             notify(f"resume: {len(configs) - len(todo)} configuration(s) already in "
                    f"'{csv_path}', skipped")

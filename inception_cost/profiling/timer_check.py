@@ -7,7 +7,6 @@ model, input, dtype, layout and backend flags (Timer synchronizes CUDA itself).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import pandas as pd
@@ -54,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     sys.stdout.write(df.to_csv(index=False, lineterminator="\n"))
     if a.output:  # appended, so several checks can share one file
-        new = not os.path.exists(a.output) or os.path.getsize(a.output) == 0
-        append_text(a.output, df.to_csv(index=False, header=new, lineterminator="\n"),
-                    what="--output")
+        text = df.to_csv(index=False, lineterminator="\n")
+        header, rows = text.split("\n", 1)
+        append_text(a.output, rows, what="--output", header=header + "\n")
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -30,8 +32,61 @@ class BaselineError(InceptionCostError):
 
 
 def safe_name(name: str) -> str:
-    """'mypkg.nets:build' -> 'mypkg.nets_build' (a file name)."""
+    """The file stem of ``name``'s baselines, one stem per name and back again:
+    letters and digits of any script, '_', '-' and '.' stay as they are ('模型一',
+    'inception_v3'); every other character, and a leading '.', becomes '%XX' per
+    UTF-8 byte ('mypkg.nets:build' -> 'mypkg.nets%3Abuild'). See :func:`name_of`."""
+    if not name:
+        return "%"   # the empty name: a stem no other name has
+    out = []
+    for i, ch in enumerate(name):
+        if (ch.isalnum() or ch in "_-" or (ch == "." and i > 0)) and ch.isprintable():
+            out.append(ch)
+        else:
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass")))
+    return "".join(out)
+
+
+def name_of(stem: str) -> str:
+    """The name whose baselines have the file stem ``stem`` (inverse of :func:`safe_name`)."""
+    return "" if stem == "%" else urllib.parse.unquote(stem, errors="surrogatepass")
+
+
+def legacy_name(name: str) -> str:
+    """The stem this tool gave ``name`` before stems became one per name
+    ('mypkg.nets:build' -> 'mypkg.nets_build'); only to point at such a file."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
+
+
+def _fold(file_name: str) -> str:
+    return unicodedata.normalize("NFC", file_name).casefold()
+
+
+def check_unique(root: str, folder: str, names: list[str]) -> None:
+    """Refuse (BaselineError, exit 2) names that would share one baseline file: two of
+    ``names`` whose stems differ only in case or Unicode normalization (one file on
+    macOS and Windows), or a name whose stem is that close to a different file already
+    in ``root``/``folder``."""
+    seen: dict[str, str] = {}
+    for n in names:
+        key = _fold(safe_name(n))
+        if key in seen and seen[key] != n:
+            raise BaselineError(f"baseline names '{seen[key]}' and '{n}' would share one file "
+                                f"({safe_name(n)}.csv on a case-insensitive file system); "
+                                "choose names that differ in more than case")
+        seen[key] = n
+    where = os.path.join(root, folder)
+    try:
+        present = [f for f in os.listdir(where) if f.endswith(".csv")]
+    except OSError:
+        return
+    for n in dict.fromkeys(names):
+        mine = f"{safe_name(n)}.csv"
+        for f in present:
+            if f != mine and _fold(f) == _fold(mine):
+                raise BaselineError(f"baseline name '{n}' collides with {os.path.join(where, f)} "
+                                    f"(baseline of '{name_of(f[:-4])}'; the names differ only "
+                                    "in case or Unicode form); choose another --name")
 
 
 def baseline_path(root: str, name: str) -> str:
@@ -63,19 +118,20 @@ def write_baseline(path: str, report: CostReport) -> None:
     write_text(path, layers_csv(report), what="baseline", make_dirs=True)
 
 
-def baseline_names(root: str) -> list[str]:
-    """Names of the baselines under ``root``/layers (file stems), sorted."""
-    folder = os.path.join(root, "layers")
-    if not os.path.isdir(folder):
+def baseline_names(root: str, folder: str = "layers") -> list[str]:
+    """File stems of the baselines under ``root``/``folder``, sorted."""
+    where = os.path.join(root, folder)
+    if not os.path.isdir(where):
         return []
-    return sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".csv") and not f.startswith("."))
+    return sorted(f[:-4] for f in os.listdir(where) if f.endswith(".csv") and not f.startswith("."))
 
 
-def orphan_baselines(root: str, names: list[str]) -> list[str]:
-    """Baseline files under ``root``/layers that belong to none of ``names``
-    (a variant that was removed or renamed): the gate reports them."""
+def orphan_baselines(root: str, names: list[str], folder: str = "layers") -> list[str]:
+    """Baseline files under ``root``/``folder`` (layers or training) that belong to
+    none of ``names`` (a variant that was removed or renamed): the gate reports them."""
     known = {safe_name(n) for n in names}
-    return [baseline_path(root, n) for n in baseline_names(root) if n not in known]
+    return [os.path.join(root, folder, f"{stem}.csv") for stem in baseline_names(root, folder)
+            if stem not in known]
 
 
 def read_baseline_text(path: str, what: str = "baseline") -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
 from typing import Iterable
 
 import pandas as pd
 
+from .. import streams
 from ..atomic import write_text
 from ..errors import UsageError
 from ..counting.report import format_shapes
@@ -33,7 +33,7 @@ def to_terminal() -> bool:
     if _destination_is_terminal is not None:
         return _destination_is_terminal
     try:
-        return sys.stdout.isatty()
+        return streams.stdout().isatty()
     except (AttributeError, ValueError):
         return False
 
@@ -132,7 +132,7 @@ def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
 def write_output(text: str, output: str | None) -> None:
     """Print to stdout, or write ``output`` atomically (clear error naming the path)."""
     if not output or output == "-":
-        sys.stdout.write(encodable(text, getattr(sys.stdout, "encoding", None)))
+        streams.write(encodable(text, getattr(streams.stdout(), "encoding", None)))
         return
     write_text(output, _ANSI.sub("", text), what="--output")
 
