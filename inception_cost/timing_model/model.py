@@ -117,7 +117,7 @@ def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms()) -> O
 OP_COLUMNS = ["index", "phase", "grad", "module", "module_type", "op", "flops", "bytes",
               "flop_per_byte", "compute_ms", "memory_ms", "overhead_ms", "time_ms", "bound"]
 LAYER_COLUMNS = ["module", "module_type", "ops", "flops", "bytes", "flop_per_byte", "time_ms",
-                 "pct_time", "bound"]
+                 "pct_time", "bound", "compute_ms", "memory_ms", "overhead_ms"]
 
 
 @dataclass
@@ -160,6 +160,23 @@ def _phase_parts(ev: OpEvent, flops) -> list[tuple[str, float, object, int]]:
                 ("backward weight-grad", 1.0 - share, flops - fa, ev.bytes - ba)]
     label = "backward weight-grad" if ev.grad == "weight" else "backward input-grad"
     return [(label, 1.0, flops, ev.bytes)]
+
+
+def layers_at_depth(layers: pd.DataFrame, depth: int | None) -> pd.DataFrame:
+    """Layer rows summed to module paths cut to ``depth`` components (None: unchanged)."""
+    if depth is None:
+        return layers.copy()
+    key = layers["module"].map(lambda m: m if m.startswith("(") else ".".join(m.split(".")[:depth]))
+    g = layers.groupby(key, sort=False)
+    out = g[["ops", "flops", "bytes", "time_ms", "pct_time", "compute_ms", "memory_ms",
+             "overhead_ms"]].sum()
+    out["module_type"] = g["module_type"].first().where(g.size() == 1, "")
+    out.index.name = "module"
+    out = out.reset_index()
+    out["flop_per_byte"] = [f / b if b else float("nan") for f, b in zip(out["flops"], out["bytes"])]
+    out["bound"] = [_bound(c, m, o) for c, m, o in zip(out["compute_ms"], out["memory_ms"],
+                                                        out["overhead_ms"])]
+    return out[LAYER_COLUMNS]
 
 
 def _bound(compute: float, memory: float, overhead: float) -> str:
@@ -205,7 +222,8 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
     for mod, v in layers.items():
         lrows.append((mod, v["module_type"], v["ops"], v["flops"], v["bytes"],
                       v["flops"] / v["bytes"] if v["bytes"] else float("nan"), v["t"] * 1e3,
-                      100.0 * v["t"] / total_s if total_s else 0.0, _bound(v["c"], v["m"], v["o"])))
+                      100.0 * v["t"] / total_s if total_s else 0.0, _bound(v["c"], v["m"], v["o"]),
+                      v["c"] * 1e3, v["m"] * 1e3, v["o"] * 1e3))
     layer_df = pd.DataFrame(lrows, columns=LAYER_COLUMNS)
     order = ["forward", "backward input-grad", "backward weight-grad", "optimizer"]
     phase_df = pd.DataFrame([(p, phases[p]["flops"], phases[p]["bytes"], phases[p]["t"] * 1e3)
