@@ -18,15 +18,23 @@ from .options import format_option
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--output", "-o", "output", default=None,
               help="Write the device profile (JSON) here; `predict --on FILE` reads it.")
+@click.option("--threads", type=int, default=None,
+              help="torch CPU threads to measure with (default: torch's current setting).")
 @click.option("--quick", is_flag=True, help="Smaller sizes and fewer repeats (a few seconds).")
 @format_option()
-def calibrate_cmd(device, output, quick, fmt):
+def calibrate_cmd(device, output, threads, quick, fmt):
     """Measure this machine's achieved ceilings: GEMM per dtype, a convolution, memory
     bandwidth (streaming add) and per-op overhead (a tiny op); warm-up, best of N.
 
     Prints the measurements; with -o FILE writes a device profile that `predict --on FILE`
     accepts (its peaks are the achieved rates, efficiencies 1)."""
     check_device(device)
+    if threads is not None:
+        if threads <= 0:
+            from ..errors import UsageError
+            raise UsageError(f"--threads must be a positive integer (got {threads})")
+        import torch
+        torch.set_num_threads(threads)
     from rich.progress import Progress
     from rich.console import Console
     with Progress(transient=True, console=Console(file=sys.stderr)) as bar:
