@@ -38,7 +38,7 @@ def calibrate_cmd(device, output, threads, quick, fmt):
     from rich.progress import Progress
     from rich.console import Console
     with Progress(transient=True, console=Console(file=sys.stderr)) as bar:
-        task = bar.add_task("calibrating", total=6 if device == "cuda" else 4)
+        task = bar.add_task("calibrating", total=9 if device == "cuda" else 7)
 
         def step(msg):
             bar.update(task, description=msg, advance=1)

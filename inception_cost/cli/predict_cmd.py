@@ -10,6 +10,7 @@ from ..errors import UsageError
 from ..models.resolve import resolve_model
 from ..report.prediction_table import (layer_table, layers_csv_frame, prediction_json,
                                        prediction_notes, totals_table)
+from ..report.plain_table import plain_table
 from ..report.render import render, write_output
 from ..timing_model.api import _mode, record_events
 from ..timing_model.devices import find_device
@@ -49,6 +50,9 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     module, size, label = resolve_model(model)
     chw = parse_chw(input_) if input_ else size
+    if not train:
+        from ..timing_model.record import meta_model
+        module = meta_model(module, MODE_DTYPE[mode])     # one meta copy for every batch size
     preds = []
     for n in batches:
         try:
@@ -68,7 +72,8 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     for n in batches:
         group = [p for p in preds if p.batch == n]
         title = (f"{label} {what} @ {n}x{chw[0]}x{chw[1]}x{chw[2]}, {mode}: predicted ms per layer")
-        parts.append(render(layer_table(group, depth, stacked=fmt == 'rich'), fmt, title=title))
+        table = layer_table(group, depth, stacked=fmt == "rich")
+        parts.append(plain_table(table, title) if fmt == "rich" else render(table, fmt, title=title))
     notes = _wrap(prediction_notes(preds)) if fmt == "rich" else prediction_notes(preds)
     parts.append(render(totals_table(preds), fmt, title=f"{label} {what}, {mode}: totals (ms)", notes=notes))
     write_output("\n".join(parts), output)

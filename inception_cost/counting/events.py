@@ -37,7 +37,6 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
@@ -67,6 +66,25 @@ _LIST_VIEWS = frozenset({"split", "unbind", "chunk", "split_with_sizes", "vsplit
 DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16",
                torch.float64: "float64", torch.int64: "int64", torch.int32: "int32",
                torch.int8: "int8", torch.uint8: "uint8", torch.bool: "bool"}
+
+
+def tensor_leaves(x, out: list | None = None) -> list:
+    """Every tensor in ``x`` (nested lists, tuples and dicts), in order: the same tensors
+    ``torch.utils._pytree.tree_leaves`` finds among an op's arguments, without its cost."""
+    if out is None:
+        out = []
+    if isinstance(x, torch.Tensor):
+        out.append(x)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            if isinstance(v, torch.Tensor):
+                out.append(v)
+            elif isinstance(v, (list, tuple, dict)):
+                tensor_leaves(v, out)
+    elif isinstance(x, dict):
+        for v in x.values():
+            tensor_leaves(v, out)
+    return out
 
 
 def touched_bytes(t: torch.Tensor) -> int:
@@ -345,8 +363,8 @@ class EventCapture(TorchDispatchMode):
             out = func(*args, **kwargs)
         if not self.subscribers:
             return out
-        flat_in = [a for a in pytree.tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
-        outs = [o for o in pytree.tree_leaves(out) if isinstance(o, torch.Tensor)]
+        flat_in = tensor_leaves(kwargs, tensor_leaves(args))
+        outs = tensor_leaves(out)
         free = func.is_view or name in FREE_OPS or name in _LIST_VIEWS
         inplace = name.endswith("_") or any(o is a for o in outs for a in args[:1])
         counted, macs, flops = (False, 0, 0) if free else native_cost(name, packet, args, kwargs,

@@ -4,8 +4,8 @@ Each measurement runs a warm-up, then keeps the best of N timed repeats (the
 fastest run is the least disturbed by other work on a shared machine):
 
 * a large GEMM per dtype (``torch.mm``, n x n): achieved TFLOP/s (2 n^3 FLOPs);
-* a 3x3 convolution (64 -> 64 channels, 56 x 56): achieved TFLOP/s
-  (2 x MACs, the count the timing model uses);
+* a 3x3 and a 1x1 convolution and a 3x3 stride-1 max pool: achieved TFLOP/s of each op
+  class, FLOPs counted as the timing model counts them;
 * a streaming kernel (``torch.add`` over a buffer far larger than the caches): achieved
   GB/s, bytes counted as the model counts them (two reads and one write);
 * a tiny op (``x + 1`` on a 1-element tensor): seconds per op, the per-op overhead.
@@ -58,6 +58,35 @@ def best_time(fn: Callable[[], object], device: str, repeats: int, warmup: int =
         _sync(device)
         best = min(best, (time.perf_counter() - t0) / inner)
     return best
+
+
+def _counted_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of one call of ``fn`` as the timing model counts them (the native registry,
+    through the same event capture), so measured rates and predicted FLOPs agree."""
+    from ..counting.events import EventCapture, EventLog
+    with torch.no_grad(), EventCapture() as cap:
+        log = cap.subscribe(EventLog())
+        fn()
+    return sum(e.flops for e in log.events)
+
+
+def _op_kernels(device: str, gpu: bool, quick: bool) -> list[tuple[str, str, Callable]]:
+    """(rate key, label, call) of the op classes whose kernels run far from the GEMM rate:
+    a k x k and a 1x1 convolution, and a 3x3 stride-1 max pool (fp32)."""
+    F = torch.nn.functional
+    n = 32 if gpu else 2
+    side = 28 if quick else 56
+    x = torch.randn(n, 64, side, side, device=device)
+    w3 = torch.randn(64, 64, 3, 3, device=device)
+    x1 = torch.randn(n, 256, side // 2, side // 2, device=device)
+    w1 = torch.randn(64, 256, 1, 1, device=device)
+    y = torch.randn(n, 64, side // 2, side // 2, device=device)
+    return [
+        ("convolution", f"conv 3x3 {n}x64x{side}x{side} -> 64", lambda: F.conv2d(x, w3, padding=1)),
+        ("convolution_1x1", f"conv 1x1 {n}x256x{side // 2}x{side // 2} -> 64", lambda: F.conv2d(x1, w1)),
+        ("max_pool2d_with_indices", f"max pool 3x3/1 {n}x64x{side // 2}x{side // 2}",
+         lambda: F.max_pool2d(y, 3, 1, 1, ceil_mode=True)),
+    ]
 
 
 def _dtypes(device: str) -> dict[str, torch.dtype]:
@@ -119,15 +148,13 @@ def calibrate(device: str = "cpu", quick: bool = False,
     finally:
         if gpu:
             torch.backends.cuda.matmul.allow_tf32 = old_tf32
-    say("convolution 3x3")
-    side, ch, batch = (56, 64, 32 if gpu else 2) if not quick else (28, 32, 1)
-    x = torch.randn(batch, ch, side, side, device=device)
-    w = torch.randn(ch, ch, 3, 3, device=device)
-    conv = lambda: torch.nn.functional.conv2d(x, w, padding=1)  # noqa: E731
-    t = best_time(conv, device, repeats)
-    conv_flops = 2 * batch * ch * side * side * ch * 9
-    conv_rate = conv_flops / t / 1e12
-    out.append(Measurement(f"conv3x3 {batch}x{ch}x{side}x{side}", conv_rate, "TFLOP/s", t, repeats))
+    rates: dict[str, float] = {}
+    for key, label, fn in _op_kernels(device, gpu, quick):
+        say(label)
+        flops = _counted_flops(fn)
+        t = best_time(fn, device, repeats)
+        rates[key] = flops / t / 1e12
+        out.append(Measurement(label, rates[key], "TFLOP/s", t, repeats))
     say("streaming add")
     elems = (64 if gpu else 16) * 2 ** 20 if not quick else 2 ** 22
     p, q = torch.ones(elems, device=device), torch.ones(elems, device=device)
@@ -147,7 +174,7 @@ def calibrate(device: str = "cpu", quick: bool = False,
         source=(f"inception-cost calibrate, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC,"
                 f" torch {torch.__version__}, {threads} threads, best of {repeats}"),
         compute_efficiency=1.0, memory_efficiency=1.0, overhead_us=t * 1e6,
-        conv_tflops={"fp32": conv_rate}, measured=True)
+        op_tflops=rates, measured=True)
     return profile, out
 
 

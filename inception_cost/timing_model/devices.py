@@ -8,7 +8,9 @@ are not datasheet facts: the fraction of peak a large matrix product achieves
 (``compute_efficiency``), the fraction of bandwidth a streaming kernel achieves
 (``memory_efficiency``), and the fixed cost of launching one op (``overhead_us``,
 microseconds).  Catalog devices take the stated defaults below; a calibrated device
-stores what was measured (its peaks are then achieved rates and its efficiencies 1).
+stores what was measured (its peaks are then achieved rates and its efficiencies 1), and
+may hold measured rates of op classes whose kernels run far from the GEMM rate
+(``op_tflops``: ``convolution`` k x k, ``convolution_1x1``, ``max_pool2d_with_indices``; fp32).
 
 A device file is JSON (or TOML) with the catalog's fields, one device::
 
@@ -56,7 +58,7 @@ class Device:
     compute_efficiency: float = DEFAULT_COMPUTE_EFFICIENCY
     memory_efficiency: float = DEFAULT_MEMORY_EFFICIENCY
     overhead_us: float = DEFAULT_OVERHEAD_US
-    conv_tflops: dict = field(default_factory=dict)   # measured convolution rate per mode (optional)
+    op_tflops: dict = field(default_factory=dict)   # measured fp32 rate per op class (calibrated)
     measured: bool = False
 
     def peak(self, mode: str) -> float:
@@ -99,10 +101,10 @@ def device_from_dict(d, where: str) -> Device:
             raise UsageError(f"{where}: device '{name}' has an unknown mode '{m}' "
                              f"(modes: {', '.join(MODES)})")
     peaks = {m: _positive(v, f"peaks_tflops.{m}", where) for m, v in peaks.items()}
-    conv = d.get("conv_tflops") or {}
-    if not isinstance(conv, dict) or any(m not in MODES for m in conv):
-        raise UsageError(f"{where}: device '{name}' has a malformed 'conv_tflops'")
-    conv = {m: _positive(v, f"conv_tflops.{m}", where) for m, v in conv.items()}
+    rates = d.get("op_tflops") or {}
+    if not isinstance(rates, dict) or not all(isinstance(k, str) for k in rates):
+        raise UsageError(f"{where}: device '{name}' has a malformed 'op_tflops'")
+    rates = {k: _positive(v, f"op_tflops.{k}", where) for k, v in rates.items()}
     kind = d.get("kind", "gpu")
     if kind not in ("gpu", "cpu"):
         raise UsageError(f"{where}: device '{name}' kind must be 'gpu' or 'cpu' (got {kind!r})")
@@ -122,7 +124,7 @@ def device_from_dict(d, where: str) -> Device:
                   memory_gb=None if mem is None else _positive(mem, "memory_gb", where),
                   aliases=tuple(aliases), source=str(d.get("source", "")),
                   compute_efficiency=eff_c, memory_efficiency=eff_m, overhead_us=float(overhead),
-                  conv_tflops=conv, measured=bool(d.get("measured", False)))
+                  op_tflops=rates, measured=bool(d.get("measured", False)))
 
 
 @lru_cache(maxsize=1)

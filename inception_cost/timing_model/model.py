@@ -9,7 +9,8 @@ Per op (eager execution: one kernel per aten op, nothing fused)::
 * peak: the device's dense peak for the math mode: matrix products and convolutions
   (:data:`TENSOR_OPS`) at the requested mode (fp32 / tf32 / fp16 / bf16 tensor cores),
   every other op at the FP32 pipe (they are memory-bound on every catalog device).
-  A calibrated device's measured convolution rate is used for convolutions.
+  A calibrated device's measured rate of an op class (:func:`op_class`) replaces the
+  peak for that class in fp32.
 * bytes: every tensor read and written once (views, metadata, creation: 0); see
   :mod:`inception_cost.counting.events`.
 * overhead: a fixed cost per op that moves bytes or does work (dispatch + launch).
@@ -91,11 +92,24 @@ def _peak_tflops(ev: OpEvent, device: Device, mode: str, terms: Terms) -> float:
         if m == "fp32" and mode == "tf32":
             m = "tf32"
         return device.peak(m)
+    if device.op_tflops and mode == "fp32":
+        rate = device.op_tflops.get(op_class(ev))
+        if rate is not None:
+            return rate
     if ev.op in TENSOR_OPS:
-        if ev.op in CONV_OPS and mode in device.conv_tflops:
-            return device.conv_tflops[mode]
         return device.peak(mode)
     return device.peak("fp32")
+
+
+def op_class(ev: OpEvent) -> str:
+    """The key of a calibrated rate: the op's name, with convolutions split into 1x1 and
+    k x k (``convolution_1x1`` / ``convolution``) by their weight's kernel size."""
+    if ev.op in CONV_OPS:
+        w = ev.inputs[1].shape if len(ev.inputs) > 1 else ()
+        if ev.op == "convolution_backward":
+            w = ev.inputs[2].shape if len(ev.inputs) > 2 else ()
+        return "convolution_1x1" if len(w) > 2 and all(k == 1 for k in w[2:]) else "convolution"
+    return ev.op
 
 
 def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms()) -> OpTime:

@@ -33,9 +33,20 @@ def torch_dtype(name: str) -> torch.dtype:
         raise UsageError(f"unknown dtype '{name}' (choose from fp32, tf32, fp16, bf16)") from None
 
 
-def _meta_model(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    work = copy_on(unwrap(model), "meta")
+def _meta_model(model: nn.Module, dtype: torch.dtype, reuse: bool = False) -> nn.Module:
+    """A meta copy of ``model`` in ``dtype``; with ``reuse`` the model itself when it is
+    already that (an inference forward on meta writes nothing)."""
+    model = unwrap(model)
+    if reuse and all(t.is_meta and (t.dtype == dtype or not t.is_floating_point())
+                     for t in (*model.parameters(), *model.buffers())):
+        return model
+    work = copy_on(model, "meta")
     return work.to(dtype) if dtype != torch.float32 else work
+
+
+def meta_model(model: nn.Module, dtype: str = "fp32") -> nn.Module:
+    """The meta copy in ``dtype`` that :func:`record_forward` can reuse for many batch sizes."""
+    return _meta_model(model, torch_dtype(dtype))
 
 
 def _outputs(out) -> list[torch.Tensor]:
@@ -53,12 +64,18 @@ def record_forward(model: nn.Module, input_size, batch: int | None = None, dtype
                    reference_flops: bool = False) -> list[OpEvent]:
     """Events of one inference forward (eval mode, no grad) on meta."""
     dt = torch_dtype(dtype)
-    work = _meta_model(model, dt).eval()
+    work = _meta_model(model, dt, reuse=True)
+    modes = [(m, m.training) for m in work.modules()]
+    work.eval()
     args, kwargs = make_inputs(input_size, None, "meta", batch, work)
     args = tuple(a.to(dt) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
-    with torch.no_grad(), EventCapture(work, reference_flops=reference_flops) as cap:
-        log = cap.subscribe(EventLog())
-        work(*args, **kwargs)
+    try:
+        with torch.no_grad(), EventCapture(work, reference_flops=reference_flops) as cap:
+            log = cap.subscribe(EventLog())
+            work(*args, **kwargs)
+    finally:
+        for m, training in modes:
+            m.training = training
     return log.events
 
 
