@@ -86,3 +86,18 @@ def test_damaged_device_file_exit_2(content, capsys, tmp_path):
     code, out, err = run(["predict", "googlenet", "--on", str(dev), "-o", str(target)], capsys)
     assert code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1
     assert not target.exists()
+
+
+def test_profile_on_prints_predicted_beside_measured(toy, capsys):
+    model, dev = toy
+    code, out, err = run(["profile", model, "--device", "cpu", "--iters", "2", "--warmup", "1",
+                          "--on", dev, "--format", "md"], capsys)
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("| ") and ":relu" in line
+               and line.count("|") == 7)
+    _, variant, dtype, batch, measured, predicted, error, _ = [c.strip() for c in row.split("|")]
+    assert float(predicted) == pytest.approx(3.201, abs=1e-3)        # the hand total above
+    # the measured median is printed to 0.001 ms: the error lies between its two roundings
+    lo, hi = float(measured) - 5e-4, float(measured) + 5e-4
+    bounds = sorted(100 * (float(predicted) - m) / m for m in (lo, hi))
+    assert bounds[0] - 0.1 <= float(error) <= bounds[1] + 0.1
