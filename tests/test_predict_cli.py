@@ -96,7 +96,7 @@ def test_profile_on_prints_predicted_beside_measured(toy, capsys):
     row = next(line for line in out.splitlines() if line.startswith("| ") and ":relu" in line
                and line.count("|") == 7)
     _, variant, dtype, batch, measured, predicted, error, _ = [c.strip() for c in row.split("|")]
-    assert float(predicted) == pytest.approx(3.201, abs=1e-3)        # the hand total above
+    assert predicted == "3.201"        # the hand total above: 3.2 ms of bytes + 0.001 ms overhead
     # the measured median is printed to 0.001 ms: the error lies between its two roundings
     lo, hi = float(measured) - 5e-4, float(measured) + 5e-4
     bounds = sorted(100 * (float(predicted) - m) / m for m in (lo, hi))
