@@ -202,3 +202,19 @@ def test_training_bytes_equal_get_num_bytes(zoo, name):
     phases = {e.phase for e in events}
     assert phases == {"forward", "backward", "optimizer"}
     assert {e.grad for e in events if e.phase == "backward"} == {"input", "weight", "split"}
+
+
+def test_training_phase_flops_agree_with_count_training(zoo):
+    """The event stream attributes backward work as the training counts do: the forward,
+    input-gradient and weight-gradient FLOPs of one step equal count_training's (a second,
+    independent walk of the same step)."""
+    from inception_cost.counting.training import count_training
+    model = zoo["googlenet"]
+    events = record_training(model, (2, 3, 224, 224))
+    fwd = sum(e.flops for e in events if e.phase == "forward")
+    bwd_in = sum(e.grad_split[0] if e.grad == "split" else e.flops for e in events
+                 if e.phase == "backward" and e.grad in ("input", "split"))
+    bwd_w = sum(e.grad_split[1] if e.grad == "split" else e.flops for e in events
+                if e.phase == "backward" and e.grad in ("weight", "split"))
+    t = count_training(model, input_size=(2, 3, 224, 224)).totals()
+    assert (fwd, bwd_in, bwd_w) == (t["fwd_flops"], t["bwd_input_flops"], t["bwd_weight_flops"])
