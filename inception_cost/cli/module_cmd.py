@@ -39,9 +39,13 @@ def _positive(**widths) -> None:
 @_width("n5x5red")
 @_width("n5x5")
 @_width("pool_proj")
+@click.option("--on", "on", multiple=True,
+              help="Also predict both modules' time on this device (catalog name or calibrated "
+                   "file; repeatable): predicted time ratio beside the MAC ratio.")
+@click.option("--dtype", default="fp32", show_default=True, help="Math mode for --on.")
 @format_option()
 @output_option()
-def module_cmd(example, input_, fmt, output, **widths):
+def module_cmd(example, input_, fmt, output, on, dtype, **widths):
     """Naive vs reduced Inception module, per branch, beside the printed totals.
 
     Per-branch params, MACs and output shapes of both modules, their totals and
@@ -65,11 +69,44 @@ def module_cmd(example, input_, fmt, output, **widths):
         if min(cfg.height, cfg.width) < 1:
             raise UsageError("--input must be positive")
         rep = bottleneck_report(cfg)
+        pair = None
+        if on:
+            from ..papers.module_example import _stack
+            chw = (cfg.in_channels, cfg.height, cfg.width)
+            pair = (("direct", _stack(cfg, False), chw), ("reduced", _stack(cfg, True), chw))
     else:
         base = ModuleConfig.lecture()
         kw = dict(given)
         if input_:
             c, h, w = parse_chw(input_)
             kw.update(in_channels=c, height=h, width=w)
-        rep = module_report(ModuleConfig(**{**base.__dict__, **kw}))
-    write_output(render_report(rep, fmt), output)
+        cfg = ModuleConfig(**{**base.__dict__, **kw})
+        rep = module_report(cfg)
+        pair = None
+        if on:
+            from ..models.registry import build
+            pair = (("naive", build("inception_naive", **cfg.naive_options()), cfg.input_size),
+                    ("reduced", build("inception_reduced", **cfg.reduced_options()), cfg.input_size))
+    text = render_report(rep, fmt)
+    if pair is not None:
+        text += "\n" + predicted_ratio_text(pair, on, dtype, fmt)
+    write_output(text, output)
+
+
+def predicted_ratio_text(pair, on, dtype: str, fmt: str) -> str:
+    """The --on table: predicted time ratio beside the MAC ratio, one row per device."""
+    from ..report.render import render
+    from ..timing_model.api import _mode
+    from ..timing_model.compare import time_vs_mac_ratio
+    from ..timing_model.devices import find_device
+    from ..timing_model.model import EAGER_NOTE
+    mode = _mode(dtype)
+    devices = [find_device(d) for d in on]
+    df = time_vs_mac_ratio(pair[0], pair[1], devices, mode)
+    title = f"Predicted time ({mode}, batch 1) vs MACs: {pair[1][0]} / {pair[0][0]}"
+    notes = [EAGER_NOTE, "time/MAC ratio 1.0: time shrinks as MACs do; above 1: the MAC saving "
+             "buys less time"]
+    if fmt == "rich":
+        import textwrap
+        notes = [textwrap.fill(n, 99, break_long_words=False) for n in notes]
+    return render(df, fmt, title=title, notes=notes)

@@ -140,11 +140,14 @@ def layers_path(output: str, fmt: str) -> str:
               help="With --format csv --output: skip configurations already in the file.")
 @click.option("--top", type=int, default=20, show_default=True,
               help="Per-layer rows shown in rich/md output (files get all).")
+@click.option("--on", "on", default=None,
+              help="Print the predicted time beside the measured one, per model and per layer: a "
+                   "device profile from `calibrate` (or a catalog name when profiling that GPU).")
 @format_option()
 @output_option()
 def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cuda_graphs,
                 per_layer, warmup, iters, input_, peak_tflops, peak_bandwidth, threads, resume,
-                top, fmt, output):
+                top, fmt, output, on):
     """Time forward passes of each VARIANT: latency statistics, images/s,
     achieved TFLOP/s beside the MAC/FLOP counts, peak memory, and with
     --per-layer each module's time on the device's roofline.
@@ -177,6 +180,12 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
     if resume and not (fmt == "csv" and output):
         raise UsageError("--resume needs --format csv --output FILE")
     _check_writable(output)
+    target = None
+    if on:
+        from ..timing_model.devices import find_device
+        target = find_device(on)
+        for d in dtypes:
+            target.peak(d)
     dev, notice = resolve_device(device)
     if notice:
         click.echo(notice, err=True)
@@ -234,4 +243,29 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
             parts.append(render(df, fmt, title=title,
                                 notes=["self time: a module's span minus its children's; "
                                        "FLOP/B = FLOPs / bytes of inputs + weights + outputs"]))
+    if target is not None:
+        parts += predicted_parts(runs, result.layers if per_layer else None, target, fmt, top)
     write_output("\n".join(parts), output)
+
+
+def predicted_parts(runs, layers, target, fmt: str, top: int) -> list[str]:
+    """Predicted beside measured: whole model, and the top layers by measured self time."""
+    from ..timing_model.compare import predicted_beside_measured
+    from ..timing_model.model import EAGER_NOTE
+    whole, per_layer = predicted_beside_measured(runs, layers, target)
+    notes = [f"predicted on {target.name}; " + EAGER_NOTE, "error % = (predicted - measured) / measured"]
+    if fmt == "rich":
+        import textwrap
+        notes = [textwrap.fill(n, 99, break_long_words=False) for n in notes]
+    parts = [render(whole, fmt, title="Predicted vs measured (median)", notes=notes)]
+    if per_layer is not None and len(per_layer):
+        for (variant, batch), g in per_layer.groupby(["variant", "batch"], sort=False):
+            shown = g.sort_values("measured ms", ascending=False).head(top)
+            df = pd.DataFrame({"module": shown["module"],
+                               "measured ms": shown["measured ms"].map(lambda v: _num(v, ".4f")),
+                               "predicted ms": shown["predicted ms"].map(lambda v: _num(v, ".4f")),
+                               "error %": shown["error %"].map(lambda v: _num(v, "+.0f"))})
+            parts.append(render(df, fmt, title=f"{variant} batch {batch}: top {len(df)} layers by measured "
+                                               f"self time; Spearman over {len(g)} layers "
+                                               f"{g['spearman'].iloc[0]:.2f}"))
+    return parts

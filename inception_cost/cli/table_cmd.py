@@ -23,9 +23,13 @@ from .options import format_option, output_option
                    "the default view fits 100 columns, audit findings as footnotes.")
 @click.option("--train", is_flag=True,
               help="Add a training column (forward + backward MACs of one step) to GoogLeNet's Table 1.")
+@click.option("--on", "on", multiple=True,
+              help="Also predict GoogLeNet's and Inception-v3's time on this device (catalog "
+                   "name or calibrated file; repeatable): time ratio beside the MAC ratio.")
+@click.option("--dtype", default="fp32", show_default=True, help="Math mode for --on.")
 @format_option()
 @output_option()
-def table_cmd(variant, stem, wide, fmt, output, train):
+def table_cmd(variant, stem, wide, fmt, output, train, on, dtype):
     """Rebuild a paper's Table 1 from the built model and audit what it prints.
 
     VARIANT: googlenet (default; also googlenet_torchvision) for GoogLeNet's Table 1,
@@ -51,4 +55,11 @@ def table_cmd(variant, stem, wide, fmt, output, train):
     else:
         raise UsageError(f"no paper table for '{variant}' (choose from "
                          f"{', '.join(TABLE1_VARIANTS + OUTLINE_VARIANTS + (BN_VARIANT,))})")
-    write_output(render_report(rep, fmt, wide=wide), output)
+    text = render_report(rep, fmt, wide=wide)
+    if on:
+        from ..models.registry import build, get_variant
+        from .module_cmd import predicted_ratio_text
+        pair = tuple((n, build(n, device="meta"), get_variant(n).input_size)
+                     for n in ("googlenet", "inception_v3"))
+        text += "\n" + predicted_ratio_text(pair, on, dtype, fmt)
+    write_output(text, output)

@@ -1,0 +1,54 @@
+"""``inception-cost calibrate``: measure this machine's ceilings into a device profile."""
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import click
+import pandas as pd
+
+from ..atomic import write_text
+from ..report.render import render, write_output
+from ..timing_model.calibrate import calibrate, check_device, profile_json
+from .options import format_option
+
+
+@click.command("calibrate")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--output", "-o", "output", default=None,
+              help="Write the device profile (JSON) here; `predict --on FILE` reads it.")
+@click.option("--threads", type=int, default=None,
+              help="torch CPU threads to measure with (default: torch's current setting).")
+@click.option("--quick", is_flag=True, help="Smaller sizes and fewer repeats (a few seconds).")
+@format_option()
+def calibrate_cmd(device, output, threads, quick, fmt):
+    """Measure this machine's achieved ceilings: GEMM per dtype, a convolution, memory
+    bandwidth (streaming add) and per-op overhead (a tiny op); warm-up, best of N.
+
+    Prints the measurements; with -o FILE writes a device profile that `predict --on FILE`
+    accepts (its peaks are the achieved rates, efficiencies 1)."""
+    check_device(device)
+    if threads is not None:
+        if threads <= 0:
+            from ..errors import UsageError
+            raise UsageError(f"--threads must be a positive integer (got {threads})")
+        import torch
+        torch.set_num_threads(threads)
+    from rich.progress import Progress
+    from rich.console import Console
+    with Progress(transient=True, console=Console(file=sys.stderr)) as bar:
+        task = bar.add_task("calibrating", total=9 if device == "cuda" else 7)
+
+        def step(msg):
+            bar.update(task, description=msg, advance=1)
+        profile, ms = calibrate(device, quick, progress=step)
+    df = pd.DataFrame([{"measurement": m.name, "value": round(m.value, 3), "unit": m.unit,
+                        "best ms": round(m.best_s * 1e3, 4)} for m in ms])
+    notes = [f"{profile.name}: {profile.source}"]
+    if output:
+        write_text(output, json.dumps(profile_json(profile, ms), indent=2) + "\n", what="--output")
+        notes.append(f"profile written to {output} (use: inception-cost predict MODEL --on {output})")
+    if fmt == "rich":
+        notes = [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
+    write_output(render(df, fmt, title="Calibration (achieved, best of N)", notes=notes), None)

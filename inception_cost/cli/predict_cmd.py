@@ -1,0 +1,79 @@
+"""``inception-cost predict MODEL --on DEVICE``: predicted latency per layer and in total."""
+from __future__ import annotations
+
+import textwrap
+
+import click
+
+from ..counting.engine import ForwardError
+from ..errors import UsageError
+from ..models.resolve import resolve_model
+from ..report.prediction_table import (layer_table, layers_csv_frame, prediction_json,
+                                       prediction_notes, totals_table)
+from ..report.plain_table import plain_table
+from ..report.render import render, write_output
+from ..timing_model.api import _mode, record_events
+from ..timing_model.devices import find_device
+from ..timing_model.model import MODE_DTYPE, predict_events
+from .options import format_option, output_option, parse_chw, parse_int_list
+
+
+def _wrap(notes):
+    return [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
+
+
+@click.command("predict")
+@click.argument("model")
+@click.option("--on", "on", multiple=True, default=("H100",), show_default=True,
+              help="Device: a catalog name (see `devices`; case, spaces, dashes ignored) or a "
+                   "device file from `calibrate`. Repeat for side-by-side columns.")
+@click.option("--dtype", default="fp32", show_default=True,
+              help="Math mode: fp32, tf32, fp16 or bf16 (fp16/bf16: tensor cores, FP32 accumulate).")
+@click.option("--batch", default="1", show_default=True, help="Batch sizes, comma-separated, e.g. 1,64,256.")
+@click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
+@click.option("--train", is_flag=True, help="One training step (forward, backward, SGD step).")
+@click.option("--depth", default=None, type=int, help="Sum layers to module depth K.")
+@format_option()
+@output_option()
+def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
+    """Predicted time of MODEL on named devices, per layer and in total (eager, no fusion).
+
+    Per op: max(FLOPs / (peak x efficiency), bytes / (bandwidth x efficiency)) + launch
+    overhead, from the exact FLOPs and bytes of every op the model runs. MODEL: a variant
+    name, torchvision:NAME, timm:NAME or path/to/file.py:factory."""
+    mode = _mode(dtype)
+    devices = [find_device(d) for d in on]
+    for d in devices:
+        d.peak(mode)
+    batches = parse_int_list(batch, "--batch")
+    if depth is not None and depth < 0:
+        raise UsageError(f"--depth must be >= 0 (got {depth})")
+    module, size, label = resolve_model(model)
+    chw = parse_chw(input_) if input_ else size
+    if not train:
+        from ..timing_model.record import meta_model
+        module = meta_model(module, MODE_DTYPE[mode])     # one meta copy for every batch size
+    preds = []
+    for n in batches:
+        try:
+            events = record_events(module, (n, *chw), mode, train)   # one stream per batch size
+        except ForwardError as e:
+            raise UsageError(str(e)) from None
+        preds += [predict_events(events, d, mode, batch=n, training=train, model_name=label)
+                  for d in devices]
+    what = "training step" if train else "forward"
+    if fmt == "json":
+        write_output(prediction_json(preds, label, train), output)
+        return
+    if fmt == "csv":
+        write_output(render(layers_csv_frame(preds, depth), "csv"), output)
+        return
+    parts = []
+    for n in batches:
+        group = [p for p in preds if p.batch == n]
+        title = (f"{label} {what} @ {n}x{chw[0]}x{chw[1]}x{chw[2]}, {mode}: predicted ms per layer")
+        table = layer_table(group, depth, stacked=fmt == "rich")
+        parts.append(plain_table(table, title) if fmt == "rich" else render(table, fmt, title=title))
+    notes = _wrap(prediction_notes(preds)) if fmt == "rich" else prediction_notes(preds)
+    parts.append(render(totals_table(preds), fmt, title=f"{label} {what}, {mode}: totals (ms)", notes=notes))
+    write_output("\n".join(parts), output)

@@ -1,0 +1,54 @@
+"""``inception_cost.predict``: predicted time of a model on a device, from exact FLOPs and bytes."""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from ..counting.inputs import input_shape
+from ..errors import UsageError
+from .devices import Device, find_device
+from .model import MODE_DTYPE, Prediction, Terms, predict_events
+from .record import record_forward, record_training
+
+
+def _mode(dtype: str) -> str:
+    m = {"float32": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}.get(dtype.lower(),
+                                                                                    dtype.lower())
+    if m not in MODE_DTYPE:
+        raise UsageError(f"unknown dtype '{dtype}' (choose from fp32, tf32, fp16, bf16)")
+    return m
+
+
+def record_events(model: nn.Module, input_size, dtype: str = "fp32", training: bool = False,
+           batch: int | None = None) -> list:
+    """The op events of one inference forward (or one training step) at ``dtype``."""
+    mode = _mode(dtype)
+    fn = record_training if training else record_forward
+    return fn(model, input_size, batch, MODE_DTYPE[mode])
+
+
+def predict(model, input_size=None, device: str | Device = "H100", dtype: str = "fp32",
+            training: bool = False, batch: int | None = None, terms: Terms = Terms()) -> Prediction:
+    """Predicted latency of ``model`` on ``device`` (a catalog name, a device file, or a
+    :class:`Device`), eager execution, no fusion.
+
+    ``model``: an ``nn.Module`` or a model name (as the CLI takes it); ``input_size``:
+    (N, C, H, W) or (C, H, W) with ``batch``; ``dtype``: fp32, tf32, fp16 or bf16 (the math
+    mode; fp16/bf16 record the model in that dtype); ``training``: one training step
+    (forward, backward, SGD step) instead of an inference forward.  Returns a
+    :class:`~inception_cost.timing_model.model.Prediction` (DataFrames per op and layer,
+    totals with ``latency_ms`` and ``images_per_s``)."""
+    name = ""
+    if isinstance(model, str):
+        from ..models.resolve import resolve_model
+        name = model
+        model, size, _ = resolve_model(model)
+        input_size = input_size or size
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"model must be a torch.nn.Module or a model name, got {type(model).__name__}")
+    dev = device if isinstance(device, Device) else find_device(device)
+    mode = _mode(dtype)
+    dev.peak(mode)
+    shape = input_shape(input_size, batch, model)
+    events = record_events(model, shape, mode, training)
+    return predict_events(events, dev, mode, batch=shape[0], training=training, terms=terms,
+                          model_name=name or type(model).__name__)

@@ -1,0 +1,285 @@
+"""The timing model: recorded op events -> predicted seconds on a device.
+
+Per op (eager execution: one kernel per aten op, nothing fused)::
+
+    time = max(FLOPs / (peak x compute_efficiency), bytes / (bandwidth x memory_efficiency))
+           + overhead
+
+* FLOPs: the op's exact count (native registry; an FMA is 2 FLOPs, as datasheet peaks count).
+* peak: the device's dense peak for the math mode: matrix products and convolutions
+  (:data:`TENSOR_OPS`) at the requested mode (fp32 / tf32 / fp16 / bf16 tensor cores),
+  every other op at the FP32 pipe (they are memory-bound on every catalog device).
+  A calibrated device's measured rate of an op class (:func:`op_class`) replaces the
+  peak for that class in fp32.
+* bytes: every tensor read and written once (views, metadata, creation: 0); see
+  :mod:`inception_cost.counting.events`.
+* overhead: a fixed cost per op that moves bytes or does work (dispatch + launch).
+
+``Terms.pytorch()`` reproduces ``torch.utils._runtime_estimation`` instead: PyTorch's
+FLOP counts divided by 2, every op at its output dtype's peak x 0.75, full bandwidth,
+no overhead.  Units: seconds internally; the tables show milliseconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..counting.events import OpEvent
+from ..errors import UsageError
+from .devices import Device
+
+TENSOR_OPS = frozenset({
+    "convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution",
+    "cudnn_convolution", "convolution_backward", "mm", "addmm", "bmm", "baddbmm", "matmul",
+    "_scaled_mm", "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention_backward", "_scaled_dot_product_efficient_attention_backward",
+    "_scaled_dot_product_cudnn_attention_backward", "_scaled_dot_product_flash_attention_for_cpu_backward",
+    "_flash_attention_forward", "_efficient_attention_forward",
+})
+"""Ops that run on tensor cores (or the CPU's GEMM kernels) in the requested math mode."""
+CONV_OPS = frozenset({"convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution",
+                      "cudnn_convolution", "convolution_backward"})
+
+EAGER_NOTE = ("eager execution: one kernel per aten op, no fusion (torch.compile would fuse "
+              "element-wise ops and cut bytes and overhead)")
+MODE_DTYPE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+_DTYPE_MODE = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp32"}
+
+
+@dataclass(frozen=True)
+class Terms:
+    """How events become seconds.  ``flops``: "native" (the registry's exact FLOPs) or
+    "reference" (torch.utils.flop_counter's); ``flop_scale`` multiplies them;
+    ``dtype_peaks``: every op at its output dtype's peak (PyTorch) instead of tensor ops
+    at the mode's peak and the rest at the FP32 pipe; ``overhead``: add the per-op cost."""
+
+    flops: str = "native"
+    flop_scale: float = 1.0
+    dtype_peaks: bool = False
+    overhead: bool = True
+    name: str = "default"
+
+    @classmethod
+    def pytorch(cls) -> "Terms":
+        """torch.utils._runtime_estimation's roofline (with a device at 0.75 x peak,
+        full bandwidth and no overhead, see :func:`pytorch_device`)."""
+        return cls(flops="reference", flop_scale=0.5, dtype_peaks=True, overhead=False,
+                   name="pytorch")
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """Predicted seconds of one op: compute, memory, overhead, total, and what bounds it."""
+
+    compute_s: float
+    memory_s: float
+    overhead_s: float
+    time_s: float
+    bound: str          # compute | memory | overhead | free
+
+
+def _op_flops(ev: OpEvent, terms: Terms) -> float:
+    if terms.flops == "reference":
+        return (ev.reference_flops or 0) * terms.flop_scale
+    return ev.flops * terms.flop_scale
+
+
+def _peak_tflops(ev: OpEvent, device: Device, mode: str, terms: Terms) -> float:
+    if terms.dtype_peaks:
+        m = _DTYPE_MODE.get(ev.reference_dtype or ev.dtype, "fp32")
+        if m == "fp32" and mode == "tf32":
+            m = "tf32"
+        return device.peak(m)
+    if device.op_tflops and mode == "fp32":
+        rate = device.op_tflops.get(op_class(ev))
+        if rate is not None:
+            return rate
+    if ev.op in TENSOR_OPS:
+        return device.peak(mode)
+    return device.peak("fp32")
+
+
+def op_class(ev: OpEvent) -> str:
+    """The key of a calibrated rate: the op's name, with convolutions split into 1x1 and
+    k x k (``convolution_1x1`` / ``convolution``) by their weight's kernel size."""
+    if ev.op in CONV_OPS:
+        w = ev.inputs[1].shape if len(ev.inputs) > 1 else ()
+        if ev.op == "convolution_backward":
+            w = ev.inputs[2].shape if len(ev.inputs) > 2 else ()
+        return "convolution_1x1" if len(w) > 2 and all(k == 1 for k in w[2:]) else "convolution"
+    return ev.op
+
+
+def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms()) -> OpTime:
+    """Predicted time of one event on ``device`` in math ``mode``."""
+    if ev.free:
+        return OpTime(0.0, 0.0, 0.0, 0.0, "free")
+    flops = _op_flops(ev, terms)
+    compute = flops / (_peak_tflops(ev, device, mode, terms) * 1e12 * device.compute_efficiency) \
+        if flops else 0.0
+    memory = ev.bytes / (device.bandwidth_gbs * 1e9 * device.memory_efficiency)
+    over = device.overhead_us * 1e-6 if terms.overhead else 0.0
+    body = max(compute, memory)
+    bound = "compute" if compute >= memory and compute > 0 else "memory"
+    if over > body:
+        bound = "overhead"
+    return OpTime(compute, memory, over, body + over, bound)
+
+
+OP_COLUMNS = ["index", "phase", "grad", "module", "module_type", "op", "flops", "bytes",
+              "flop_per_byte", "compute_ms", "memory_ms", "overhead_ms", "time_ms", "bound"]
+LAYER_COLUMNS = ["module", "module_type", "ops", "flops", "bytes", "flop_per_byte", "time_ms",
+                 "pct_time", "bound", "compute_ms", "memory_ms", "overhead_ms"]
+
+
+@dataclass
+class Prediction:
+    """Predicted time of one model on one device, per op, per layer and in total.
+
+    ``ops``: :data:`OP_COLUMNS` (flops in FLOPs, bytes in bytes, times in ms);
+    ``layers``: :data:`LAYER_COLUMNS` (per attributed module, in order of first op);
+    ``phases``: time/FLOPs/bytes per phase (forward, backward input-grad, backward
+    weight-grad, optimizer); ``totals``: latency_ms, images_per_s, flops, bytes,
+    achieved_tflops, pct_of_peak and the device and mode."""
+
+    model_name: str
+    device: Device
+    mode: str
+    batch: int
+    training: bool
+    ops: pd.DataFrame
+    layers: pd.DataFrame
+    phases: pd.DataFrame
+    totals: dict
+    notes: list = field(default_factory=list)
+
+
+def _phase_parts(ev: OpEvent, flops) -> list[tuple[str, float, object, int]]:
+    """(phase label, time share, FLOPs, bytes) parts of one op: a split backward op
+    (``convolution_backward`` ...) is shared between input- and weight-gradient by its
+    formula's FLOP split (FLOPs exactly; bytes by the same fraction, rounded down for
+    the input part)."""
+    if ev.phase == "forward":
+        return [("forward", 1.0, flops, ev.bytes)]
+    if ev.phase == "optimizer":
+        return [("optimizer", 1.0, flops, ev.bytes)]
+    if ev.grad == "split" and ev.grad_split and sum(ev.grad_split):
+        a, b = ev.grad_split
+        share = a / (a + b)
+        fa = a if flops == ev.flops else flops * share
+        ba = ev.bytes * a // (a + b)
+        return [("backward input-grad", share, fa, ba),
+                ("backward weight-grad", 1.0 - share, flops - fa, ev.bytes - ba)]
+    label = "backward weight-grad" if ev.grad == "weight" else "backward input-grad"
+    return [(label, 1.0, flops, ev.bytes)]
+
+
+def layers_at_depth(layers: pd.DataFrame, depth: int | None) -> pd.DataFrame:
+    """Layer rows summed to module paths cut to ``depth`` components (None: unchanged)."""
+    if depth is None:
+        return layers.copy()
+    key = layers["module"].map(lambda m: m if m.startswith("(") else ".".join(m.split(".")[:depth]))
+    g = layers.groupby(key, sort=False)
+    out = g[["ops", "flops", "bytes", "time_ms", "pct_time", "compute_ms", "memory_ms",
+             "overhead_ms"]].sum()
+    out["module_type"] = g["module_type"].first().where(g.size() == 1, "")
+    out.index.name = "module"
+    out = out.reset_index()
+    out["flop_per_byte"] = [f / b if b else float("nan") for f, b in zip(out["flops"], out["bytes"])]
+    out["bound"] = [_bound(c, m, o) for c, m, o in zip(out["compute_ms"], out["memory_ms"],
+                                                        out["overhead_ms"])]
+    return out[LAYER_COLUMNS]
+
+
+def _bound(compute: float, memory: float, overhead: float) -> str:
+    if overhead > max(compute, memory):
+        return "overhead"
+    return "compute" if compute >= memory and compute > 0 else "memory"
+
+
+def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", batch: int = 1,
+                   training: bool = False, terms: Terms = Terms(), model_name: str = "") -> Prediction:
+    """Arithmetic over a recorded event stream: no model is run here."""
+    if mode not in MODE_DTYPE:
+        raise UsageError(f"unknown math mode '{mode}' (choose from {', '.join(MODE_DTYPE)})")
+    device.peak(mode)           # a mode the device lacks is an error up front
+    rows = []
+    layers: dict[str, dict] = {}
+    phases: dict[str, dict] = {}
+    for ev in events:
+        t = op_time(ev, device, mode, terms)
+        if ev.free:
+            continue
+        flops = int(_op_flops(ev, terms)) if terms.flops == "native" else _op_flops(ev, terms)
+        rows.append((ev.index, ev.phase, ev.grad, ev.module, ev.module_type, ev.op, flops, ev.bytes,
+                     ev.intensity, t.compute_s * 1e3, t.memory_s * 1e3, t.overhead_s * 1e3,
+                     t.time_s * 1e3, t.bound))
+        lay = layers.setdefault(ev.module, dict(module_type=ev.module_type, ops=0, flops=0, bytes=0,
+                                                c=0.0, m=0.0, o=0.0, t=0.0))
+        lay["ops"] += 1
+        lay["flops"] += flops
+        lay["bytes"] += ev.bytes
+        lay["c"] += t.compute_s
+        lay["m"] += t.memory_s
+        lay["o"] += t.overhead_s
+        lay["t"] += t.time_s
+        for label, share, f, b in _phase_parts(ev, flops):
+            ph = phases.setdefault(label, dict(flops=0, bytes=0, t=0.0))
+            ph["flops"] += f
+            ph["bytes"] += b
+            ph["t"] += t.time_s * share
+    ops = pd.DataFrame(rows, columns=OP_COLUMNS)
+    total_s = sum(v["t"] for v in layers.values())
+    lrows = []
+    for mod, v in layers.items():
+        lrows.append((mod, v["module_type"], v["ops"], v["flops"], v["bytes"],
+                      v["flops"] / v["bytes"] if v["bytes"] else float("nan"), v["t"] * 1e3,
+                      100.0 * v["t"] / total_s if total_s else 0.0, _bound(v["c"], v["m"], v["o"]),
+                      v["c"] * 1e3, v["m"] * 1e3, v["o"] * 1e3))
+    layer_df = pd.DataFrame(lrows, columns=LAYER_COLUMNS)
+    order = ["forward", "backward input-grad", "backward weight-grad", "optimizer"]
+    phase_df = pd.DataFrame([(p, phases[p]["flops"], phases[p]["bytes"], phases[p]["t"] * 1e3)
+                             for p in order if p in phases],
+                            columns=["phase", "flops", "bytes", "time_ms"])
+    total_flops = sum(v["flops"] for v in layers.values())
+    total_bytes = sum(v["bytes"] for v in layers.values())
+    achieved = total_flops / total_s / 1e12 if total_s else 0.0
+    peak = device.peak(mode)
+    totals = dict(device=device.name, mode=mode, batch=batch, training=training,
+                  latency_ms=total_s * 1e3, images_per_s=batch / total_s if total_s else float("inf"),
+                  flops=total_flops, bytes=total_bytes, ops=len(rows),
+                  achieved_tflops=achieved, pct_of_peak=100.0 * achieved / peak,
+                  compute_ms=sum(v["c"] for v in layers.values()) * 1e3,
+                  memory_ms=sum(v["m"] for v in layers.values()) * 1e3,
+                  overhead_ms=sum(v["o"] for v in layers.values()) * 1e3, terms=terms.name)
+    notes = [EAGER_NOTE,
+             f"{device.name}: {mode} peak {peak:g} TFLOP/s x {device.compute_efficiency:g}, "
+             f"{device.bandwidth_gbs:g} GB/s x {device.memory_efficiency:g}, "
+             f"{device.overhead_us:g} us per op" + (" (measured)" if device.measured else
+                                                  " (datasheet + stated defaults)")]
+    return Prediction(model_name, device, mode, batch, training, ops, layer_df, phase_df, totals, notes)
+
+
+def pytorch_device(gpu_type: str, tf32: bool = False) -> Device:
+    """A :class:`Device` holding PyTorch's datasheet numbers for ``gpu_type`` (its
+    ``datasheet_tops`` per dtype, ``datasheet_dram_bw_gbs``) with its 0.75 factor on
+    peak, full bandwidth and no overhead: with :meth:`Terms.pytorch` the model then
+    computes what ``get_compute_time``/``get_transfer_time`` do."""
+    import torch
+    from torch._inductor.analysis.device_info import datasheet_dram_bw_gbs, datasheet_tops
+    peaks = {}
+    for mode, dtype in (("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)):
+        v = datasheet_tops(dtype, is_tf32=False, device_name=gpu_type)
+        if v:
+            peaks[mode] = v
+    v = datasheet_tops(torch.float32, is_tf32=True, device_name=gpu_type)
+    if v:
+        peaks["tf32"] = v
+    bw = datasheet_dram_bw_gbs(gpu_type)
+    if bw is None or not peaks:
+        raise UsageError(f"PyTorch's table has no device '{gpu_type}'")
+    return Device(name=f"{gpu_type} (PyTorch table)", kind="gpu", peaks_tflops=peaks, bandwidth_gbs=bw,
+                  compute_efficiency=0.75, memory_efficiency=1.0, overhead_us=0.0,
+                  source="torch/_inductor/analysis/device_info.py")
