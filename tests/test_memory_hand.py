@@ -206,6 +206,11 @@ def test_adam_state_is_two_moments_plus_step_counters():
     r = memory(model, (1, 16, 16), training=True, optimizer="adam")
     # exp_avg + exp_avg_sq per parameter, plus one fp32 scalar 'step' per parameter tensor.
     assert r.breakdown["optimizer_state"] == 2 * (W1 + W2) + 2 * F32
+    # Steady state starts after zero_grad(set_to_none=True): no gradient from the previous
+    # step is alive when this step's input is made (the first timeline row).
+    start = r.timeline.iloc[0]
+    assert start["gradients"] == 0
+    assert start["live_bytes"] == (W1 + W2) + 2 * (W1 + W2) + 2 * F32 + A0
     first = memory(model, (1, 16, 16), training=True, optimizer="adam", step="first")
     # First step: the state is created inside step(), after backward.
     assert first.timeline[first.timeline["phase"] != "optimizer"]["optimizer_state"].max() == 0
