@@ -40,6 +40,8 @@ def test_parameters_alone_figure_is_the_parameter_bytes(capsys):
 
 
 def test_json_output_is_exact_and_consistent(capsys, tmp_path):
+    """The breakdown sums to the peak (consistency); the peak itself is checked against
+    MemTracker in test_memory_fit_scan.test_cli_json_peak_and_breakdown_equal_memtracker."""
     target = tmp_path / "mem.json"
     rc, _out, err = run(capsys, "memory", "googlenet", "--train", "--batch", "2",
                         "--format", "json", "-o", str(target))
@@ -68,6 +70,8 @@ def test_csv_timeline_and_rich_output(capsys):
 
 
 def test_fit_prints_inference_and_training(capsys):
+    """Output shape and the search's invariant; the answer itself is checked against a scan
+    of MemTracker's peaks in test_memory_fit_scan.test_cli_fit_equals_memtracker_scan."""
     rc, out, err = run(capsys, "memory", "googlenet", "--fit", "4GiB", "--format", "csv")
     assert rc == 0, err
     lines = out.strip().splitlines()

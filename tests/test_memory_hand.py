@@ -33,7 +33,9 @@ def test_chain_inference_peak_is_two_largest_adjacent_activations_plus_params():
     # after conv3: x + a2 + a3 (a1 died when Sequential rebound its input).
     assert r.parameter_bytes == PARAMS == 14112
     assert r.peak_bytes == PARAMS + A0 + A1 + A2 == 56096
-    assert max(A1 + A2, A2 + A3) == A1 + A2
+    # conv "2" runs with less alive (a1 freed, a3 smaller than a2): it is not the peak
+    last = r.timeline[r.timeline["module"] == "2"]["live_bytes"].iloc[-1]
+    assert last == PARAMS + A0 + A2 + A3 == 56096 - 4096 < r.peak_bytes
     assert r.peak_module == "1" and r.peak_op == "aten.convolution"
     assert r.breakdown["parameters"] == PARAMS
     assert r.breakdown["transient"] == A0 + A1 + A2
@@ -48,17 +50,49 @@ def test_chain_batch_scales_activations_only():
     assert r.peak_bytes == PARAMS + 7 * (A0 + A1 + A2)
 
 
+def _rounding_chain():
+    with torch.device("meta"):
+        return nn.Sequential(conv(1, 2), conv(2, 3))
+
+
+# 1x12x12 input (144 positions).  Sizes chosen so that 512- and 256-byte blocks differ:
+#   storage        exact   512-block  256-block
+#   conv0.weight   72      512        256       (2*1*9*4)
+#   conv1.weight   216     512        256       (3*2*9*4)
+#   x              576     1024       768       (1*144*4)
+#   a1             1152    1536       1280      (2*144*4)
+#   a2             1728    2048       1792      (3*144*4)
+# Peak (inference): during conv "1", with both weights, x, a1 (its input) and a2 alive.
+R_EXACT = 72 + 216 + 576 + 1152 + 1728                    # 3744
+R_512 = 512 + 512 + 1024 + 1536 + 2048                    # 5632
+R_256 = 256 + 256 + 768 + 1280 + 1792                     # 4352
+
+
 def test_allocator_rounding_rounds_each_storage_to_512_bytes():
-    r = memory(chain(), (1, 16, 16), allocator_rounding=True)
-    # conv1's weight: 288 bytes -> one 512-byte block; every other storage is a multiple.
-    assert W1 == 288 and W2 % 512 == 0 and W3 % 512 == 0
+    exact = memory(_rounding_chain(), (1, 12, 12))
+    assert exact.rounding is False and exact.peak_bytes == R_EXACT == 3744
+    r = memory(_rounding_chain(), (1, 12, 12), allocator_rounding=True)
     assert r.rounding is True
-    assert r.peak_bytes == 512 + W2 + W3 + A0 + A1 + A2 == 56320
+    assert r.peak_bytes == R_512 == 5632 != R_256
+    assert r.parameter_bytes == 512 + 512
+    assert r.breakdown["parameters"] == 1024
+    # per-module rows use the rounded sizes too: each conv's output storage
+    rows = r.modules.set_index("module")
+    assert rows.loc["0", "output_bytes"] == 1536
+    assert rows.loc["1", "output_bytes"] == 2048
+    assert rows.loc["1", "live_forward_peak_bytes"] == R_512
+    fit = fit_batch(_rounding_chain(), R_512, (1, 12, 12), allocator_rounding=True)
+    assert (fit.batch, fit.peak_bytes) == (1, R_512)
 
 
-def test_bf16_halves_every_storage():
-    r = memory(chain(), (1, 16, 16), dtype="bf16")
-    assert r.peak_bytes == (PARAMS + A0 + A1 + A2) // 2
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_half_precision_halves_every_storage(dtype):
+    # bf16 and fp16: 2 bytes per element (fp32's 4 / 2)
+    r = memory(chain(), (1, 16, 16), dtype=dtype)
+    assert r.peak_bytes == (PARAMS + A0 + A1 + A2) // 2 == 28048
+    assert r.parameter_bytes == (8 * 1 * 9 + 32 * 8 * 9 + 4 * 32 * 9) * 2
+    fit = fit_batch(chain(), 28048, (1, 16, 16), dtype=dtype)
+    assert (fit.batch, fit.peak_bytes) == (1, 28048)
 
 
 def test_fit_matches_hand_division():
@@ -172,6 +206,11 @@ def test_adam_state_is_two_moments_plus_step_counters():
     r = memory(model, (1, 16, 16), training=True, optimizer="adam")
     # exp_avg + exp_avg_sq per parameter, plus one fp32 scalar 'step' per parameter tensor.
     assert r.breakdown["optimizer_state"] == 2 * (W1 + W2) + 2 * F32
+    # Steady state starts after zero_grad(set_to_none=True): no gradient from the previous
+    # step is alive when this step's input is made (the first timeline row).
+    start = r.timeline.iloc[0]
+    assert start["gradients"] == 0
+    assert start["live_bytes"] == (W1 + W2) + 2 * (W1 + W2) + 2 * F32 + A0
     first = memory(model, (1, 16, 16), training=True, optimizer="adam", step="first")
     # First step: the state is created inside step(), after backward.
     assert first.timeline[first.timeline["phase"] != "optimizer"]["optimizer_state"].max() == 0

@@ -91,8 +91,11 @@ def test_op(fn, shapes, printed):
 
 def test_conv2d_output_arithmetic():
     # conv2d 2x3x6x6 * 6x3x4x4, padding 1 -> 2x6x5x5 output; MACs = 2*5*5 * 4*4 * 6 * 3
-    assert 2 * 5 * 5 * 4 * 4 * 6 * 3 * 2 == 28800
-    assert 2 * 5 * 4 * 6 * 3 * 2 == 1440
+    conv2d = Fn(lambda x, w: torch.conv2d(x, w, padding=1))
+    assert our_macs(conv2d, [(2, 3, 6, 6), (6, 3, 4, 4)], "meta") == 2 * 5 * 5 * 4 * 4 * 6 * 3
+    # conv1d 2x3x6 * 6x3x4, padding 1 -> 2x6x5 output; MACs = 2*5 * 4 * 6 * 3
+    conv1d = Fn(lambda x, w: torch.conv1d(x, w, padding=1))
+    assert our_macs(conv1d, [(2, 3, 6), (6, 3, 4)], "meta") == 2 * 5 * 4 * 6 * 3
 
 
 # ---- test_convs (forward part) --------------------------------------------- #

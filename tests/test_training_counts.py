@@ -202,6 +202,26 @@ def test_googlenet_aux_heads_are_training_only_and_labelled():
     assert a["bwd_input_macs"] == a["bwd_weight_macs"] == a["fwd_macs"]
     plain = count_training(build("googlenet"), (2, 3, 224, 224), optimizer=None)
     assert r.totals()["step_macs"] - plain.totals()["step_macs"] == a["step_macs"]
+    # FlopCounterMode on the two steps (heads on / off): the heads' step MACs are half the
+    # difference of its totals
+    assert 2 * a["step_macs"] == _fcm_step(build("googlenet", aux=True)) - \
+        _fcm_step(build("googlenet"))
+
+
+def _fcm_step(model):
+    """FlopCounterMode's FLOPs for a train-mode forward, cross-entropy (+ 0.3 x each auxiliary
+    head's) and backward on a 2 x 3 x 224 x 224 meta batch."""
+    x = torch.empty(2, 3, 224, 224, device="meta")
+    target = torch.zeros(2, dtype=torch.long, device="meta")
+    fcm = FlopCounterMode(display=False)
+    with fcm:
+        out = model.train()(x)
+        heads = list(out) if isinstance(out, tuple) else [out]
+        loss = F.cross_entropy(heads[0], target)
+        for aux in heads[1:]:
+            loss = loss + 0.3 * F.cross_entropy(aux, target)
+        loss.backward()
+    return fcm.get_total_flops()
 
 
 def test_default_loss_weights_aux_outputs_by_0_3():

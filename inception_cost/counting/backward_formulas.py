@@ -35,7 +35,9 @@ embedding_dense_backward                                            1 / grad_out
 fused attention backward           5 batched matmuls: MACs = b*h*(sq*sk*d + 2*sq*sk*dv
 (_scaled_dot_product_*: flash,     + 2*sq*sk*d) = PyTorch FlopCounterMode's count / 2; FLOPs = 2 x MACs
 efficient, cudnn, CPU flash)       + 7 / score element (softmax recompute 3, its backward 4)
-select/slice/index backward        0 (data movement)
+select/slice/index_select bw       0 (data movement)
+index_put (accumulate=True): the   1 / value element (an add; without accumulate a copy, 0)
+backward of ``x[idx]``
 reflection/replication_pad*_bw     (g - n) adds (extra copies summed; formulas_fold)
 im2col, col2im (backward of        as forward (formulas_fold): im2col 0, col2im one
 fold/unfold)                       add per overlapping value
@@ -44,7 +46,7 @@ fold/unfold)                       add per overlapping value
 Note on grouped convolutions: the weight gradient of a convolution with ``groups=g``
 is ``g`` independent convolutions of ``Cin/g`` channels, so its MACs equal the forward
 MACs. PyTorch's ``FlopCounterMode`` counts it as one dense convolution (``g`` times
-more); ``tests/test_training_formulas.py`` checks our count by running the per-group
+more); ``tests/test_training_counts.py`` checks our count by running the per-group
 decomposition under ``FlopCounterMode``.
 """
 from __future__ import annotations

@@ -281,7 +281,7 @@ def _mkldnn_lstm_layer(call: OpCall) -> Cost:
 @formula("cat", "stack", "constant_pad_nd", "clone", "_to_copy", "copy_", "contiguous",
          "dropout", "native_dropout", "zeros_like", "ones_like", "empty_like", "fill_",
          "max_unpool2d", "flip", "roll", "index_select", "gather", "index", "_unsafe_index",
-         "index_put", "index_put_", "new_zeros", "new_ones", "new_full", "arange", "zero_",
+         "new_zeros", "new_ones", "new_full", "arange", "zero_",
          "repeat", "scatter", "slice_scatter", "select_scatter", "embedding", "tril", "triu",
          "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", data_movement=True)
 def _data_movement(call: OpCall) -> Cost:

@@ -1,0 +1,134 @@
+"""Put each bug of tests/MUTATIONS.md back into the code, run the tests that should catch
+it, and check that they fail; the file is restored after every mutation.
+
+    python tests/mutate.py              # every mutation
+    python tests/mutate.py 3 7          # mutations 3 and 7 only
+
+Prints one line per mutation: CAUGHT (the tests went red) or MISSED; exits 1 on a miss.
+Run from the repository root with PYTHONPATH set to it.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+T = "tests/"
+
+# (file, exact text, replacement, pytest selection)
+MUTATIONS = [
+    ("inception_cost/report/baseline.py",
+     'COMPARED = ["out_shape", "params", "macs", "flops", "activations"]',
+     'COMPARED = ["out_shape", "params", "macs", "activations"]',
+     [T + "test_gate_hand_edits.py", "-k", "layers_gate"]),
+    ("inception_cost/report/training_reports.py",
+     "elif any(int(a[k][c]) != int(rec[c]) for c in COUNTS)",
+     "elif any(int(a[k][c]) != int(rec[c]) for c in COUNTS if 'flops' not in c)",
+     [T + "test_gate_hand_edits.py", "-k", "training_gate"]),
+    ("inception_cost/memory_analysis/step.py",
+     '"fp16": torch.float16,', '"fp16": torch.float32,',
+     [T + "test_memory_hand.py", "-k", "half"]),
+    ("inception_cost/counting/training.py",
+     "spec.step_flops(p.numel()) for p in trainable)",
+     "spec.step_flops(p.numel()) for p in params)",
+     [T + "test_training_hand_checks.py", "-k", "frozen or freeze"]),
+    ("inception_cost/counting/training.py",
+     'if pname.startswith(mname + "."):', "if pname.startswith(mname):",
+     [T + "test_training_hand_checks.py", "-k", "freeze"]),
+    ("inception_cost/memory_analysis/analysis.py",
+     "ALLOCATOR_BLOCK = 512", "ALLOCATOR_BLOCK = 256",
+     [T + "test_memory_hand.py", "-k", "allocator"]),
+    ("inception_cost/memory_analysis/api.py",
+     "modules=module_frame(tracker, timeline, named, rounding)",
+     "modules=module_frame(tracker, timeline, named, False)",
+     [T + "test_memory_hand.py", "-k", "allocator"]),
+    ("inception_cost/memory_analysis/fit.py",
+     "if peak(start) > budget:", "if peak(start) >= budget:",
+     [T + "test_memory_fit_scan.py", "-k", "scan or exactly"]),
+    ("inception_cost/memory_analysis/fit.py",
+     "if peak(mid) <= budget:", "if peak(mid) < budget:",
+     [T + "test_memory_fit_scan.py", "-k", "scan or exactly"]),
+    ("inception_cost/memory_analysis/fit.py",
+     "if p <= budget:", "if p < budget:",
+     [T + "test_memory_fit_scan.py", "-k", "scan or exactly"]),
+    ("inception_cost/memory_analysis/fit.py",
+     "if mid + 1 < hi and peak(mid + 1) > budget:", "if mid + 1 < hi and peak(mid + 1) >= budget:",
+     [T + "test_memory_fit_scan.py", "-k", "scan or exactly"]),
+    ("inception_cost/memory_analysis/fit.py",
+     "if parameter_bytes > budget:", "if parameter_bytes >= budget:",
+     [T + "test_memory_fit_scan.py", "-k", "parameters_alone"]),
+    ("inception_cost/memory_analysis/step.py",
+     "    optimizer.step()\n    optimizer.zero_grad(set_to_none=True)",
+     "    optimizer.step()",
+     [T + "test_memory_hand.py", T + "test_memory_fit_scan.py", "-k", "adam or cli"]),
+    ("inception_cost/counting/backward_formulas.py",
+     "inp = Cost(0, (8 if training else 1) * n)", "inp = Cost(0, (7 if training else 1) * n)",
+     [T + "test_training_bn_network.py", T + "test_training_hand_checks.py", "-k",
+      "batch_norm or layer_norm"]),
+    ("inception_cost/counting/backward_formulas.py",
+     "sk, dv = k[-2], v[-1]", "sk, dv = k[-2], q[-1]",
+     [T + "test_training_hand_checks.py", "-k", "attention"]),
+    ("inception_cost/counting/formulas_linalg.py",
+     "return Cost(0, 2 * _prod(call.in_shapes[0]) + out)",
+     "return Cost(0, 1 * _prod(call.in_shapes[0]) + out)",
+     [T + "test_training_hand_checks.py", "-k", "vector_norm"]),
+    ("inception_cost/counting/autograd_map.py",
+     "return id(var) in self.param_owner", "return True",
+     [T + "test_training_hand_checks.py", "-k", "requires_grad"]),
+    ("inception_cost/counting/backward_registry.py",
+     "return Cost(0, n if accumulate else 0)", "return Cost(0, n)",
+     [T + "test_training_hand_checks.py", "-k", "index"]),
+    ("inception_cost/counting/formulas.py",
+     '"new_zeros", "new_ones", "new_full", "arange", "zero_",',
+     '"index_put", "index_put_", "new_zeros", "new_ones", "new_full", "arange", "zero_",',
+     [T + "test_training_hand_checks.py", "-k", "index"]),
+    ("inception_cost/memory_analysis/sizes.py",
+     '"g": 2**30,', '"g": 10**9,',
+     [T + "test_memory_fit_scan.py", "-k", "bare_unit"]),
+    ("inception_cost/report/baseline.py",
+     "return value if value <= MAX_COUNT else None", "return value if value < MAX_COUNT else None",
+     [T + "test_gate_hand_edits.py", "-k", "largest_count"]),
+    ("inception_cost/cli/check_cmd.py",
+     '("changed" if changed or orphans else "identical")',
+     '("changed" if changed else "identical")',
+     [T + "test_gate_hand_edits.py", "-k", "orphan"]),
+]
+
+
+def run_one(i: int) -> bool:
+    path, old, new, selection = MUTATIONS[i]
+    full = os.path.join(ROOT, path)
+    with open(full, encoding="utf-8") as fh:
+        original = fh.read()
+    if original.count(old) != 1:
+        print(f"{i + 1:2d} STALE  {path}: the text to mutate is not there exactly once")
+        return False
+    try:
+        with open(full, "w", encoding="utf-8") as fh:
+            fh.write(original.replace(old, new))
+        res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              *selection], cwd=ROOT, capture_output=True, text=True)
+    finally:
+        with open(full, "w", encoding="utf-8") as fh:
+            fh.write(original)
+    caught = res.returncode == 1
+    failed = [ln.split()[1] for ln in res.stdout.splitlines() if ln.startswith("FAILED ")]
+    what = ", ".join(failed) if caught else (res.stdout.strip().splitlines() or [""])[-1]
+    print(f"{i + 1:2d} {'CAUGHT' if caught else 'MISSED'} {path}: {what}", flush=True)
+    return caught
+
+
+def _stop(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")     # unwinds through run_one's finally
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _stop)
+    picks = [int(a) - 1 for a in argv] or range(len(MUTATIONS))
+    return 0 if all([run_one(i) for i in picks]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
