@@ -108,6 +108,17 @@ def outputs(out) -> list[torch.Tensor]:
 def loss_of(out, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy on the main logits plus 0.3 x each auxiliary head's cross-entropy."""
     logits = outputs(out)
+    if not logits:
+        raise UsageError(f"model returned {type(out).__name__} with no tensor in it; a "
+                         "training step needs logits (N x classes)")
+    for t in logits:
+        if not (t.is_floating_point() or t.is_complex()):
+            raise UsageError(f"model returned a tensor of dtype {str(t.dtype).replace('torch.', '')}; "
+                             "a training step needs floating-point logits (N x classes)")
+        if t.dim() < 2:
+            raise UsageError(f"model returned a {t.dim()}-d tensor of shape "
+                             f"{tuple(int(s) for s in t.shape)}; a training step needs logits "
+                             "with a batch and a class dimension (N x classes)")
     main = logits[0]
     if main.dim() != 2:
         main = main.flatten(1)
