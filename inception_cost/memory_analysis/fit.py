@@ -91,11 +91,14 @@ def _secant(seen: dict, lo: int, hi: int, budget: int) -> int | None:
     return lo + (budget - plo) * (b - a) // (pb - pa)
 
 
-def check_budget(budget: int, parameter_bytes: int) -> None:
-    """A budget below the parameters alone is a usage error (one line)."""
-    if parameter_bytes > budget:
-        raise UsageError(f"--fit {size_text(budget)} is smaller than the model: the "
-                         f"parameters alone need {size_text(parameter_bytes)}")
+def check_budget(results) -> None:
+    """A budget below the parameters alone in every mode asked is a usage error (one line
+    naming what the parameters need)."""
+    if results and all(r.static_bytes > r.budget_bytes for r in results):
+        need = ", ".join(f"{size_text(r.static_bytes)} ({'training' if r.training else 'inference'})"
+                         for r in results)
+        raise UsageError(f"--fit {size_text(results[0].budget_bytes)} is smaller than the "
+                         f"model: the parameters alone need {need}")
 
 
 def size_text(nbytes: int) -> str:
@@ -109,8 +112,8 @@ def size_text(nbytes: int) -> str:
 def fit(peak_of_cfg: Callable[[StepConfig], int], cfg: StepConfig, budget: int,
         parameter_bytes: int, limit: int) -> FitResult:
     """Largest batch in [1, ``limit``] for ``cfg`` (its batch ignored) with
-    ``peak_of_cfg(cfg) <= budget`` (bytes)."""
-    check_budget(budget, parameter_bytes)
+    ``peak_of_cfg(cfg) <= budget`` (bytes).  When not even batch 1 fits (the parameters
+    alone may exceed the budget) the result has batch 0 and batch 1's peak."""
     errors: dict[int, TooLargeError] = {}
 
     def peak_of(n: int) -> int:
