@@ -16,7 +16,7 @@ from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
 from .failures import TooLargeError
 from .result import MemoryReport
 from .run import track
-from .step import DTYPES, OPTIMIZERS, STEPS, StepConfig
+from .step import DTYPES, OPTIMIZERS, STEPS, StepConfig, cast
 
 
 def _resolve(model, input_size, training: bool = False):
@@ -113,6 +113,7 @@ def _on_device(model: nn.Module, dtype: str):
             model = model.to_empty(device="meta")
         return model, "meta", contextlib.nullcontext()
     from torch._subclasses.fake_tensor import FakeTensorMode
+    model = cast(model, dtype)   # on meta: fake parameters cannot be cast in place
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     with mode:
         model = model.to_empty(device="cpu")
