@@ -35,9 +35,9 @@ class FitResult:
     probes: int
 
 
-def largest_batch(peak_of: Callable[[int], int], budget: int, limit: int
+def largest_batch(peak_of: Callable[[int], int], budget: int, limit: int, start: int = 1
                   ) -> tuple[int, dict[int, int | None]]:
-    """Largest n in [1, limit] with peak_of(n) <= budget (0 if none), for a non-decreasing
+    """Largest n in [start, limit] with peak_of(n) <= budget (0 if none), for a non-decreasing
     ``peak_of`` (bytes); a probe that raises ``TooLargeError`` counts as not fitting.
     Returns it and every probe made {batch: peak bytes, or None when too large}."""
     seen: dict[int, int | None] = {}
@@ -51,9 +51,9 @@ def largest_batch(peak_of: Callable[[int], int], budget: int, limit: int
         p = seen[n]
         return p is not None and p <= budget
 
-    if limit < 1 or not fits(1):
+    if limit < start or not fits(start):
         return 0, seen
-    lo, hi = 1, limit + 1          # fits(lo); hi: the smallest batch known not to (or past limit)
+    lo, hi = start, limit + 1          # fits(lo); hi: the smallest batch known not to (or past limit)
     bisect = False
     while hi - lo > 1:
         width = hi - lo
@@ -115,16 +115,35 @@ def fit(peak_of_cfg: Callable[[StepConfig], int], cfg: StepConfig, budget: int,
     ``peak_of_cfg(cfg) <= budget`` (bytes).  When not even batch 1 fits (the parameters
     alone may exceed the budget) the result has batch 0 and batch 1's peak."""
     errors: dict[int, TooLargeError] = {}
+    cache: dict[int, int] = {}
 
     def peak_of(n: int) -> int:
-        try:
-            return peak_of_cfg(replace(cfg, batch=n))
-        except TooLargeError as e:
-            errors[n] = e
-            raise
+        if n not in cache:
+            try:
+                cache[n] = peak_of_cfg(replace(cfg, batch=n))
+            except TooLargeError as e:
+                errors[n] = e
+                raise
+        return cache[n]
 
-    best, seen = largest_batch(peak_of, budget, limit)
+    start, first_error = 1, None
+    try:
+        peak_of(1)
+    except TooLargeError:
+        raise
+    except UsageError as e:      # e.g. batch norm in training refuses one value per channel
+        if limit < 2:
+            raise
+        try:
+            peak_of(2)
+        except UsageError:
+            raise e from None
+        start, first_error = 2, e
+    best, seen = largest_batch(peak_of, budget, limit, start)
     mode = "training" if cfg.training else "inference"
+    if best == 0 and first_error is not None:
+        raise UsageError(f"{mode}: batch 1 cannot run ({first_error}) and batch 2 needs "
+                         f"{seen[2]:,} bytes, more than --fit {size_text(budget)}")
     if best == 0:
         if seen.get(1) is None:
             raise errors.get(1) or TooLargeError("batch 1 is too large to analyse")
@@ -137,7 +156,7 @@ def fit(peak_of_cfg: Callable[[StepConfig], int], cfg: StepConfig, budget: int,
         except TooLargeError:
             seen[best + 1] = None
     if best >= limit or seen[best + 1] is None:
-        why = (f"its input would exceed 2^63 - 1 bytes" if best >= limit else
+        why = ("its input would exceed 2^63 - 1 bytes" if best >= limit else
                "a tensor of the model would exceed 2^63 - 1 bytes")
         raise UsageError(f"--fit {size_text(budget)} is more than any batch the tool can "
                          f"analyse needs ({mode}): batch {best:,} fits with a peak of "
