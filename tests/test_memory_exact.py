@@ -212,11 +212,12 @@ def test_train_includes_the_aux_heads(capsys, name):
     assert data["parameter_bytes"] == 4 * sum(p.numel() for p in with_aux.parameters()) \
         == plain + aux_bytes
     assert any(r["module"].startswith("aux") for r in data["modules"])
-    rc, out, err = run(capsys, "memory", name, "--train", "--no-aux", "--optimizer", "sgd",
-                       "--batch", 2, "--format", "json")
-    assert rc == 0 and json.loads(out)["parameter_bytes"] == plain
-    api = memory(name, training=True, optimizer="sgd", batch=2)
-    assert api.parameter_bytes == plain + aux_bytes
+    if name == "googlenet":   # (inception_v3's step takes seconds: once is enough)
+        rc, out, err = run(capsys, "memory", name, "--train", "--no-aux", "--optimizer", "sgd",
+                           "--batch", 2, "--format", "json")
+        assert rc == 0 and json.loads(out)["parameter_bytes"] == plain
+        api = memory(name, training=True, optimizer="sgd", batch=2)
+        assert api.parameter_bytes == plain + aux_bytes
 
 
 def test_googlenet_train_batch_32_with_aux_heads(capsys):
