@@ -124,6 +124,9 @@ def test_fit_is_the_hand_division_from_1mib_to_1pib(budget):
     expected = (budget - P) // PER_IMAGE
     r = fit_batch(mlp(), budget, (1, 28, 28))
     assert r.batch == expected
+    # an affine peak takes 4 analyses: batches 1 and 2, the secant's (exact) answer, and
+    # the batch after it
+    assert r.probes == 4
     assert r.peak_bytes == peak(expected) <= budget < peak(expected + 1) == r.next_peak_bytes
 
 
