@@ -223,6 +223,20 @@ def test_train_includes_the_aux_heads(capsys, name):
         assert api.parameter_bytes == plain + aux_bytes
 
 
+def test_memory_train_and_train_see_the_same_parameters(capsys):
+    rc, out, err = run(capsys, "train", "googlenet", "--batch", 2, "--format", "csv")
+    assert rc == 0, err
+    header, *rows = [line.split(",") for line in out.strip().splitlines()]
+    counted = {r[0] for r in rows if int(r[header.index("params")]) > 0}
+    params = sum(int(r[header.index("params")]) for r in rows)
+    rc, out, err = run(capsys, "memory", "googlenet", "--train", "--batch", 2,
+                       "--optimizer", "sgd", "--format", "json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["parameter_bytes"] == 4 * params
+    assert any(m.startswith("aux") for m in counted)
+
+
 def test_googlenet_train_batch_32_with_aux_heads(capsys):
     rc, out, err = run(capsys, "memory", "googlenet", "--train", "--batch", 32,
                        "--format", "json")
