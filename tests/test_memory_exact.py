@@ -11,7 +11,6 @@ So peak(N) = 4 x params + 4 x (784 + 300 + 300) x N.
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -171,7 +170,7 @@ def test_fit_when_not_even_batch_1_fits_reports_batch_1s_peak(capsys, mlp_spec):
     assert inference["peak_bytes_at_batch_plus_1"] == peak(1)
     rc, out, err = run(capsys, "memory", mlp_spec, "--fit", budget)
     assert rc == 0, err
-    assert f"inference: not even batch 1 fits" in out and f"{peak(1):,} bytes" in out
+    assert "inference: not even batch 1 fits" in out and f"{peak(1):,} bytes" in out
 
 
 def test_googlenet_fit_30mib_says_batch_1_does_not_fit(capsys):
