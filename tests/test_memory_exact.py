@@ -380,3 +380,13 @@ def test_vit_with_half_its_blocks_frozen_matches_memtracker():
     # Adam state only for trainable parameters: two fp32 moments + a 4-byte step each
     assert ours.breakdown["optimizer_state"] == \
         8 * sum(p.numel() for p in trainable) + 4 * len(trainable)
+
+
+def test_bf16_vit_on_fake_tensors_is_half_the_bytes():
+    """ViT runs on fake CPU tensors (its attention has a device fast path); bf16 casts the
+    model on meta first: every parameter 2 bytes per element."""
+    pytest.importorskip("torchvision")
+    model = _tiny_vit()
+    r = memory(model, (3, 32, 32), batch=2, training=True, optimizer="sgd", dtype="bf16")
+    assert r.parameter_bytes == 2 * sum(p.numel() for p in model.parameters())
+    assert r.breakdown["parameters"] == r.parameter_bytes
