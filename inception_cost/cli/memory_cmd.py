@@ -47,12 +47,17 @@ def fit_table(results) -> pd.DataFrame:
                          for r in results], dtype=object)
 
 
+FIT_HEADERS = {"budget_bytes": "budget", "largest_batch": "largest batch", "peak_bytes": "peak",
+               "peak_bytes_at_batch_plus_1": "peak at batch + 1", "parameter_bytes": "parameters"}
+"""Short headers of the terminal view (csv/json keep the column names), so that it fits 100
+columns."""
+
+
 def fit_notes(results) -> list[str]:
     """A line for every mode in which not even batch 1 fits."""
-    return [f"{'training' if r.training else 'inference'}: not even batch 1 fits in "
-            f"{human_bytes(r.budget_bytes)}; batch 1 needs {r.next_peak_bytes:,} bytes "
-            f"({human_bytes(r.next_peak_bytes)}; parameters {human_bytes(r.static_bytes)})"
-            for r in results if r.batch == 0]
+    return [f"{'training' if r.training else 'inference'}: batch 1 does not fit; it needs "
+            f"{r.next_peak_bytes:,} bytes ({human_bytes(r.next_peak_bytes)}; parameters "
+            f"{human_bytes(r.static_bytes)})" for r in results if r.batch == 0]
 
 
 def check_combination(fit_: str | None, batch_given: bool, timeline: bool,
@@ -143,7 +148,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, roundin
             text = json.dumps(df.to_dict(orient="records"), indent=2) + "\n"
         else:
             shown = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
-                                "parameter_bytes"))
+                                "parameter_bytes")).rename(columns=FIT_HEADERS)
             text = render(shown, fmt, title=f"{label} {'x'.join(map(str, chw))} {dtype}: "
                                             f"largest batch in {human_bytes(budget)}",
                           notes=fit_notes(results)
