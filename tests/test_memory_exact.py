@@ -391,3 +391,11 @@ def test_bf16_vit_on_fake_tensors_is_half_the_bytes():
     r = memory(model, (3, 32, 32), batch=2, training=True, optimizer="sgd", dtype="bf16")
     assert r.parameter_bytes == 2 * sum(p.numel() for p in model.parameters())
     assert r.breakdown["parameters"] == r.parameter_bytes
+
+
+def test_terminal_tables_fit_100_columns(capsys):
+    rc, out, err = run(capsys, "memory", "googlenet", "--train", "--batch", 32, "--depth", 2)
+    assert rc == 0, err
+    table = [line for line in out.splitlines() if line[:1] in "+|"]
+    assert table and max(len(line) for line in table) <= 100
+    assert "1723823496" in out and "live bwd" in out   # the peak, aux heads on

@@ -36,6 +36,19 @@ def modules_table(report, depth: int) -> pd.DataFrame:
     return df.drop(columns=["live_backward_peak_bytes"]) if not report.training else df
 
 
+MODULE_HEADERS = {"forward_ops": "ops", "param_bytes": "params", "output_bytes": "output",
+                  "saved_bytes": "saved", "live_forward_peak_bytes": "live fwd",
+                  "live_backward_peak_bytes": "live bwd"}
+
+
+def terminal_modules(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-module rows as the terminal shows them (100 columns): names indented by
+    depth, short headers; type and depth are in csv/json."""
+    out = df.copy()
+    out["module"] = [("  " * max(int(d) - 1, 0)) + m for m, d in zip(out["module"], out["depth"])]
+    return out.drop(columns=["type", "depth"]).rename(columns=MODULE_HEADERS)
+
+
 def fit_table(results) -> pd.DataFrame:
     """One row per mode; largest_batch 0 with an empty peak_bytes when not even batch 1 fits
     (its peak is then peak_bytes_at_batch_plus_1)."""
@@ -179,16 +192,21 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, roundin
         return
     summary = report.summary()
     summary.insert(2, "size", summary["bytes"].map(human_bytes))
+    peak_note = summary["note"].iat[0]
+    summary = summary.drop(columns=["note"])
     what = (f"training step ({optimizer}, {step} optimizer state)" if train else "inference")
-    notes = [f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
+    notes = [f"peak: {peak_note}",
+             f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
              "peak = most bytes alive after any op"]
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
     parts = [render(summary, fmt, title=f"{label} @ {batch}x{'x'.join(map(str, chw))} {dtype}: "
                                         f"{what}", notes=notes)]
-    mods = _human(modules_table(report, depth), BYTE_COLUMNS)
+    mods = terminal_modules(_human(modules_table(report, depth), BYTE_COLUMNS))
     parts.append(render(mods, fmt, title=f"per module (depth <= {depth}; each row includes "
                                           "its submodules)",
-                        notes=["output: bytes its forward ops allocated; saved: activation "
-                               "bytes first saved for backward while it ran; live: most "
-                               "bytes alive after any of its ops"]))
+                        notes=["ops: forward ops it ran; params: its parameters; output: "
+                               "bytes its forward ops allocated;",
+                               "saved: activation bytes first saved for backward while it "
+                               "ran; live fwd / live bwd:",
+                               "most bytes alive after any of its forward / backward ops"]))
     write_output("\n".join(parts), output)
