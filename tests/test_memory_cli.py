@@ -50,7 +50,8 @@ def test_json_output_is_exact_and_consistent(capsys, tmp_path):
     assert data["units"] == "bytes" and data["training"] is True
     assert sum(data["breakdown"].values()) == data["peak_bytes"]
     from inception_cost import build
-    params = list(build("googlenet").parameters())
+    # --train builds the auxiliary heads, as `train` does
+    params = list(build("googlenet", aux=True).parameters())
     nbytes = sum(p.numel() * 4 for p in params)
     assert data["parameter_bytes"] == nbytes
     # Adam (the default): two fp32 moments per parameter + a 4-byte step per tensor.

@@ -10,11 +10,12 @@ import pandas as pd
 
 from ..atomic import writable_folder
 from ..errors import UsageError
-from ..memory_analysis.api import fit_batch, memory
+from ..memory_analysis.api import check_input_bytes, fit_batch, memory
 from ..memory_analysis.categories import DESCRIPTIONS
+from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DTYPES, OPTIMIZERS, STEPS, check_options
-from ..models.resolve import resolve_model
+from ..models.resolve import resolve_model, resolve_training_model
 from ..report.units import human_bytes
 from ..report.render import render, to_csv, write_output
 from .options import format_option, output_option, parse_chw
@@ -27,7 +28,7 @@ def _human(df: pd.DataFrame, cols) -> pd.DataFrame:
     out = df.copy()
     for c in cols:
         if c in out.columns:
-            out[c] = out[c].map(lambda v: human_bytes(v) if v else "0")
+            out[c] = out[c].map(lambda v: "none" if v is None else human_bytes(v) if v else "0")
     return out
 
 
@@ -36,13 +37,61 @@ def modules_table(report, depth: int) -> pd.DataFrame:
     return df.drop(columns=["live_backward_peak_bytes"]) if not report.training else df
 
 
+MODULE_HEADERS = {"forward_ops": "ops", "param_bytes": "params", "output_bytes": "output",
+                  "saved_bytes": "saved", "live_forward_peak_bytes": "live fwd",
+                  "live_backward_peak_bytes": "live bwd"}
+
+
+def terminal_modules(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-module rows as the terminal shows them (100 columns): names indented by
+    depth, short headers; type and depth are in csv/json."""
+    out = df.copy()
+    out["module"] = [("  " * max(int(d) - 1, 0)) + m for m, d in zip(out["module"], out["depth"])]
+    return out.drop(columns=["type", "depth"]).rename(columns=MODULE_HEADERS)
+
+
 def fit_table(results) -> pd.DataFrame:
+    """One row per mode; largest_batch 0 with an empty peak_bytes when not even batch 1 fits
+    (its peak is then peak_bytes_at_batch_plus_1)."""
     return pd.DataFrame([{"mode": "training" if r.training else "inference",
                           "budget_bytes": r.budget_bytes, "largest_batch": r.batch,
                           "peak_bytes": r.peak_bytes,
                           "peak_bytes_at_batch_plus_1": r.next_peak_bytes,
                           "parameter_bytes": r.static_bytes, "probes": r.probes}
-                         for r in results])
+                         for r in results], dtype=object)
+
+
+FIT_HEADERS = {"budget_bytes": "budget", "largest_batch": "largest batch", "peak_bytes": "peak",
+               "peak_bytes_at_batch_plus_1": "peak at batch + 1", "parameter_bytes": "parameters"}
+"""Short headers of the terminal view (csv/json keep the column names), so that it fits 100
+columns."""
+
+
+def fit_notes(results) -> list[str]:
+    """A line for every mode in which not even batch 1 fits."""
+    return [f"{'training' if r.training else 'inference'}: batch 1 does not fit; it needs "
+            f"{r.next_peak_bytes:,} bytes ({human_bytes(r.next_peak_bytes)}; parameters "
+            f"{human_bytes(r.static_bytes)})" for r in results if r.batch == 0]
+
+
+def check_combination(fit_: str | None, batch_given: bool, timeline: bool,
+                      plots_dir: str | None, fmt: str) -> None:
+    """Options that cannot be honoured together: one error line each."""
+    if fit_ is not None:
+        for given, name in ((batch_given, "--batch"), (timeline, "--timeline"),
+                            (plots_dir is not None, "--plots")):
+            if given:
+                raise UsageError(f"--fit searches the batch and prints one row per mode; "
+                                 f"{name} does not apply to it (leave {name} out, or --fit)")
+    if timeline and fmt not in ("csv", "json"):
+        raise UsageError("--timeline is one row per op, written as --format csv or json "
+                         f"(got --format {fmt})")
+
+
+def _model(spec: str, training: bool, aux: bool):
+    """(module, default C x H x W, label): with the training-only heads `train` builds for a
+    training step (``resolve_training_model``), without them for inference."""
+    return resolve_training_model(spec, aux) if training else resolve_model(spec)
 
 
 @click.command("memory")
@@ -61,18 +110,22 @@ def fit_table(results) -> pd.DataFrame:
 @click.option("--rounding", is_flag=True,
               help="Round every allocation up to 512 bytes like the CUDA caching allocator.")
 @click.option("--fit", "fit_", default=None,
-              help="A memory size (16GiB, 24GB, 512MiB): print the largest batch that fits, "
-                   "for inference and for training.")
+              help="A memory size (16GiB = 16G, 24GB, 8.2GB, 512MiB): print the largest batch "
+                   "that fits, for inference and for training (with --train: training only).")
 @click.option("--depth", default=1, show_default=True, type=int,
               help="Module rows down to this depth (csv/json carry all).")
 @click.option("--timeline", is_flag=True,
               help="csv/json: the per-op timeline instead of the module rows.")
 @click.option("--plots", "plots_dir", default=None,
               help="Also write the timeline and module bar plots (PNG) into this folder.")
+@click.option("--aux/--no-aux", default=True, show_default=True,
+              help="With --train: build the auxiliary classifiers where the model has them "
+                   "(GoogLeNet, Inception-v3), as `train` does.")
 @format_option()
 @output_option()
-def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fit_, depth,
-               timeline, plots_dir, fmt, output):
+@click.pass_context
+def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, rounding, fit_, depth,
+               timeline, plots_dir, aux, fmt, output):
     """Predicted memory (bytes) of MODEL: the peak and when it happens, the peak split
     into parameters, buffers, gradients, optimizer state, activations saved for backward
     and transient tensors, per-module rows, and the live bytes after every op.  Tracked
@@ -86,14 +139,24 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     check_options(dtype, optimizer, step, batch)
     if depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
+    batch_given = ctx.get_parameter_source("batch") != click.core.ParameterSource.DEFAULT
+    check_combination(fit_, batch_given, timeline, plots_dir, fmt)
     budget = parse_size(fit_) if fit_ is not None else None
     if plots_dir:   # before the analysis: a folder that cannot take files fails at once
         writable_folder(plots_dir, "--plots")
-    module, default_size, label = resolve_model(model)
-    chw = parse_chw(input_) if input_ else default_size
+    chw = parse_chw(input_) if input_ else None
+    if chw and budget is None:
+        check_input_bytes(batch, chw, dtype)
     if budget is not None:
-        results = [fit_batch(module, budget, chw, training=t, optimizer=optimizer, dtype=dtype,
-                             allocator_rounding=rounding, step=step) for t in (False, True)]
+        modes = (True,) if train else (False, True)
+        results = []
+        for t in modes:
+            module, default_size, label = _model(model, t, aux)
+            results.append(fit_batch(module, budget, chw or default_size, training=t,
+                                     optimizer=optimizer, dtype=dtype,
+                                     allocator_rounding=rounding, step=step))
+        chw = chw or default_size
+        check_budget(results)
         df = fit_table(results)
         if fmt == "csv":
             text = to_csv(df)
@@ -101,14 +164,17 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
             text = json.dumps(df.to_dict(orient="records"), indent=2) + "\n"
         else:
             shown = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
-                                "parameter_bytes"))
+                                "parameter_bytes")).rename(columns=FIT_HEADERS)
             text = render(shown, fmt, title=f"{label} {'x'.join(map(str, chw))} {dtype}: "
                                             f"largest batch in {human_bytes(budget)}",
-                          notes=[f"training = forward + loss + backward + {optimizer} step "
-                                 f"({step} state); bytes "
-                                 + ("rounded to 512-byte blocks" if rounding else "exact")])
+                          notes=fit_notes(results)
+                          + [f"training = forward + loss + backward + {optimizer} step "
+                             f"({step} state); bytes "
+                             + ("rounded to 512-byte blocks" if rounding else "exact")])
         write_output(text, output)
         return
+    module, default_size, label = _model(model, train, aux)
+    chw = chw or default_size
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
                     dtype=dtype, allocator_rounding=rounding, step=step, name=label)
     if plots_dir:
@@ -121,22 +187,29 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
         return
     if fmt == "json":
         data = report.to_dict()
-        if timeline:
-            data["timeline"] = json.loads(report.timeline.to_json(orient="records"))
+        if timeline:   # Python integers: exact past 2**63 - 1
+            data["timeline"] = [{k: (v.item() if hasattr(v, "item") else v)
+                                 for k, v in row.items()}
+                                for row in report.timeline.to_dict(orient="records")]
         write_output(json.dumps(data, indent=2) + "\n", output)
         return
     summary = report.summary()
     summary.insert(2, "size", summary["bytes"].map(human_bytes))
+    peak_note = summary["note"].iat[0]
+    summary = summary.drop(columns=["note"])
     what = (f"training step ({optimizer}, {step} optimizer state)" if train else "inference")
-    notes = [f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
+    notes = [f"peak: {peak_note}",
+             f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
              "peak = most bytes alive after any op"]
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
     parts = [render(summary, fmt, title=f"{label} @ {batch}x{'x'.join(map(str, chw))} {dtype}: "
                                         f"{what}", notes=notes)]
-    mods = _human(modules_table(report, depth), BYTE_COLUMNS)
+    mods = terminal_modules(_human(modules_table(report, depth), BYTE_COLUMNS))
     parts.append(render(mods, fmt, title=f"per module (depth <= {depth}; each row includes "
                                           "its submodules)",
-                        notes=["output: bytes its forward ops allocated; saved: activation "
-                               "bytes first saved for backward while it ran; live: most "
-                               "bytes alive after any of its ops"]))
+                        notes=["ops: forward ops it ran; params: its parameters; output: "
+                               "bytes its forward ops allocated;",
+                               "saved: activation bytes first saved for backward while it "
+                               "ran; live fwd / live bwd:",
+                               "most bytes alive after any of its forward / backward ops"]))
     write_output("\n".join(parts), output)

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import click
-import torch
 
 from ..counting.engine import ForwardError
 from ..counting.optimizer_formulas import OPTIMIZERS
 from ..counting.training import count_training
 from ..errors import UsageError
-from ..models.registry import build, get_variant
-from ..models.resolve import resolve_model
+from ..models.resolve import resolve_training_model
 from ..report.training_table import UNITS, training_notes, training_table
 from ..report.render import render, write_output
 from .layers import count_error
@@ -18,21 +16,6 @@ from .options import format_option, output_option, parse_chw
 
 DEFAULT_BATCH = 32
 """Training batch per replica in Szegedy et al. 2016 (Rethinking), Sec. 8."""
-
-_TV_AUX = {"torchvision:googlenet", "torchvision:inception_v3"}
-
-
-def training_model(spec: str, aux: bool):
-    """(module, default C x H x W, label); auxiliary heads on where the model has them."""
-    module, size, label = resolve_model(spec)
-    if aux and ":" not in spec and get_variant(spec).training_heads:
-        module = build(spec, **get_variant(spec).training_heads)
-    elif aux and spec in _TV_AUX:
-        import torchvision
-        with torch.device("meta"):
-            module = torchvision.models.get_model(spec.split(":", 1)[1], weights=None,
-                                                  aux_logits=True, init_weights=False)
-    return module, size, label
 
 
 @click.command("train")
@@ -61,7 +44,7 @@ def train_cmd(model, input_, batch, optimizer, freeze, aux, depth, fmt, output):
     chw = parse_chw(input_) if input_ else None
     if chw:
         check_numel(batch, chw)
-    module, default_size, label = training_model(model, aux)
+    module, default_size, label = resolve_training_model(model, aux)
     chw = chw or default_size
     check_numel(batch, chw)
     try:

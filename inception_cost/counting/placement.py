@@ -11,16 +11,30 @@ re-assigned or written to.
 from __future__ import annotations
 
 import copy
+import sys
 
 import torch
 import torch.nn as nn
 
 
+def _compiled(model: nn.Module) -> bool:
+    """True for a ``torch.compile``d module (an ``OptimizedModule``; checked without
+    importing torch._dynamo, which a compiled model has imported already)."""
+    dynamo = sys.modules.get("torch._dynamo.eval_frame")
+    return dynamo is not None and isinstance(model, dynamo.OptimizedModule)
+
+
 def unwrap(model: nn.Module) -> nn.Module:
-    """``nn.DataParallel`` / ``DistributedDataParallel`` -> the wrapped module (same work per sample)."""
-    while isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-        model = model.module
-    return model
+    """``nn.DataParallel`` / ``DistributedDataParallel`` -> the wrapped module (same work per
+    sample); a ``torch.compile``d module -> its original module ``_orig_mod`` (the same
+    program; counting never runs the compiler)."""
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif _compiled(model):
+            model = model._orig_mod
+        else:
+            return model
 
 
 def on_device(model: nn.Module, device: str) -> bool:

@@ -1,5 +1,6 @@
 """From a finished ``StorageTracker`` to numbers: live bytes per category after every op,
-the peak, and per-module rows.  All sizes are bytes (int64).
+the peak, and per-module rows.  All sizes are bytes: exact integers at any size (int64
+arrays while every sum fits, Python integers in object arrays beyond 2**63 - 1).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .categories import (BACKWARD, CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED)
 from .tracker import StorageTracker
 
 ALLOCATOR_BLOCK = 512  # bytes: the CUDA caching allocator rounds every request up to this
+INT64_MAX = 2**63 - 1
 
 
 def rounded(nbytes: int, rounding: bool) -> int:
@@ -22,9 +24,11 @@ def rounded(nbytes: int, rounding: bool) -> int:
 
 
 def live_by_category(tracker: StorageTracker, rounding: bool) -> np.ndarray:
-    """Array [len(INTERNAL), n_ops]: bytes alive after each op, per internal category."""
+    """Array [len(INTERNAL), n_ops]: bytes alive after each op, per internal category.
+
+    int64 when the bytes of all storages together fit in int64 (then no running sum can
+    wrap); otherwise an object array of Python integers, exact at any size."""
     n = max(tracker.n, 1)
-    diff = np.zeros((len(INTERNAL), n + 1), dtype=np.int64)
     cats, starts, ends, sizes = [], [], [], []
     for rec in tracker.records:
         size = rounded(rec.nbytes, rounding)
@@ -40,9 +44,11 @@ def live_by_category(tracker: StorageTracker, rounding: bool) -> np.ndarray:
                 starts.append(start)
                 ends.append(end)
                 sizes.append(size)
+    dtype = np.int64 if sum(sizes) <= INT64_MAX else object
+    diff = np.zeros((len(INTERNAL), n + 1), dtype=dtype)
     if sizes:
         cats_a = np.asarray(cats)
-        sizes_a = np.asarray(sizes, dtype=np.int64)
+        sizes_a = np.asarray(sizes, dtype=dtype)
         np.add.at(diff, (cats_a, np.asarray(starts)), sizes_a)
         np.add.at(diff, (cats_a, np.asarray(ends)), -sizes_a)
     return np.cumsum(diff, axis=1)[:, :n]

@@ -2,42 +2,95 @@
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import torch.nn as nn
 
-from ..counting.placement import copy_on
+from ..counting.inputs import input_shape
+from ..counting.placement import copy_on, unwrap
 from ..errors import UsageError
-from .analysis import (live_by_category, module_frame, public_columns, resolve_modules,
-                       rounded, timeline_frame)
+from .analysis import (INT64_MAX, live_by_category, module_frame, public_columns,
+                       resolve_modules, rounded, timeline_frame)
 from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
+from .failures import TooLargeError
 from .result import MemoryReport
 from .run import track
-from .step import DTYPES, StepConfig
+from .step import DTYPES, OPTIMIZERS, STEPS, StepConfig, cast
 
 
-def _resolve(model, input_size):
-    """nn.Module or a model spec (variant name, torchvision:NAME, ...) -> (module, C x H x W,
-    label)."""
+def _resolve(model, input_size, training: bool = False):
+    """nn.Module or a model spec (variant name, torchvision:NAME, ...) -> (module, input size,
+    label).  A spec analysed for training gets the training-only auxiliary heads ``train``
+    builds (``resolve_training_model``); a compiled or DataParallel module is analysed
+    through the module it wraps."""
     if isinstance(model, nn.Module):
+        model = unwrap(model)
         if input_size is None:
-            input_size = tuple(getattr(model, "default_input_size", (3, 224, 224)))
+            input_size = getattr(model, "default_input_size", None) or (3, 224, 224)
         return model, input_size, type(model).__name__
     if isinstance(model, str):
-        from ..models.resolve import resolve_model
-        module, default, label = resolve_model(model)
-        return module, input_size or default, label
+        from ..models.resolve import resolve_model, resolve_training_model
+        module, default, label = (resolve_training_model(model) if training
+                                  else resolve_model(model))
+        return module, (default if input_size is None else input_size), label
     raise UsageError(f"model must be an nn.Module or a model name, got {type(model).__name__}")
 
 
-def _split_input(input_size, batch):
-    """(N, C, H, W) or (C, H, W) + batch -> (batch, (C, H, W))."""
-    size = tuple(int(v) for v in input_size)
+def _split_input(input_size, batch) -> tuple[int, tuple[int, int, int]]:
+    """(N, C, H, W) or (C, H, W) + batch -> (batch, (C, H, W)), positive integers (the
+    rules and messages of ``count``'s ``input_size``)."""
+    size = input_shape(input_size)
     if len(size) == 4:
         return size[0], size[1:]
     if len(size) == 3:
-        return batch, size
+        return input_shape(size, batch)[0], size
     raise UsageError(f"input_size must be (C, H, W) or (N, C, H, W), got {input_size}")
+
+
+def _name(value, what: str, choices) -> str:
+    """An option given by name (case and spaces ignored); anything but a str is refused."""
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be one of the names {', '.join(choices)}, got "
+                         f"{value!r}")
+    return value.strip().lower()
+
+
+def _config(chw, batch, training, optimizer, dtype, step) -> StepConfig:
+    n, chw = _split_input(chw, batch)
+    if not isinstance(training, (bool, np.bool_)):
+        raise UsageError(f"training must be True or False, got {training!r}")
+    cfg = StepConfig(batch=n, input_size=chw, training=bool(training),
+                     optimizer=_name("none" if optimizer is None else optimizer, "optimizer",
+                                     OPTIMIZERS),
+                     dtype=_name(dtype, "dtype", DTYPES), step=_name(step, "step", STEPS))
+    check_input_bytes(cfg.batch, cfg.input_size, cfg.dtype)
+    return cfg
+
+
+def input_itemsize(dtype: str) -> int:
+    """Bytes per element of the input batch (fp32 for 'fp32' and 'amp')."""
+    return DTYPES[dtype].itemsize
+
+
+def max_batch(chw: tuple[int, int, int], dtype: str) -> int:
+    """The largest batch whose input N x C x H x W holds at most 2**63 - 1 bytes."""
+    return INT64_MAX // (math.prod(chw) * input_itemsize(dtype))
+
+
+def check_input_bytes(batch: int, chw: tuple[int, int, int], dtype: str) -> None:
+    """TooLargeError when the input batch cannot be one tensor (2**63 - 1 bytes at most)."""
+    if batch > max_batch(chw, dtype):
+        c, h, w = chw
+        n = batch * math.prod(chw)
+        raise TooLargeError(f"input {batch}x{c}x{h}x{w} (N x C x H x W) has {_sci(n)} elements, "
+                            f"more than one {dtype} tensor can hold (2^63 - 1 bytes); use a "
+                            "smaller --batch or --input")
+
+
+def _sci(n: int) -> str:
+    digits = str(n)
+    return f"{digits[0]}.{digits[1:4]}e+{len(digits) - 1:02d}"
 
 
 # Modules whose eval forward takes a device-dependent "fast path" (fused attention kernels
@@ -60,6 +113,7 @@ def _on_device(model: nn.Module, dtype: str):
             model = model.to_empty(device="meta")
         return model, "meta", contextlib.nullcontext()
     from torch._subclasses.fake_tensor import FakeTensorMode
+    model = cast(model, dtype)   # on meta: fake parameters cannot be cast in place
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     with mode:
         model = model.to_empty(device="cpu")
@@ -67,7 +121,7 @@ def _on_device(model: nn.Module, dtype: str):
 
 
 def _tracked(module: nn.Module, cfg: StepConfig):
-    module = copy_on(module, "meta")   # the structure is copied, the data never
+    module = copy_on(unwrap(module), "meta")   # the structure is copied, the data never
     module, device, mode = _on_device(module, cfg.dtype)
     with mode:
         tracker = track(module, cfg, device)
@@ -77,7 +131,7 @@ def _tracked(module: nn.Module, cfg: StepConfig):
 def peak_bytes(module: nn.Module, cfg: StepConfig, rounding: bool = False) -> int:
     """Only the peak (bytes) of ``cfg`` on ``module``: what the batch search probes."""
     _, tracker = _tracked(module, cfg)
-    return int(live_by_category(tracker, rounding).sum(axis=0).max())
+    return int(max(live_by_category(tracker, rounding).sum(axis=0)))
 
 
 def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
@@ -124,12 +178,9 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     allocation up to 512 bytes as the CUDA caching allocator does.  Returns a
     ``MemoryReport``; all sizes in bytes.
     """
-    module, chw, label = _resolve(model, input_size)
-    n, chw = _split_input(chw, batch)
-    cfg = StepConfig(batch=n, input_size=chw, training=bool(training),
-                     optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
-                     step=step)
-    return analyse(module, cfg, name or label, allocator_rounding)
+    module, chw, label = _resolve(model, input_size, bool(training) is True)
+    cfg = _config(chw, batch, training, optimizer, dtype, step)
+    return analyse(module, cfg, name or label, bool(allocator_rounding))
 
 
 __all__ = ["memory", "analyse", "MemoryReport", "CATEGORIES"]
@@ -143,14 +194,26 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
     question is usually about a CUDA device, where it applies."""
     from .fit import fit
     from .sizes import parse_size
-    module, chw, _label = _resolve(model, input_size)
-    _n, chw = _split_input(chw, 1)
-    budget = parse_size(budget) if isinstance(budget, str) else int(budget)
-    cfg = StepConfig(batch=1, input_size=chw, training=bool(training),
-                     optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
-                     step=step)
+    module, chw, _label = _resolve(model, input_size, bool(training) is True)
+    cfg = _config(chw, 1, training, optimizer, dtype, step)
+    budget = _budget(budget, parse_size)
     dt = DTYPES[cfg.dtype]
     params = sum(rounded(p.numel() * (dt.itemsize if cfg.dtype in ("bf16", "fp16")
                                       else p.element_size()), allocator_rounding)
                  for p in module.parameters())
-    return fit(lambda c: peak_bytes(module, c, allocator_rounding), cfg, budget, params)
+    return fit(lambda c: peak_bytes(module, c, bool(allocator_rounding)), cfg, budget, params,
+               max_batch(cfg.input_size, cfg.dtype))
+
+
+def _budget(budget, parse_size) -> int:
+    """Bytes from an int, a size string ('16GiB', '8.2GB': exact) or a finite float (rounded
+    down); anything else is the usage error the CLI prints for a bad --fit."""
+    if isinstance(budget, bool):
+        budget = str(budget)
+    if isinstance(budget, int):
+        if budget <= 0:
+            raise UsageError(f"--fit must be a positive size (got '{budget}')")
+        return budget
+    if isinstance(budget, float) and math.isfinite(budget) and budget >= 1:
+        return int(budget)
+    return parse_size(budget if isinstance(budget, str) else repr(budget))

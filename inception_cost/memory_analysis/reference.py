@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from .result import MemoryReport
 from .run import run_program, setup
-from .step import StepConfig
+from .step import StepConfig, cast
 
 MT_CATEGORIES = ("Parameter", "Buffer", "Gradient", "Activation", "Temp", "Optstate", "Other")
 
@@ -31,11 +31,12 @@ def memtracker_peak(meta_model: nn.Module, cfg: StepConfig) -> dict[str, int]:
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
-    model = copy.deepcopy(meta_model)
+    model = cast(copy.deepcopy(meta_model), cfg.dtype)  # fake parameters cannot be cast
     with FakeTensorMode(allow_non_fake_inputs=True):
         model = model.to_empty(device="cpu")
         model, opt = setup(model, cfg)
         tracker = MemTracker()
+        skip_frozen_grad_hooks(tracker, model)
         tracker.track_external(model, opt)
         grad = contextlib.nullcontext() if cfg.training else torch.no_grad()
         with warnings.catch_warnings():
@@ -46,6 +47,22 @@ def memtracker_peak(meta_model: nn.Module, cfg: StepConfig) -> dict[str, int]:
     dev = next(iter(snap.values())) if snap else {}
     out = {getattr(k, "value", k): int(v) for k, v in dev.items()}
     return {k: out.get(k, 0) for k in (*MT_CATEGORIES, "Total")}
+
+
+class _NoHook:
+    def remove(self) -> None:
+        return None
+
+
+def skip_frozen_grad_hooks(tracker, model: nn.Module) -> None:
+    """MemTracker registers a gradient hook on every parameter of every module it enters,
+    and ``register_hook`` refuses a parameter that does not require gradients (a frozen
+    layer): "cannot register a hook on a tensor that doesn't require gradient".  A frozen
+    parameter never gets a gradient, so its hook would never fire: mark it as hooked
+    already (MemTracker removes the placeholder handles at exit)."""
+    for p in model.parameters():
+        if not p.requires_grad:
+            tracker._param_to_grad_hook_handles[p] = (_NoHook(), _NoHook())
 
 
 def ours_as_memtracker(report: MemoryReport) -> dict[str, int]:

@@ -12,7 +12,9 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from ..errors import UsageError
 from .categories import BACKWARD, FORWARD, OPTIMIZER
+from .failures import step_error
 from .step import StepConfig, autocast, loss_of, make_batch, make_optimizer, prepare_model, \
     warm_optimizer
 from .tracker import StorageTracker
@@ -58,6 +60,9 @@ def module_names(model: nn.Module) -> dict[int, str]:
 def setup(model: nn.Module, cfg: StepConfig):
     """Model in the right mode/dtype, and its optimizer (state created for 'steady')."""
     model = prepare_model(model, cfg)
+    if cfg.training and not any(p.requires_grad for p in model.parameters()):
+        raise UsageError("the model has no parameters that require gradients: a training step "
+                         "has nothing to train (analyse inference without --train)")
     opt = make_optimizer(cfg.optimizer, model.parameters()) if cfg.training else None
     if opt is not None and cfg.step == "steady":
         warm_optimizer(opt, model)
@@ -80,8 +85,13 @@ def track(model: nn.Module, cfg: StepConfig, device) -> StorageTracker:
         tracker.module = m
 
     grad_ctx = contextlib.nullcontext() if cfg.training else torch.no_grad()
-    with grad_ctx, tracker.hooks(model, cfg.training), tracker:
-        run_program(model, cfg, device, opt, set_phase, set_module)
+    try:
+        with grad_ctx, tracker.hooks(model, cfg.training), tracker:
+            run_program(model, cfg, device, opt, set_phase, set_module)
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's model failed: one line
+        raise step_error(tracker.phase, tracker.module, exc) from exc
     if opt is not None:
         tracker.register_optimizer(opt, from_birth=True)
     return tracker

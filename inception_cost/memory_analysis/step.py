@@ -81,10 +81,19 @@ def warm_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
+def cast(model: nn.Module, dtype: str) -> nn.Module:
+    """The model in ``dtype`` ('bf16'/'fp16' cast floating parameters and buffers; others
+    leave it as it is).  A model already in that dtype is not touched: ``Module.to`` cannot
+    swap the parameters of a model on fake tensors, so the cast is done on meta first."""
+    target = DTYPES[dtype]
+    if dtype in ("bf16", "fp16") and any(t.is_floating_point() and t.dtype != target
+                                         for t in (*model.parameters(), *model.buffers())):
+        model = model.to(target)
+    return model
+
+
 def prepare_model(model: nn.Module, cfg: StepConfig) -> nn.Module:
-    if cfg.dtype in ("bf16", "fp16"):
-        model = model.to(DTYPES[cfg.dtype])
-    return model.train(cfg.training)
+    return cast(model, cfg.dtype).train(cfg.training)
 
 
 def make_batch(cfg: StepConfig, device) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -108,6 +117,17 @@ def outputs(out) -> list[torch.Tensor]:
 def loss_of(out, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy on the main logits plus 0.3 x each auxiliary head's cross-entropy."""
     logits = outputs(out)
+    if not logits:
+        raise UsageError(f"model returned {type(out).__name__} with no tensor in it; a "
+                         "training step needs logits (N x classes)")
+    for t in logits:
+        if not (t.is_floating_point() or t.is_complex()):
+            raise UsageError(f"model returned a tensor of dtype {str(t.dtype).replace('torch.', '')}; "
+                             "a training step needs floating-point logits (N x classes)")
+        if t.dim() < 2:
+            raise UsageError(f"model returned a {t.dim()}-d tensor of shape "
+                             f"{tuple(int(s) for s in t.shape)}; a training step needs logits "
+                             "with a batch and a class dimension (N x classes)")
     main = logits[0]
     if main.dim() != 2:
         main = main.flatten(1)

@@ -13,6 +13,7 @@ op n returned).
 """
 from __future__ import annotations
 
+import re
 import weakref
 from functools import partial
 
@@ -163,7 +164,7 @@ class StorageTracker(TorchDispatchMode):
     def _pack(self, t: torch.Tensor):
         rec = self._live.get(id(t.untyped_storage()))
         if rec is None or rec.category < SAVED:
-            return t
+            return _Saved(t, None, self)
         if rec.category != SAVED:
             self.retag(rec, SAVED)
         if not rec.saver:
@@ -238,21 +239,50 @@ class _Hooks:
         return False
 
 
+class InplaceModifiedError(RuntimeError):
+    """A tensor autograd saved for backward was modified in place before backward used it:
+    the step PyTorch refuses.  Saved-tensor hooks bypass PyTorch's own version check, so
+    ``_unpack`` runs it; the message is PyTorch's."""
+
+
 class _Saved:
     """What autograd keeps for a saved tensor: the tensor itself (same lifetime as without
-    hooks) plus a note to the tracker when autograd lets go of it."""
+    hooks), its version counter at save time, and the name of the autograd node that
+    produced it (for PyTorch's message), plus a note to the tracker when autograd lets go of it."""
 
-    __slots__ = ("t", "rec", "tracker")
+    __slots__ = ("t", "rec", "tracker", "version", "node")
 
     def __init__(self, t, rec, tracker):
         self.t, self.rec, self.tracker = t, rec, tracker
+        self.version = t._version
+        fn = t.grad_fn   # its name only: a reference to the node would be a cycle
+        self.node = (type(fn).__name__, t.output_nr) if fn is not None else None
 
     def __del__(self):
-        self.tracker._unsaved(self.rec)
+        if self.rec is not None:
+            self.tracker._unsaved(self.rec)
+
+
+def inplace_message(t: torch.Tensor, saved_version: int, node: tuple | None) -> str:
+    """PyTorch's reason for refusing a backward that reads a saved tensor modified in place
+    (the text of its SavedVariable version check, without its anomaly-detection hint)."""
+    kind = t.type().replace(".meta.", ".")
+    which = ""
+    if node is not None:
+        name, output_nr = node
+        which = f", which is output {output_nr} of {re.sub(r'Backward[0-9]*$', '', name)}"
+    return (f"one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: [{kind} {list(t.shape)}]{which}, is at version "
+            f"{t._version}; expected version {saved_version} instead")
 
 
 def _unpack(obj):
-    return obj.t if isinstance(obj, _Saved) else obj
+    if not isinstance(obj, _Saved):
+        return obj
+    t = obj.t
+    if t._version != obj.version:
+        raise InplaceModifiedError(inplace_message(t, obj.version, obj.node))
+    return t
 
 
-__all__ = ["StorageTracker", "StorageRecord"]
+__all__ = ["StorageTracker", "StorageRecord", "InplaceModifiedError"]

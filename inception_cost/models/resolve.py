@@ -111,3 +111,24 @@ def resolve_model(spec: str, device: str = "meta") -> tuple[nn.Module, tuple[int
         return model.eval(), size, spec
     info = get_variant(spec)
     return build(spec, device=device), info.input_size, spec
+
+
+_TV_AUX = {"torchvision:googlenet", "torchvision:inception_v3"}
+
+
+def resolve_training_model(spec: str, aux: bool = True, device: str = "meta"
+                           ) -> tuple[nn.Module, tuple[int, int, int], str]:
+    """As :func:`resolve_model`, with the network's own training-only auxiliary heads built
+    where it has them and ``aux`` is on (zoo variants with a boolean ``aux`` switch:
+    GoogLeNet, Inception-v3; torchvision's googlenet and inception_v3). The one definition
+    of the model a training step runs: `train`, `memory --train` and the training reports
+    read it."""
+    module, size, label = resolve_model(spec, device=device)
+    if aux and ":" not in spec and get_variant(spec).training_heads:
+        module = build(spec, device=device, **get_variant(spec).training_heads)
+    elif aux and spec in _TV_AUX:
+        import torchvision
+        with torch.device(device):
+            module = torchvision.models.get_model(spec.split(":", 1)[1], weights=None,
+                                                  aux_logits=True, init_weights=False)
+    return module, size, label
