@@ -157,8 +157,6 @@ def test_bare_unit_letters_are_binary_and_b_suffixed_are_decimal():
     assert parse_size("4096") == 4096
 
 
-@pytest.mark.xfail(strict=True, reason="fixed in the --fit size parsing change (decimal "
-                   "strings, not floats)")
 def test_fractional_sizes_are_exact():
     assert parse_size("8.2GB") == 8_200_000_000
     assert parse_size("0.3KB") == 300
