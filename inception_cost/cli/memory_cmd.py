@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..memory_analysis.api import fit_batch, memory
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.sizes import parse_size
-from ..memory_analysis.step import DTYPES, OPTIMIZERS, STEPS, check_options
+from ..memory_analysis.step import DEVICES, DTYPES, OPTIMIZERS, STEPS, check_options
 from ..models.resolve import resolve_model
 from ..report.units import human_bytes
 from ..report.render import render, to_csv, write_output
@@ -33,6 +33,18 @@ def _human(df: pd.DataFrame, cols) -> pd.DataFrame:
 def modules_table(report, depth: int) -> pd.DataFrame:
     df = report.modules[report.modules["depth"] <= depth]
     return df.drop(columns=["live_backward_peak_bytes"]) if not report.training else df
+
+
+def target_note(report) -> str:
+    """What was modelled for the target device: optimizer implementation, attention."""
+    parts = [f"target {report.device}"]
+    if report.training and report.optimizer != "none":
+        parts.append("optimizer " + ("multi-tensor (foreach)" if report.foreach
+                                     else "per-parameter loop"))
+    if report.attention:
+        parts.append("scaled_dot_product_attention: " + ", ".join(
+            f"{k} x{v}" for k, v in sorted(report.attention.items())))
+    return "; ".join(parts)
 
 
 def fit_table(results) -> pd.DataFrame:
@@ -57,6 +69,12 @@ def fit_table(results) -> pd.DataFrame:
 @click.option("--step", default="steady", show_default=True,
               help=f"{' | '.join(STEPS)}. steady: optimizer state exists already (every "
                    "step after the first); first: created inside this step.")
+@click.option("--device", default="cuda", show_default=True,
+              help=f"{' | '.join(DEVICES)}: the target whose default kernels (fused "
+                   "attention) and optimizer implementation are modelled.")
+@click.option("--foreach/--no-foreach", default=None,
+              help="Optimizer implementation: multi-tensor (foreach) or per-parameter loop "
+                   "(default: the target's default, foreach on cuda, loop on cpu).")
 @click.option("--rounding", is_flag=True,
               help="Round every allocation up to 512 bytes like the CUDA caching allocator.")
 @click.option("--fit", "fit_", default=None,
@@ -70,8 +88,8 @@ def fit_table(results) -> pd.DataFrame:
               help="Also write the timeline and module bar plots (PNG) into this folder.")
 @format_option()
 @output_option()
-def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fit_, depth,
-               timeline, plots_dir, fmt, output):
+def memory_cmd(model, train, optimizer, batch, input_, dtype, step, device, foreach, rounding,
+               fit_, depth, timeline, plots_dir, fmt, output):
     """Predicted memory (bytes) of MODEL: the peak and when it happens, the peak split
     into parameters, buffers, gradients, optimizer state, activations saved for backward
     and transient tensors, per-module rows, and the live bytes after every op.  Tracked
@@ -83,6 +101,9 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     if batch <= 0:
         raise UsageError(f"--batch must be a positive integer (got {batch})")
     check_options(dtype, optimizer, step, batch)
+    device = device.strip().lower()
+    if device not in DEVICES:
+        raise UsageError(f"unknown --device '{device}' (choose from {', '.join(DEVICES)})")
     if depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     budget = parse_size(fit_) if fit_ is not None else None
@@ -90,7 +111,8 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     chw = parse_chw(input_) if input_ else default_size
     if budget is not None:
         results = [fit_batch(module, budget, chw, training=t, optimizer=optimizer, dtype=dtype,
-                             allocator_rounding=rounding, step=step) for t in (False, True)]
+                             allocator_rounding=rounding, step=step, device=device,
+                             foreach=foreach) for t in (False, True)]
         df = fit_table(results)
         if fmt == "csv":
             text = to_csv(df)
@@ -107,7 +129,8 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
         write_output(text, output)
         return
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
-                    dtype=dtype, allocator_rounding=rounding, step=step, name=label)
+                    dtype=dtype, allocator_rounding=rounding, step=step, name=label,
+                    device=device, foreach=foreach)
     if plots_dir:
         from ..memory_analysis.plots import module_bars, timeline_plot
         tag = f"{label.replace(':', '_').replace('/', '_')}_b{batch}_{'train' if train else 'inference'}"
@@ -127,6 +150,7 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     what = (f"training step ({optimizer}, {step} optimizer state)" if train else "inference")
     notes = [f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
              "peak = most bytes alive after any op"]
+    notes.append(target_note(report))
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
     parts = [render(summary, fmt, title=f"{label} @ {batch}x{'x'.join(map(str, chw))} {dtype}: "
                                         f"{what}", notes=notes)]

@@ -105,12 +105,15 @@ def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
         peak_phase=PHASES[tracker.op_phases[peak]], breakdown=at_peak, detail=detail,
         parameter_bytes=int(params), buffer_bytes=int(buffers),
         activation_sum_bytes=int(act_sum), ops=tracker.n,
-        modules=module_frame(tracker, timeline, named, rounding), timeline=timeline)
+        modules=module_frame(tracker, timeline, named, rounding), timeline=timeline,
+        device=cfg.device, foreach=cfg.uses_foreach if cfg.training else False,
+        attention=dict(tracker.attention))
 
 
 def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
            optimizer: str | None = None, dtype: str = "fp32", allocator_rounding: bool = False,
-           step: str = "steady", name: str | None = None) -> MemoryReport:
+           step: str = "steady", name: str | None = None, device: str = "cuda",
+           foreach: bool | None = None) -> MemoryReport:
     """Predicted memory of one inference forward (``training=False``) or one training step
     (forward in train mode, cross-entropy loss with 0.3 x each auxiliary head, backward,
     ``optimizer.step()``), tracked storage by storage on the meta device.
@@ -121,14 +124,17 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     (model and input cast), "amp" (fp32 parameters, autocast to fp16).  step: "steady"
     (optimizer state exists before the step, as in every step after the first) or "first"
     (torch.optim creates it lazily inside this step).  allocator_rounding: round every
-    allocation up to 512 bytes as the CUDA caching allocator does.  Returns a
+    allocation up to 512 bytes as the CUDA caching allocator does.  device: the target,
+    "cuda" (default) or "cpu": the fused attention kernel and the optimizer implementation
+    PyTorch picks there by default.  foreach: None = that default (multi-tensor on CUDA,
+    per-parameter loop on CPU), True/False to choose.  Returns a
     ``MemoryReport``; all sizes in bytes.
     """
     module, chw, label = _resolve(model, input_size)
     n, chw = _split_input(chw, batch)
     cfg = StepConfig(batch=n, input_size=chw, training=bool(training),
                      optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
-                     step=step)
+                     step=step, device=str(device).lower(), foreach=foreach)
     return analyse(module, cfg, name or label, allocator_rounding)
 
 
@@ -137,7 +143,8 @@ __all__ = ["memory", "analyse", "MemoryReport", "CATEGORIES"]
 
 def fit_batch(model, budget: int | str, input_size=None, *, training: bool = False,
               optimizer: str | None = None, dtype: str = "fp32",
-              allocator_rounding: bool = False, step: str = "steady"):
+              allocator_rounding: bool = False, step: str = "steady", device: str = "cuda",
+              foreach: bool | None = None):
     """Largest batch whose predicted peak (bytes) fits ``budget`` (bytes, or a size such as
     '16GiB'); a ``fit.FitResult``.  Pass allocator_rounding=True for CUDA: the
     question is usually about a CUDA device, where it applies."""
@@ -148,7 +155,7 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
     budget = parse_size(budget) if isinstance(budget, str) else int(budget)
     cfg = StepConfig(batch=1, input_size=chw, training=bool(training),
                      optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
-                     step=step)
+                     step=step, device=str(device).lower(), foreach=foreach)
     dt = DTYPES[cfg.dtype]
     params = sum(rounded(p.numel() * (dt.itemsize if cfg.dtype in ("bf16", "fp16")
                                       else p.element_size()), allocator_rounding)

@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from .attention import FusedAttention
 from .categories import BACKWARD, FORWARD, OPTIMIZER
 from .step import StepConfig, autocast, loss_of, make_batch, make_optimizer, prepare_model, \
     warm_optimizer
@@ -58,7 +59,8 @@ def module_names(model: nn.Module) -> dict[int, str]:
 def setup(model: nn.Module, cfg: StepConfig):
     """Model in the right mode/dtype, and its optimizer (state created for 'steady')."""
     model = prepare_model(model, cfg)
-    opt = make_optimizer(cfg.optimizer, model.parameters()) if cfg.training else None
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.uses_foreach) \
+        if cfg.training else None
     if opt is not None and cfg.step == "steady":
         warm_optimizer(opt, model)
     return model, opt
@@ -80,8 +82,10 @@ def track(model: nn.Module, cfg: StepConfig, device) -> StorageTracker:
         tracker.module = m
 
     grad_ctx = contextlib.nullcontext() if cfg.training else torch.no_grad()
-    with grad_ctx, tracker.hooks(model, cfg.training), tracker:
+    attention = FusedAttention(cfg.device)
+    with grad_ctx, tracker.hooks(model, cfg.training), attention, tracker:
         run_program(model, cfg, device, opt, set_phase, set_module)
+    tracker.attention = dict(attention.used)
     if opt is not None:
         tracker.register_optimizer(opt, from_birth=True)
     return tracker

@@ -69,6 +69,7 @@ class StorageTracker(TorchDispatchMode):
         self._names = module_names or {}
         self._stack: list[str] = []
         self._param_module: dict[int, str] = {}
+        self.attention: dict[str, int] = {}  # fused-attention backend -> calls (attention.py)
 
     # --- storages -------------------------------------------------------------------
     def _free(self, key: int, _ref) -> None:
