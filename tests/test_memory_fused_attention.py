@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from inception_cost.memory_analysis import memory
 from inception_cost.memory_analysis.attention import cuda_backend
+from inception_cost.memory_analysis.real import real_cpu_peak
 from inception_cost.memory_analysis.reference import memtracker_peak
 from inception_cost.memory_analysis.step import StepConfig
 
@@ -51,10 +52,24 @@ def _close(ours: int, ref: int) -> bool:
 def test_fused_attention_matches_memtracker_on_cpu(make, chw, training):
     model = make()
     opt = "sgd" if training else "none"
-    ours = memory(model, chw, batch=2, training=training, optimizer=opt, device="cpu")
+    ours = memory(model, chw, batch=2, training=training, optimizer=opt, device="cpu",
+                  workspace=False)          # MemTracker sees storages only
     ref = memtracker_peak(model, StepConfig(2, chw, training, opt, device="cpu"))
     assert ours.attention == {"flash": 1}
     assert _close(ours.peak_bytes, ref["Total"]), (ours.peak_bytes, ref["Total"])
+
+
+def test_single_call_inference_equals_the_real_cpu_run():
+    """The real CPU peak (profiler allocation events) of one attention call: storages as
+    MemTracker sees them plus the CPU flash kernel's per-thread tile (workspace.py)."""
+    model = OneAttention(64)
+    ours = memory(model, SDPA_INPUT, batch=2, device="cpu")
+    real = real_cpu_peak(OneAttention(64), StepConfig(2, SDPA_INPUT, device="cpu"))
+    # per thread: 64 x 256 score tile + max and sum (64 each) + 64 x 64 accumulator, fp32
+    tile = (64 * 256 + 2 * 64 + 64 * 64) * 4
+    assert ours.breakdown["workspace"] == real.threads * tile
+    assert abs(ours.peak_bytes - real.peak_bytes) <= 0.01 * real.peak_bytes, \
+        (ours.peak_bytes, real.peak_bytes)
 
 
 def test_no_attention_matrix_is_saved():

@@ -113,7 +113,7 @@ def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
 def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
            optimizer: str | None = None, dtype: str = "fp32", allocator_rounding: bool = False,
            step: str = "steady", name: str | None = None, device: str = "cuda",
-           foreach: bool | None = None) -> MemoryReport:
+           foreach: bool | None = None, workspace: bool = True) -> MemoryReport:
     """Predicted memory of one inference forward (``training=False``) or one training step
     (forward in train mode, cross-entropy loss with 0.3 x each auxiliary head, backward,
     ``optimizer.step()``), tracked storage by storage on the meta device.
@@ -127,14 +127,18 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     allocation up to 512 bytes as the CUDA caching allocator does.  device: the target,
     "cuda" (default) or "cpu": the fused attention kernel and the optimizer implementation
     PyTorch picks there by default.  foreach: None = that default (multi-tensor on CUDA,
-    per-parameter loop on CPU), True/False to choose.  Returns a
+    per-parameter loop on CPU), True/False to choose.  workspace: add the kernel scratch
+    of the target's ops while they run (category "workspace"; CPU rules in
+    ``workspace.py``, none for cuda); False gives storages only (MemTracker's view).
+    Returns a
     ``MemoryReport``; all sizes in bytes.
     """
     module, chw, label = _resolve(model, input_size)
     n, chw = _split_input(chw, batch)
     cfg = StepConfig(batch=n, input_size=chw, training=bool(training),
                      optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
-                     step=step, device=str(device).lower(), foreach=foreach)
+                     step=step, device=str(device).lower(), foreach=foreach,
+                     workspace=bool(workspace))
     return analyse(module, cfg, name or label, allocator_rounding)
 
 

@@ -17,6 +17,8 @@ from .categories import BACKWARD, FORWARD, OPTIMIZER
 from .step import StepConfig, autocast, loss_of, make_batch, make_optimizer, prepare_model, \
     warm_optimizer
 from .tracker import StorageTracker
+from .workspace import default_threads
+from .workspace import rules as workspace_rules
 
 
 def _noop(*_a) -> None:
@@ -71,6 +73,9 @@ def track(model: nn.Module, cfg: StepConfig, device) -> StorageTracker:
     StorageTracker and return it, finished."""
     model, opt = setup(model, cfg)
     tracker = StorageTracker(module_names(model))
+    if cfg.workspace:
+        tracker.workspace_rules = workspace_rules(cfg.device)
+        tracker.threads = default_threads()
     tracker.register_model(model)
     if opt is not None:
         tracker.register_optimizer(opt)

@@ -35,6 +35,7 @@ class StepConfig:
     step: str = "steady"
     device: str = "cuda"
     foreach: bool | None = None
+    workspace: bool = True     # add kernel workspace (workspace.py) where modelled
 
     def __post_init__(self):
         check_options(self.dtype, self.optimizer, self.step, self.batch)
