@@ -9,7 +9,7 @@ import click
 import pandas as pd
 
 from ..errors import UsageError
-from ..memory_analysis.api import fit_batch, memory
+from ..memory_analysis.api import DEFAULT_RESERVE, fit_batch, memory, reserve_bytes
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DEVICES, DTYPES, OPTIMIZERS, STEPS, check_options
@@ -80,6 +80,9 @@ def fit_table(results) -> pd.DataFrame:
 @click.option("--fit", "fit_", default=None,
               help="A memory size (16GiB, 24GB, 512MiB): print the largest batch that fits, "
                    "for inference and for training.")
+@click.option("--reserve", default=DEFAULT_RESERVE, show_default=True,
+              help="With --fit: headroom kept free, a percentage of the budget or a size "
+                   "(256MiB, 0), for what is not predicted (fragmentation, cuDNN workspace).")
 @click.option("--depth", default=1, show_default=True, type=int,
               help="Module rows down to this depth (csv/json carry all).")
 @click.option("--timeline", is_flag=True,
@@ -89,7 +92,7 @@ def fit_table(results) -> pd.DataFrame:
 @format_option()
 @output_option()
 def memory_cmd(model, train, optimizer, batch, input_, dtype, step, device, foreach, rounding,
-               fit_, depth, timeline, plots_dir, fmt, output):
+               fit_, reserve, depth, timeline, plots_dir, fmt, output):
     """Predicted memory (bytes) of MODEL: the peak and when it happens, the peak split
     into parameters, buffers, gradients, optimizer state, activations saved for backward
     and transient tensors, per-module rows, and the live bytes after every op.  Tracked
@@ -107,12 +110,13 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, device, fore
     if depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     budget = parse_size(fit_) if fit_ is not None else None
+    kept = reserve_bytes(reserve, budget) if budget is not None else 0
     module, default_size, label = resolve_model(model)
     chw = parse_chw(input_) if input_ else default_size
     if budget is not None:
         results = [fit_batch(module, budget, chw, training=t, optimizer=optimizer, dtype=dtype,
                              allocator_rounding=rounding, step=step, device=device,
-                             foreach=foreach) for t in (False, True)]
+                             foreach=foreach, reserve=kept) for t in (False, True)]
         df = fit_table(results)
         if fmt == "csv":
             text = to_csv(df)
@@ -125,7 +129,9 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, device, fore
                                             f"largest batch in {human_bytes(budget)}",
                           notes=[f"training = forward + loss + backward + {optimizer} step "
                                  f"({step} state); bytes "
-                                 + ("rounded to 512-byte blocks" if rounding else "exact")])
+                                 + ("rounded to 512-byte blocks" if rounding else "exact"),
+                                 f"target {device}; reserve {human_bytes(kept)} ({reserve}) "
+                                 "kept free: largest batch with peak <= budget - reserve"])
         write_output(text, output)
         return
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,

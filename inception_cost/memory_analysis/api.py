@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import numpy as np
 import torch.nn as nn
@@ -14,6 +15,9 @@ from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
 from .result import MemoryReport
 from .run import track
 from .step import DTYPES, StepConfig
+
+
+DEFAULT_RESERVE = "5%"   # --fit headroom: a fraction of the budget kept free
 
 
 def _resolve(model, input_size):
@@ -148,10 +152,14 @@ __all__ = ["memory", "analyse", "MemoryReport", "CATEGORIES"]
 def fit_batch(model, budget: int | str, input_size=None, *, training: bool = False,
               optimizer: str | None = None, dtype: str = "fp32",
               allocator_rounding: bool = False, step: str = "steady", device: str = "cuda",
-              foreach: bool | None = None):
+              foreach: bool | None = None, workspace: bool = True,
+              reserve: int | str = DEFAULT_RESERVE):
     """Largest batch whose predicted peak (bytes) fits ``budget`` (bytes, or a size such as
-    '16GiB'); a ``fit.FitResult``.  Pass allocator_rounding=True for CUDA: the
-    question is usually about a CUDA device, where it applies."""
+    '16GiB') less ``reserve``; a ``fit.FitResult`` (its ``budget_bytes`` is the budget as
+    given).  ``reserve``: headroom kept free for what the model does not predict
+    (allocator fragmentation, unmodelled kernel workspace such as cuDNN's): a fraction of
+    the budget ('5%', the default) or a size ('256MiB', 0).  Pass allocator_rounding=True
+    for CUDA: the question is usually about a CUDA device, where it applies."""
     from .fit import fit
     from .sizes import parse_size
     module, chw, _label = _resolve(model, input_size)
@@ -159,9 +167,32 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
     budget = parse_size(budget) if isinstance(budget, str) else int(budget)
     cfg = StepConfig(batch=1, input_size=chw, training=bool(training),
                      optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
-                     step=step, device=str(device).lower(), foreach=foreach)
+                     step=step, device=str(device).lower(), foreach=foreach,
+                     workspace=bool(workspace))
+    usable = budget - reserve_bytes(reserve, budget)
     dt = DTYPES[cfg.dtype]
     params = sum(rounded(p.numel() * (dt.itemsize if cfg.dtype in ("bf16", "fp16")
                                       else p.element_size()), allocator_rounding)
                  for p in module.parameters())
-    return fit(lambda c: peak_bytes(module, c, allocator_rounding), cfg, budget, params)
+    result = fit(lambda c: peak_bytes(module, c, allocator_rounding), cfg, usable, params)
+    return replace(result, budget_bytes=budget)
+
+
+def reserve_bytes(reserve: int | str, budget: int) -> int:
+    """Headroom in bytes: '5%' of ``budget`` (rounded down), a size ('256MiB'), or an int."""
+    from .sizes import parse_size
+    if isinstance(reserve, str) and reserve.strip().endswith("%"):
+        text = reserve.strip()[:-1].strip()
+        try:
+            pct = float(text)
+        except ValueError:
+            raise UsageError(f"--reserve must be a percentage like 5% or a size like 256MiB "
+                             f"(got '{reserve}')") from None
+        if not 0 <= pct < 100:
+            raise UsageError(f"--reserve must be between 0% and 100% (got '{reserve}')")
+        return int(budget * pct) // 100
+    value = parse_size(reserve, "--reserve") if isinstance(reserve, str) and \
+        reserve.strip() not in ("0", "") else int(reserve or 0)
+    if value < 0 or value >= budget:
+        raise UsageError(f"--reserve must be smaller than the budget (got '{reserve}')")
+    return value

@@ -16,7 +16,8 @@ convolution (oneDNN)                    max(input + weight, output)
 convolution_backward                    max(weight if its gradient is wanted, input +
                                         grad_output if the input gradient is wanted)
 native_batch_norm_backward              input
-max_pool2d (no autograd: oneDNN path)   2 x output
+max_pool2d (no autograd, no ceil_mode:  2 x output
+the oneDNN path)
 _scaled_dot_product_flash_attention     threads x (q_split x kv_split + 2 q_split +
 _for_cpu                                q_split x head_dim) x 4 (PyTorch's CPU flash
                                         kernel: q_split 32/64/256 for query length
@@ -58,8 +59,9 @@ def batch_norm_backward(args, kwargs, out, threads: int) -> int:
 
 def max_pool_inference(args, kwargs, out, threads: int) -> int:
     """Without autograd CPU max pooling runs oneDNN's kernel (2 x the output); with
-    autograd the native kernel that also returns the indices (0)."""
-    if torch.is_grad_enabled():
+    autograd, or with ceil_mode, the native kernel (0)."""
+    ceil_mode = args[5] if len(args) > 5 else kwargs.get("ceil_mode", False)
+    if torch.is_grad_enabled() or ceil_mode:
         return 0
     return 2 * _bytes(out[0] if isinstance(out, (tuple, list)) else out)
 
