@@ -75,3 +75,26 @@ def test_reserve():
     assert kept.peak_bytes <= budget - budget * 5 // 100 < kept.next_peak_bytes
     assert none.peak_bytes <= budget < none.next_peak_bytes
     assert kept.batch < none.batch
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--device", "tpu"], "unknown --device 'tpu'"),
+    (["--fit", "1GiB", "--reserve", "1.5GiB"], "--reserve must be smaller than the budget"),
+    (["--fit", "1GiB", "--reserve", "lots%"], "--reserve must be a percentage"),
+])
+def test_cli_bad_device_or_reserve_is_one_error_line(capsys, tmp_path, args, needle):
+    from micro import run
+    target = tmp_path / "out.csv"
+    rc, out, err = run(["memory", "googlenet", *args, "-o", str(target)], capsys)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and needle in err
+    assert not target.exists()
+
+
+def test_cli_device_cpu_notes_what_was_modelled(capsys):
+    from micro import run
+    rc, out, err = run(["memory", "torchvision:resnet18", "--train", "--optimizer", "adam",
+                        "--input", "3x64x64", "--device", "cpu"], capsys)
+    assert rc == 0, err
+    assert "target cpu; optimizer per-parameter loop" in out
+    assert "workspace" in out
