@@ -126,11 +126,12 @@ def _float_mask(mask, dtype):
         mask.logical_not(), float("-inf"))
 
 
-def fused(a, backend: str):
-    """Run the fused op of ``backend`` on the (meta or fake) tensors; returns the output."""
+def fused(a, backend: str, device: str):
+    """Run ``device``'s fused op of ``backend`` on the (meta or fake) tensors; returns the
+    attention output."""
     q, k, v = a["query"], a["key"], a["value"]
     p, causal, scale = float(a["dropout_p"]), bool(a["is_causal"]), a["scale"]
-    if backend == "flash" and q.device.type != "cuda" and a.get("_target") == "cpu":
+    if backend == "flash" and device == "cpu":
         return _aten._scaled_dot_product_flash_attention_for_cpu(
             q, k, v, p, causal, attn_mask=_float_mask(a["attn_mask"], q.dtype),
             scale=scale)[0]
@@ -161,8 +162,7 @@ class FusedAttention(TorchFunctionMode):
         self.used[backend] += 1
         if backend == "math":
             return func(*args, **(kwargs or {}))
-        a["_target"] = self.device
-        return fused(a, backend)
+        return fused(a, backend, self.device)
 
 
 __all__ = ["FusedAttention", "cuda_backend", "cpu_backend", "BACKENDS"]
