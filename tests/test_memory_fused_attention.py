@@ -72,6 +72,21 @@ def test_single_call_inference_equals_the_real_cpu_run():
         (ours.peak_bytes, real.peak_bytes)
 
 
+def test_single_call_training_equals_the_real_cpu_run():
+    """Training peaks in the fused backward: per thread two 64 x 256 fp32 tiles and a
+    64-float row sum, plus a contiguous copy of grad_output (2 x 4 x 256 x 64 fp32: the
+    loss hands it in (B, H, L, E) layout, the kernel wants (B, L, H, E))."""
+    model = OneAttention(64)
+    cfg = StepConfig(2, SDPA_INPUT, True, "sgd", device="cpu")
+    ours = memory(model, SDPA_INPUT, batch=2, training=True, optimizer="sgd", device="cpu")
+    real = real_cpu_peak(OneAttention(64), cfg)
+    assert ours.peak_op == "aten._scaled_dot_product_flash_attention_for_cpu_backward"
+    assert ours.breakdown["workspace"] == \
+        real.threads * (2 * 64 * 256 + 64) * 4 + 2 * 4 * 256 * 64 * 4
+    assert abs(ours.peak_bytes - real.peak_bytes) <= 0.01 * real.peak_bytes, \
+        (ours.peak_bytes, real.peak_bytes)
+
+
 def test_no_attention_matrix_is_saved():
     """Saved for backward by the fused kernel: q, k, v (the three products, each 2 x 4 x
     256 x 64 fp32), the output (same size) and a float32 log-sum-exp per query row

@@ -21,7 +21,10 @@ the oneDNN path)
 _scaled_dot_product_flash_attention     threads x (q_split x kv_split + 2 q_split +
 _for_cpu                                q_split x head_dim) x 4 (PyTorch's CPU flash
                                         kernel: q_split 32/64/256 for query length
-                                        < 192 / < 768 / longer, kv_split = min(512, keys))
+                                        < 192 / < 768 / longer, at most the length;
+                                        kv_split = min(512, keys))
+its backward                            threads x (2 q_split x kv_split + q_split) x 4
+                                        + grad_output unless already (B, L, H, E)-laid
 ======================================  =================================================
 
 CUDA (cuDNN, cuBLAS) workspaces are not modelled (0): ``--fit --reserve`` keeps headroom
@@ -71,11 +74,26 @@ def flash_cpu(args, kwargs, out, threads: int) -> int:
     q_split x kv_split score tile, the running max and sum (q_split each) and a
     q_split x head_dim output accumulator."""
     q, k = args[0], args[1]
-    q_len, kv_len, head = q.shape[2], k.shape[2], q.shape[3]
-    q_split = 256 if q_len >= 768 else (64 if q_len >= 192 else 32)
-    kv_split = min(512, kv_len)
-    per_thread = q_split * kv_split + 2 * q_split + q_split * head
+    q_split, kv_split = _splits(q.shape[2], k.shape[2])
+    per_thread = q_split * kv_split + 2 * q_split + q_split * q.shape[3]
     return threads * per_thread * 4
+
+
+def _splits(q_len: int, kv_len: int) -> tuple[int, int]:
+    """The CPU flash kernels' query and key block sizes."""
+    q_split = 256 if q_len >= 768 else (64 if q_len >= 192 else 32)
+    return min(q_split, q_len), min(512, kv_len)
+
+
+def flash_cpu_backward(args, kwargs, out, threads: int) -> int:
+    """Its backward(grad_out, q, k, v, out, logsumexp, ...): per thread two float32
+    q_split x kv_split tiles (probabilities and their gradient) and a q_split row sum,
+    plus a contiguous copy of grad_out in the kernel's (B, L, H, E) layout unless it is
+    laid out that way already."""
+    g, q, k = args[0], args[1], args[2]
+    q_split, kv_split = _splits(q.shape[2], k.shape[2])
+    copy = 0 if g.transpose(1, 2).is_contiguous() else _bytes(g)
+    return threads * (2 * q_split * kv_split + q_split) * 4 + copy
 
 
 CPU_RULES = {
@@ -84,6 +102,7 @@ CPU_RULES = {
     aten.native_batch_norm_backward.default: batch_norm_backward,
     aten.max_pool2d_with_indices.default: max_pool_inference,
     aten._scaled_dot_product_flash_attention_for_cpu.default: flash_cpu,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward.default: flash_cpu_backward,
 }
 
 
