@@ -163,6 +163,8 @@ def main() -> None:
     ap.add_argument("--merge", default=None,
                     help="Comma-separated CSVs of earlier partial runs (e.g. run in parallel "
                          "with --models subsets) to put before this run's rows.")
+    ap.add_argument("--fits-from", default=None,
+                    help="A --fit CSV of an earlier run to report instead of running FITS.")
     a = ap.parse_args()
     warnings.simplefilter("ignore")
     t = time.perf_counter()
@@ -170,7 +172,10 @@ def main() -> None:
     rows = []
     for name in (a.models.split(",") if a.models else []):
         rows += measure(name, not a.no_memtracker)
-    fits = [] if a.no_fit else [fit_check(name, budget) for name, budget in FITS]
+    if a.fits_from:
+        fits = pd.read_csv(a.fits_from).to_dict(orient="records")
+    else:
+        fits = [] if a.no_fit else [fit_check(name, budget) for name, budget in FITS]
     df = pd.concat(frames + [pd.DataFrame(rows)], ignore_index=True)
     if fits:
         write_text(a.out + "_fit.csv", pd.DataFrame(fits).to_csv(index=False))
