@@ -81,16 +81,19 @@ def test_fit_prints_inference_and_training(capsys):
     assert [r[0] for r in rows] == ["inference", "training"]
     for r in rows:
         budget, batch, peak, nxt = int(r[1]), int(r[2]), int(r[3]), int(r[4])
-        assert budget == 4 * 2**30 and batch > 0 and peak <= budget < nxt
+        usable = budget - budget * 5 // 100       # the default --reserve, 5%
+        assert budget == 4 * 2**30 and batch > 0 and peak <= usable < nxt
     assert int(rows[0][2]) > int(rows[1][2])  # training keeps far more alive
 
 
 def test_fit_agrees_with_api(capsys):
     with torch.device("meta"):
         model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1))
-    r = fit_batch(model, "1MiB", (3, 32, 32))
+    r = fit_batch(model, "1MiB", (3, 32, 32), reserve=0)
     # params 8*27*4 + 32 = 896 B; per image: input 12288 + output 32768 = 45056 B.
     assert r.batch == (2**20 - 896) // 45056
+    kept = fit_batch(model, "1MiB", (3, 32, 32))       # default reserve: 5% kept free
+    assert kept.batch == (2**20 - 2**20 * 5 // 100 - 896) // 45056
 
 
 def test_plots_are_written(capsys, tmp_path):

@@ -98,14 +98,14 @@ def test_half_precision_halves_every_storage(dtype):
 def test_fit_matches_hand_division():
     # peak(n) = PARAMS + n * (A0 + A1 + A2), so the largest n is floor((B - PARAMS) / 41984).
     budget = PARAMS + 5 * (A0 + A1 + A2) + 100
-    res = fit_batch(chain(), budget, (1, 16, 16))
+    res = fit_batch(chain(), budget, (1, 16, 16), reserve=0)
     assert res.batch == 5
     assert res.peak_bytes == PARAMS + 5 * 41984
     assert res.next_peak_bytes == PARAMS + 6 * 41984 > budget
-    big = fit_batch(chain(), PARAMS + 1000 * 41984, (1, 16, 16))
+    big = fit_batch(chain(), PARAMS + 1000 * 41984, (1, 16, 16), reserve=0)
     assert big.batch == 1000
     # Parameters fit, one image does not: batch 0, and batch 1's peak is reported.
-    none = fit_batch(chain(), PARAMS + 41984 - 1, (1, 16, 16))
+    none = fit_batch(chain(), PARAMS + 41984 - 1, (1, 16, 16), reserve=0)
     assert none.batch == 0 and none.next_peak_bytes == PARAMS + 41984
 
 

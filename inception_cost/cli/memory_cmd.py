@@ -10,11 +10,12 @@ import pandas as pd
 
 from ..atomic import writable_folder
 from ..errors import UsageError
-from ..memory_analysis.api import check_input_bytes, fit_batch, memory
+from ..memory_analysis.api import (DEFAULT_RESERVE, check_input_bytes, fit_batch, memory,
+                                   reserve_bytes)
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
-from ..memory_analysis.step import DTYPES, OPTIMIZERS, STEPS, check_options
+from ..memory_analysis.step import DEVICES, DTYPES, OPTIMIZERS, STEPS, check_options
 from ..models.resolve import resolve_model, resolve_training_model
 from ..report.units import human_bytes
 from ..report.render import render, to_csv, write_output
@@ -48,6 +49,18 @@ def terminal_modules(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     out["module"] = [("  " * max(int(d) - 1, 0)) + m for m, d in zip(out["module"], out["depth"])]
     return out.drop(columns=["type", "depth"]).rename(columns=MODULE_HEADERS)
+
+
+def target_note(report) -> str:
+    """What was modelled for the target device: optimizer implementation, attention."""
+    parts = [f"target {report.device}"]
+    if report.training and report.optimizer != "none":
+        parts.append("optimizer " + ("multi-tensor (foreach)" if report.foreach
+                                     else "per-parameter loop"))
+    if report.attention:
+        parts.append("scaled_dot_product_attention: " + ", ".join(
+            f"{k} x{v}" for k, v in sorted(report.attention.items())))
+    return "; ".join(parts)
 
 
 def fit_table(results) -> pd.DataFrame:
@@ -107,11 +120,20 @@ def _model(spec: str, training: bool, aux: bool):
 @click.option("--step", default="steady", show_default=True,
               help=f"{' | '.join(STEPS)}. steady: optimizer state exists already (every "
                    "step after the first); first: created inside this step.")
+@click.option("--device", default="cuda", show_default=True,
+              help=f"{' | '.join(DEVICES)}: the target whose default kernels (fused "
+                   "attention) and optimizer implementation are modelled.")
+@click.option("--foreach/--no-foreach", default=None,
+              help="Optimizer implementation: multi-tensor (foreach) or per-parameter loop "
+                   "(default: the target's default, foreach on cuda, loop on cpu).")
 @click.option("--rounding", is_flag=True,
               help="Round every allocation up to 512 bytes like the CUDA caching allocator.")
 @click.option("--fit", "fit_", default=None,
               help="A memory size (16GiB = 16G, 24GB, 8.2GB, 512MiB): print the largest batch "
                    "that fits, for inference and for training (with --train: training only).")
+@click.option("--reserve", default=DEFAULT_RESERVE, show_default=True,
+              help="With --fit: headroom kept free, a percentage of the budget or a size "
+                   "(256MiB, 0), for what is not predicted (fragmentation, cuDNN workspace).")
 @click.option("--depth", default=1, show_default=True, type=int,
               help="Module rows down to this depth (csv/json carry all).")
 @click.option("--timeline", is_flag=True,
@@ -124,8 +146,8 @@ def _model(spec: str, training: bool, aux: bool):
 @format_option()
 @output_option()
 @click.pass_context
-def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, rounding, fit_, depth,
-               timeline, plots_dir, aux, fmt, output):
+def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device, foreach,
+               rounding, fit_, reserve, depth, timeline, plots_dir, aux, fmt, output):
     """Predicted memory (bytes) of MODEL: the peak and when it happens, the peak split
     into parameters, buffers, gradients, optimizer state, activations saved for backward
     and transient tensors, per-module rows, and the live bytes after every op.  Tracked
@@ -137,6 +159,9 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, roundin
     if batch <= 0:
         raise UsageError(f"--batch must be a positive integer (got {batch})")
     check_options(dtype, optimizer, step, batch)
+    device = device.strip().lower()
+    if device not in DEVICES:
+        raise UsageError(f"unknown --device '{device}' (choose from {', '.join(DEVICES)})")
     if depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     batch_given = ctx.get_parameter_source("batch") != click.core.ParameterSource.DEFAULT
@@ -144,6 +169,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, roundin
     budget = parse_size(fit_) if fit_ is not None else None
     if plots_dir:   # before the analysis: a folder that cannot take files fails at once
         writable_folder(plots_dir, "--plots")
+    kept = reserve_bytes(reserve, budget) if budget is not None else 0
     chw = parse_chw(input_) if input_ else None
     if chw and budget is None:
         check_input_bytes(batch, chw, dtype)
@@ -154,7 +180,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, roundin
             module, default_size, label = _model(model, t, aux)
             results.append(fit_batch(module, budget, chw or default_size, training=t,
                                      optimizer=optimizer, dtype=dtype,
-                                     allocator_rounding=rounding, step=step))
+                                     allocator_rounding=rounding, step=step, device=device,
+                                     foreach=foreach, reserve=kept))
         chw = chw or default_size
         check_budget(results)
         df = fit_table(results)
@@ -170,13 +197,16 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, roundin
                           notes=fit_notes(results)
                           + [f"training = forward + loss + backward + {optimizer} step "
                              f"({step} state); bytes "
-                             + ("rounded to 512-byte blocks" if rounding else "exact")])
+                             + ("rounded to 512-byte blocks" if rounding else "exact"),
+                             f"target {device}; reserve {human_bytes(kept)} ({reserve}) kept "
+                             "free: largest batch with peak <= budget - reserve"])
         write_output(text, output)
         return
     module, default_size, label = _model(model, train, aux)
     chw = chw or default_size
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
-                    dtype=dtype, allocator_rounding=rounding, step=step, name=label)
+                    dtype=dtype, allocator_rounding=rounding, step=step, name=label,
+                    device=device, foreach=foreach)
     if plots_dir:
         from ..memory_analysis.plots import module_bars, plot_stem, timeline_plot
         tag = f"{plot_stem(label)}_b{batch}_{'train' if train else 'inference'}"
@@ -201,6 +231,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, roundin
     notes = [f"peak: {peak_note}",
              f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
              "peak = most bytes alive after any op"]
+    notes.append(target_note(report))
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
     parts = [render(summary, fmt, title=f"{label} @ {batch}x{'x'.join(map(str, chw))} {dtype}: "
                                         f"{what}", notes=notes)]

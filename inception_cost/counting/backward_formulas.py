@@ -182,6 +182,40 @@ def _zero(call: OpCall) -> GradCost:
     return GradCost()
 
 
+# --------------------------------------------------------------------------- #
+# recurrent (CPU fused LSTM layer)
+# --------------------------------------------------------------------------- #
+def lstm_layer_backward_split(call: OpCall) -> GradCost:
+    """aten.mkldnn_rnn_layer_backward(input (T, B, I), w_ih (4H, I), w_hh (4H, H), b_ih,
+    b_hh, hx, cx, output, hy, cy, grad_output, grad_hy, grad_cy, reverse, mode, hidden_size,
+    num_layers, has_biases, ...): one LSTM layer and direction, counted as the backward of
+    the per-step ops it replaces (what autograd runs for them on meta), with the input
+    needing its gradient and the initial (h, c) not (nn.LSTM's zero default).  T steps,
+    batch B, G = 4H gate rows:
+
+    - input gradient: dx = dgates W_ih (T*B*G*I MACs), dh_{t-1} = dgates W_hh for
+      t >= 1 ((T-1)*B*G*H MACs); FLOPs 2 x MACs + gate derivatives: 3 sigmoid (3 each)
+      and 2 tanh (3 each) per hidden element (15*T*B*H), 6 products per step from
+      c_t = f c_{t-1} + i g and h_t = o tanh(c_t), less dc_0 ((6T-1)*B*H), and one add
+      per element where a gradient has two sources (dh_t from the output and the next
+      step, dc_t from h_t and c_{t+1}: 2*(T-1)*B*H);
+    - weight gradient: dW_ih = dgates^T x (T*B*G*I MACs), dW_hh = dgates^T h
+      (T*B*G*H MACs); FLOPs 2 x MACs + summing the T per-step weight gradients
+      ((T-1)*G*(I+H)) + with biases the batch sums of both bias gradients (2*T*B*G) and
+      their T-step sums (2*(T-1)*G).
+    """
+    t, b, i = call.args[0]
+    g, h = call.args[2]
+    has_biases = bool(call.args[17]) if len(call.args) > 17 else True
+    in_macs = t * b * g * i + (t - 1) * b * g * h
+    in_flops = 2 * in_macs + 15 * t * b * h + (6 * t - 1) * b * h + 2 * (t - 1) * b * h
+    w_macs = t * b * g * (i + h)
+    w_flops = 2 * w_macs + (t - 1) * g * (i + h)
+    if has_biases:
+        w_flops += 2 * t * b * g + 2 * (t - 1) * g
+    return GradCost(Cost(in_macs, in_flops), Cost(w_macs, w_flops))
+
+
 # op name -> split formula. Names are aten overload packets (torch.ops.aten.<name>).
 GRADIENT_SPLITS = {
     "convolution_backward": conv_backward_split,
@@ -228,6 +262,7 @@ GRADIENT_SPLITS = {
     "_scaled_dot_product_flash_attention_backward": _attention_backward,
     "_scaled_dot_product_cudnn_attention_backward": _attention_backward,
     "_scaled_dot_product_flash_attention_for_cpu_backward": _attention_backward,
+    "mkldnn_rnn_layer_backward": lstm_layer_backward_split,
 }
 """aten backward op name -> ``OpCall -> GradCost``."""
 

@@ -22,6 +22,7 @@ Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operati
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 from dataclasses import dataclass, field
@@ -303,6 +304,21 @@ def _step_state(model: nn.Module, device: str) -> tuple[nn.Module, dict | None]:
     return model, state
 
 
+@contextlib.contextmanager
+def _restored(model: nn.Module):
+    """Put every module's own parameters and buffers back afterwards.  ``functional_call``
+    restores them itself, but out of order for a submodule registered under two names:
+    the caller's model would keep the meta leaves (its weights lost)."""
+    mods = list(model.modules())
+    kept = [(dict(m._parameters), dict(m._buffers)) for m in mods]
+    try:
+        yield
+    finally:
+        for m, (params, bufs) in zip(mods, kept):
+            m._parameters.update(params)
+            m._buffers.update(bufs)
+
+
 def _keep_requires_grad(inputs, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """Inputs given with ``requires_grad=True`` keep it on the counting device."""
     def wants(t) -> bool:
@@ -470,8 +486,11 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
         attribution = _BackwardAttribution(rec, node_map)
         with NodeMapMode(node_map):
             try:
-                out = (functional_call(work, state, args, kwargs) if state is not None
-                       else work(*args, **kwargs))
+                if state is None:
+                    out = work(*args, **kwargs)
+                else:
+                    with _restored(work):
+                        out = functional_call(work, state, args, kwargs)
             except UsageError:
                 raise
             except Exception as exc:  # noqa: BLE001 - re-raised with the module path

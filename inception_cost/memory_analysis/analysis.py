@@ -9,7 +9,8 @@ from bisect import bisect_right
 import numpy as np
 import pandas as pd
 
-from .categories import (BACKWARD, CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED)
+from .categories import (BACKWARD, CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED,
+                         TRANSIENT_FORWARD, WORKSPACE)
 from .tracker import StorageTracker
 
 ALLOCATOR_BLOCK = 512  # bytes: the CUDA caching allocator rounds every request up to this
@@ -44,6 +45,12 @@ def live_by_category(tracker: StorageTracker, rounding: bool) -> np.ndarray:
                 starts.append(start)
                 ends.append(end)
                 sizes.append(size)
+    for op, size in getattr(tracker, "workspace", {}).items():
+        if op < n:
+            cats.append(WORKSPACE)
+            starts.append(op)
+            ends.append(op + 1)
+            sizes.append(rounded(size, rounding))
     dtype = np.int64 if sum(sizes) <= INT64_MAX else object
     diff = np.zeros((len(INTERNAL), n + 1), dtype=dtype)
     if sizes:
@@ -55,9 +62,10 @@ def live_by_category(tracker: StorageTracker, rounding: bool) -> np.ndarray:
 
 
 def public_columns(internal: np.ndarray) -> dict[str, np.ndarray]:
-    """Internal rows -> the six public categories (transient = the three transient rows)."""
-    cols = {name: internal[i] for i, name in enumerate(CATEGORIES[:-1])}
-    cols["transient"] = internal[len(CATEGORIES) - 1:].sum(axis=0)
+    """Internal rows -> the public categories (transient = the three transient rows)."""
+    cols = {name: internal[i] for i, name in enumerate(CATEGORIES[:TRANSIENT_FORWARD])}
+    cols["transient"] = internal[TRANSIENT_FORWARD:WORKSPACE].sum(axis=0)
+    cols["workspace"] = internal[WORKSPACE]
     return cols
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import replace
+from fractions import Fraction
 
 import numpy as np
 import torch.nn as nn
@@ -16,7 +18,10 @@ from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
 from .failures import TooLargeError
 from .result import MemoryReport
 from .run import track
-from .step import DTYPES, OPTIMIZERS, STEPS, StepConfig, cast
+from .step import DEVICES, DTYPES, OPTIMIZERS, STEPS, StepConfig, cast
+
+
+DEFAULT_RESERVE = "5%"   # --fit headroom: a fraction of the budget kept free
 
 
 def _resolve(model, input_size, training: bool = False):
@@ -56,14 +61,24 @@ def _name(value, what: str, choices) -> str:
     return value.strip().lower()
 
 
-def _config(chw, batch, training, optimizer, dtype, step) -> StepConfig:
+def _flag(value, what: str):
+    """None, True or False; anything else is refused."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    raise UsageError(f"{what} must be None, True or False, got {value!r}")
+
+
+def _config(chw, batch, training, optimizer, dtype, step, device="cuda", foreach=None,
+            workspace=True) -> StepConfig:
     n, chw = _split_input(chw, batch)
     if not isinstance(training, (bool, np.bool_)):
         raise UsageError(f"training must be True or False, got {training!r}")
     cfg = StepConfig(batch=n, input_size=chw, training=bool(training),
                      optimizer=_name("none" if optimizer is None else optimizer, "optimizer",
                                      OPTIMIZERS),
-                     dtype=_name(dtype, "dtype", DTYPES), step=_name(step, "step", STEPS))
+                     dtype=_name(dtype, "dtype", DTYPES), step=_name(step, "step", STEPS),
+                     device=_name(device, "device", DEVICES), foreach=_flag(foreach, "foreach"),
+                     workspace=bool(workspace))
     check_input_bytes(cfg.batch, cfg.input_size, cfg.dtype)
     return cfg
 
@@ -159,12 +174,15 @@ def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
         peak_phase=PHASES[tracker.op_phases[peak]], breakdown=at_peak, detail=detail,
         parameter_bytes=int(params), buffer_bytes=int(buffers),
         activation_sum_bytes=int(act_sum), ops=tracker.n,
-        modules=module_frame(tracker, timeline, named, rounding), timeline=timeline)
+        modules=module_frame(tracker, timeline, named, rounding), timeline=timeline,
+        device=cfg.device, foreach=cfg.uses_foreach if cfg.training else False,
+        attention=dict(tracker.attention))
 
 
 def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
            optimizer: str | None = None, dtype: str = "fp32", allocator_rounding: bool = False,
-           step: str = "steady", name: str | None = None) -> MemoryReport:
+           step: str = "steady", name: str | None = None, device: str = "cuda",
+           foreach: bool | None = None, workspace: bool = True) -> MemoryReport:
     """Predicted memory of one inference forward (``training=False``) or one training step
     (forward in train mode, cross-entropy loss with 0.3 x each auxiliary head, backward,
     ``optimizer.step()``), tracked storage by storage on the meta device.
@@ -175,11 +193,17 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     (model and input cast), "amp" (fp32 parameters, autocast to fp16).  step: "steady"
     (optimizer state exists before the step, as in every step after the first) or "first"
     (torch.optim creates it lazily inside this step).  allocator_rounding: round every
-    allocation up to 512 bytes as the CUDA caching allocator does.  Returns a
+    allocation up to 512 bytes as the CUDA caching allocator does.  device: the target,
+    "cuda" (default) or "cpu": the fused attention kernel and the optimizer implementation
+    PyTorch picks there by default.  foreach: None = that default (multi-tensor on CUDA,
+    per-parameter loop on CPU), True/False to choose.  workspace: add the kernel scratch
+    of the target's ops while they run (category "workspace"; CPU rules in
+    ``workspace.py``, none for cuda); False gives storages only (MemTracker's view).
+    Returns a
     ``MemoryReport``; all sizes in bytes.
     """
     module, chw, label = _resolve(model, input_size, bool(training) is True)
-    cfg = _config(chw, batch, training, optimizer, dtype, step)
+    cfg = _config(chw, batch, training, optimizer, dtype, step, device, foreach, workspace)
     return analyse(module, cfg, name or label, bool(allocator_rounding))
 
 
@@ -188,21 +212,28 @@ __all__ = ["memory", "analyse", "MemoryReport", "CATEGORIES"]
 
 def fit_batch(model, budget: int | str, input_size=None, *, training: bool = False,
               optimizer: str | None = None, dtype: str = "fp32",
-              allocator_rounding: bool = False, step: str = "steady"):
+              allocator_rounding: bool = False, step: str = "steady", device: str = "cuda",
+              foreach: bool | None = None, workspace: bool = True,
+              reserve: int | str = DEFAULT_RESERVE):
     """Largest batch whose predicted peak (bytes) fits ``budget`` (bytes, or a size such as
-    '16GiB'); a ``fit.FitResult``.  Pass allocator_rounding=True for CUDA: the
-    question is usually about a CUDA device, where it applies."""
+    '16GiB') less ``reserve``; a ``fit.FitResult`` (its ``budget_bytes`` is the budget as
+    given).  ``reserve``: headroom kept free for what the model does not predict
+    (allocator fragmentation, unmodelled kernel workspace such as cuDNN's): a fraction of
+    the budget ('5%', the default) or a size ('256MiB', 0).  Pass allocator_rounding=True
+    for CUDA: the question is usually about a CUDA device, where it applies."""
     from .fit import fit
     from .sizes import parse_size
     module, chw, _label = _resolve(model, input_size, bool(training) is True)
-    cfg = _config(chw, 1, training, optimizer, dtype, step)
+    cfg = _config(chw, 1, training, optimizer, dtype, step, device, foreach, workspace)
     budget = _budget(budget, parse_size)
+    usable = budget - reserve_bytes(reserve, budget)
     dt = DTYPES[cfg.dtype]
     params = sum(rounded(p.numel() * (dt.itemsize if cfg.dtype in ("bf16", "fp16")
                                       else p.element_size()), allocator_rounding)
                  for p in module.parameters())
-    return fit(lambda c: peak_bytes(module, c, bool(allocator_rounding)), cfg, budget, params,
-               max_batch(cfg.input_size, cfg.dtype))
+    result = fit(lambda c: peak_bytes(module, c, bool(allocator_rounding)), cfg, usable, params,
+                 max_batch(cfg.input_size, cfg.dtype))
+    return replace(result, budget_bytes=budget)
 
 
 def _budget(budget, parse_size) -> int:
@@ -217,3 +248,23 @@ def _budget(budget, parse_size) -> int:
     if isinstance(budget, float) and math.isfinite(budget) and budget >= 1:
         return int(budget)
     return parse_size(budget if isinstance(budget, str) else repr(budget))
+
+
+def reserve_bytes(reserve: int | str, budget: int) -> int:
+    """Headroom in bytes: '5%' of ``budget`` (rounded down), a size ('256MiB'), or an int."""
+    from .sizes import parse_size
+    if isinstance(reserve, str) and reserve.strip().endswith("%"):
+        text = reserve.strip()[:-1].strip()
+        try:
+            pct = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            raise UsageError(f"--reserve must be a percentage like 5% or a size like 256MiB "
+                             f"(got '{reserve}')") from None
+        if not 0 <= pct < 100:
+            raise UsageError(f"--reserve must be between 0% and 100% (got '{reserve}')")
+        return int(budget * pct // 100)   # exact: no float
+    value = parse_size(reserve, "--reserve") if isinstance(reserve, str) and \
+        reserve.strip() not in ("0", "") else int(reserve or 0)
+    if value < 0 or value >= budget:
+        raise UsageError(f"--reserve must be smaller than the budget (got '{reserve}')")
+    return value

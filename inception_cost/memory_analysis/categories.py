@@ -12,12 +12,14 @@ PHASES = ("forward", "backward", "optimizer")
 # the phase that allocated them so that MemTracker's view can be rebuilt exactly.
 PARAMETERS, BUFFERS, GRADIENTS, OPTIMIZER_STATE, SAVED = 0, 1, 2, 3, 4
 TRANSIENT_FORWARD, TRANSIENT_BACKWARD, TRANSIENT_OPTIMIZER = 5, 6, 7
+WORKSPACE = 8   # kernel scratch alive only while its op runs (workspace.py), not a storage
 INTERNAL = ("parameters", "buffers", "gradients", "optimizer_state", "saved_activations",
-            "transient_forward", "transient_backward", "transient_optimizer")
+            "transient_forward", "transient_backward", "transient_optimizer", "workspace")
 
-# Public categories (what reports show): the three transient kinds add up to ``transient``.
+# Public categories (what reports show): the three transient kinds add up to ``transient``;
+# workspace is kernel scratch, counted at the op that holds it only.
 CATEGORIES = ("parameters", "buffers", "gradients", "optimizer_state", "saved_activations",
-              "transient")
+              "transient", "workspace")
 DESCRIPTIONS = {
     "parameters": "nn.Parameter storages of the model",
     "buffers": "registered buffers (e.g. BatchNorm running statistics)",
@@ -26,6 +28,9 @@ DESCRIPTIONS = {
     "saved_activations": "storages autograd saved for the backward pass",
     "transient": "every other op output: the input batch, activations not saved, gradients "
                  "of activations, temporaries of the optimizer step",
+    "workspace": "kernel scratch alive only while its op runs (oneDNN reorder copies and "
+                 "weight-gradient buffers, fused-attention tiles; CPU rules, stated in "
+                 "memory_analysis/workspace.py; 0 for cuda: not modelled)",
 }
 
 

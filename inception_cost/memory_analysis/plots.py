@@ -13,7 +13,7 @@ from .result import MemoryReport
 PHASE_COLOURS = {"forward": "#3b75af", "backward": "#e0823d", "optimizer": "#519e3e"}
 CATEGORY_COLOURS = {"parameters": "#7f7f7f", "buffers": "#bcbd22", "gradients": "#d62728",
                     "optimizer_state": "#9467bd", "saved_activations": "#1f77b4",
-                    "transient": "#ff7f0e"}
+                    "transient": "#ff7f0e", "workspace": "#8c564b"}
 MIB = 2 ** 20
 
 

@@ -20,7 +20,10 @@ class MemoryReport:
     after every op, in total and per category.  ``rounding``: True when each allocation was
     rounded up to 512-byte blocks like the CUDA caching allocator, False for exact bytes.
     ``activation_sum_bytes``: bytes of every storage the forward allocated (each counted
-    once, as if nothing were ever freed)."""
+    once, as if nothing were ever freed).  ``device``: the target device whose default
+    kernels and optimizer implementation were modelled; ``foreach``: the optimizer ran its
+    multi-tensor implementation; ``attention``: calls of scaled_dot_product_attention per
+    backend the target device picks ('flash', 'efficient', 'math')."""
     model: str
     batch: int
     input_size: tuple[int, int, int]
@@ -43,6 +46,9 @@ class MemoryReport:
     modules: pd.DataFrame = field(repr=False)
     timeline: pd.DataFrame = field(repr=False)
     units: str = "bytes"
+    device: str = "cuda"
+    foreach: bool = True
+    attention: dict = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
         """Two columns (what, bytes): the peak, when it happens, and its breakdown."""
@@ -62,7 +68,9 @@ class MemoryReport:
         out = {k: getattr(self, k) for k in (
             "model", "batch", "training", "optimizer", "dtype", "step", "rounding",
             "peak_bytes", "peak_op_index", "peak_op", "peak_module", "peak_phase",
-            "parameter_bytes", "buffer_bytes", "activation_sum_bytes", "ops", "units")}
+            "parameter_bytes", "buffer_bytes", "activation_sum_bytes", "ops", "units",
+            "device", "foreach")}
+        out["attention"] = dict(self.attention)
         out["input_size"] = list(self.input_size)
         out["breakdown"] = dict(self.breakdown)
         out["detail"] = dict(self.detail)

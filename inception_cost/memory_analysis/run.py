@@ -13,11 +13,14 @@ import torch
 import torch.nn as nn
 
 from ..errors import UsageError
+from .attention import FusedAttention
 from .categories import BACKWARD, FORWARD, OPTIMIZER
 from .failures import step_error
 from .step import StepConfig, autocast, loss_of, make_batch, make_optimizer, prepare_model, \
     warm_optimizer
 from .tracker import StorageTracker
+from .workspace import default_threads
+from .workspace import rules as workspace_rules
 
 
 def _noop(*_a) -> None:
@@ -63,7 +66,8 @@ def setup(model: nn.Module, cfg: StepConfig):
     if cfg.training and not any(p.requires_grad for p in model.parameters()):
         raise UsageError("the model has no parameters that require gradients: a training step "
                          "has nothing to train (analyse inference without --train)")
-    opt = make_optimizer(cfg.optimizer, model.parameters()) if cfg.training else None
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.uses_foreach) \
+        if cfg.training else None
     if opt is not None and cfg.step == "steady":
         warm_optimizer(opt, model)
     return model, opt
@@ -74,6 +78,9 @@ def track(model: nn.Module, cfg: StepConfig, device) -> StorageTracker:
     StorageTracker and return it, finished."""
     model, opt = setup(model, cfg)
     tracker = StorageTracker(module_names(model))
+    if cfg.workspace:
+        tracker.workspace_rules = workspace_rules(cfg.device)
+        tracker.threads = default_threads()
     tracker.register_model(model)
     if opt is not None:
         tracker.register_optimizer(opt)
@@ -85,13 +92,15 @@ def track(model: nn.Module, cfg: StepConfig, device) -> StorageTracker:
         tracker.module = m
 
     grad_ctx = contextlib.nullcontext() if cfg.training else torch.no_grad()
+    attention = FusedAttention(cfg.device)
     try:
-        with grad_ctx, tracker.hooks(model, cfg.training), tracker:
+        with grad_ctx, tracker.hooks(model, cfg.training), attention, tracker:
             run_program(model, cfg, device, opt, set_phase, set_module)
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's model failed: one line
         raise step_error(tracker.phase, tracker.module, exc) from exc
+    tracker.attention = dict(attention.used)
     if opt is not None:
         tracker.register_optimizer(opt, from_birth=True)
     return tracker

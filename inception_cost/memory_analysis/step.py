@@ -20,6 +20,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
 AMP_DTYPE = torch.float16            # autocast's lower precision for dtype="amp"
 OPTIMIZERS = ("none", "sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad")
 STEPS = ("steady", "first")
+DEVICES = ("cuda", "cpu")   # target devices: what PyTorch would run there by default
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,21 @@ class StepConfig:
     optimizer: str = "none"
     dtype: str = "fp32"
     step: str = "steady"
+    device: str = "cuda"
+    foreach: bool | None = None
+    workspace: bool = True     # add kernel workspace (workspace.py) where modelled
 
     def __post_init__(self):
         check_options(self.dtype, self.optimizer, self.step, self.batch)
+        if self.device not in DEVICES:
+            raise UsageError(f"unknown device '{self.device}' (choose from "
+                             f"{', '.join(DEVICES)})")
+
+    @property
+    def uses_foreach(self) -> bool:
+        """The optimizer implementation: ``foreach`` if given, else PyTorch's default on the
+        target device (multi-tensor on CUDA, the per-parameter loop on CPU)."""
+        return self.device == "cuda" if self.foreach is None else bool(self.foreach)
 
 
 def check_options(dtype: str, optimizer: str, step: str = "steady", batch: int = 1) -> None:
@@ -48,26 +61,28 @@ def check_options(dtype: str, optimizer: str, step: str = "steady", batch: int =
         raise UsageError(f"batch must be a positive integer (got {batch})")
 
 
-def make_optimizer(name: str, params) -> torch.optim.Optimizer | None:
+def make_optimizer(name: str, params, foreach: bool = True) -> torch.optim.Optimizer | None:
     """torch.optim with its defaults (the learning rate does not change bytes) and the
-    multi-tensor ``foreach`` implementation: torch's default on CUDA, the device whose memory
-    is predicted (on meta or CPU tensors torch would pick the per-parameter loop, whose
-    temporaries are one parameter at a time instead of whole lists)."""
+    implementation ``foreach`` names explicitly: True = multi-tensor (torch's default on
+    CUDA; its temporaries are whole lists of tensors), False = the per-parameter loop
+    (torch's default on CPU; temporaries one parameter at a time).  Named explicitly
+    because on meta tensors torch would always pick the loop."""
     params = [p for p in params if p.requires_grad]
+    fe = bool(foreach)
     if name == "none":
         return None
     if name == "sgd":
-        return torch.optim.SGD(params, lr=0.1, foreach=True)
+        return torch.optim.SGD(params, lr=0.1, foreach=fe)
     if name == "momentum":
-        return torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=True)
+        return torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=fe)
     if name == "adam":
-        return torch.optim.Adam(params, foreach=True)
+        return torch.optim.Adam(params, foreach=fe)
     if name == "adamw":
-        return torch.optim.AdamW(params, foreach=True)
+        return torch.optim.AdamW(params, foreach=fe)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, foreach=True)
+        return torch.optim.RMSprop(params, foreach=fe)
     if name == "adagrad":
-        return torch.optim.Adagrad(params, foreach=True)
+        return torch.optim.Adagrad(params, foreach=fe)
     raise UsageError(f"unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
 
 

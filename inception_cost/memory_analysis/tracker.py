@@ -70,6 +70,10 @@ class StorageTracker(TorchDispatchMode):
         self._names = module_names or {}
         self._stack: list[str] = []
         self._param_module: dict[int, str] = {}
+        self.attention: dict[str, int] = {}  # fused-attention backend -> calls (attention.py)
+        self.workspace: dict[int, int] = {}  # op index -> kernel scratch bytes (workspace.py)
+        self.workspace_rules: dict = {}
+        self.threads = 1
 
     # --- storages -------------------------------------------------------------------
     def _free(self, key: int, _ref) -> None:
@@ -125,6 +129,11 @@ class StorageTracker(TorchDispatchMode):
                     for q in o:
                         if isinstance(q, torch.Tensor):
                             see(q)
+        rule = self.workspace_rules.get(func)
+        if rule is not None:
+            scratch = rule(args, kwargs or {}, out, self.threads)
+            if scratch:
+                self.workspace[self.n] = scratch
         phase = self.phase
         self.op_funcs.append(func)
         self.op_phases.append(phase)
