@@ -121,7 +121,7 @@ BUDGETS = [2**20, 10**7, 2**30, 80 * 2**30, 2**40, 10**14, 2**50]   # 1 MiB ... 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_fit_is_the_hand_division_from_1mib_to_1pib(budget):
     expected = (budget - P) // PER_IMAGE
-    r = fit_batch(mlp(), budget, (1, 28, 28))
+    r = fit_batch(mlp(), budget, (1, 28, 28), reserve=0)
     assert r.batch == expected
     # an affine peak takes 4 analyses: batches 1 and 2, the secant's (exact) answer, and
     # the batch after it
@@ -130,13 +130,13 @@ def test_fit_is_the_hand_division_from_1mib_to_1pib(budget):
 
 
 def test_fit_has_no_2_to_the_24_cap():
-    assert fit_batch(mlp(), 2**50, (1, 28, 28)).batch == (2**50 - P) // PER_IMAGE > 2**37
+    assert fit_batch(mlp(), 2**50, (1, 28, 28), reserve=0).batch == (2**50 - P) // PER_IMAGE > 2**37
 
 
 @pytest.mark.parametrize("n", [1, 2, 12345, 2**31 + 5])
 def test_a_batch_whose_peak_equals_the_budget_fits(n):
-    assert fit_batch(mlp(), peak(n), (1, 28, 28)).batch == n
-    assert fit_batch(mlp(), peak(n) - 1, (1, 28, 28)).batch == n - 1
+    assert fit_batch(mlp(), peak(n), (1, 28, 28), reserve=0).batch == n
+    assert fit_batch(mlp(), peak(n) - 1, (1, 28, 28), reserve=0).batch == n - 1
 
 
 @pytest.mark.parametrize("text, nbytes", [
@@ -144,7 +144,8 @@ def test_a_batch_whose_peak_equals_the_budget_fits(n):
     ("0.1TB", 10**11), ("1PiB", 2**50), ("123456789", 123_456_789),
 ])
 def test_fit_sizes_are_exact(capsys, mlp_spec, text, nbytes):
-    rc, out, err = run(capsys, "memory", mlp_spec, "--fit", text, "--format", "csv")
+    rc, out, err = run(capsys, "memory", mlp_spec, "--fit", text, "--reserve", "0",
+                           "--format", "csv")
     assert rc == 0, err
     rows = [line.split(",") for line in out.strip().splitlines()[1:]]
     inference = rows[0]
@@ -163,12 +164,13 @@ def test_fit_of_340_nines_is_the_input_limit_in_one_error_line(capsys, mlp_spec)
 
 def test_fit_when_not_even_batch_1_fits_reports_batch_1s_peak(capsys, mlp_spec):
     budget = P + PER_IMAGE - 1            # the parameters fit, one image does not
-    rc, out, err = run(capsys, "memory", mlp_spec, "--fit", budget, "--format", "json")
+    rc, out, err = run(capsys, "memory", mlp_spec, "--fit", budget, "--reserve", "0",
+                           "--format", "json")
     assert rc == 0, err
     inference = json.loads(out)[0]
     assert inference["largest_batch"] == 0 and inference["peak_bytes"] is None
     assert inference["peak_bytes_at_batch_plus_1"] == peak(1)
-    rc, out, err = run(capsys, "memory", mlp_spec, "--fit", budget)
+    rc, out, err = run(capsys, "memory", mlp_spec, "--fit", budget, "--reserve", "0")
     assert rc == 0, err
     assert f"inference: batch 1 does not fit; it needs {peak(1):,} bytes" in out
     assert max(len(line) for line in out.splitlines()) <= 100
@@ -192,7 +194,7 @@ def test_fit_starts_at_batch_2_when_batch_1_cannot_train():
     with pytest.raises(UsageError, match="Expected more than 1 value per channel"):
         memory(model, (3, 8, 8), batch=1, training=True, optimizer="sgd")
     budget = 10**6
-    r = fit_batch(model, budget, (3, 8, 8), training=True, optimizer="sgd")
+    r = fit_batch(model, budget, (3, 8, 8), training=True, optimizer="sgd", reserve=0)
     assert r.batch >= 2 and r.peak_bytes <= budget < r.next_peak_bytes
     for n, p in ((r.batch, r.peak_bytes), (r.batch + 1, r.next_peak_bytes)):
         assert memory(model, (3, 8, 8), batch=n, training=True, optimizer="sgd").peak_bytes == p
@@ -266,7 +268,7 @@ def test_compiled_model_counts_like_its_original():
     m = mlp()
     compiled = torch.compile(m)
     assert memory(compiled, (1, 28, 28), batch=3).peak_bytes == peak(3)
-    assert fit_batch(compiled, 2**30, (1, 28, 28)).batch == (2**30 - P) // PER_IMAGE
+    assert fit_batch(compiled, 2**30, (1, 28, 28), reserve=0).batch == (2**30 - P) // PER_IMAGE
     from inception_cost import count
     # Linear MACs: 784 x 300 + 300 x 10 per image
     assert count(torch.compile(nn.Sequential(nn.Linear(784, 300), nn.ReLU(),

@@ -46,7 +46,7 @@ def test_search_equals_linear_scan(steps, base, data):
         if budget >= peaks[-1]:          # the scan only knows batches up to len(peaks)
             continue
         got, _ = largest_batch(lambda n: peaks[n - 1] if n <= len(peaks) else
-                               peaks[-1] + (n - len(peaks)) * 1000, budget)
+                               peaks[-1] + (n - len(peaks)) * 1000, budget, 10**6)
         assert got == scan(peaks, budget), (budget, peaks[:got + 2])
 
 
@@ -65,15 +65,15 @@ PARAMS, PER_IMAGE = 14_112, 41_984
 
 @pytest.mark.parametrize("n", [1, 2, 7, 64, 1000])
 def test_budget_exactly_a_peak_fits_and_one_byte_less_does_not(n):
-    exact = fit_batch(_chain(), PARAMS + n * PER_IMAGE, (1, 16, 16))
+    exact = fit_batch(_chain(), PARAMS + n * PER_IMAGE, (1, 16, 16), reserve=0)
     assert (exact.batch, exact.peak_bytes) == (n, PARAMS + n * PER_IMAGE)
     assert exact.next_peak_bytes == PARAMS + (n + 1) * PER_IMAGE
-    below = fit_batch(_chain(), PARAMS + n * PER_IMAGE - 1, (1, 16, 16))
+    below = fit_batch(_chain(), PARAMS + n * PER_IMAGE - 1, (1, 16, 16), reserve=0)
     assert below.batch == n - 1
 
 
 def test_budget_of_the_parameters_alone_is_batch_0_not_an_error():
-    r = fit_batch(_chain(), PARAMS, (1, 16, 16))
+    r = fit_batch(_chain(), PARAMS, (1, 16, 16), reserve=0)
     assert (r.batch, r.next_peak_bytes) == (0, PARAMS + PER_IMAGE)
 
 
@@ -117,7 +117,7 @@ def test_cli_fit_equals_memtracker_scan(capsys, mlp_spec, mt_peaks):
     checked = 0
     for budget in budgets:
         rc, out, err = run(["memory", mlp_spec, "--input", "3x4x4", "--optimizer", "sgd",
-                            "--fit", str(budget), "--format", "json"], capsys)
+                            "--fit", str(budget), "--reserve", "0", "--format", "json"], capsys)
         assert rc == 0, err
         rows = json.loads(out)
         assert [r["mode"] for r in rows] == ["inference", "training"]

@@ -221,7 +221,7 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
     (allocator fragmentation, unmodelled kernel workspace such as cuDNN's): a fraction of
     the budget ('5%', the default) or a size ('256MiB', 0).  Pass allocator_rounding=True
     for CUDA: the question is usually about a CUDA device, where it applies."""
-    from .fit import fit
+    from .fit import fit, size_text
     from .sizes import parse_size
     module, chw, _label = _resolve(model, input_size, bool(training) is True)
     cfg = _config(chw, 1, training, optimizer, dtype, step, device, foreach, workspace)
@@ -231,8 +231,10 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
     params = sum(rounded(p.numel() * (dt.itemsize if cfg.dtype in ("bf16", "fp16")
                                       else p.element_size()), allocator_rounding)
                  for p in module.parameters())
+    shown = f"--fit {size_text(budget)}" + (f" less the reserve ({size_text(budget - usable)})"
+                                            if usable < budget else "")
     result = fit(lambda c: peak_bytes(module, c, bool(allocator_rounding)), cfg, usable, params,
-                 max_batch(cfg.input_size, cfg.dtype))
+                 max_batch(cfg.input_size, cfg.dtype), shown)
     return replace(result, budget_bytes=budget)
 
 

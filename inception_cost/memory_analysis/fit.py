@@ -110,10 +110,12 @@ def size_text(nbytes: int) -> str:
 
 
 def fit(peak_of_cfg: Callable[[StepConfig], int], cfg: StepConfig, budget: int,
-        parameter_bytes: int, limit: int) -> FitResult:
+        parameter_bytes: int, limit: int, shown: str | None = None) -> FitResult:
     """Largest batch in [1, ``limit``] for ``cfg`` (its batch ignored) with
     ``peak_of_cfg(cfg) <= budget`` (bytes).  When not even batch 1 fits (the parameters
-    alone may exceed the budget) the result has batch 0 and batch 1's peak."""
+    alone may exceed the budget) the result has batch 0 and batch 1's peak.  ``shown``: how
+    the error messages name the budget (default ``--fit <budget>``)."""
+    shown = shown or f"--fit {size_text(budget)}"
     errors: dict[int, TooLargeError] = {}
     cache: dict[int, int] = {}
 
@@ -143,7 +145,7 @@ def fit(peak_of_cfg: Callable[[StepConfig], int], cfg: StepConfig, budget: int,
     mode = "training" if cfg.training else "inference"
     if best == 0 and first_error is not None:
         raise UsageError(f"{mode}: batch 1 cannot run ({first_error}) and batch 2 needs "
-                         f"{seen[2]:,} bytes, more than --fit {size_text(budget)}")
+                         f"{seen[2]:,} bytes, more than {shown}")
     if best == 0:
         if seen.get(1) is None:
             raise errors.get(1) or TooLargeError("batch 1 is too large to analyse")
@@ -158,7 +160,7 @@ def fit(peak_of_cfg: Callable[[StepConfig], int], cfg: StepConfig, budget: int,
     if best >= limit or seen[best + 1] is None:
         why = ("its input would exceed 2^63 - 1 bytes" if best >= limit else
                "a tensor of the model would exceed 2^63 - 1 bytes")
-        raise UsageError(f"--fit {size_text(budget)} is more than any batch the tool can "
+        raise UsageError(f"{shown} is more than any batch the tool can "
                          f"analyse needs ({mode}): batch {best:,} fits with a peak of "
                          f"{seen[best]:,} bytes, and batch {best + 1:,} cannot be analysed "
                          f"({why})")
