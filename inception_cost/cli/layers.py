@@ -16,6 +16,8 @@ from .options import format_option, output_option, parse_chw
 UNITS = {"params": "params", "macs": "MACs", "flops": "FLOPs", "activations": "elements"}
 SHOWN = ["module", "op", "kernel", "stride", "in_shape", "out_shape", "params", "macs", "flops",
          "activations"]
+# left out of the terminal view, in this order, as far as the width requires
+OPTIONAL = ["kernel", "stride", "in_shape", "activations", "% flops", "out_shape", "params", "op"]
 
 
 META_HINT = ("this model's forward reads tensor values, which the meta device does not have; "
@@ -159,4 +161,5 @@ def layers(model, input_, batch, depth, convention, engine, device, strict, fmt,
                      "module's input and output from the native count; activations: "
                      f"{int(native.total_activations):,} elements (native engine)")
     notes += uncounted_notes(report)
-    write_output(render(df, fmt, title=title, units=units, notes=notes), output)
+    write_output(render(df, fmt, title=title, units=units, notes=notes, optional=OPTIONAL),
+                 output)

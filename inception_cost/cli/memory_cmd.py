@@ -21,6 +21,11 @@ from .options import format_option, output_option, parse_chw
 BYTE_COLUMNS = ("param_bytes", "output_bytes", "saved_bytes", "live_forward_peak_bytes",
                 "live_backward_peak_bytes")
 
+# shorter headers for the terminal view (md/csv/json keep the column names)
+TERMINAL_HEADERS = {"forward_ops": "ops", "param_bytes": "params", "output_bytes": "output",
+                    "saved_bytes": "saved", "live_forward_peak_bytes": "live fwd peak",
+                    "live_backward_peak_bytes": "live bwd peak"}
+
 
 def _human(df: pd.DataFrame, cols) -> pd.DataFrame:
     out = df.copy()
@@ -131,9 +136,12 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     parts = [render(summary, fmt, title=f"{label} @ {batch}x{'x'.join(map(str, chw))} {dtype}: "
                                         f"{what}", notes=notes)]
     mods = _human(modules_table(report, depth), BYTE_COLUMNS)
+    if fmt == "rich":
+        mods = mods.rename(columns=TERMINAL_HEADERS)
     parts.append(render(mods, fmt, title=f"per module (depth <= {depth}; each row includes "
                                           "its submodules)",
                         notes=["output: bytes its forward ops allocated; saved: activation "
                                "bytes first saved for backward while it ran; live: most "
-                               "bytes alive after any of its ops"]))
+                               "bytes alive after any of its ops"],
+                        optional=["depth", "ops", "type"]))
     write_output("\n".join(parts), output)

@@ -94,6 +94,19 @@ def layer_tables(layers: pd.DataFrame, top: int) -> list[tuple[str, pd.DataFrame
     return out
 
 
+# left out of the terminal view, in this order, as far as the width requires
+RUNS_OPTIONAL = ["p10-p90 ms", "cv %", "peak gap %", "predicted peak", "activations (analytic)",
+                 "peak mem", "% peak", "layout", "mode", "TFLOP/s", "dtype", "status", "note"]
+LAYERS_OPTIONAL = ["ops", "% roofline", "% peak", "bound", "FLOP/B", "TFLOP/s", "type"]
+
+
+def _without_blank_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The terminal view leaves out columns with no value in any row (e.g. % of peak
+    when the device's peaks are unknown)."""
+    keep = [c for c in df.columns if (df[c].astype(str).str.strip() != "").any()]
+    return df[keep]
+
+
 def _check_writable(path: str | None) -> None:
     if not path or path == "-":
         return
@@ -210,8 +223,11 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
     noisy = ok[ok["cv"].astype(float) > 0.05]
     if len(noisy):
         notes.append(f"{len(noisy)} configuration(s) with CV > 5%: timings noisy")
-    parts = [render(runs_table(runs), fmt, title=f"profile on {env['device_name']}",
-                    notes=notes)]
+    table = runs_table(runs)
+    if fmt == "rich":
+        table = _without_blank_columns(table)
+    parts = [render(table, fmt, title=f"profile on {env['device_name']}", notes=notes,
+                    optional=RUNS_OPTIONAL)]
     if result.comparison is not None and len(result.comparison):
         parts.append(render(compare_table(result.comparison), fmt,
                             title="MACs vs measured time, relative to the first variant",
@@ -219,7 +235,9 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
                                    "above 1: the MAC saving buys less time"]))
     if per_layer and result.layers is not None:
         for title, df in layer_tables(result.layers, top):
-            parts.append(render(df, fmt, title=title,
+            if fmt == "rich":
+                df = _without_blank_columns(df)
+            parts.append(render(df, fmt, title=title, optional=LAYERS_OPTIONAL,
                                 notes=["self time: a module's span minus its children's; "
                                        "FLOP/B = FLOPs / bytes of inputs + weights + outputs"]))
     write_output("\n".join(parts), output)

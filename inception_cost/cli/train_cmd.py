@@ -10,7 +10,7 @@ from ..counting.training import count_training
 from ..errors import UsageError
 from ..models.registry import build, get_variant
 from ..models.resolve import resolve_model
-from ..report.training_table import UNITS, training_notes, training_table
+from ..report.training_table import OPTIONAL, UNITS, training_notes, training_table
 from ..report.render import render, write_output
 from .options import format_option, output_option, parse_chw
 
@@ -65,7 +65,7 @@ def train_cmd(model, input_, batch, optimizer, freeze, aux, depth, fmt, output):
     title = (f"{label} training step @ {batch}x{chw[0]}x{chw[1]}x{chw[2]} (N x C x H x W), "
              f"optimizer {report.optimizer.name if report.optimizer else 'none'}")
     text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,
-                  notes=training_notes(report))
+                  notes=training_notes(report), optional=OPTIONAL)
     write_output(text, output)
 
 
