@@ -13,10 +13,12 @@ from ..memory_analysis.api import fit_batch, memory
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DTYPES, OPTIMIZERS, STEPS, check_options
-from ..models.resolve import resolve_model
+from ..models.resolve import example_inputs, resolve_model
 from ..report.units import human_bytes
 from ..report.render import render, to_csv, write_output
-from .options import format_option, output_option, parse_chw
+from .input_option import default_call, make_call, parse_input
+from .options import format_option, output_option
+from .vocabulary import optimizer_name
 
 BYTE_COLUMNS = ("param_bytes", "output_bytes", "saved_bytes", "live_forward_peak_bytes",
                 "live_backward_peak_bytes")
@@ -54,9 +56,13 @@ def fit_table(results) -> pd.DataFrame:
 @click.option("--train", is_flag=True, help="A training step: forward, loss, backward, "
                                             "optimizer step (default: inference).")
 @click.option("--optimizer", default="adam", show_default=True,
-              help=f"With --train: {' | '.join(OPTIMIZERS)}.")
-@click.option("--batch", default=1, show_default=True, type=int, help="Batch size N.")
-@click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
+              help="With --train: " + " | ".join("sgd_momentum" if o == "momentum" else o
+                                                 for o in OPTIMIZERS) + ".")
+@click.option("--batch", default=None, type=int,
+              help="Batch size N [default: 1, or the first size of a batched --input].")
+@click.option("--input", "input_", multiple=True,
+              help="A forward argument, as in `layers --input` (784, 1x784, 3x224x224, "
+                   "ids:int64:1x128, attention_mask=1x128:int64); repeat for several.")
 @click.option("--dtype", default="fp32", show_default=True,
               help=f"{' | '.join(DTYPES)} (amp: fp32 parameters, fp16 autocast).")
 @click.option("--step", default="steady", show_default=True,
@@ -84,27 +90,41 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME, timm:NAME,
     or path/to/file.py:factory."""
-    dtype, optimizer, step = dtype.strip().lower(), optimizer.strip().lower(), step.lower()
-    if batch <= 0:
+    optimizer = optimizer_name(optimizer)
+    if optimizer == "sgd_momentum":
+        optimizer = "momentum"
+    dtype, step = dtype.strip().lower(), step.lower()
+    if batch is not None and batch <= 0:
         raise UsageError(f"--batch must be a positive integer (got {batch})")
-    check_options(dtype, optimizer, step, batch)
+    check_options(dtype, optimizer, step, batch or 1)
     if depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     budget = parse_size(fit_) if fit_ is not None else None
     module, default_size, label = resolve_model(model)
-    chw = parse_chw(input_) if input_ else default_size
+    specs = [parse_input(t) for t in input_]
+    example = example_inputs(module)
+    if specs or example is not None:
+        call = make_call(specs, module, batch, "meta") if specs else \
+            default_call(module, default_size, batch, "meta", example=example)
+        inputs, batch, chw = call.inputs, call.batch, None
+        shown = call.text
+    else:
+        inputs, batch, chw = None, batch or 1, default_size
+        shown = f"{batch}x{'x'.join(map(str, chw))}"
     if budget is not None:
         results = [fit_batch(module, budget, chw, training=t, optimizer=optimizer, dtype=dtype,
-                             allocator_rounding=rounding, step=step) for t in (False, True)]
+                             allocator_rounding=rounding, step=step, inputs=inputs)
+                   for t in (False, True)]
         df = fit_table(results)
         if fmt == "csv":
             text = to_csv(df)
         elif fmt == "json":
             text = json.dumps(df.to_dict(orient="records"), indent=2) + "\n"
         else:
-            shown = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
+            shown_df = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
                                 "parameter_bytes"))
-            text = render(shown, fmt, title=f"{label} {'x'.join(map(str, chw))} {dtype}: "
+            per_sample = "x".join(map(str, chw)) if chw else shown
+            text = render(shown_df, fmt, title=f"{label} {per_sample} {dtype}: "
                                             f"largest batch in {human_bytes(budget)}",
                           notes=[f"training = forward + loss + backward + {optimizer} step "
                                  f"({step} state); bytes "
@@ -112,7 +132,8 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
         write_output(text, output)
         return
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
-                    dtype=dtype, allocator_rounding=rounding, step=step, name=label)
+                    dtype=dtype, allocator_rounding=rounding, step=step, name=label,
+                    inputs=inputs)
     if plots_dir:
         from ..memory_analysis.plots import module_bars, timeline_plot
         tag = f"{label.replace(':', '_').replace('/', '_')}_b{batch}_{'train' if train else 'inference'}"
@@ -133,7 +154,7 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     notes = [f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
              "peak = most bytes alive after any op"]
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
-    parts = [render(summary, fmt, title=f"{label} @ {batch}x{'x'.join(map(str, chw))} {dtype}: "
+    parts = [render(summary, fmt, title=f"{label} @ {shown} {dtype}: "
                                         f"{what}", notes=notes)]
     mods = _human(modules_table(report, depth), BYTE_COLUMNS)
     if fmt == "rich":

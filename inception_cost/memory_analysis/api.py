@@ -13,7 +13,14 @@ from .analysis import (live_by_category, module_frame, public_columns, resolve_m
 from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
 from .result import MemoryReport
 from .run import track
-from .step import DTYPES, StepConfig
+from .step import DTYPES, StepConfig, input_templates
+
+
+def memory_optimizer(name: str | None) -> str:
+    """The optimizer name the step runs: 'sgd_momentum' (the name ``count_training``
+    and ``train`` use) is 'momentum' here."""
+    name = (name or "none").lower()
+    return "momentum" if name == "sgd_momentum" else name
 
 
 def _resolve(model, input_size):
@@ -110,7 +117,7 @@ def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
 
 def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
            optimizer: str | None = None, dtype: str = "fp32", allocator_rounding: bool = False,
-           step: str = "steady", name: str | None = None) -> MemoryReport:
+           step: str = "steady", name: str | None = None, inputs=None) -> MemoryReport:
     """Predicted memory of one inference forward (``training=False``) or one training step
     (forward in train mode, cross-entropy loss with 0.3 x each auxiliary head, backward,
     ``optimizer.step()``), tracked storage by storage on the meta device.
@@ -123,12 +130,24 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     (torch.optim creates it lazily inside this step).  allocator_rounding: round every
     allocation up to 512 bytes as the CUDA caching allocator does.  Returns a
     ``MemoryReport``; all sizes in bytes.
+    inputs: instead of input_size, the model's inputs as :func:`inception_cost.count`
+    takes them (a tensor, a tuple of tensors, a dict of keyword tensors, or (tuple,
+    dict)); only their shapes and integer dtypes are used, and their first size is
+    the batch. Float inputs take ``dtype``.
     """
-    module, chw, label = _resolve(model, input_size)
-    n, chw = _split_input(chw, batch)
+    if inputs is not None:
+        if input_size is not None:
+            raise UsageError("give input_size= or inputs=, not both")
+        module, _chw, label = _resolve(model, None)
+        n, temps = input_templates(inputs)
+        chw = temps[0].size
+    else:
+        module, chw, label = _resolve(model, input_size)
+        n, chw = _split_input(chw, batch)
+        temps = ()
     cfg = StepConfig(batch=n, input_size=chw, training=bool(training),
-                     optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
-                     step=step)
+                     optimizer=memory_optimizer(optimizer), dtype=str(dtype).lower(),
+                     step=step, inputs=temps)
     return analyse(module, cfg, name or label, allocator_rounding)
 
 
@@ -137,18 +156,24 @@ __all__ = ["memory", "analyse", "MemoryReport", "CATEGORIES"]
 
 def fit_batch(model, budget: int | str, input_size=None, *, training: bool = False,
               optimizer: str | None = None, dtype: str = "fp32",
-              allocator_rounding: bool = False, step: str = "steady"):
+              allocator_rounding: bool = False, step: str = "steady", inputs=None):
     """Largest batch whose predicted peak (bytes) fits ``budget`` (bytes, or a size such as
     '16GiB'); a ``fit.FitResult``.  Pass allocator_rounding=True for CUDA: the
     question is usually about a CUDA device, where it applies."""
     from .fit import fit
     from .sizes import parse_size
-    module, chw, _label = _resolve(model, input_size)
-    _n, chw = _split_input(chw, 1)
+    if inputs is not None:
+        module, _chw, _label = _resolve(model, None)
+        _n, temps = input_templates(inputs)
+        chw = temps[0].size
+    else:
+        module, chw, _label = _resolve(model, input_size)
+        _n, chw = _split_input(chw, 1)
+        temps = ()
     budget = parse_size(budget) if isinstance(budget, str) else int(budget)
     cfg = StepConfig(batch=1, input_size=chw, training=bool(training),
-                     optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(),
-                     step=step)
+                     optimizer=memory_optimizer(optimizer), dtype=str(dtype).lower(),
+                     step=step, inputs=temps)
     dt = DTYPES[cfg.dtype]
     params = sum(rounded(p.numel() * (dt.itemsize if cfg.dtype in ("bf16", "fp16")
                                       else p.element_size()), allocator_rounding)
