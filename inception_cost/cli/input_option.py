@@ -160,6 +160,11 @@ class Call:
 def full_shapes(specs: list[InputSpec], model: nn.Module, batch: int | None) -> list[tuple[int, ...]]:
     rank = unbatched_rank(model)
     first = specs[0].shape
+    if rank is not None and len(specs) == 1 and len(first) not in (rank, rank + 1):
+        what = {3: "CxHxW (or NxCxHxW)", 2: "C x L (or N x C x L)",
+                4: "C x D x H x W (or with N)", 1: "F (or N x F)"}.get(rank, f"{rank} sizes")
+        raise UsageError(f"--input '{'x'.join(map(str, first))}': this model's first layer "
+                         f"takes {what}, e.g. {'3x224x224' if rank == 3 else '784'}")
     has_batch = (rank is not None and len(first) == rank + 1) or (rank is None and len(first) > 1)
     if has_batch:
         if batch is not None and any(s.shape[0] != batch for s in specs):
@@ -182,8 +187,9 @@ def make_call(specs: list[InputSpec], model: nn.Module, batch: int | None, devic
             else s.dtype
         n = math.prod(shape)
         if n * torch.empty((), dtype=dt).element_size() > MAX_BYTES:
-            raise UsageError(f"--input {s.describe(shape)} has {n:.3e} elements, more than one "
-                             "tensor can hold (2^63 - 1 bytes); use a smaller --batch or --input")
+            raise UsageError(f"--input {s.describe(shape)} is too large: {n:.3e} elements, more "
+                             "than one tensor can hold (2^63 - 1 bytes); use a smaller --batch "
+                             "or --input")
         if device == "meta":
             t = torch.empty(shape, dtype=dt, device="meta")
         elif dt.is_floating_point:

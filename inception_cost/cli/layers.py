@@ -107,12 +107,16 @@ def model_call(model: str, input_, dtype, batch, device: str):
     module, default_size, label = resolve_model(model, device=device)
     if dt is not None:
         module = module.to(dt)
-    if specs:
-        call = make_call(specs, module, batch, device, dt)
-    else:
+    def build(dev):
+        if specs:
+            return make_call(specs, module, batch, dev, dt)
         if len(default_size) == 3:
             check_numel(batch or 1, default_size)
-        call = default_call(module, default_size, batch, device, dt, example_inputs(module))
+        return default_call(module, default_size, batch, dev, dt, example_inputs(module))
+    call = build("meta")
+    if device != "meta":   # a real forward: check its memory before making the inputs
+        check_cpu_forward(module, call, "--device cpu")
+        call = build(device)
     return module, call, label
 
 
@@ -174,8 +178,6 @@ def layers(model, input_, dtype, batch, depth, convention, engine, device, stric
         if engine == "fvcore":
             native = count(module, inputs=call.inputs, name=label)
             check_real_forward(native, "--engine fvcore")
-        elif device == "cpu":
-            check_cpu_forward(module, call, "--device cpu")
         if engine == "fvcore":
             try:
                 report = count(module, inputs=call.inputs, engine="fvcore", name=label)
@@ -206,5 +208,25 @@ def layers(model, input_, dtype, batch, depth, convention, engine, device, stric
                      "module's input and output from the native count; activations: "
                      f"{int(native.total_activations):,} elements (native engine)")
     notes += uncounted_notes(report)
+    if fmt == "json":
+        write_output(layers_json(report, df, label, call), output)
+        return
     write_output(render(df, fmt, title=title, units=units, notes=notes, optional=OPTIONAL),
                  output)
+
+
+def layers_json(report, df: pd.DataFrame, label: str, call) -> str:
+    """{model, input, convention, engine, totals, rows}: exact integers (params and
+    activations in elements, macs in MACs, flops in FLOPs of the convention)."""
+    import json
+
+    from ..report.render import to_json
+    xs = list(call.args) + list(call.kwargs.values())
+    names = [None] * len(call.args) + list(call.kwargs)
+    obj = {"model": label,
+           "input": [{"name": n, "shape": [int(v) for v in t.shape],
+                      "dtype": str(t.dtype).replace("torch.", "")} for n, t in zip(names, xs)],
+           "convention": report.convention, "engine": report.engine,
+           "totals": {k: int(v) for k, v in report.totals().items()},
+           "rows": json.loads(to_json(format_shapes(df)))}
+    return json.dumps(obj, indent=2) + "\n"
