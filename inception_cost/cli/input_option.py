@@ -11,10 +11,12 @@ label:
 * for integer inputs, the value range ``LOW..HIGH`` (HIGH excluded, as Python's
   ``range``; default ``0..1``, all zeros): ``ids:int64:1x128:0..30522``.
 
-Whether the shapes include the batch is decided from the model: a shape with one
-more dimension than the model's first layer takes (Conv2d: 3, Conv1d: 2, Linear or
-Embedding: 1) includes it; otherwise ``--batch`` (default 1) is prepended. All
-``--input`` shapes are read the same way. On the meta device tensors have no
+Whether the shapes include the batch is decided by the first ``--input``: for a
+model whose first layer is a convolution, a shape with one size more than a sample
+(Conv2d: C x H x W, 3 sizes) includes it; for other models a shape of two sizes or
+more does (``784`` is one sample, ``1x784`` and ``1x128x768`` carry the batch).
+Otherwise ``--batch`` (default 1) is prepended. All ``--input`` shapes are read the
+same way. On the meta device tensors have no
 values; on ``--device cpu`` floats are ``randn`` (seed 0) and integers uniform in
 their range.
 """
@@ -158,14 +160,18 @@ class Call:
 
 
 def full_shapes(specs: list[InputSpec], model: nn.Module, batch: int | None) -> list[tuple[int, ...]]:
+    """Every input's full shape. The first input decides whether the shapes carry the
+    batch: for a model whose first layer is a convolution, when it has one size more
+    than a sample (C x H x W for Conv2d); otherwise when it has two sizes or more."""
     rank = unbatched_rank(model)
+    conv = rank is not None and rank > 1
     first = specs[0].shape
-    if rank is not None and len(specs) == 1 and len(first) not in (rank, rank + 1):
-        what = {3: "CxHxW (or NxCxHxW)", 2: "C x L (or N x C x L)",
-                4: "C x D x H x W (or with N)", 1: "F (or N x F)"}.get(rank, f"{rank} sizes")
+    if conv and len(specs) == 1 and len(first) not in (rank, rank + 1):
+        what = {3: "CxHxW (or NxCxHxW)", 2: "C x L (or N x C x L)"}.get(
+            rank, f"{rank} sizes (or {rank + 1} with the batch)")
         raise UsageError(f"--input '{'x'.join(map(str, first))}': this model's first layer "
-                         f"takes {what}, e.g. {'3x224x224' if rank == 3 else '784'}")
-    has_batch = (rank is not None and len(first) == rank + 1) or (rank is None and len(first) > 1)
+                         f"takes {what}, e.g. {'3x224x224' if rank == 3 else '16x100'}")
+    has_batch = len(first) == rank + 1 if conv else len(first) > 1
     if has_batch:
         if batch is not None and any(s.shape[0] != batch for s in specs):
             raise UsageError(f"--batch {batch} disagrees with --input {specs[0].describe(first)} "

@@ -15,6 +15,7 @@ from ..profiling.peaks import DTYPE_MODES
 from ..report.render import render, to_csv, to_json, write_output
 from ..report.units import human, human_bytes
 from .options import format_option, output_option, parse_chw, parse_int_list
+from .vocabulary import note
 
 
 def _num(v, fmt: str) -> str:
@@ -123,8 +124,10 @@ def layers_path(output: str, fmt: str) -> str:
 
 @click.command("profile")
 @click.argument("variants", nargs=-1, required=True)
-@click.option("--batch-size", "batch_size", default="1", show_default=True,
-              help="Comma-separated batch sizes, e.g. 1,32,256.")
+@click.option("--batch", "batch", default=None,
+              help="Batch size N, or comma-separated sizes to sweep, e.g. 1,32,256 [default: 1].")
+@click.option("--batch-size", "batch_size", default=None, hidden=True,
+              help="Old spelling of --batch.")
 @click.option("--device", default=None,
               help="cuda or cpu (default: cuda when available, else cpu).")
 @click.option("--dtype", default="fp32", show_default=True,
@@ -147,7 +150,7 @@ def layers_path(output: str, fmt: str) -> str:
               help="Per-layer rows shown in rich/md output (files get all).")
 @format_option()
 @output_option()
-def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cuda_graphs,
+def profile_cmd(variants, batch, batch_size, device, dtype, channels_last, compile_, cuda_graphs,
                 per_layer, warmup, iters, input_, peak_tflops, peak_bandwidth, threads, resume,
                 top, fmt, output):
     """Time forward passes of each VARIANT: latency statistics, images/s,
@@ -159,7 +162,12 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
     each finished configuration is appended to FILE at once (per-layer rows
     to FILE's .layers.csv sibling); CUDA out-of-memory is a row with status oom.
     """
-    batches = parse_int_list(batch_size, "--batch-size")
+    if batch_size is not None:
+        if batch is not None:
+            raise UsageError("give --batch or its old spelling --batch-size, not both")
+        note("--batch-size", "--batch")
+    batches = parse_int_list(batch or batch_size or "1",
+                             "--batch-size" if batch_size is not None else "--batch")
     dtypes = [d.strip().lower() for d in dtype.split(",") if d.strip()]
     bad = [d for d in dtypes if d not in DTYPE_MODES]
     if not dtypes or bad:
