@@ -62,6 +62,8 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
     ``input_size``: the full input shape, batch first (``(8, 3, 224, 224)``,
     ``(4, 16, 100)`` for a Conv1d model); ``batch=N`` prepends N to it.  A 3-tuple
     for a model whose first convolution is a Conv2d is C x H x W at batch 1.
+    Without either, a model's ``default_input_size`` (C x H x W, set by ``build`` from
+    the registry) is used at batch 1 (or ``batch``).
     ``inputs``: a tensor, a tuple of tensors (positional) or a dict (keyword arguments).
     ``device``: "meta" (default; no memory at any batch) or "cpu"/"cuda" (for models
     whose forward reads tensor values).  The caller's model is never changed.
@@ -86,6 +88,10 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
     except RegistryError as e:
         raise UsageError(str(e)) from None
     inner = unwrap(model)
+    if input_size is None and inputs is None:
+        # a zoo model (build()) or a model with default_input_size: its own C x H x W
+        input_size = getattr(inner, "default_input_size", None) or getattr(
+            model, "default_input_size", None)
     args, kwargs = make_inputs(input_size, inputs, device, batch, inner)
     try:
         with torch.inference_mode(False):

@@ -44,6 +44,15 @@ class MemoryReport:
     timeline: pd.DataFrame = field(repr=False)
     units: str = "bytes"
 
+    def __str__(self) -> str:
+        """A short readable summary (exact integers and their human form)."""
+        from ..report.summary_text import memory_text
+        return memory_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..report.summary_text import as_html
+        return as_html(str(self))
+
     def summary(self) -> pd.DataFrame:
         """Two columns (what, bytes): the peak, when it happens, and its breakdown."""
         rows = [{"what": "peak", "bytes": self.peak_bytes,

@@ -92,4 +92,6 @@ def build(name: str, device: str = "meta", **options) -> nn.Module:
         raise
     except (ValueError, TypeError) as e:
         raise UsageError(f"cannot build '{name}': {e}") from None
+    if getattr(model, "default_input_size", None) is None:
+        model.default_input_size = tuple(info.input_size)   # count(model) without a size
     return model.eval()
