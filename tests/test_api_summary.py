@@ -33,3 +33,25 @@ def test_training_and_memory_reports_print_summaries():
     params = 4 * (784 * 300 + 300 + 300 * 10 + 10)
     assert f"{params + 4 * (784 + 300 + 300):,}" in str(m) and "peak" in str(m)
     assert m._repr_html_().startswith("<pre>")
+
+
+class ReadsValues(nn.Module):
+    """Like transformers' mask checks: the forward branches on a tensor's value."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x, mask):
+        if mask.sum().item() >= 0:        # always true; only a real tensor can say so
+            return self.fc(x)
+        return x
+
+
+def test_forward_that_reads_values_says_so_and_cpu_works():
+    import pytest
+    from inception_cost.counting.engine import ForwardError
+    inputs = ((torch.zeros(2, 4),), {"mask": torch.ones(2, 4, dtype=torch.long)})
+    with pytest.raises(ForwardError, match='device="cpu"'):
+        count(ReadsValues(), inputs=inputs)
+    assert count(ReadsValues(), inputs=inputs, device="cpu").total_macs == 2 * 4 * 3

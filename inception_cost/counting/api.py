@@ -102,6 +102,8 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
             x = xs[0]
             best = smallest_input(inner, x.shape[1], int(min(x.shape[2:])), batch=1)
             raise InputTooSmallError(e.module, tuple(x.shape[1:]), best) from None
+        if device == "meta" and any(k in e.original.lower() for k in META_VALUE_ERRORS):
+            raise ForwardError(e.module, f"{e.original}\n{META_VALUE_HINT}") from None
         raise
     if strict:
         _check_strict(records)
@@ -110,6 +112,15 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
                       input_shapes=tensor_shapes(args, kwargs),
                       convention=convention, engine="native", device=device,
                       fvcore_blind=fvcore_blind_frame(records) if convention == "fvcore" else None)
+
+
+# messages of a forward that reads tensor values on the meta device (.item(), if x.sum(),
+# nonzero, a mask checked by value as transformers does)
+META_VALUE_ERRORS = ("meta tensor", "on meta", "meta device", "data-dependent", "data dependent",
+                     "meta_nonzero")
+META_VALUE_HINT = ("the model's forward reads tensor values, which the meta device does not "
+                   "have: count(..., device=\"cpu\") runs a real forward (same counts; memory "
+                   "grows with the input)")
 
 
 def _check_strict(records: list[OpRecord]) -> None:
