@@ -159,3 +159,30 @@ def test_old_optimizer_spelling_works_with_a_note(f, capsys):
     # SGD with momentum: 2 FLOPs (momentum buffer) + 2 (update) per parameter element
     params = 784 * 300 + 300 + 300 * 10 + 10
     assert sum(r["opt_flops"] for r in rows) >= 2 * params
+
+
+def test_memory_of_integer_and_keyword_inputs_matches_memtracker():
+    """A training step of an embedding model fed ids and a keyword mask: our peak equals
+    torch's MemTracker on the same step."""
+    from inception_cost.memory_analysis.api import memory
+    from inception_cost.memory_analysis.reference import memtracker_peak
+    from inception_cost.memory_analysis.step import StepConfig, input_templates
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(100, 16)
+            self.fc = torch.nn.Linear(16, 4)
+
+        def forward(self, ids, attention_mask=None):
+            return self.fc((self.emb(ids) * attention_mask.unsqueeze(-1)).mean(1))
+
+    with torch.device("meta"):
+        net = Net()
+    inputs = ((torch.zeros(4, 12, dtype=torch.long),),
+              {"attention_mask": torch.ones(4, 12, dtype=torch.long)})
+    ours = memory(net, inputs=inputs, training=True, optimizer="sgd")
+    n, temps = input_templates(inputs)
+    ref = memtracker_peak(net, StepConfig(n, temps[0].size, True, "sgd", inputs=temps))
+    assert ref["Total"] == ours.peak_bytes
+    assert ref["Parameter"] == 4 * (100 * 16 + 16 * 4 + 4)
