@@ -32,26 +32,26 @@ print("GPU:", torch.cuda.get_device_name(), "| torch", torch.__version__, "| CUD
 PY
 
 stamp "networks: fp32 eager (TF32 off)"
-$P $NETS --batch-size $BATCHES --dtype fp32 -o $DEST/networks.csv
+$P $NETS --batch $BATCHES --dtype fp32 -o $DEST/networks.csv
 stamp "networks: bf16 + channels_last, eager"
-$P $NETS --batch-size $BATCHES --dtype bf16 --channels-last -o $DEST/networks.csv
+$P $NETS --batch $BATCHES --dtype bf16 --channels-last -o $DEST/networks.csv
 stamp "networks: bf16 + channels_last, CUDA graphs"
-$P $NETS --batch-size $BATCHES --dtype bf16 --channels-last --cuda-graphs -o $DEST/networks.csv
+$P $NETS --batch $BATCHES --dtype bf16 --channels-last --cuda-graphs -o $DEST/networks.csv
 stamp "whole-model median vs torch.utils.benchmark.Timer"
 python -m inception_cost.profiling.timer_check googlenet inception_v4 --device cuda --batch-size 1 \
   --dtype fp32 -o $DEST/timer_check.csv
 python -m inception_cost.profiling.timer_check googlenet inception_v4 --device cuda --batch-size 64 \
   --dtype bf16 --channels-last -o $DEST/timer_check.csv
 stamp "naive vs reduced Inception module (256x28x28)"
-$P inception_naive inception_reduced --batch-size $BATCHES --dtype fp32,bf16 -o $DEST/naive_vs_reduced.csv
+$P inception_naive inception_reduced --batch $BATCHES --dtype fp32,bf16 -o $DEST/naive_vs_reduced.csv
 stamp "per-layer, batch 64: fp32 NCHW and bf16 channels_last"
-$P $NETS --batch-size 64 --dtype fp32 --per-layer -o $DEST/per_layer.csv
-$P $NETS --batch-size 64 --dtype bf16 --channels-last --per-layer -o $DEST/per_layer.csv
+$P $NETS --batch 64 --dtype fp32 --per-layer -o $DEST/per_layer.csv
+$P $NETS --batch 64 --dtype bf16 --channels-last --per-layer -o $DEST/per_layer.csv
 stamp "networks: tf32 eager"
-$P $NETS --batch-size $BATCHES --dtype tf32 -o $DEST/networks.csv
+$P $NETS --batch $BATCHES --dtype tf32 -o $DEST/networks.csv
 if [ "${COMPILE:-0}" = "1" ]; then
   stamp "networks: bf16 + channels_last, torch.compile"
-  $P $NETS --batch-size 1,32,256 --dtype bf16 --channels-last --compile -o $DEST/networks.csv
+  $P $NETS --batch 1,32,256 --dtype bf16 --channels-last --compile -o $DEST/networks.csv
 fi
 stamp "summary"
 python -m inception_cost.profiling.summary $DEST/networks.csv --compare $DEST/naive_vs_reduced.csv \

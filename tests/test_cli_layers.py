@@ -24,8 +24,15 @@ def test_layers_csv_exact_integers(capsys, tmp_path):
 def test_layers_json_rows_and_depth(capsys):
     code, out, err = run(["layers", "torchvision:resnet50", "--format", "json", "--depth", "1"], capsys)
     assert code == 0, err
-    rows = json.loads(out)
-    assert isinstance(rows, list) and {r["module"] for r in rows} >= {"conv1", "layer1", "fc"}
+    obj = json.loads(out)
+    assert obj["model"] == "torchvision:resnet50" and obj["convention"] == "native"
+    assert obj["input"] == [{"name": None, "shape": [1, 3, 224, 224], "dtype": "float32"}]
+    rows = obj["rows"]
+    assert {r["module"] for r in rows} >= {"conv1", "layer1", "fc"}
+    # the totals are the rows' sums, and the parameters are torchvision's own count
+    assert obj["totals"]["macs"] == sum(r["macs"] for r in rows)
+    import torchvision
+    assert obj["totals"]["params"] == sum(p.numel() for p in torchvision.models.resnet50().parameters())
     fc = next(r for r in rows if r["module"] == "fc")
     assert fc["macs"] == 2048 * 1000 and isinstance(fc["macs"], int)
 

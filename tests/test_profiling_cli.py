@@ -54,8 +54,8 @@ def test_cuda_without_cuda_is_exit_2(capsys, monkeypatch, spec):
 
 @pytest.mark.parametrize("args, fragment", [
     (["profile", "no_such_variant", "--device", "cpu"], "unknown variant 'no_such_variant'"),
-    (["profile", "MODEL", "--device", "cpu", "--batch-size", "1,x"], "--batch-size must be"),
-    (["profile", "MODEL", "--device", "cpu", "--batch-size", "0"], "--batch-size must be"),
+    (["profile", "MODEL", "--device", "cpu", "--batch", "1,x"], "--batch must be"),
+    (["profile", "MODEL", "--device", "cpu", "--batch", "0"], "--batch must be"),
     (["profile", "MODEL", "--device", "cpu", "--dtype", "fp8"], "unknown --dtype 'fp8'"),
     (["profile", "MODEL", "--device", "cpu", "--dtype", "tf32"], "tf32 needs CUDA"),
     (["profile", "MODEL", "--device", "cpu", "--cuda-graphs"], "CUDA graphs need --device cuda"),
@@ -86,7 +86,7 @@ def test_default_device_is_cpu_with_a_notice(capsys, monkeypatch, spec):
 
 def test_csv_output_is_appended_per_configuration(capsys, spec, tmp_path):
     out_file = tmp_path / "runs.csv"
-    code, out, err = run(["profile", spec[0], *FAST, "--batch-size", "1,2", "--dtype", "fp32,bf16",
+    code, out, err = run(["profile", spec[0], *FAST, "--batch", "1,2", "--dtype", "fp32,bf16",
                           "--format", "csv", "-o", str(out_file)], capsys)
     assert code == 0, err
     assert out == "" and f"4 configuration(s) in {out_file}" in err
@@ -97,7 +97,7 @@ def test_csv_output_is_appended_per_configuration(capsys, spec, tmp_path):
     assert list(zip(df["dtype"], df["batch"])) == [("fp32", 1), ("fp32", 2), ("bf16", 1), ("bf16", 2)]
     assert (df["status"] == "ok").all() and (df["torch"] == torch.__version__).all()
     # a second command adds to the same file; --resume skips what is already there
-    code, _, err = run(["profile", spec[0], *FAST, "--batch-size", "1,4", "--format", "csv",
+    code, _, err = run(["profile", spec[0], *FAST, "--batch", "1,4", "--format", "csv",
                         "-o", str(out_file), "--resume"], capsys)
     assert code == 0, err
     assert "resume: 1 configuration(s) already in" in err
@@ -107,7 +107,7 @@ def test_csv_output_is_appended_per_configuration(capsys, spec, tmp_path):
 
 def test_per_layer_csv_goes_to_a_sibling_file(capsys, spec, tmp_path):
     out_file = tmp_path / "g.csv"
-    code, out, err = run(["profile", spec[0], *FAST, "--per-layer", "--batch-size", "2",
+    code, out, err = run(["profile", spec[0], *FAST, "--per-layer", "--batch", "2",
                           "--format", "csv", "-o", str(out_file)], capsys)
     assert code == 0, err
     layers = pd.read_csv(tmp_path / "g.layers.csv", keep_default_na=False)
@@ -135,6 +135,15 @@ def test_rich_output_has_environment_and_units(capsys, spec):
     code, out, err = run(["profile", spec[0], *FAST, "--per-layer", "--peak-tflops", "1",
                           "--peak-bandwidth", "0.05"], capsys)
     assert code == 0, err
+    out = " ".join(out.split())   # titles and notes wrap at the terminal width
     assert "environment: " in out and f"torch {torch.__version__}" in out
     assert "median ms" in out and "device peaks: override" in out
     assert "top 6 of 6 modules by self time" in out and "gap" in out
+
+
+def test_old_batch_size_spelling_works_with_a_note(capsys, spec):
+    code, out, err = run(["profile", spec[0], *FAST, "--batch-size", "2", "--format", "json"],
+                         capsys)
+    assert code == 0, err
+    assert "note: --batch-size is now spelled --batch" in err
+    assert [r["batch"] for r in __import__("json").loads(out)] == [2]

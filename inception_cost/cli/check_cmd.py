@@ -23,15 +23,23 @@ from ..report.units import human
 from .options import format_option, output_option, parse_chw
 
 
+def model_name(spec: str) -> str:
+    """The baseline name of a --model spec: the model, not where its file lies
+    ('ci/nets.py:build' and './nets.py:build' are both 'nets.build';
+    'mypkg.nets:build' is 'mypkg.nets.build')."""
+    target, _, factory = spec.rpartition(":")
+    if target.endswith(".py") or os.sep in target or "/" in target:
+        target = os.path.splitext(os.path.basename(target))[0]
+    return f"{target}.{factory}" if target else spec
+
+
 def _targets(variant_list, model_spec, input_, name):
     if model_spec:
         if variant_list is not None:
             raise UsageError("give --model or --variants, not both")
         module, size, label = resolve_model(model_spec)
         chw = parse_chw(input_) if input_ else size
-        # without --name: the spec in file-name characters ('mypkg.nets:build' ->
-        # 'mypkg.nets_build'), the file such baselines always had
-        return [(name or legacy_name(label), module, chw)]
+        return [(name or model_name(model_spec), module, chw)]
     if variant_list is not None:
         names = list(dict.fromkeys(v.strip() for v in variant_list.split(",") if v.strip()))
         if not names:
@@ -156,8 +164,8 @@ def _update(targets, baseline, full, train: bool) -> None:
 @click.option("--variants", "variant_list", default=None, help="Comma-separated variants (default: all).")
 @click.option("--model", "model_spec", default=None, help="Your own model: pkg.mod:factory or file.py:factory.")
 @click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
-@click.option("--name", default=None, help="Baseline name for --model, any characters, one file "
-              "per name (default: the spec in file-name characters, e.g. mypkg.nets_build).")
+@click.option("--name", default=None, help="Baseline name for --model (default: the file or module name and the "
+                   "factory, e.g. nets.build, wherever the file lies).")
 @click.option("--update", is_flag=True, help="Rewrite the baselines with the current counts "
               "(repairs corrupt ones; with all variants, removes orphan baselines).")
 @click.option("--train/--no-train", "train", default=None,

@@ -3,19 +3,25 @@ from __future__ import annotations
 
 import click
 import pandas as pd
+import torch
 
 from ..counting import count
 from ..counting.engine import ForwardError
 from ..counting.report import format_shapes
 from ..errors import UsageError
-from ..models.resolve import resolve_model
+from ..counting.placement import copy_on
+from ..models.resolve import example_inputs, resolve_model
 from ..report.render import render, write_output
-from .limits import check_numel, check_real_forward, check_real_forward_of
-from .options import format_option, output_option, parse_chw
+from .input_option import (default_call, input_options, make_call, parse_dtype, parse_input,
+                           signature_text)
+from .limits import check_numel, check_real_forward, real_forward_cap
+from .options import format_option, output_option
 
 UNITS = {"params": "params", "macs": "MACs", "flops": "FLOPs", "activations": "elements"}
 SHOWN = ["module", "op", "kernel", "stride", "in_shape", "out_shape", "params", "macs", "flops",
          "activations"]
+# left out of the terminal view, in this order, as far as the width requires
+OPTIONAL = ["kernel", "stride", "in_shape", "activations", "% flops", "out_shape", "params", "op"]
 
 
 META_HINT = ("this model's forward reads tensor values, which the meta device does not have; "
@@ -92,10 +98,58 @@ def uncounted_notes(report) -> list[str]:
     return notes
 
 
+def model_call(model: str, input_, dtype, batch, device: str):
+    """(module, Call, label) for a command's MODEL, --input, --dtype and --batch."""
+    if batch is not None and batch <= 0:
+        raise UsageError(f"--batch must be a positive integer (got {batch})")
+    specs = [parse_input(t) for t in input_ or ()]
+    dt = parse_dtype(dtype)
+    module, default_size, label = resolve_model(model, device=device)
+    if dt is not None:
+        module = module.to(dt)
+    def build(dev):
+        if specs:
+            return make_call(specs, module, batch, dev, dt)
+        if len(default_size) == 3:
+            check_numel(batch or 1, default_size)
+        return default_call(module, default_size, batch, dev, dt, example_inputs(module))
+    call = build("meta")
+    if device != "meta":   # a real forward: check its memory before making the inputs
+        check_cpu_forward(module, call, "--device cpu")
+        call = build(device)
+    return module, call, label
+
+
+def call_title(call) -> str:
+    xs = list(call.args) + list(call.kwargs.values())
+    if len(xs) == 1 and not call.kwargs and xs[0].dim() == 4 and xs[0].dtype == torch.float32:
+        return f"{call.text} (N x C x H x W)"
+    return call.text
+
+
+def check_cpu_forward(module, call, what: str) -> None:
+    """As :func:`check_real_forward`, from a meta count of ``module`` with ``call``'s
+    inputs; a model the meta device cannot run is estimated from weights and inputs."""
+    try:
+        check_real_forward(count(copy_on(module, "meta"), inputs=call.inputs), what)
+        return
+    except ForwardError:
+        pass
+    xs = list(call.args) + list(call.kwargs.values())
+    need = sum(p.numel() * p.element_size() for p in module.parameters()) + \
+        sum(t.numel() * t.element_size() for t in xs)
+    cap = real_forward_cap()
+    if need > cap:
+        raise UsageError(f"{what} needs at least {need / 2**30:,.1f} GiB for the weights and the "
+                         f"inputs, over the {cap / 2**30:.1f} GiB limit; use a smaller "
+                         "--batch or --input")
+
+
 @click.command("layers")
 @click.argument("model")
-@click.option("--input", "input_", default=None, help="C x H x W, e.g. 3x224x224 (default: the model's own).")
-@click.option("--batch", default=1, show_default=True, type=int, help="Batch size N.")
+@input_options
+@click.option("--batch", default=None, type=int,
+              help="Batch size N [default: 1, or the first size of a batched --input].")
 @click.option("--depth", default=None, type=int, help="Aggregate by module depth K instead of per op "
               "(0: the whole model).")
 @click.option("--convention", type=click.Choice(["native", "fvcore"]), default="native",
@@ -110,31 +164,23 @@ def uncounted_notes(report) -> list[str]:
               help="Fail (exit 2) if an op that is not pure data movement has no formula.")
 @format_option()
 @output_option()
-def layers(model, input_, batch, depth, convention, engine, device, strict, fmt, output):
+def layers(model, input_, dtype, batch, depth, convention, engine, device, strict, fmt, output):
     """Per-layer params, MACs, FLOPs and activations of MODEL.
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME,
-    timm:NAME, or path/to/file.py:factory."""
-    if batch <= 0:
-        raise UsageError(f"--batch must be a positive integer (got {batch})")
+    timm:NAME, or path/to/file.py:factory (which may return (model, example_inputs))."""
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
-    chw = parse_chw(input_) if input_ else None
-    if chw:
-        check_numel(batch, chw)
-    module, default_size, label = resolve_model(model, device=device)
-    chw = chw or default_size
-    check_numel(batch, chw)
+    engine_device = "cpu" if engine == "fvcore" else device
+    module, call, label = model_call(model, input_, dtype, batch, device)
     native = None
     try:
         if engine == "fvcore":
-            native = count(module, (batch, *chw), name=label)
+            native = count(module, inputs=call.inputs, name=label)
             check_real_forward(native, "--engine fvcore")
-        elif device == "cpu":
-            check_real_forward_of(module, batch, chw, "--device cpu")
         if engine == "fvcore":
             try:
-                report = count(module, (batch, *chw), engine="fvcore", name=label)
+                report = count(module, inputs=call.inputs, engine="fvcore", name=label)
             except (UsageError, MemoryError):
                 raise
             except Exception as e:  # noqa: BLE001 - fvcore's tracer fails in many ways
@@ -142,15 +188,18 @@ def layers(model, input_, batch, depth, convention, engine, device, strict, fmt,
                 raise UsageError(f"--engine fvcore could not count '{label}': {type(e).__name__}: "
                                  f"{detail} (the native engine counts it: leave --engine out)") from None
         else:
-            report = count(module, (batch, *chw), convention=convention, device=device, name=label,
-                           strict=strict)
+            report = count(module, inputs=call.inputs, convention=convention, device=device,
+                           name=label, strict=strict)
     except ForwardError as e:
-        raise count_error(e, device) from None
+        err = count_error(e, engine_device)
+        if input_:
+            err = UsageError(f"{err} (inputs: {call.text}; {signature_text(module)})")
+        raise err from None
     df = fvcore_table(report, native, depth, fmt) if engine == "fvcore" else \
         layers_table(report, depth, fmt)
     unit_flops = "fvcore-FLOPs" if report.convention == "fvcore" else "FLOPs"
     units = {**UNITS, "flops": unit_flops}
-    title = (f"{label} @ {batch}x{chw[0]}x{chw[1]}x{chw[2]} (N x C x H x W) — "
+    title = (f"{label} @ {call_title(call)} — "
              f"{report.convention} convention, {report.engine} engine")
     notes = [f"MACs = multiply-accumulates (bias excluded); {unit_flops} per "
              f"inception_cost.counting.formulas"]
@@ -159,4 +208,25 @@ def layers(model, input_, batch, depth, convention, engine, device, strict, fmt,
                      "module's input and output from the native count; activations: "
                      f"{int(native.total_activations):,} elements (native engine)")
     notes += uncounted_notes(report)
-    write_output(render(df, fmt, title=title, units=units, notes=notes), output)
+    if fmt == "json":
+        write_output(layers_json(report, df, label, call), output)
+        return
+    write_output(render(df, fmt, title=title, units=units, notes=notes, optional=OPTIONAL),
+                 output)
+
+
+def layers_json(report, df: pd.DataFrame, label: str, call) -> str:
+    """{model, input, convention, engine, totals, rows}: exact integers (params and
+    activations in elements, macs in MACs, flops in FLOPs of the convention)."""
+    import json
+
+    from ..report.render import to_json
+    xs = list(call.args) + list(call.kwargs.values())
+    names = [None] * len(call.args) + list(call.kwargs)
+    obj = {"model": label,
+           "input": [{"name": n, "shape": [int(v) for v in t.shape],
+                      "dtype": str(t.dtype).replace("torch.", "")} for n, t in zip(names, xs)],
+           "convention": report.convention, "engine": report.engine,
+           "totals": {k: int(v) for k, v in report.totals().items()},
+           "rows": json.loads(to_json(format_shapes(df)))}
+    return json.dumps(obj, indent=2) + "\n"

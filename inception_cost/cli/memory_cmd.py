@@ -10,19 +10,25 @@ import pandas as pd
 
 from ..atomic import writable_folder
 from ..errors import UsageError
-from ..memory_analysis.api import (DEFAULT_RESERVE, check_input_bytes, fit_batch, memory,
-                                   reserve_bytes)
+from ..memory_analysis.api import DEFAULT_RESERVE, fit_batch, memory, reserve_bytes
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DEVICES, DTYPES, OPTIMIZERS, STEPS, check_options
-from ..models.resolve import resolve_model, resolve_training_model
+from ..models.resolve import example_inputs, resolve_model, resolve_training_model
 from ..report.units import human_bytes
 from ..report.render import render, to_csv, write_output
-from .options import format_option, output_option, parse_chw
+from .input_option import default_call, make_call, parse_input
+from .options import format_option, output_option
+from .vocabulary import optimizer_name
 
 BYTE_COLUMNS = ("param_bytes", "output_bytes", "saved_bytes", "live_forward_peak_bytes",
                 "live_backward_peak_bytes")
+
+# shorter headers for the terminal view (md/csv/json keep the column names)
+TERMINAL_HEADERS = {"forward_ops": "ops", "param_bytes": "params", "output_bytes": "output",
+                    "saved_bytes": "saved", "live_forward_peak_bytes": "live fwd peak",
+                    "live_backward_peak_bytes": "live bwd peak"}
 
 
 def _human(df: pd.DataFrame, cols) -> pd.DataFrame:
@@ -36,19 +42,6 @@ def _human(df: pd.DataFrame, cols) -> pd.DataFrame:
 def modules_table(report, depth: int) -> pd.DataFrame:
     df = report.modules[report.modules["depth"] <= depth]
     return df.drop(columns=["live_backward_peak_bytes"]) if not report.training else df
-
-
-MODULE_HEADERS = {"forward_ops": "ops", "param_bytes": "params", "output_bytes": "output",
-                  "saved_bytes": "saved", "live_forward_peak_bytes": "live fwd",
-                  "live_backward_peak_bytes": "live bwd"}
-
-
-def terminal_modules(df: pd.DataFrame) -> pd.DataFrame:
-    """The per-module rows as the terminal shows them (100 columns): names indented by
-    depth, short headers; type and depth are in csv/json."""
-    out = df.copy()
-    out["module"] = [("  " * max(int(d) - 1, 0)) + m for m, d in zip(out["module"], out["depth"])]
-    return out.drop(columns=["type", "depth"]).rename(columns=MODULE_HEADERS)
 
 
 def target_note(report) -> str:
@@ -107,14 +100,30 @@ def _model(spec: str, training: bool, aux: bool):
     return resolve_training_model(spec, aux) if training else resolve_model(spec)
 
 
+def _call(module, default_size, specs, batch):
+    """(inputs or None, batch, C x H x W or None, input text) of the analysed step: the
+    --input tensors, a factory's example inputs, or the model's own size at --batch."""
+    example = example_inputs(module)
+    if specs or example is not None:
+        call = make_call(specs, module, batch, "meta") if specs else \
+            default_call(module, default_size, batch, "meta", example=example)
+        return call.inputs, call.batch, None, call.text
+    batch = batch or 1
+    return None, batch, tuple(default_size), f"{batch}x{'x'.join(map(str, default_size))}"
+
+
 @click.command("memory")
 @click.argument("model")
 @click.option("--train", is_flag=True, help="A training step: forward, loss, backward, "
                                             "optimizer step (default: inference).")
 @click.option("--optimizer", default="adam", show_default=True,
-              help=f"With --train: {' | '.join(OPTIMIZERS)}.")
-@click.option("--batch", default=1, show_default=True, type=int, help="Batch size N.")
-@click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
+              help="With --train: " + " | ".join("sgd_momentum" if o == "momentum" else o
+                                                 for o in OPTIMIZERS) + ".")
+@click.option("--batch", default=None, type=int,
+              help="Batch size N [default: 1, or the first size of a batched --input].")
+@click.option("--input", "input_", multiple=True,
+              help="A forward argument, as in `layers --input` (784, 1x784, 3x224x224, "
+                   "ids:int64:1x128, attention_mask=1x128:int64); repeat for several.")
 @click.option("--dtype", default="fp32", show_default=True,
               help=f"{' | '.join(DTYPES)} (amp: fp32 parameters, fp16 autocast).")
 @click.option("--step", default="steady", show_default=True,
@@ -155,10 +164,13 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME, timm:NAME,
     or path/to/file.py:factory."""
-    dtype, optimizer, step = dtype.strip().lower(), optimizer.strip().lower(), step.lower()
-    if batch <= 0:
+    optimizer = optimizer_name(optimizer)
+    if optimizer == "sgd_momentum":
+        optimizer = "momentum"
+    dtype, step = dtype.strip().lower(), step.lower()
+    if batch is not None and batch <= 0:
         raise UsageError(f"--batch must be a positive integer (got {batch})")
-    check_options(dtype, optimizer, step, batch)
+    check_options(dtype, optimizer, step, batch or 1)
     device = device.strip().lower()
     if device not in DEVICES:
         raise UsageError(f"unknown --device '{device}' (choose from {', '.join(DEVICES)})")
@@ -170,19 +182,17 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
     if plots_dir:   # before the analysis: a folder that cannot take files fails at once
         writable_folder(plots_dir, "--plots")
     kept = reserve_bytes(reserve, budget) if budget is not None else 0
-    chw = parse_chw(input_) if input_ else None
-    if chw and budget is None:
-        check_input_bytes(batch, chw, dtype)
+    specs = [parse_input(t) for t in input_]
     if budget is not None:
         modes = (True,) if train else (False, True)
         results = []
         for t in modes:
             module, default_size, label = _model(model, t, aux)
-            results.append(fit_batch(module, budget, chw or default_size, training=t,
-                                     optimizer=optimizer, dtype=dtype,
-                                     allocator_rounding=rounding, step=step, device=device,
-                                     foreach=foreach, reserve=kept))
-        chw = chw or default_size
+            inputs, _b, chw, shown = _call(module, default_size, specs, None)
+            results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
+                                     dtype=dtype, allocator_rounding=rounding, step=step,
+                                     device=device, foreach=foreach, reserve=kept,
+                                     inputs=inputs))
         check_budget(results)
         df = fit_table(results)
         if fmt == "csv":
@@ -190,9 +200,10 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         elif fmt == "json":
             text = json.dumps(df.to_dict(orient="records"), indent=2) + "\n"
         else:
-            shown = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
-                                "parameter_bytes")).rename(columns=FIT_HEADERS)
-            text = render(shown, fmt, title=f"{label} {'x'.join(map(str, chw))} {dtype}: "
+            shown_df = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
+                                   "parameter_bytes")).rename(columns=FIT_HEADERS)
+            per_sample = "x".join(map(str, chw)) if chw else shown
+            text = render(shown_df, fmt, title=f"{label} {per_sample} {dtype}: "
                                             f"largest batch in {human_bytes(budget)}",
                           notes=fit_notes(results)
                           + [f"training = forward + loss + backward + {optimizer} step "
@@ -203,10 +214,10 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         write_output(text, output)
         return
     module, default_size, label = _model(model, train, aux)
-    chw = chw or default_size
+    inputs, batch, chw, shown = _call(module, default_size, specs, batch)
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
                     dtype=dtype, allocator_rounding=rounding, step=step, name=label,
-                    device=device, foreach=foreach)
+                    device=device, foreach=foreach, inputs=inputs)
     if plots_dir:
         from ..memory_analysis.plots import module_bars, plot_stem, timeline_plot
         tag = f"{plot_stem(label)}_b{batch}_{'train' if train else 'inference'}"
@@ -233,14 +244,15 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
              "peak = most bytes alive after any op"]
     notes.append(target_note(report))
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
-    parts = [render(summary, fmt, title=f"{label} @ {batch}x{'x'.join(map(str, chw))} {dtype}: "
+    parts = [render(summary, fmt, title=f"{label} @ {shown} {dtype}: "
                                         f"{what}", notes=notes)]
-    mods = terminal_modules(_human(modules_table(report, depth), BYTE_COLUMNS))
+    mods = _human(modules_table(report, depth), BYTE_COLUMNS)
+    if fmt == "rich":
+        mods = mods.rename(columns=TERMINAL_HEADERS)
     parts.append(render(mods, fmt, title=f"per module (depth <= {depth}; each row includes "
                                           "its submodules)",
-                        notes=["ops: forward ops it ran; params: its parameters; output: "
-                               "bytes its forward ops allocated;",
-                               "saved: activation bytes first saved for backward while it "
-                               "ran; live fwd / live bwd:",
-                               "most bytes alive after any of its forward / backward ops"]))
+                        notes=["output: bytes its forward ops allocated; saved: activation "
+                               "bytes first saved for backward while it ran; live: most "
+                               "bytes alive after any of its ops"],
+                        optional=["depth", "ops", "type"]))
     write_output("\n".join(parts), output)

@@ -15,6 +15,7 @@ from ..profiling.peaks import DTYPE_MODES
 from ..report.render import render, to_csv, to_json, write_output
 from ..report.units import human, human_bytes
 from .options import format_option, output_option, parse_chw, parse_int_list
+from .vocabulary import note
 
 
 def _num(v, fmt: str) -> str:
@@ -94,6 +95,19 @@ def layer_tables(layers: pd.DataFrame, top: int) -> list[tuple[str, pd.DataFrame
     return out
 
 
+# left out of the terminal view, in this order, as far as the width requires
+RUNS_OPTIONAL = ["p10-p90 ms", "cv %", "peak gap %", "predicted peak", "activations (analytic)",
+                 "peak mem", "% peak", "layout", "mode", "TFLOP/s", "dtype", "status", "note"]
+LAYERS_OPTIONAL = ["ops", "% roofline", "% peak", "bound", "FLOP/B", "TFLOP/s", "type"]
+
+
+def _without_blank_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The terminal view leaves out columns with no value in any row (e.g. % of peak
+    when the device's peaks are unknown)."""
+    keep = [c for c in df.columns if (df[c].astype(str).str.strip() != "").any()]
+    return df[keep]
+
+
 def _check_writable(path: str | None) -> None:
     if not path or path == "-":
         return
@@ -118,8 +132,10 @@ def layers_path(output: str, fmt: str) -> str:
 
 @click.command("profile")
 @click.argument("variants", nargs=-1, required=True)
-@click.option("--batch-size", "batch_size", default="1", show_default=True,
-              help="Comma-separated batch sizes, e.g. 1,32,256.")
+@click.option("--batch", "batch", default=None,
+              help="Batch size N, or comma-separated sizes to sweep, e.g. 1,32,256 [default: 1].")
+@click.option("--batch-size", "batch_size", default=None, hidden=True,
+              help="Old spelling of --batch.")
 @click.option("--device", default=None,
               help="cuda or cpu (default: cuda when available, else cpu).")
 @click.option("--dtype", default="fp32", show_default=True,
@@ -145,7 +161,7 @@ def layers_path(output: str, fmt: str) -> str:
                    "device profile from `calibrate` (or a catalog name when profiling that GPU).")
 @format_option()
 @output_option()
-def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cuda_graphs,
+def profile_cmd(variants, batch, batch_size, device, dtype, channels_last, compile_, cuda_graphs,
                 per_layer, warmup, iters, input_, peak_tflops, peak_bandwidth, threads, resume,
                 top, fmt, output, on):
     """Time forward passes of each VARIANT: latency statistics, images/s,
@@ -157,7 +173,12 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
     each finished configuration is appended to FILE at once (per-layer rows
     to FILE's .layers.csv sibling); CUDA out-of-memory is a row with status oom.
     """
-    batches = parse_int_list(batch_size, "--batch-size")
+    if batch_size is not None:
+        if batch is not None:
+            raise UsageError("give --batch or its old spelling --batch-size, not both")
+        note("--batch-size", "--batch")
+    batches = parse_int_list(batch or batch_size or "1",
+                             "--batch-size" if batch_size is not None else "--batch")
     dtypes = [d.strip().lower() for d in dtype.split(",") if d.strip()]
     bad = [d for d in dtypes if d not in DTYPE_MODES]
     if not dtypes or bad:
@@ -231,8 +252,11 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
     noisy = ok[ok["cv"].astype(float) > 0.05]
     if len(noisy):
         notes.append(f"{len(noisy)} configuration(s) with CV > 5%: timings noisy")
-    parts = [render(runs_table(runs), fmt, title=f"profile on {env['device_name']}",
-                    notes=notes)]
+    table = runs_table(runs)
+    if fmt == "rich":
+        table = _without_blank_columns(table)
+    parts = [render(table, fmt, title=f"profile on {env['device_name']}", notes=notes,
+                    optional=RUNS_OPTIONAL)]
     if result.comparison is not None and len(result.comparison):
         parts.append(render(compare_table(result.comparison), fmt,
                             title="MACs vs measured time, relative to the first variant",
@@ -240,7 +264,9 @@ def profile_cmd(variants, batch_size, device, dtype, channels_last, compile_, cu
                                    "above 1: the MAC saving buys less time"]))
     if per_layer and result.layers is not None:
         for title, df in layer_tables(result.layers, top):
-            parts.append(render(df, fmt, title=title,
+            if fmt == "rich":
+                df = _without_blank_columns(df)
+            parts.append(render(df, fmt, title=title, optional=LAYERS_OPTIONAL,
                                 notes=["self time: a module's span minus its children's; "
                                        "FLOP/B = FLOPs / bytes of inputs + weights + outputs"]))
     if target is not None:

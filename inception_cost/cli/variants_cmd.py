@@ -21,4 +21,10 @@ def variants_frame() -> pd.DataFrame:
 @output_option()
 def variants_cmd(fmt, output):
     """List every registered module and network."""
-    write_output(render(variants_frame(), fmt, title="inception-cost variants"), output)
+    df = variants_frame()
+    notes = []
+    if fmt == "rich":
+        # the terminal view: one short block per entry; md/csv/json carry source and options
+        df = df.drop(columns=["source", "options"])
+        notes = ["source and build options of each: inception-cost variants --format md"]
+    write_output(render(df, fmt, title="inception-cost variants", notes=notes), output)

@@ -63,6 +63,8 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
     ``input_size``: the full input shape, batch first (``(8, 3, 224, 224)``,
     ``(4, 16, 100)`` for a Conv1d model); ``batch=N`` prepends N to it.  A 3-tuple
     for a model whose first convolution is a Conv2d is C x H x W at batch 1.
+    Without either, a model's ``default_input_size`` (C x H x W, set by ``build`` from
+    the registry) is used at batch 1 (or ``batch``).
     ``inputs``: a tensor, a tuple of tensors (positional) or a dict (keyword arguments).
     ``device``: "meta" (default; no memory at any batch) or "cpu"/"cuda" (for models
     whose forward reads tensor values).  The caller's model is never changed.
@@ -91,6 +93,10 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
     except RegistryError as e:
         raise UsageError(str(e)) from None
     inner = unwrap(model)
+    if input_size is None and inputs is None:
+        # a zoo model (build()) or a model with default_input_size: its own C x H x W
+        input_size = getattr(inner, "default_input_size", None) or getattr(
+            model, "default_input_size", None)
     args, kwargs = make_inputs(input_size, inputs, device, batch, inner)
     try:
         with torch.inference_mode(False):
@@ -101,6 +107,8 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
             x = xs[0]
             best = smallest_input(inner, x.shape[1], int(min(x.shape[2:])), batch=1)
             raise InputTooSmallError(e.module, tuple(x.shape[1:]), best) from None
+        if device == "meta" and any(k in e.original.lower() for k in META_VALUE_ERRORS):
+            raise ForwardError(e.module, f"{e.original}\n{META_VALUE_HINT}") from None
         raise
     if strict:
         _check_strict(records)
@@ -109,6 +117,15 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
                       input_shapes=tensor_shapes(args, kwargs),
                       convention=convention, engine="native", device=device,
                       fvcore_blind=fvcore_blind_frame(records) if convention == "fvcore" else None)
+
+
+# messages of a forward that reads tensor values on the meta device (.item(), if x.sum(),
+# nonzero, a mask checked by value as transformers does)
+META_VALUE_ERRORS = ("meta tensor", "on meta", "meta device", "data-dependent", "data dependent",
+                     "meta_nonzero")
+META_VALUE_HINT = ("the model's forward reads tensor values, which the meta device does not "
+                   "have: count(..., device=\"cpu\") runs a real forward (same counts; memory "
+                   "grows with the input)")
 
 
 def _check_strict(records: list[OpRecord]) -> None:

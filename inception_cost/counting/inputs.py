@@ -8,8 +8,9 @@
   unbatched image anyway, so the counts are the same; the shapes read batch 1).
 * Every size must be a positive Python/NumPy integer; anything else (a string, a
   float, a bool) is a :class:`UsageError`, never truncated.
-* ``inputs=`` takes a tensor, a tuple/list of tensors (positional arguments) or a
-  dict of tensors (keyword arguments, e.g. ``{"input_ids": ids}``).
+* ``inputs=`` takes a tensor, a tuple/list of tensors (positional arguments), a
+  dict of tensors (keyword arguments, e.g. ``{"input_ids": ids}``), or both as
+  ``((x,), {"attention_mask": mask})``.
 """
 from __future__ import annotations
 
@@ -89,6 +90,10 @@ def make_inputs(input_size=None, inputs=None, device: str = "meta", batch: int |
             return (to_device(inputs, device),), {}
         if isinstance(inputs, dict):
             return (), {k: to_device(v, device) for k, v in inputs.items()}
+        if (isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[0], (tuple, list))
+                and isinstance(inputs[1], dict)):   # (positional tensors, keyword tensors)
+            return (tuple(to_device(t, device) for t in inputs[0]),
+                    {k: to_device(v, device) for k, v in inputs[1].items()})
         if isinstance(inputs, (list, tuple)):
             return tuple(to_device(t, device) for t in inputs), {}
         raise UsageError(f"inputs must be a tensor, a tuple of tensors or a dict of tensors, "

@@ -113,6 +113,15 @@ class CostReport:
         out = df.groupby(["op", "module"], sort=False).size().rename("calls").reset_index()
         return out.astype({"calls": "int64"})
 
+    def __str__(self) -> str:
+        """A short readable summary (exact integers and their human form)."""
+        from ..report.summary_text import cost_text
+        return cost_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..report.summary_text import as_html
+        return as_html(str(self))
+
     def totals(self) -> dict[str, int]:
         return {"params": self.total_params, "macs": self.total_macs,
                 "flops": self.total_flops, "activations": self.total_activations}

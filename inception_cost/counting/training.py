@@ -79,6 +79,15 @@ class TrainingReport:
     frozen: list = field(default_factory=list)       # parameter names without gradient
     aux_modules: list = field(default_factory=list)  # roots of the training-only heads
 
+    def __str__(self) -> str:
+        """A short readable summary (exact integers and their human form)."""
+        from ..report.summary_text import training_text
+        return training_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..report.summary_text import as_html
+        return as_html(str(self))
+
     def _sum(self, col: str, rows=None) -> int:
         df = self.layers if rows is None else self.layers[rows]
         return int(sum(int(v) for v in df[col]))

@@ -18,7 +18,7 @@ from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
 from .failures import TooLargeError
 from .result import MemoryReport
 from .run import track
-from .step import DEVICES, DTYPES, OPTIMIZERS, STEPS, StepConfig, cast
+from .step import DEVICES, DTYPES, OPTIMIZERS, STEPS, StepConfig, cast, input_templates
 
 
 DEFAULT_RESERVE = "5%"   # --fit headroom: a fraction of the budget kept free
@@ -68,18 +68,40 @@ def _flag(value, what: str):
     raise UsageError(f"{what} must be None, True or False, got {value!r}")
 
 
+def memory_optimizer(name: str) -> str:
+    """The optimizer name the step runs: 'sgd_momentum' (the name ``count_training``
+    and ``train`` use) is 'momentum' here."""
+    return "momentum" if name == "sgd_momentum" else name
+
+
+def _model_and_input(model, input_size, batch, training, inputs):
+    """(module, per-sample size, label, batch, input templates): from ``input_size`` (+
+    ``batch``), or from ``inputs`` (tensors as ``count`` takes them; their first size is
+    the batch)."""
+    if inputs is None:
+        module, chw, label = _resolve(model, input_size, bool(training) is True)
+        return module, chw, label, batch, ()
+    if input_size is not None:
+        raise UsageError("give input_size= or inputs=, not both")
+    module, _chw, label = _resolve(model, None, bool(training) is True)
+    n, temps = input_templates(inputs)
+    return module, temps[0].size, label, n, temps
+
+
 def _config(chw, batch, training, optimizer, dtype, step, device="cuda", foreach=None,
-            workspace=True) -> StepConfig:
-    n, chw = _split_input(chw, batch)
+            workspace=True, temps=()) -> StepConfig:
+    n, chw = (batch, tuple(chw)) if temps else _split_input(chw, batch)
     if not isinstance(training, (bool, np.bool_)):
         raise UsageError(f"training must be True or False, got {training!r}")
+    optimizer = _name("none" if optimizer is None else optimizer, "optimizer",
+                      (*OPTIMIZERS, "sgd_momentum"))
     cfg = StepConfig(batch=n, input_size=chw, training=bool(training),
-                     optimizer=_name("none" if optimizer is None else optimizer, "optimizer",
-                                     OPTIMIZERS),
+                     optimizer=memory_optimizer(optimizer),
                      dtype=_name(dtype, "dtype", DTYPES), step=_name(step, "step", STEPS),
                      device=_name(device, "device", DEVICES), foreach=_flag(foreach, "foreach"),
-                     workspace=bool(workspace))
-    check_input_bytes(cfg.batch, cfg.input_size, cfg.dtype)
+                     workspace=bool(workspace), inputs=tuple(temps))
+    if not temps:
+        check_input_bytes(cfg.batch, cfg.input_size, cfg.dtype)
     return cfg
 
 
@@ -182,7 +204,7 @@ def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
 def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
            optimizer: str | None = None, dtype: str = "fp32", allocator_rounding: bool = False,
            step: str = "steady", name: str | None = None, device: str = "cuda",
-           foreach: bool | None = None, workspace: bool = True) -> MemoryReport:
+           foreach: bool | None = None, workspace: bool = True, inputs=None) -> MemoryReport:
     """Predicted memory of one inference forward (``training=False``) or one training step
     (forward in train mode, cross-entropy loss with 0.3 x each auxiliary head, backward,
     ``optimizer.step()``), tracked storage by storage on the meta device.
@@ -201,9 +223,13 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     ``workspace.py``, none for cuda); False gives storages only (MemTracker's view).
     Returns a
     ``MemoryReport``; all sizes in bytes.
+    inputs: instead of input_size, the model's inputs as :func:`inception_cost.count`
+    takes them (a tensor, a tuple of tensors, a dict of keyword tensors, or (tuple,
+    dict)); only their shapes and integer dtypes are used, and their first size is
+    the batch. Float inputs take ``dtype``.
     """
-    module, chw, label = _resolve(model, input_size, bool(training) is True)
-    cfg = _config(chw, batch, training, optimizer, dtype, step, device, foreach, workspace)
+    module, chw, label, n, temps = _model_and_input(model, input_size, batch, training, inputs)
+    cfg = _config(chw, n, training, optimizer, dtype, step, device, foreach, workspace, temps)
     return analyse(module, cfg, name or label, bool(allocator_rounding))
 
 
@@ -214,7 +240,7 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
               optimizer: str | None = None, dtype: str = "fp32",
               allocator_rounding: bool = False, step: str = "steady", device: str = "cuda",
               foreach: bool | None = None, workspace: bool = True,
-              reserve: int | str = DEFAULT_RESERVE):
+              reserve: int | str = DEFAULT_RESERVE, inputs=None):
     """Largest batch whose predicted peak (bytes) fits ``budget`` (bytes, or a size such as
     '16GiB') less ``reserve``; a ``fit.FitResult`` (its ``budget_bytes`` is the budget as
     given).  ``reserve``: headroom kept free for what the model does not predict
@@ -223,8 +249,8 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
     for CUDA: the question is usually about a CUDA device, where it applies."""
     from .fit import fit, size_text
     from .sizes import parse_size
-    module, chw, _label = _resolve(model, input_size, bool(training) is True)
-    cfg = _config(chw, 1, training, optimizer, dtype, step, device, foreach, workspace)
+    module, chw, _label, _n, temps = _model_and_input(model, input_size, 1, training, inputs)
+    cfg = _config(chw, 1, training, optimizer, dtype, step, device, foreach, workspace, temps)
     budget = _budget(budget, parse_size)
     usable = budget - reserve_bytes(reserve, budget)
     dt = DTYPES[cfg.dtype]

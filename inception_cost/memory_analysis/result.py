@@ -50,6 +50,15 @@ class MemoryReport:
     foreach: bool = True
     attention: dict = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        """A short readable summary (exact integers and their human form)."""
+        from ..report.summary_text import memory_text
+        return memory_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..report.summary_text import as_html
+        return as_html(str(self))
+
     def summary(self) -> pd.DataFrame:
         """Two columns (what, bytes): the peak, when it happens, and its breakdown."""
         rows = [{"what": "peak", "bytes": self.peak_bytes,

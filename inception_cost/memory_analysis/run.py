@@ -35,14 +35,14 @@ def run_program(model: nn.Module, cfg: StepConfig, device, optimizer,
     with autocast(cfg, torch.device(device).type):
         set_phase(FORWARD)
         set_module("(input)")
-        x, target = make_batch(cfg, device)
+        args, kwargs, target = make_batch(cfg, device)
         set_module("(model)")
         if not cfg.training:
             with torch.no_grad():
-                out = model(x)
+                out = model(*args, **kwargs)
             del out
             return
-        out = model(x)
+        out = model(*args, **kwargs)
         set_module("(loss)")
         loss = loss_of(out, target)
         del out

@@ -24,6 +24,43 @@ DEVICES = ("cuda", "cpu")   # target devices: what PyTorch would run there by de
 
 
 @dataclass(frozen=True)
+class InputTemplate:
+    """One forward argument without its batch: ``keyword`` (None: positional), the
+    per-sample ``size`` (elements per dimension) and ``dtype`` (None: the step's dtype,
+    a float)."""
+    keyword: str | None
+    size: tuple[int, ...]
+    dtype: torch.dtype | None = None
+
+
+def input_templates(inputs) -> tuple[int, tuple[InputTemplate, ...]]:
+    """``inputs`` as :func:`inception_cost.count` takes them (a tensor, a tuple of
+    tensors, a dict of keyword tensors, or (tuple, dict)) -> (batch, templates). The
+    first size of every tensor is the batch."""
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    if (isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[0], (tuple, list))
+            and isinstance(inputs[1], dict)):
+        pairs = [(None, t) for t in inputs[0]] + list(inputs[1].items())
+    elif isinstance(inputs, dict):
+        pairs = list(inputs.items())
+    elif isinstance(inputs, (tuple, list)):
+        pairs = [(None, t) for t in inputs]
+    else:
+        raise UsageError(f"inputs must be a tensor, a tuple of tensors or a dict of tensors, "
+                         f"got {type(inputs).__name__}")
+    if not pairs or any(not isinstance(t, torch.Tensor) or t.dim() < 1 for _, t in pairs):
+        raise UsageError("inputs must be tensors with a batch dimension")
+    batches = {int(t.shape[0]) for _, t in pairs}
+    if len(batches) != 1:
+        raise UsageError(f"inputs disagree on the batch (first sizes {sorted(batches)})")
+    temps = tuple(InputTemplate(k, tuple(int(v) for v in t.shape[1:]),
+                                None if t.dtype.is_floating_point else t.dtype)
+                  for k, t in pairs)
+    return batches.pop(), temps
+
+
+@dataclass(frozen=True)
 class StepConfig:
     """One analysed program.  ``step``: 'steady' = optimizer state exists before the step
     (every step after the first), 'first' = state created lazily inside this step."""
@@ -36,6 +73,7 @@ class StepConfig:
     device: str = "cuda"
     foreach: bool | None = None
     workspace: bool = True     # add kernel workspace (workspace.py) where modelled
+    inputs: tuple[InputTemplate, ...] = ()   # several or non-float inputs (else input_size)
 
     def __post_init__(self):
         check_options(self.dtype, self.optimizer, self.step, self.batch)
@@ -111,10 +149,19 @@ def prepare_model(model: nn.Module, cfg: StepConfig) -> nn.Module:
     return cast(model, cfg.dtype).train(cfg.training)
 
 
-def make_batch(cfg: StepConfig, device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    x = torch.randn((cfg.batch, *cfg.input_size), device=device, dtype=DTYPES[cfg.dtype])
+def make_batch(cfg: StepConfig, device) -> tuple[tuple, dict, torch.Tensor | None]:
+    """(positional inputs, keyword inputs, targets or None) of one step."""
+    args, kwargs = [], {}
+    for t in cfg.inputs or (InputTemplate(None, tuple(cfg.input_size)),):
+        shape = (cfg.batch, *t.size)
+        x = (torch.randn(shape, device=device, dtype=DTYPES[cfg.dtype]) if t.dtype is None
+             else torch.zeros(shape, device=device, dtype=t.dtype))
+        if t.keyword:
+            kwargs[t.keyword] = x
+        else:
+            args.append(x)
     target = torch.randint(0, 2, (cfg.batch,), device=device) if cfg.training else None
-    return x, target
+    return tuple(args), kwargs, target
 
 
 def outputs(out) -> list[torch.Tensor]:

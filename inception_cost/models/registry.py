@@ -93,5 +93,5 @@ def build(name: str, device: str = "meta", **options) -> nn.Module:
     except (ValueError, TypeError) as e:
         raise UsageError(f"cannot build '{name}': {e}") from None
     if getattr(model, "default_input_size", None) is None:
-        model.default_input_size = info.input_size   # C x H x W, read by memory(model)
+        model.default_input_size = tuple(info.input_size)   # read by count(model), memory(model)
     return model.eval()

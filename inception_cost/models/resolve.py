@@ -9,6 +9,7 @@ import difflib
 import importlib
 import importlib.util
 import os
+import weakref
 
 import torch
 import torch.nn as nn
@@ -88,7 +89,20 @@ def _default_size(model: nn.Module, spec: str) -> tuple[int, int, int]:
     return tuple(int(v) for v in size)
 
 
+# models whose factory returned (model, example_inputs): their example inputs
+_EXAMPLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def example_inputs(model: nn.Module):
+    """The example inputs a factory returned with ``model`` (a tensor, a tuple of
+    tensors or a dict of keyword tensors), else None."""
+    return _EXAMPLES.get(model)
+
+
 def resolve_model(spec: str, device: str = "meta") -> tuple[nn.Module, tuple[int, int, int], str]:
+    """(module, default C x H x W, label). A factory may return ``(model,
+    example_inputs)``: the inputs are then :func:`example_inputs` of the module and
+    the default size is the first example tensor's shape without its batch."""
     if spec.startswith("torchvision:"):
         name = spec.split(":", 1)[1]
         return _torchvision(name, device), _REFERENCE_INPUT.get(name, (3, 224, 224)), spec
@@ -105,9 +119,22 @@ def resolve_model(spec: str, device: str = "meta") -> tuple[nn.Module, tuple[int
                 model = fn()
         except Exception as e:  # noqa: BLE001
             raise UsageError(f"factory '{spec}' failed: {type(e).__name__}: {e}") from None
+        example = None
+        if isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], nn.Module):
+            model, example = model
+            first = example if isinstance(example, torch.Tensor) else next(iter(
+                example.values() if isinstance(example, dict) else example), None)
+            if not isinstance(first, torch.Tensor) or first.dim() < 1:
+                raise UsageError(f"factory '{spec}' returned example inputs of type "
+                                 f"{type(example).__name__}: give a tensor, a tuple of tensors "
+                                 "or a dict of tensors")
         if not isinstance(model, nn.Module):
             raise UsageError(f"factory '{spec}' returned {type(model).__name__}, not an nn.Module")
-        size = _default_size(model, spec)
+        if example is not None:
+            _EXAMPLES[model] = example
+            size = tuple(int(v) for v in first.shape[1:])
+        else:
+            size = _default_size(model, spec)
         return model.eval(), size, spec
     info = get_variant(spec)
     return build(spec, device=device), info.input_size, spec

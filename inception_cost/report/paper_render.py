@@ -7,8 +7,8 @@ import json
 import pandas as pd
 
 from ..errors import UsageError
-from ..papers.report import TERMINAL_VIEW_WIDTH, PaperReport
-from .render import FORMATS, render, to_csv, to_rich_text, to_terminal
+from ..papers.report import PaperReport
+from .render import FORMATS, render, to_csv, to_rich_text
 
 
 def _plain(v):
@@ -63,15 +63,16 @@ def render_report(rep: PaperReport, fmt: str, wide: bool = False) -> str:
         if fmt == "rich" and not wide and s.terminal is not None:
             df, notes = s.terminal()
             df, right = _display(df)
-            parts.append(to_rich_text(df, title, right, notes,
-                                      width=None if to_terminal() else TERMINAL_VIEW_WIDTH))
+            parts.append(to_rich_text(df, title, right, notes))
             continue
         df, right = _display(s.df.drop(columns=[c for c in s.hide_in_text if c in s.df]))
-        if fmt == "rich" and not to_terminal():
-            # off a terminal, never fold a cell: widen to the table's natural width
+        if fmt == "rich" and wide:
+            # --wide asks for the full table: its natural width, never a folded cell
             natural = sum(max([len(str(c))] + [len(str(v)) for v in df[c]]) + 3
                           for c in df.columns) + 1
             parts.append(to_rich_text(df, title, right, s.notes, width=max(200, natural)))
+        elif fmt == "rich":
+            parts.append(to_rich_text(df, title, right, s.notes))
         else:
             parts.append(render(df, fmt, title=title, units=right, notes=s.notes))
     return "\n".join(parts)

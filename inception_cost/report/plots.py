@@ -188,25 +188,54 @@ def cost_vs_accuracy(table: pd.DataFrame, path: str):
     return bad
 
 
+INTENSITY = "intensity_flop_per_byte"   # the profile CSVs' column (FLOPs per byte moved)
+
+
+def _peaks_beside(layers_csv: str) -> pd.DataFrame | None:
+    """The whole-model runs CSV written beside a per-layer CSV (X.layers.csv -> X.csv),
+    which carries the device peaks (peak_tflops, peak_bandwidth_tbs)."""
+    runs = layers_csv.replace(".layers.csv", ".csv")
+    if runs == layers_csv or not os.path.exists(runs):
+        return None
+    try:
+        return pd.read_csv(runs)
+    except Exception:  # noqa: BLE001 - a roofline without its roof
+        return None
+
+
 def roofline(profile_csvs: list[str], path: str) -> bool:
-    """Achieved TFLOP/s vs arithmetic intensity from per-layer profile CSVs."""
-    frames = []
+    """Achieved TFLOP/s vs arithmetic intensity (FLOPs / byte) from per-layer profile
+    CSVs (column ``intensity_flop_per_byte``; ``arithmetic_intensity`` in older files),
+    with the device's roof when the runs CSV beside them names its peaks."""
+    frames, peaks = [], []
     for p in profile_csvs:
         try:
             df = pd.read_csv(p)
         except Exception:  # noqa: BLE001 - skip unreadable profiles
             continue
-        if {"arithmetic_intensity", "achieved_tflops"} <= set(df.columns):
+        if "arithmetic_intensity" in df.columns and INTENSITY not in df.columns:
+            df = df.rename(columns={"arithmetic_intensity": INTENSITY})
+        if {INTENSITY, "achieved_tflops"} <= set(df.columns):
             frames.append(df)
+            runs = _peaks_beside(p)
+            if runs is not None:
+                peaks.append(runs)
     if not frames:
         return False
-    df = pd.concat(frames).dropna(subset=["arithmetic_intensity", "achieved_tflops"])
-    df = df[(df["arithmetic_intensity"] > 0) & (df["achieved_tflops"] > 0)]
+    df = pd.concat(frames).dropna(subset=[INTENSITY, "achieved_tflops"])
+    df = df[(df[INTENSITY] > 0) & (df["achieved_tflops"] > 0)]
     if df.empty:
         return False
+    if peaks and not {"peak_tflops", "peak_bandwidth_tbs"} <= set(df.columns):
+        runs = pd.concat(peaks)
+        if {"peak_tflops", "peak_bandwidth_tbs"} <= set(runs.columns):
+            df = df.assign(peak_tflops=runs["peak_tflops"].dropna().iloc[0]
+                           if runs["peak_tflops"].notna().any() else float("nan"),
+                           peak_bandwidth_tbs=runs["peak_bandwidth_tbs"].dropna().iloc[0]
+                           if runs["peak_bandwidth_tbs"].notna().any() else float("nan"))
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 5), dpi=DPI)
-    ax.scatter(df["arithmetic_intensity"], df["achieved_tflops"], s=8)
+    ax.scatter(df[INTENSITY], df["achieved_tflops"], s=8)
     if {"peak_tflops", "peak_bandwidth_tbs"} <= set(df.columns):
         pk, bw = df["peak_tflops"].dropna(), df["peak_bandwidth_tbs"].dropna()
         if len(pk) and len(bw):

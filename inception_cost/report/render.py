@@ -12,6 +12,7 @@ from .. import streams
 from ..atomic import write_text
 from ..errors import UsageError
 from ..counting.report import format_shapes
+from .fit import is_quantity_column, layout, records, terminal_width
 from .units import human
 
 FORMATS = ("rich", "csv", "json", "md")
@@ -86,36 +87,106 @@ def humanise(df: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
     return out
 
 
+def _compact(v) -> str:
+    """1_500_000_000 -> '1.50G' (the unit moves to the header)."""
+    if not (isinstance(v, (int, float)) or hasattr(v, "item")):
+        return v
+    return human(v, "").replace(" ", "")
+
+
+def _header(col: str, unit: str) -> str:
+    """The header of a compact column (words wrap): 'macs' -> 'MACs';
+    'bwd_weight_macs' -> 'bwd weight macs'; 'activations' -> 'activations (elements)'."""
+    if col.lower() == unit.lower():
+        return unit
+    words = col.replace("_", " ")
+    return words if unit.lower() in col.lower() else f"{words} ({unit})"
+
+
+def _text_cells(df: pd.DataFrame, units: dict[str, str], compact: bool):
+    """(headers, {header: cell texts}, right-aligned headers) of ``df`` as shown."""
+    shown = df.copy()
+    renamed = {}
+    for col, unit in units.items():
+        if col in shown.columns and unit:
+            if compact:
+                shown[col] = shown[col].map(_compact)
+                renamed[col] = _header(str(col), unit)
+            else:
+                shown[col] = shown[col].map(lambda v: human(v, unit) if isinstance(v, (int, float))
+                                            or hasattr(v, "item") else v)
+    headers, cells, right = [], {}, set()
+    for c in shown.columns:
+        h = renamed.get(c, str(c))
+        numeric = pd.api.types.is_numeric_dtype(df[c]) if c in df.columns else False
+        cells[h] = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
+                    for v in shown[c]]
+        if numeric or c in units or is_quantity_column(cells[h]):
+            right.add(h)
+        headers.append(h)
+    return headers, cells, right
+
+
 def to_rich_text(df: pd.DataFrame, title: str = "", units: dict[str, str] | None = None,
-                 notes: Iterable[str] = (), width: int | None = None) -> str:
-    """Render with rich; off a TTY (or into a file) this is plain text."""
+                 notes: Iterable[str] = (), width: int | None = None,
+                 optional: Iterable[str] = ()) -> str:
+    """Render with rich, fitted to ``width`` (default: COLUMNS, the terminal's width, or
+    100 off a terminal) without splitting a number, a name or a header word: cells wrap
+    between words; if that is not enough, quantities show compact with their unit in
+    the header, then the ``optional`` columns are left out (in that order, named in a
+    footnote), and as a last resort every row prints as a record. Off a terminal (or
+    into a file) the text is plain ASCII."""
     from rich import box
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    shown = humanise(df, units or {})
-    is_tty = to_terminal() and width is None
-    table = Table(title=escape(title) if title else None, box=box.SIMPLE_HEAD if is_tty else box.ASCII2,
-                  show_lines=False)
-    for c in shown.columns:
-        numeric = pd.api.types.is_numeric_dtype(df[c]) if c in df.columns else False
-        justify = "right" if numeric or (units and c in units) else "left"
-        table.add_column(escape(str(c)), justify=justify, overflow="fold")
-    for row in shown.itertuples(index=False):
-        table.add_row(*["" if v is None or (isinstance(v, float) and v != v) else escape(str(v))
-                        for v in row])
-    console = Console(file=io.StringIO(), width=width or (None if is_tty else 200),
-                      force_terminal=is_tty, color_system="auto" if is_tty else None)
-    console.print(table)
+
+    units = units or {}
+    is_tty = to_terminal()
+    width = width or terminal_width(is_tty)
+    optional = [str(c) for c in optional]
+    notes = list(notes)
+    lay = None
+    for compact, drop in ((False, False), (True, False), (True, True)):
+        if compact and not drop and not any(units.values()):
+            continue
+        headers, cells, right = _text_cells(df, units, compact and any(units.values()))
+        names = dict(zip(headers, [str(c) for c in df.columns]))
+        by_name = {names[h]: h for h in headers}
+        opt = [by_name[c] for c in optional if c in by_name] if drop else []
+        lay = layout(headers, cells, right, width, opt)
+        if lay is not None:
+            break
+    console = Console(file=io.StringIO(), width=width, force_terminal=is_tty,
+                      color_system="auto" if is_tty else None)
+    if lay is None:
+        rows = [[cells[h][i] for h in headers] for i in range(len(df))]
+        console.file.write(records(title, headers, rows, width))
+    else:
+        table = Table(title=escape(title) if title else None,
+                      box=box.SIMPLE_HEAD if is_tty else box.ASCII2, show_lines=False)
+        for h, w in zip(lay.columns, lay.widths):
+            table.add_column(escape(h), justify="right" if h in right else "left", width=w,
+                             overflow="fold")
+        for i in range(len(df)):
+            table.add_row(*[escape(cells[h][i]) for h in lay.columns])
+        console.print(table)
+        if lay.dropped:
+            notes.insert(0, f"not shown at {width} columns: {', '.join(names[h] for h in lay.dropped)}"
+                            " (--format md/csv/json carry every column; a larger COLUMNS "
+                            "shows more)")
     for n in notes:
-        console.print(n, markup=False)
+        console.print(n, markup=False, highlight=False)
     return console.file.getvalue()
 
 
 def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
-           units: dict[str, str] | None = None, notes: Iterable[str] = ()) -> str:
-    """The text of ``df`` in ``fmt``. csv/json keep exact values; rich/md add notes."""
+           units: dict[str, str] | None = None, notes: Iterable[str] = (),
+           optional: Iterable[str] = ()) -> str:
+    """The text of ``df`` in ``fmt``. csv/json keep exact values; rich/md add notes.
+    rich leaves out the ``optional`` columns (in that order) as far as it must to fit
+    the width (see :func:`to_rich_text`)."""
     notes = list(notes)
     df = format_shapes(df)
     if fmt == "csv":
@@ -125,7 +196,7 @@ def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
     if fmt == "md":
         return to_markdown(df, title, notes)
     if fmt == "rich":
-        return to_rich_text(df, title, units, notes)
+        return to_rich_text(df, title, units, notes, optional=optional)
     raise UsageError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
 
 

@@ -13,6 +13,8 @@ from .units import human
 
 SHOWN = ["module", "params", "trainable", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
          "bwd/fwd", "opt_flops", "step_flops", "aux"]
+# left out of the terminal view, in this order, as far as the width requires
+OPTIONAL = ["aux", "trainable", "bwd/fwd", "opt_flops", "params"]
 UNITS = {"params": "params", "trainable": "params", "fwd_macs": "MACs", "bwd_input_macs": "MACs",
          "bwd_weight_macs": "MACs", "bwd_macs": "MACs", "step_macs": "MACs", "fwd_flops": "FLOPs",
          "bwd_input_flops": "FLOPs", "bwd_weight_flops": "FLOPs", "bwd_flops": "FLOPs",
