@@ -13,9 +13,11 @@ __version__ = "0.1.0"
 
 _LAZY = {"count": ".counting", "CostReport": ".counting", "build": ".models",
          "variants": ".models", "profile": ".profiling",
-         "memory": ".memory_analysis"}
+         "memory": ".memory_analysis", "apply_checkpointing": ".checkpointing",
+         "checkpoint_plan": ".checkpointing"}
 
-__all__ = ["count", "build", "variants", "profile", "memory", "CostReport", "InceptionCostError", "UsageError", "__version__"]
+__all__ = ["count", "build", "variants", "profile", "memory", "apply_checkpointing",
+           "checkpoint_plan", "CostReport", "InceptionCostError", "UsageError", "__version__"]
 
 
 def __getattr__(name: str):
