@@ -9,7 +9,8 @@ over modules.  The search:
 1. Greedy order: candidates by activation bytes they save (without checkpointing) per
    recompute FLOP, most first.  The trade-off curve is every prefix of that order, from
    no checkpointing to every candidate, each analysed.
-2. The shortest prefix that fits the budget, then pruned: each chosen module, most
+2. The shortest prefix that fits the budget (bisection over the prefixes; the peak
+   usually falls as modules are added, and the prefix found is analysed), then pruned: each chosen module, most
    expensive first, is dropped when the plan still fits without it.
 3. Proof: every subset of the candidates cheaper (in recompute FLOPs) than that plan is
    analysed, cheapest first; the first that fits is the optimum.  When they are all
@@ -105,14 +106,16 @@ def _cheaper_subsets(cands: list[str], cost: dict, limit: tuple[int, int]):
 
 def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer: str = "adam",
                     dtype: str = "fp32", step: str = "steady", allocator_rounding: bool = False,
-                    candidates=None, max_analyses: int = 64, name: str | None = None
-                    ) -> CheckpointPlanResult:
+                    candidates=None, max_analyses: int = 16, with_curve: bool = True,
+                    name: str | None = None) -> CheckpointPlanResult:
     """Plan activation checkpointing for one training step of ``model`` so that its
     predicted peak is at most ``budget`` (bytes, or a size such as "16GiB") with the least
     recompute FLOPs.  ``input_size``: (C, H, W) with ``batch``, or (N, C, H, W);
     ``optimizer``/``dtype``/``step``/``allocator_rounding``: as ``inception_cost.memory``.
     ``candidates``: module names to choose from (default: ``candidate_modules(model)``).
     ``max_analyses``: memory analyses allowed for proving the plan optimal.
+    ``with_curve``: analyse every prefix of the greedy order for the trade-off curve
+    (n + 1 analyses); without it the fitting prefix is found by bisection.
     Raises ``UsageError`` when the budget is below the parameters, gradients and optimizer
     state, or when no plan that was analysed reaches it."""
     t0 = time.perf_counter()
@@ -138,17 +141,11 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
     cost = costs.per_module
     order = _greedy_order(cands, saved, cost)
 
-    curve_rows, first_fit = [], None
-    for k in range(len(order) + 1):
-        plan = order[:k]
-        p = peaks(plan)
-        macs, flops = costs.of(plan)
-        curve_rows.append({"modules": k, "added": order[k - 1] if k else "(none)",
-                           "peak_bytes": p, "recompute_macs": macs, "recompute_flops": flops,
-                           "fits": p <= budget_bytes})
-        if first_fit is None and p <= budget_bytes:
-            first_fit = k
-    curve = pd.DataFrame(curve_rows)
+    first_fit = None
+    if base.peak_bytes > budget_bytes:
+        first_fit = _first_fitting_prefix(order, peaks, budget_bytes)
+    curve = _curve(order, peaks, costs, budget_bytes) if with_curve else pd.DataFrame(
+        columns=["modules", "added", "peak_bytes", "recompute_macs", "recompute_flops", "fits"])
 
     if base.peak_bytes <= budget_bytes:
         chosen, method, note = (), "none needed", "the step fits without checkpointing"
@@ -197,6 +194,32 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
         seconds=time.perf_counter() - t0, candidates=pd.DataFrame(rows), curve=curve)
 
 
+def _curve(order, peaks: _Peaks, costs, budget: int) -> pd.DataFrame:
+    rows = []
+    for k in range(len(order) + 1):
+        plan = order[:k]
+        p = peaks(plan)
+        macs, flops = costs.of(plan)
+        rows.append({"modules": k, "added": order[k - 1] if k else "(none)", "peak_bytes": p,
+                     "recompute_macs": macs, "recompute_flops": flops, "fits": p <= budget})
+    return pd.DataFrame(rows)
+
+
+def _first_fitting_prefix(order, peaks: _Peaks, budget: int):
+    """Shortest prefix of ``order`` that fits, by bisection (the peak falls as modules are
+    added in the usual case; the result is verified, and None when even all do not fit)."""
+    if peaks(order) > budget:
+        return None
+    lo, hi = 0, len(order)          # prefix lo does not fit (the base), prefix hi fits
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if peaks(order[:mid]) <= budget:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def _prove(cands, cost, limit, greedy, peaks: _Peaks, budget: int, max_analyses: int):
     """Analyse the subsets cheaper than ``limit``, cheapest first: (plan, method, note)."""
     cheaper = _cheaper_subsets(cands, cost, limit)
@@ -215,3 +238,33 @@ def _prove(cands, cost, limit, greedy, peaks: _Peaks, budget: int, max_analyses:
     return greedy, "exact", (
         f"every plan with less recompute ({len(cheaper)} of the {2 ** len(cands)} subsets of "
         f"{len(cands)} candidates) was analysed and does not fit")
+
+
+def fit_with_checkpointing(model, budget, input_size=None, *, optimizer: str = "adam",
+                           dtype: str = "fp32", step: str = "steady",
+                           allocator_rounding: bool = False, max_analyses: int = 64):
+    """Largest training batch that fits ``budget`` (bytes or a size) with checkpointing:
+    the largest batch at which checkpointing every candidate fits (searched like
+    ``fit_batch``), and the planner's least-recompute plan at that batch.  Returns
+    (batch, peak bytes with every candidate, CheckpointPlanResult or None when 0)."""
+    from dataclasses import replace
+
+    from ..memory_analysis.fit import largest_batch
+    module, chw, label = _resolve(model, input_size)
+    _n, chw = _split_input(chw, 1)
+    budget_bytes = _budget(budget)
+    cfg = StepConfig(batch=1, input_size=chw, training=True,
+                     optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(), step=step)
+    cands = candidate_modules(module)
+    work = copy_on(module, "meta")
+    mods = dict(work.named_modules())
+    for m in cands:
+        mods[m].__class__ = checkpointed_class(type(mods[m]))
+    best, seen = largest_batch(
+        lambda b: peak_bytes(work, replace(cfg, batch=b), allocator_rounding), budget_bytes)
+    if best == 0:
+        return 0, 0, None
+    plan = checkpoint_plan(module, (best, *chw), budget=budget_bytes, optimizer=optimizer,
+                           dtype=dtype, step=step, allocator_rounding=allocator_rounding,
+                           max_analyses=max_analyses, name=label)
+    return best, seen[best], plan

@@ -67,17 +67,15 @@ class CheckpointPlanResult:
     def summary(self) -> pd.DataFrame:
         """(what, value, note) rows: budget, peaks before/after and when, recompute."""
         rows = [
-            ("budget", self.budget_bytes, "bytes"),
+            ("budget", self.budget_bytes, ""),
             ("peak without checkpointing", self.baseline_peak_bytes,
-             f"bytes; {self.baseline_peak_phase}, {self.baseline_peak_module} ({self.baseline_peak_op})"),
+             f"{self.baseline_peak_phase}, {self.baseline_peak_module}"),
             ("peak with the plan", self.peak_bytes,
-             f"bytes; {self.peak_phase}, {self.peak_module} ({self.peak_op})"),
-            ("parameters + gradients + optimizer state", self.static_bytes, "bytes"),
+             f"{self.peak_phase}, {self.peak_module}"),
+            ("params + grads + optimizer state", self.static_bytes, ""),
             ("modules checkpointed", len(self.modules), f"of {len(self.candidates)} candidates"),
-            ("recompute", self.recompute_macs, f"MACs; {self.recompute_pct_macs:.2f}% of the "
-                                               "step's MACs"),
-            ("recompute", self.recompute_flops, f"FLOPs; {self.recompute_pct_flops:.2f}% of "
-                                                "the step's FLOPs"),
+            ("recompute", self.recompute_macs, f"MACs, {self.recompute_pct_macs:.2f}% of the step"),
+            ("recompute", self.recompute_flops, f"FLOPs, {self.recompute_pct_flops:.2f}% of the step"),
         ]
         return pd.DataFrame(rows, columns=["what", "value", "note"])
 

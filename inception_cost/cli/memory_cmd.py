@@ -68,10 +68,19 @@ def fit_table(results) -> pd.DataFrame:
               help="csv/json: the per-op timeline instead of the module rows.")
 @click.option("--plots", "plots_dir", default=None,
               help="Also write the timeline and module bar plots (PNG) into this folder.")
+@click.option("--budget", default=None,
+              help="With --train --plan: the memory budget (16GiB, 8GB) the step must fit.")
+@click.option("--plan", "plan_", is_flag=True,
+              help="With --train --budget: choose modules to checkpoint (least recompute).")
+@click.option("--save-plan", default=None,
+              help="With --plan: also write the plan as an editable JSON file.")
+@click.option("--checkpoint", default=None,
+              help="PLAN.json: analyse the model with that plan applied; with --fit: "
+                   "'auto' adds the largest training batch with the best plan.")
 @format_option()
 @output_option()
 def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fit_, depth,
-               timeline, plots_dir, fmt, output):
+               timeline, plots_dir, budget, plan_, save_plan, checkpoint, fmt, output):
     """Predicted memory (bytes) of MODEL: the peak and when it happens, the peak split
     into parameters, buffers, gradients, optimizer state, activations saved for backward
     and transient tensors, per-module rows, and the live bytes after every op.  Tracked
@@ -85,8 +94,17 @@ def memory_cmd(model, train, optimizer, batch, input_, dtype, step, rounding, fi
     check_options(dtype, optimizer, step, batch)
     if depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
+    wrapped = None
+    if plan_ or budget is not None or save_plan or checkpoint is not None:
+        from .checkpoint_cli import memory_checkpointing
+        wrapped = memory_checkpointing(model, train, optimizer, batch, input_, dtype, step,
+                                       rounding, fit_, budget, plan_, save_plan, checkpoint,
+                                       fmt, output)
+        if wrapped is None:
+            return
     budget = parse_size(fit_) if fit_ is not None else None
     module, default_size, label = resolve_model(model)
+    module = wrapped if wrapped is not None else module
     chw = parse_chw(input_) if input_ else default_size
     if budget is not None:
         results = [fit_batch(module, budget, chw, training=t, optimizer=optimizer, dtype=dtype,
