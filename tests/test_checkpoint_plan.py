@@ -61,11 +61,11 @@ def test_plan_equals_brute_force(brute, frac):
 
 def test_budget_below_static_bytes_is_an_error():
     net = TinyNet()
-    params = sum(p.numel() * 4 for p in net.parameters())
+    params = sum(p.numel() for p in net.parameters())  # elements
     buffers = sum(b.numel() * b.element_size() for b in net.buffers())  # BN statistics
     # Adam: parameters + gradients + two moments (fp32) + one step counter per tensor
-    static = 4 * params + 4 * len(list(net.parameters())) + buffers
-    with pytest.raises(UsageError, match=f"alone need .*{static:,} bytes"):
+    static = 4 * 4 * params + 4 * len(list(net.parameters())) + buffers
+    with pytest.raises(UsageError, match=f"alone need: .*{static:,} bytes"):
         checkpoint_plan(net, (BATCH, *CHW), budget=static - 1, optimizer="adam",
                         candidates=CANDS)
 
