@@ -126,3 +126,24 @@ def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, ro
         write_plan(result, save_plan)
     write_output(plan_text(result, fmt), output)
     return None
+
+
+def train_phases(module, input_size, optimizer, freeze, plain, plan_path: str) -> pd.DataFrame:
+    """``train --checkpoint PLAN.json``: the step's MACs/FLOPs by phase - forward,
+    recompute (forward work run again inside backward), backward, optimizer.  The
+    recompute is counted: the step of the wrapped model minus the step without it (the
+    forward and optimizer are identical; the difference is all inside backward)."""
+    from ..checkpointing.apply import apply_checkpointing
+    from ..checkpointing.plan_file import load_plan
+    from ..counting.placement import copy_on
+    from ..counting.training import count_training
+    meta = copy_on(module, "meta")
+    wrapped = count_training(apply_checkpointing(meta, load_plan(plan_path)), input_size,
+                             optimizer=optimizer, freeze=freeze)
+    a, b = plain.totals(), wrapped.totals()
+    rows = [("forward", a["fwd_macs"], a["fwd_flops"]),
+            ("recompute", b["bwd_macs"] - a["bwd_macs"], b["bwd_flops"] - a["bwd_flops"]),
+            ("backward", a["bwd_macs"], a["bwd_flops"]),
+            ("optimizer", 0, a["opt_flops"]),
+            ("step", b["step_macs"], b["step_flops"])]
+    return pd.DataFrame(rows, columns=["phase", "macs", "flops"])
