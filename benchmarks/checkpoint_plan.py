@@ -250,6 +250,7 @@ def part_real() -> None:
         rows.append({"plan": label, "modules": " ".join(modules) or "-",
                      "predicted_peak": pred, "measured_step_peak_above_start": peak,
                      "static_before_step": static, "measured_peak": peak + static,
+                     "diff_bytes": peak + static - pred,
                      "diff_pct": round(100 * (peak + static - pred) / pred, 2)})
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
@@ -259,9 +260,11 @@ def part_real() -> None:
                "frees -) during the step, plus what exists before it (parameters, Adam's "
                "two moments and step counters, BN buffers); gradients are created inside "
                "the step",
-               "the CPU allocator returns exact sizes (no 512-byte blocks); differences "
-               "come from allocations torch makes outside the tracked ops (e.g. the RNG "
-               "state checkpointing saves, profiler bookkeeping)", _machine()]))
+               "the measured excess (diff_bytes) is about the same with and without the plan, "
+               "so it is not the checkpointing; the likely source (not verified op by op) is "
+               "scratch memory that CPU kernels allocate inside an op (oneDNN convolution "
+               "and batch-norm workspaces), which no op returns and so the dispatch-level "
+               "analysis cannot see", _machine()]))
 
 
 def main() -> None:
