@@ -146,8 +146,9 @@ def part_quality(batch: int, models, memtracker: bool) -> None:
 
 
 def _machine() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs shared with "
-            f"other jobs, torch {torch.__version__}")
+            f"other jobs (load average {load:.1f} when written), torch {torch.__version__}")
 
 
 def part_speed(batch: int) -> None:
