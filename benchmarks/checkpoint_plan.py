@@ -138,7 +138,24 @@ def part_quality(batch: int, models, memtracker: bool) -> None:
                 row["diff_pct"] = round(100 * (plan.peak_bytes - ref) / ref, 4)
             rows.append(row)
             print(row, flush=True)
-    df = pd.DataFrame(rows)
+    write_quality(pd.DataFrame(rows), batch)
+
+
+def _exact(df: pd.DataFrame) -> pd.DataFrame:
+    """Integral columns as Python ints (blank where a row has none), never floats."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            vals = out[c].dropna()
+            if len(vals) and (vals == vals.round()).all() and c not in ("planner_s", "diff_pct"):
+                out[c] = [("" if pd.isna(v) else int(v)) for v in out[c]]
+            else:
+                out[c] = [("" if pd.isna(v) else v) for v in out[c]]
+    return out
+
+
+def write_quality(df: pd.DataFrame, batch: int = 32) -> None:
+    df = _exact(df)
     write_text(f"{OUT}/checkpoint_quality.csv", to_csv(df))
     write_text(f"{OUT}/checkpoint_quality.md", to_markdown(
         df, title=f"checkpointing plans vs textbook baselines (batch {batch}, Adam, fp32)",
