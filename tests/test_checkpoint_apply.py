@@ -3,7 +3,6 @@ computes the same values and gradients, and its planned modules really run under
 ``torch.utils.checkpoint`` (their forward runs again during backward)."""
 import pytest
 import torch
-import torch.nn as nn
 
 from inception_cost import UsageError, apply_checkpointing
 
