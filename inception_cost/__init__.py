@@ -13,9 +13,11 @@ __version__ = "0.1.0"
 
 _LAZY = {"count": ".counting", "CostReport": ".counting", "build": ".models",
          "variants": ".models", "profile": ".profiling",
-         "memory": ".memory_analysis", "predict": ".timing_model"}
+         "memory": ".memory_analysis", "predict": ".timing_model",
+         "apply_checkpointing": ".checkpointing", "checkpoint_plan": ".checkpointing"}
 
-__all__ = ["count", "build", "variants", "profile", "memory", "predict", "CostReport", "InceptionCostError", "UsageError", "__version__"]
+__all__ = ["count", "build", "variants", "profile", "memory", "predict", "apply_checkpointing",
+           "checkpoint_plan", "CostReport", "InceptionCostError", "UsageError", "__version__"]
 
 
 def __getattr__(name: str):

@@ -152,11 +152,21 @@ def _call(module, default_size, specs, batch):
 @click.option("--aux/--no-aux", default=True, show_default=True,
               help="With --train: build the auxiliary classifiers where the model has them "
                    "(GoogLeNet, Inception-v3), as `train` does.")
+@click.option("--budget", default=None,
+              help="With --train --plan: the memory budget (16GiB, 8GB) the step must fit.")
+@click.option("--plan", "plan_", is_flag=True,
+              help="With --train --budget: choose modules to checkpoint (least recompute).")
+@click.option("--save-plan", default=None,
+              help="With --plan: also write the plan as an editable JSON file.")
+@click.option("--checkpoint", default=None,
+              help="PLAN.json: analyse the model with that plan applied; with --fit: "
+                   "'auto' adds the largest training batch with the best plan.")
 @format_option()
 @output_option()
 @click.pass_context
 def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device, foreach,
-               rounding, fit_, reserve, depth, timeline, plots_dir, aux, fmt, output):
+               rounding, fit_, reserve, depth, timeline, plots_dir, aux, budget, plan_,
+               save_plan, checkpoint, fmt, output):
     """Predicted memory (bytes) of MODEL: the peak and when it happens, the peak split
     into parameters, buffers, gradients, optimizer state, activations saved for backward
     and transient tensors, per-module rows, and the live bytes after every op.  Tracked
@@ -176,6 +186,16 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         raise UsageError(f"unknown --device '{device}' (choose from {', '.join(DEVICES)})")
     if depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
+    wrapped = None
+    if plan_ or budget is not None or save_plan or checkpoint is not None:
+        from .checkpoint_cli import memory_checkpointing
+        if len(input_) > 1:
+            raise UsageError("checkpoint planning takes one image --input (C x H x W)")
+        wrapped = memory_checkpointing(model, train, optimizer, batch or 1,
+                                       input_[0] if input_ else None, dtype, step, rounding,
+                                       fit_, budget, plan_, save_plan, checkpoint, fmt, output)
+        if wrapped is None:
+            return
     batch_given = ctx.get_parameter_source("batch") != click.core.ParameterSource.DEFAULT
     check_combination(fit_, batch_given, timeline, plots_dir, fmt)
     budget = parse_size(fit_) if fit_ is not None else None
@@ -214,6 +234,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         write_output(text, output)
         return
     module, default_size, label = _model(model, train, aux)
+    if wrapped is not None:      # --checkpoint PLAN.json: the model as planned
+        module = wrapped
     inputs, batch, chw, shown = _call(module, default_size, specs, batch)
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
                     dtype=dtype, allocator_rounding=rounding, step=step, name=label,

@@ -39,9 +39,13 @@ def _batched(specs, module) -> bool:
 @click.option("--aux/--no-aux", default=True, show_default=True,
               help="Build the auxiliary classifiers where the model has them (GoogLeNet, Inception-v3).")
 @click.option("--depth", default=None, type=int, help="Aggregate by module depth K.")
+@click.option("--checkpoint", default=None,
+              help="PLAN.json (from memory --plan --save-plan): add the recompute of that "
+                   "checkpointing plan as its own phase.")
 @format_option()
 @output_option()
-def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, fmt, output):
+def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, checkpoint, fmt,
+              output):
     """Per-layer MACs/FLOPs of one training step of MODEL: forward (train mode),
     backward split into input- and weight-gradient work, and the optimizer step.
 
@@ -75,6 +79,13 @@ def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, fmt, o
              f"optimizer {report.optimizer.name if report.optimizer else 'none'}")
     text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,
                   notes=training_notes(report), optional=OPTIONAL)
+    if checkpoint:
+        from .checkpoint_cli import train_phases
+        phases = train_phases(module, call.inputs, optimizer, freeze, report, checkpoint)
+        ptext = render(phases, fmt, title=f"by phase, with checkpointing plan {checkpoint}",
+                       notes=["recompute: forward work run again inside backward (counted: "
+                              "the wrapped step minus the plain one)"])
+        text = ptext if fmt in ("csv", "json") else text + "\n" + ptext
     write_output(text, output)
 
 

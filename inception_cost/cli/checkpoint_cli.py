@@ -1,0 +1,149 @@
+"""The command-line side of checkpoint planning: ``memory --train --budget SIZE --plan``,
+``memory --fit SIZE --checkpoint auto`` and ``train --checkpoint PLAN.json`` (tables only;
+the work is in ``inception_cost.checkpointing``)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ..report.render import render, to_csv
+from ..report.units import human_bytes
+
+
+def _h(v) -> str:
+    return human_bytes(v) if v else "0"
+
+
+def plan_text(result, fmt: str) -> str:
+    """The plan: summary, candidate rows and the trade-off curve."""
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2) + "\n"
+    if fmt == "csv":
+        return to_csv(result.candidates)
+    summary = result.summary()
+    summary["value"] = [(_h(v) if "MACs" not in n and "FLOPs" not in n and w not in
+                         ("modules checkpointed",) else f"{v:,}")
+                        for w, v, n in zip(summary["what"], summary["value"], summary["note"])]
+    title = (f"{result.model} @ {result.batch}x{'x'.join(map(str, result.input_size))} "
+             f"{result.dtype}, {result.optimizer}: checkpointing plan for "
+             f"{human_bytes(result.budget_bytes)}")
+    notes = [f"plan ({result.method}): {', '.join(result.modules) or '(none)'}"]
+    if result.method_note:
+        notes.append(result.method_note)
+    notes.append(f"{result.analyses} memory analyses of wrapped models, "
+                 f"{result.seconds:.1f} s")
+    parts = [render(summary, fmt, title=title, notes=notes)]
+    cand = result.candidates.copy()
+    for c in ("saved_bytes", "bytes_saved"):
+        cand[c] = cand[c].map(_h)
+    cand = cand.drop(columns=["recompute_flops", "type"])
+    parts.append(render(cand, fmt, title="candidates",
+                        notes=["saved_bytes: activations saved for backward while it ran, "
+                               "without checkpointing; bytes_saved: of those, what the plan "
+                               "frees; recompute in MACs"]))
+    curve = result.curve.copy()
+    curve["peak_bytes"] = curve["peak_bytes"].map(_h)
+    curve = curve.drop(columns=["recompute_flops"])
+    parts.append(render(curve, fmt, title="trade-off: peak vs recompute (greedy order)",
+                        notes=["each row adds one module to the row above; recompute in MACs"]))
+    return "\n".join(parts)
+
+
+def fit_checkpoint_table(without, with_batch: int, with_peak: int, plan) -> pd.DataFrame:
+    """Largest batch without checkpointing beside the largest with it."""
+    return pd.DataFrame([
+        {"checkpointing": "none", "largest_batch": without.batch,
+         "peak_bytes": without.peak_bytes, "recompute_macs": 0, "modules": ""},
+        {"checkpointing": "auto", "largest_batch": with_batch,
+         "peak_bytes": plan.peak_bytes if plan is not None else with_peak,
+         "recompute_macs": plan.recompute_macs if plan is not None else 0,
+         "modules": " ".join(plan.modules) if plan is not None else ""},
+    ])
+
+
+def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, rounding,
+                         fit_, budget, plan_, save_plan, checkpoint, fmt, output):
+    """``memory`` with checkpointing options.  Prints and returns None, or returns the
+    model wrapped by ``--checkpoint PLAN.json`` for the usual memory report."""
+    from ..checkpointing.apply import apply_checkpointing
+    from ..checkpointing.plan_file import load_plan, save_plan as write_plan
+    from ..checkpointing.planner import checkpoint_plan, fit_with_checkpointing
+    from ..errors import UsageError
+    from ..memory_analysis.api import fit_batch
+    from ..memory_analysis.sizes import parse_size
+    from ..models.resolve import resolve_model, resolve_training_model
+    from ..report.render import write_output
+    from .options import parse_chw
+
+    if checkpoint is not None and checkpoint != "auto" and not (plan_ or budget or fit_):
+        module, _size, _label = resolve_training_model(model) if train else resolve_model(model)
+        return apply_checkpointing(module, load_plan(checkpoint))
+    if checkpoint == "auto":
+        if fit_ is None:
+            raise UsageError("--checkpoint auto needs --fit SIZE")
+        size = parse_size(fit_)
+        module, default_size, label = resolve_training_model(model)
+        chw = parse_chw(input_) if input_ else default_size
+        without = fit_batch(module, size, chw, training=True, optimizer=optimizer,
+                            dtype=dtype, allocator_rounding=rounding, step=step)
+        best, peak, plan = fit_with_checkpointing(module, size, chw, optimizer=optimizer,
+                                                  dtype=dtype, step=step,
+                                                  allocator_rounding=rounding)
+        df = fit_checkpoint_table(without, best, peak, plan)
+        if fmt in ("csv", "json"):
+            text = to_csv(df) if fmt == "csv" else df.to_json(orient="records", indent=2) + "\n"
+        else:
+            shown = df.copy()
+            shown["peak_bytes"] = shown["peak_bytes"].map(_h)
+            shown["modules"] = shown["modules"].map(lambda s: f"{len(s.split())} modules"
+                                                    if s else "-")
+            notes = [f"training step ({optimizer}, {step}); auto: largest batch at which "
+                     "checkpointing every candidate fits, with the least-recompute plan at "
+                     "that batch"]
+            if plan is not None:
+                notes.append(f"plan ({plan.method}): {', '.join(plan.modules) or '(none)'}")
+            text = render(shown, fmt, title=f"{label} {'x'.join(map(str, chw))} {dtype}: "
+                                            f"largest training batch in {human_bytes(size)}",
+                          notes=notes)
+        if save_plan and plan is not None:
+            write_plan(plan, save_plan)
+        write_output(text, output)
+        return None
+    if checkpoint is not None:
+        raise UsageError("--checkpoint PLAN.json analyses a given plan; it does not combine "
+                         "with --plan, --budget or --fit (use --checkpoint auto with --fit)")
+    if not (plan_ and budget is not None and train):
+        raise UsageError("planning needs all of --train, --budget SIZE and --plan")
+    if fit_ is not None:
+        raise UsageError("--plan does not combine with --fit (use --fit SIZE --checkpoint auto)")
+    size = parse_size(budget, "--budget")
+    module, default_size, label = resolve_training_model(model)
+    chw = parse_chw(input_) if input_ else default_size
+    result = checkpoint_plan(module, chw, budget=size, batch=batch, optimizer=optimizer,
+                             dtype=dtype, step=step, allocator_rounding=rounding, name=label)
+    if save_plan:
+        write_plan(result, save_plan)
+    write_output(plan_text(result, fmt), output)
+    return None
+
+
+def train_phases(module, inputs, optimizer, freeze, plain, plan_path: str) -> pd.DataFrame:
+    """``train --checkpoint PLAN.json``: the step's MACs/FLOPs by phase - forward,
+    recompute (forward work run again inside backward), backward, optimizer.  The
+    recompute is counted: the step of the wrapped model minus the step without it (the
+    forward and optimizer are identical; the difference is all inside backward)."""
+    from ..checkpointing.apply import apply_checkpointing
+    from ..checkpointing.plan_file import load_plan
+    from ..counting.placement import copy_on
+    from ..counting.training import count_training
+    meta = copy_on(module, "meta")
+    wrapped = count_training(apply_checkpointing(meta, load_plan(plan_path)), inputs=inputs,
+                             optimizer=optimizer, freeze=freeze)
+    a, b = plain.totals(), wrapped.totals()
+    rows = [("forward", a["fwd_macs"], a["fwd_flops"]),
+            ("recompute", b["bwd_macs"] - a["bwd_macs"], b["bwd_flops"] - a["bwd_flops"]),
+            ("backward", a["bwd_macs"], a["bwd_flops"]),
+            ("optimizer", 0, a["opt_flops"]),
+            ("step", b["step_macs"], b["step_flops"])]
+    return pd.DataFrame(rows, columns=["phase", "macs", "flops"])
