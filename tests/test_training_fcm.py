@@ -36,9 +36,8 @@ def _per_group_conv_backward(grad_out_shape, x_shape, w_shape, _bias, _stride, _
     return fwd * int(bool(output_mask[0])) + fwd * int(bool(output_mask[1]))
 
 
-def fcm_step_flops(model, x, per_group=False):
-    mapping = {aten.convolution_backward: _per_group_conv_backward} if per_group else {}
-    fcm = FlopCounterMode(display=False, custom_mapping=mapping)
+def fcm_step_flops(model, x):
+    fcm = FlopCounterMode(display=False)
     model = model.train()
     with fcm:
         _reference_loss(model(x)).backward()
