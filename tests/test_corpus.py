@@ -75,6 +75,16 @@ CORPUS = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_cpu_thread():
+    """The CPU runs here are tiny: one intra-op thread does them without the idle
+    spinning of a thread pool on a shared machine (counts do not depend on it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def build(source: str, name: str, kwargs: dict):
     torch.manual_seed(0)
     if source == "tv":

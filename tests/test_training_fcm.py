@@ -36,9 +36,8 @@ def _per_group_conv_backward(grad_out_shape, x_shape, w_shape, _bias, _stride, _
     return fwd * int(bool(output_mask[0])) + fwd * int(bool(output_mask[1]))
 
 
-def fcm_step_flops(model, x, per_group=False):
-    mapping = {aten.convolution_backward: _per_group_conv_backward} if per_group else {}
-    fcm = FlopCounterMode(display=False, custom_mapping=mapping)
+def fcm_step_flops(model, x):
+    fcm = FlopCounterMode(display=False)
     model = model.train()
     with fcm:
         _reference_loss(model(x)).backward()
@@ -60,7 +59,9 @@ def _ours(model, shape):
                                        ("vgg16", 224), ("vit_b_16", 224), ("swin_t", 224)])
 def test_equals_flopcountermode_torchvision(name, size):
     shape = (2, 3, size, size)
-    assert _ours(_tv(name), shape) == fcm_step_flops(_tv(name), torch.empty(shape, device="meta"))
+    model = _tv(name)
+    ours = _ours(model, shape)       # on meta: fresh leaves swapped in, the model is not written
+    assert ours == fcm_step_flops(model, torch.empty(shape, device="meta"))
 
 
 @pytest.mark.parametrize("name", ["convnext_tiny", "efficientnet_b0"])
@@ -69,33 +70,44 @@ def test_grouped_conv_models_equal_flopcountermode_with_per_group_weight_gradien
     per-group count (checked in test_training_counts) the totals agree exactly, and the
     difference from its raw total is exactly sum over grouped convs of (groups - 1) x MACs."""
     shape = (2, 3, 224, 224)
-    x = torch.empty(shape, device="meta")
-    ours = _ours(_tv(name), shape)
-    assert ours == fcm_step_flops(_tv(name), x, per_group=True)
-    raw = fcm_step_flops(_tv(name), x)
-    assert raw - ours == _grouped_overcount(_tv(name), x) > 0
+    model = _tv(name)
+    ours = _ours(model, shape)
+    per_group, raw, overcount = fcm_step_flops_two_ways(model, torch.empty(shape, device="meta"))
+    assert ours == per_group
+    assert raw - ours == overcount > 0
 
 
-def _grouped_overcount(model, x):
-    """sum over convs with groups > 1 of 2 x (groups - 1) x forward MACs, the forward
-    MACs taken by hand from each conv's output: out elements x Cin/groups x prod(k)."""
-    total = []
+def fcm_step_flops_two_ways(model, x):
+    """One training step under two nested FlopCounterModes, one with the per-group conv
+    weight-gradient count and one raw, and forward hooks that take the grouped convs'
+    overcount by hand: (per-group total, raw total, overcount), all in FLOPs."""
+    per_group = FlopCounterMode(display=False,
+                                custom_mapping={aten.convolution_backward: _per_group_conv_backward})
+    raw = FlopCounterMode(display=False)
+    overcount = []
+    handles = [m.register_forward_hook(_grouped_overcount_hook(overcount)) for m in model.modules()
+               if isinstance(m, nn.Conv2d) and m.groups > 1]
+    try:
+        with raw, per_group:
+            _reference_loss(model.train()(x)).backward()
+    finally:
+        for h in handles:
+            h.remove()
+    return per_group.get_total_flops(), raw.get_total_flops(), sum(overcount)
 
+
+def _grouped_overcount_hook(total):
+    """Forward hook adding 2 x (groups - 1) x forward MACs of a grouped conv to ``total``,
+    the forward MACs taken by hand from its output: out elements x Cin/groups x prod(k)."""
     def hook(mod, _inp, out):
         macs = out.numel() * (mod.in_channels // mod.groups) * math.prod(mod.kernel_size)
         total.append(2 * (mod.groups - 1) * macs)
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d) and m.groups > 1]
-    with torch.no_grad():
-        model.train()(x)
-    for h in handles:
-        h.remove()
-    return sum(total)
+    return hook
 
 
 @pytest.mark.parametrize("info", [v for v in variants()], ids=lambda v: v.name)
 def test_equals_flopcountermode_whole_zoo(info):
-    opts = info.training_heads
     shape = (2, *info.input_size)
-    ours = _ours(build(info.name, **opts), shape)
-    assert ours == fcm_step_flops(build(info.name, **opts), torch.empty(shape, device="meta"))
+    model = build(info.name, **info.training_heads)
+    ours = _ours(model, shape)       # on meta: fresh leaves swapped in, the model is not written
+    assert ours == fcm_step_flops(model, torch.empty(shape, device="meta"))
