@@ -130,13 +130,12 @@ def test_an_orphan_training_baseline_fails_the_gate_and_update_removes_it(one_va
     assert code == 0 and "check passed" in out, err
 
 
-def test_without_name_the_file_is_the_one_earlier_versions_wrote(setup, capsys):
+def test_without_name_the_file_is_named_after_the_model_not_its_path(setup, capsys):
     f, base = setup
     code, out, err = run(["check", "--model", f"{f}:wide", "--input", "2x2x2", "--baseline",
                           str(base), "--update"], capsys)
     assert code == 0, err
-    # the spec with every run of characters outside [A-Za-z0-9_.-] as one '_', by hand:
-    # '/tmp/.../nets.py:wide' -> 'tmp_..._nets.py_wide'
-    expected = "_".join(p for p in f"{f}:wide".replace(":", "/").split("/") if p) + ".csv"
-    assert os.listdir(base / "layers") == [expected]
-    assert baseline_params(base / "layers" / expected) == PARAMS["wide"]
+    # the model file's name and the factory, wherever the file lies: 'nets.py:wide' ->
+    # 'nets.wide' (the same model given by another path finds its baseline)
+    assert os.listdir(base / "layers") == ["nets.wide.csv"]
+    assert baseline_params(base / "layers" / "nets.wide.csv") == PARAMS["wide"]

@@ -55,7 +55,12 @@ def test_flops_only_drift_fails_the_training_gate(gate, capsys, column):
     path = base / "training" / "net.csv"
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     row = int(df.index[df["module"] == "3"][0])           # the Linear layer
-    _edit(path, column, lambda v: v + 1, row=row)
+    # one FLOP more in one column, and in the totals that sum it (a baseline whose totals
+    # disagree with their parts is refused as corrupt, exit 2): a legal FLOPs-only drift
+    totals = {"fwd_flops": ["step_flops"], "bwd_input_flops": ["bwd_flops", "step_flops"],
+              "opt_flops": ["step_flops"]}[column]
+    for col in (column, *totals):
+        _edit(path, col, lambda v: v + 1, row=row)
     code, out, err = run(args + ["--train", "--format", "json"], capsys)
     assert code == 1, (out, err)
     assert json.loads(out)["status"] == "changed"

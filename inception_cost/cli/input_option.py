@@ -14,7 +14,10 @@ label:
 Whether the shapes include the batch is decided by the first ``--input``: for a
 model whose first layer is a convolution, a shape with one size more than a sample
 (Conv2d: C x H x W, 3 sizes) includes it; for other models a shape of two sizes or
-more does (``784`` is one sample, ``1x784`` and ``1x128x768`` carry the batch).
+more does (``784`` is one sample, ``1x784`` and ``1x1x128x768`` carry the batch), except
+three sizes, which stay one C x H x W image as every option has always read them (a
+model that flattens an image: ``1x28x28``; a batched sequence ``NxLxD``: give
+``--batch N --input LxD``).
 Otherwise ``--batch`` (default 1) is prepended. All ``--input`` shapes are read the
 same way. On the meta device tensors have no
 values; on ``--device cpu`` floats are ``randn`` (seed 0) and integers uniform in
@@ -163,7 +166,8 @@ class Call:
 def full_shapes(specs: list[InputSpec], model: nn.Module, batch: int | None) -> list[tuple[int, ...]]:
     """Every input's full shape. The first input decides whether the shapes carry the
     batch: for a model whose first layer is a convolution, when it has one size more
-    than a sample (C x H x W for Conv2d); otherwise when it has two sizes or more."""
+    than a sample (C x H x W for Conv2d); otherwise when it has two sizes or more, except
+    three (one C x H x W image, the CLI's reading of --input everywhere)."""
     rank = unbatched_rank(model)
     conv = rank is not None and rank > 1
     first = specs[0].shape
@@ -172,7 +176,7 @@ def full_shapes(specs: list[InputSpec], model: nn.Module, batch: int | None) -> 
             rank, f"{rank} sizes (or {rank + 1} with the batch)")
         raise UsageError(f"--input '{'x'.join(map(str, first))}': this model's first layer "
                          f"takes {what}, e.g. {'3x224x224' if rank == 3 else '16x100'}")
-    has_batch = len(first) == rank + 1 if conv else len(first) > 1
+    has_batch = len(first) == rank + 1 if conv else len(first) > 1 and len(first) != 3
     if has_batch:
         if batch is not None and any(s.shape[0] != batch for s in specs):
             raise UsageError(f"--batch {batch} disagrees with --input {specs[0].describe(first)} "
