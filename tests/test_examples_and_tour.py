@@ -22,8 +22,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 
 
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
 def tour_commands() -> list[list[str]]:
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    text = _read(os.path.join(ROOT, "README.md"))
     block = re.search(r"## A tour of the commands\s*```[a-z]*\n(.*?)```", text, re.S).group(1)
     cmds = [shlex.split(line, comments=True) for line in block.splitlines()]
     return [c for c in cmds if c and c[0] == "inception-cost"]
@@ -93,7 +98,7 @@ def test_example_profile_sweep(monkeypatch, capsys, tmp_path):
 
 def test_example_my_nets_commands(monkeypatch, capsys, tmp_path):
     """The commands in examples/my_nets.py's docstring."""
-    doc = open(os.path.join(EXAMPLES, "my_nets.py"), encoding="utf-8").read().split('"""')[1]
+    doc = _read(os.path.join(EXAMPLES, "my_nets.py")).split('"""')[1]
     cmds = [shlex.split(l, comments=True) for l in doc.splitlines()
             if l.strip().startswith("inception-cost")]
     assert len(cmds) >= 3
@@ -108,12 +113,12 @@ def test_example_my_nets_commands(monkeypatch, capsys, tmp_path):
 def test_example_ci_gate(monkeypatch, capsys, tmp_path):
     """ci_gate.yml installs from the checkout and gates a model by its name: the
     baseline made from one path is found from another."""
-    text = open(os.path.join(EXAMPLES, "ci_gate.yml"), encoding="utf-8").read()
+    text = _read(os.path.join(EXAMPLES, "ci_gate.yml"))
     runs = [l.split("run:", 1)[1].strip() for l in text.splitlines() if "- run:" in l]
     assert runs[0] == "pip install -e ."
     update = next(l.split("#", 1)[1].strip() for l in text.splitlines() if "--update" in l)
     gate = next(r for r in runs if r.startswith("inception-cost check"))
-    nets = open(os.path.join(EXAMPLES, "my_nets.py"), encoding="utf-8").read()
+    nets = _read(os.path.join(EXAMPLES, "my_nets.py"))
     for where in ("first", "second"):
         (tmp_path / where / "mypkg").mkdir(parents=True)
         (tmp_path / where / "mypkg" / "nets.py").write_text(nets)
