@@ -139,3 +139,14 @@ def test_without_name_the_file_is_named_after_the_model_not_its_path(setup, caps
     # 'nets.wide' (the same model given by another path finds its baseline)
     assert os.listdir(base / "layers") == ["nets.wide.csv"]
     assert baseline_params(base / "layers" / "nets.wide.csv") == PARAMS["wide"]
+
+
+def test_training_summary_is_not_an_orphan_baseline(tmp_path):
+    """`report` writes training/summary.csv beside the training baselines; the gate must
+    not call it an orphan, while a renamed baseline beside it still is one."""
+    from inception_cost.report.baseline import orphan_baselines
+    (tmp_path / "training").mkdir()
+    for stem in ("kept", "summary", "renamed"):
+        (tmp_path / "training" / f"{stem}.csv").write_text("module\n", encoding="utf-8")
+    assert orphan_baselines(str(tmp_path), ["kept"], "training") == [
+        str(tmp_path / "training" / "renamed.csv")]

@@ -129,9 +129,14 @@ def baseline_names(root: str, folder: str = "layers") -> list[str]:
 def orphan_baselines(root: str, names: list[str], folder: str = "layers") -> list[str]:
     """Baseline files under ``root``/``folder`` (layers or training) that belong to
     none of ``names`` (a variant that was removed or renamed): the gate reports them."""
-    known = {safe_name(n) for n in names}
+    known = {safe_name(n) for n in names} | NOT_BASELINES.get(folder, set())
     return [os.path.join(root, folder, f"{stem}.csv") for stem in baseline_names(root, folder)
             if stem not in known]
+
+
+# files `report` writes beside the baselines that are not baselines (training/summary.csv:
+# the zoo's step totals)
+NOT_BASELINES = {"training": {"summary"}}
 
 
 def read_baseline_text(path: str, what: str = "baseline") -> str:
