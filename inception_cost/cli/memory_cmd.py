@@ -10,7 +10,8 @@ import pandas as pd
 
 from ..atomic import writable_folder
 from ..errors import UsageError
-from ..memory_analysis.api import DEFAULT_RESERVE, fit_batch, memory, reserve_bytes
+from ..memory_analysis.api import (DEFAULT_RESERVE, fit_batch, memory, memory_optimizer,
+                                   reserve_bytes)
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
@@ -174,9 +175,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME, timm:NAME,
     or path/to/file.py:factory."""
-    optimizer = optimizer_name(optimizer)
-    if optimizer == "sgd_momentum":
-        optimizer = "momentum"
+    optimizer = memory_optimizer(optimizer_name(optimizer))
     dtype, step = dtype.strip().lower(), step.lower()
     if batch is not None and batch <= 0:
         raise UsageError(f"--batch must be a positive integer (got {batch})")

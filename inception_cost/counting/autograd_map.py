@@ -168,3 +168,12 @@ class NodeMapMode(TorchFunctionMode):
         if torch.is_grad_enabled():
             self.map.visit(args, kwargs, out)
         return out
+
+
+def watch_mixed_nodes(node_map: "NodeMap", done: set) -> None:
+    """Before backward: after a mixed node's backward returns, autograd may still run
+    ``add`` under it, summing its result into a shared input's gradient buffer. That is
+    input-gradient work; a post-hook that adds the node to ``done`` tells the two apart."""
+    for node, kind in node_map.kind.items():
+        if kind == MIXED:
+            node.register_hook(lambda _grad_inputs, _grad_outputs, node=node: done.add(node))

@@ -40,7 +40,8 @@ import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
-from .autograd_map import ACTIVATION, MIXED, PARAM_ONLY, NodeMap, storage_key
+from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, storage_key,
+                           watch_mixed_nodes)
 from .backward_formulas import GRADIENT_SPLITS, GradCost
 from .engine import _META_FAST, _meta_fast, module_names
 from .registry import OpCall, lookup
@@ -316,14 +317,7 @@ class EventCapture(TorchDispatchMode):
     def watch_mixed_nodes(self) -> None:
         """Before backward: tell a mixed node's own work from the gradient accumulation
         autograd runs after it (input-gradient work), as training counts do."""
-        for node, kind in self.node_map.kind.items():
-            if kind == MIXED:
-                node.register_hook(self._finished(node))
-
-    def _finished(self, node):
-        def hook(_gi, _go):
-            self._done.add(node)
-        return hook
+        watch_mixed_nodes(self.node_map, self._done)
 
     def _backward_owner(self, name, args, kwargs, outs) -> tuple[str, str, str, object]:
         """(module, module type, grad part, GradCost or None) of a backward op."""

@@ -38,7 +38,8 @@ from ..errors import UsageError
 from ..models.googlenet import AUX_LOSS_WEIGHT
 from .arguments import check_aux_weight, check_device, check_freeze, check_loss, check_name
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
-from .autograd_map import ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode
+from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode,
+                           watch_mixed_nodes)
 from .backward_formulas import GRADIENT_SPLITS, GradCost
 from .engine import ForwardError, counting
 from .frames import exact_counts
@@ -184,17 +185,7 @@ class _BackwardAttribution:
         return self._current()
 
     def watch_mixed_nodes(self) -> None:
-        """After a mixed node's backward returns, autograd may still run ``add`` under
-        it: summing its result into a shared input's gradient buffer. That is
-        input-gradient work; a post-hook on the node tells the two apart."""
-        for node, kind in self.map.kind.items():
-            if kind == MIXED:
-                node.register_hook(self._finished(node))
-
-    def _finished(self, node):
-        def hook(_grad_inputs, _grad_outputs):
-            self.done.add(node)
-        return hook
+        watch_mixed_nodes(self.map, self.done)
 
     def record(self, key, args, kwargs, out, inplace) -> None:
         rec = self.rec
