@@ -46,12 +46,10 @@ KNOWN: set[tuple[str, str]] = {
     # (importing module, imported module) still to be fixed; each must still occur
     ("inception_cost.checkpointing.planner", "inception_cost.report.units"),
     ("inception_cost.counting.report", "inception_cost.report.summary_text"),
-    ("inception_cost.counting.training", "inception_cost.models.googlenet"),
     ("inception_cost.counting.training", "inception_cost.report.summary_text"),
     ("inception_cost.memory_analysis.api", "inception_cost.models.resolve"),
     ("inception_cost.memory_analysis.fit", "inception_cost.report.units"),
     ("inception_cost.memory_analysis.result", "inception_cost.report.summary_text"),
-    ("inception_cost.memory_analysis.step", "inception_cost.models.googlenet"),
     ("inception_cost.profiling.summary", "inception_cost.report.render"),
     ("inception_cost.report.regenerate", "inception_cost.counting"),
     ("inception_cost.report.regenerate", "inception_cost.models.registry"),
