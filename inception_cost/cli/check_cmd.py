@@ -19,7 +19,7 @@ from ..report.baseline import (BaselineError, baseline_path, check_unique, diff_
 from ..report.render import render, to_csv, write_output
 from ..report.training_reports import (DRIFT_COLUMNS, TRAINING_DIR, TrainingDiff, gate_training,
                                        training_gate_on)
-from ..report.units import human
+from ..units import human
 from .options import format_option, output_option, parse_chw
 
 

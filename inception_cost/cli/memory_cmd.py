@@ -17,7 +17,7 @@ from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DEVICES, DTYPES, OPTIMIZERS, STEPS, check_options
 from ..models.resolve import example_inputs, resolve_model, resolve_training_model
-from ..report.units import human_bytes
+from ..units import human_bytes
 from ..report.render import render, to_csv, write_output
 from .input_option import default_call, make_call, parse_input
 from .options import format_option, output_option
