@@ -406,7 +406,7 @@ def test_run_config_labels():
 
 # findings from recorded sweeps --------------------------------------------------
 def test_summary_speedups_and_layers_furthest_from_roofline():
-    from inception_cost.profiling.summary import furthest_from_roofline, speedups
+    from inception_cost.profiling.sweep_findings import furthest_from_roofline, speedups
     base = {"variant": "googlenet", "batch": 32, "status": "ok", "compile": False,
             "images_per_s": 1.0, "achieved_tflops": 1.0}
     runs = pd.DataFrame([
