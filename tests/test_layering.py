@@ -49,12 +49,6 @@ PRESENTATION_HOOKS = ("__str__", "_repr_html_")
 KNOWN: set[tuple[str, str]] = {
     # (importing module, imported module) still to be fixed; each must still occur
     ("inception_cost.memory_analysis.api", "inception_cost.models.resolve"),
-    ("inception_cost.report.regenerate", "inception_cost.counting"),
-    ("inception_cost.report.regenerate", "inception_cost.models.registry"),
-    ("inception_cost.report.training_reports", "inception_cost.counting.training"),
-    ("inception_cost.report.training_reports", "inception_cost.models.registry"),
-    ("inception_cost.report.training_step_cost", "inception_cost.counting.training"),
-    ("inception_cost.report.training_step_cost", "inception_cost.models.registry"),
 }
 
 
