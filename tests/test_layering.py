@@ -218,3 +218,14 @@ def test_no_import_cycle_between_packages():
 ])
 def test_cycle_finder(graph, expected):
     assert _cycle(graph) == expected
+
+
+def test_shapes_become_text_only_in_presenters():
+    """``format_shapes`` (integer shape tuples -> '1x64x56x56' text) is imported by the
+    presenters and the command line only (and re-exported by ``inception_cost.counting``);
+    counting, measuring and the paper audits keep integer tuples."""
+    importers = {m for m, _, names, _, _ in EDGES if "format_shapes" in names}
+    assert "inception_cost.report.render" in importers    # the walk sees it where it is used
+    below = sorted(m for m in importers
+                   if _part(m) not in ("report", "cli") and m != "inception_cost.counting")
+    assert not below, f"shapes turned into text below the presenters: {below}"
