@@ -104,7 +104,7 @@ def regenerate(out: str = "reports", plots: bool = True,
         except ImportError:
             plotting = None
         if plotting is not None and plotting.available():
-            from ..memory_analysis.plots import write_memory_plots
+            from .memory_plots import write_memory_plots
             for rel in [*plotting.write_all(out, reports, summary), *write_memory_plots(out)]:
                 written.append(os.path.join(out, rel))
                 if progress:
