@@ -229,3 +229,25 @@ def test_shapes_become_text_only_in_presenters():
     below = sorted(m for m in importers
                    if _part(m) not in ("report", "cli") and m != "inception_cost.counting")
     assert not below, f"shapes turned into text below the presenters: {below}"
+
+
+def _third_party_importers(package: str) -> set[str]:
+    """Modules of inception_cost that import ``package`` (anywhere in the file)."""
+    out = set()
+    for m, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])
+            if any(n == package or n.startswith(package + ".") for n in names):
+                out.add(m)
+    return out
+
+
+def test_plots_live_with_the_presenters():
+    """matplotlib is imported by report/ only: memory, roofline and paper plots are drawn
+    by presenters from typed results."""
+    users = _third_party_importers("matplotlib")
+    assert "inception_cost.report.plots" in users
+    outside = sorted(m for m in users if _part(m) != "report")
+    assert not outside, f"plots drawn outside report/: {outside}"
