@@ -54,7 +54,7 @@ if [ "${COMPILE:-0}" = "1" ]; then
   $P $NETS --batch 1,32,256 --dtype bf16 --channels-last --compile -o $DEST/networks.csv
 fi
 stamp "summary"
-python -m inception_cost.profiling.summary $DEST/networks.csv --compare $DEST/naive_vs_reduced.csv \
+python -m inception_cost.report.profile_summary $DEST/networks.csv --compare $DEST/naive_vs_reduced.csv \
   --layers $DEST/per_layer.layers.csv -o $DEST/summary.md
 stamp "done"
 ls -l $DEST >&2

@@ -5,7 +5,7 @@
 import argparse
 
 from inception_cost import build, count
-from inception_cost.report.units import human
+from inception_cost.units import human
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--input", default="256x28x28", help="C x H x W")

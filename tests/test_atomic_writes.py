@@ -99,7 +99,7 @@ def _report_case(tmp):
     (out / "layers").mkdir(parents=True)
     # patches the report module: runs last in the shared child
     return 2048, f"""
-        import inception_cost.report.regenerate as rg
+        import inception_cost.regeneration.regenerate as rg
         from inception_cost.cli import main
         # two small artifacts, then one larger than the limit
         rg.variant_reports = lambda names=None: iter(())

@@ -98,7 +98,7 @@ def test_committed_reports_pass_for_modules(capsys):
 
 
 def test_report_twice_is_byte_identical(tmp_path, capsys, monkeypatch):
-    from inception_cost.report import regenerate as regen
+    from inception_cost.regeneration import regenerate as regen
     real = regen.variant_reports
     monkeypatch.setattr(regen, "variant_reports",
                         lambda names=None: real(["inception_naive", "inception_reduced", "googlenet"]))
@@ -120,7 +120,7 @@ def test_unwritable_report_folder_is_one_line(capsys):
 
 def test_committed_paper_reports_and_summary_are_current():
     """reports/ is generated: the committed paper tables and summary equal a fresh run."""
-    from inception_cost.report.regenerate import paper_artifacts, summary_row, variant_reports
+    from inception_cost.regeneration.regenerate import paper_artifacts, summary_row, variant_reports
     from inception_cost.report.render import to_csv
     root = os.path.join(os.path.dirname(__file__), "..", "reports")
     def read(rel):

@@ -133,7 +133,7 @@ def run_limited(code: str, limit_bytes: int, cwd) -> subprocess.CompletedProcess
 def test_a_full_disk_never_leaves_a_cut_plot(nets, tmp_path):
     out_dir = tmp_path / "plots"
     out_dir.mkdir()
-    from inception_cost.memory_analysis.plots import plot_stem
+    from inception_cost.report.memory_plots import plot_stem
     spec = f"{nets}:build"
     before = {f"{plot_stem(spec)}_b1_inference_memory_{kind}.png": PNG_MAGIC + b"good old plot"
               for kind in ("timeline", "modules")}

@@ -387,7 +387,7 @@ def test_profile_resume_on_a_damaged_csv_is_one_error_line(tmp_path, capsys):
 
 def test_report_says_when_it_skips_plots(tmp_path, monkeypatch, capsys):
     import inception_cost.report.plots as plots
-    import inception_cost.report.regenerate as rg
+    import inception_cost.regeneration.regenerate as rg
     monkeypatch.setattr(rg, "variant_reports", lambda names=None: iter(()))
     monkeypatch.setattr(rg, "paper_artifacts", lambda: [("papers/x.md", "x\n")])
     monkeypatch.setattr(plots, "available", lambda: False)

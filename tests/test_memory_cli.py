@@ -98,7 +98,7 @@ def test_fit_agrees_with_api(capsys):
 
 def test_plots_are_written(capsys, tmp_path):
     pytest.importorskip("matplotlib")
-    from inception_cost.memory_analysis.plots import write_memory_plots
+    from inception_cost.regeneration.memory_plots import write_memory_plots
     rels = write_memory_plots(str(tmp_path), batch=2)
     assert len(rels) == 3
     for rel in rels:

@@ -99,8 +99,8 @@ def test_roofline_of_a_counted_3x3_conv():
 
 def test_cat_moves_what_it_writes():
     # cat reads its inputs (as many elements as it writes) and writes the output
-    assert rl.op_elements("cat", "", "", "1x96x28x28") == 2 * 96 * 28 * 28
-    assert rl.op_elements("relu_", "1x8x4x4", "", "1x8x4x4") == 2 * 128
+    assert rl.op_elements("cat", None, None, (1, 96, 28, 28)) == 2 * 96 * 28 * 28
+    assert rl.op_elements("relu_", (1, 8, 4, 4), None, (1, 8, 4, 4)) == 2 * 128
 
 
 # statistics and the self-time arithmetic --------------------------------------
@@ -406,7 +406,7 @@ def test_run_config_labels():
 
 # findings from recorded sweeps --------------------------------------------------
 def test_summary_speedups_and_layers_furthest_from_roofline():
-    from inception_cost.profiling.summary import furthest_from_roofline, speedups
+    from inception_cost.profiling.sweep_findings import furthest_from_roofline, speedups
     base = {"variant": "googlenet", "batch": 32, "status": "ok", "compile": False,
             "images_per_s": 1.0, "achieved_tflops": 1.0}
     runs = pd.DataFrame([

@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from inception_cost import build
 from inception_cost.counting.training import BackwardError, count_training
-from inception_cost.report.units import human
+from inception_cost.units import human
 
 from micro import run
 

@@ -31,7 +31,7 @@ from ..errors import UsageError
 from ..memory_analysis.api import _resolve, _split_input, analyse, peak_bytes
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import StepConfig
-from ..report.units import human_bytes
+from ..units import human_bytes
 from .apply import check_modules, checkpointed_class
 from .candidates import candidate_modules
 from .recompute import recompute_costs

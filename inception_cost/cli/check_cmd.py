@@ -17,9 +17,9 @@ from ..report.baseline import (BaselineError, baseline_path, check_unique, diff_
                                layers_frame, legacy_name, name_of, orphan_baselines,
                                read_baseline, write_baseline)
 from ..report.render import render, to_csv, write_output
-from ..report.training_reports import (DRIFT_COLUMNS, TRAINING_DIR, TrainingDiff, gate_training,
-                                       training_gate_on)
-from ..report.units import human
+from ..regeneration.training_gate import gate_training
+from ..report.training_reports import DRIFT_COLUMNS, TRAINING_DIR, TrainingDiff, training_gate_on
+from ..units import human
 from .options import format_option, output_option, parse_chw
 
 

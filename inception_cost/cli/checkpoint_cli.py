@@ -8,7 +8,7 @@ import json
 import pandas as pd
 
 from ..report.render import render, to_csv
-from ..report.units import human_bytes
+from ..units import human_bytes
 
 
 def _h(v) -> str:

@@ -17,7 +17,7 @@ from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DEVICES, DTYPES, OPTIMIZERS, STEPS, check_options
 from ..models.resolve import example_inputs, resolve_model, resolve_training_model
-from ..report.units import human_bytes
+from ..units import human_bytes
 from ..report.render import render, to_csv, write_output
 from .input_option import default_call, make_call, parse_input
 from .options import format_option, output_option
@@ -240,7 +240,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
                     dtype=dtype, allocator_rounding=rounding, step=step, name=label,
                     device=device, foreach=foreach, inputs=inputs)
     if plots_dir:
-        from ..memory_analysis.plots import module_bars, plot_stem, timeline_plot
+        from ..report.memory_plots import module_bars, plot_stem, timeline_plot
         tag = f"{plot_stem(label)}_b{batch}_{'train' if train else 'inference'}"
         timeline_plot(report, os.path.join(plots_dir, f"{tag}_memory_timeline.png"))
         module_bars(report, os.path.join(plots_dir, f"{tag}_memory_modules.png"), depth=max(depth, 1))

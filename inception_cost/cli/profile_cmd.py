@@ -13,7 +13,7 @@ from ..profiling.api import profile, resolve_device
 from ..profiling.environment import describe
 from ..profiling.peaks import DTYPE_MODES
 from ..report.render import render, to_csv, to_json, write_output
-from ..report.units import human, human_bytes
+from ..units import human, human_bytes
 from .options import format_option, output_option, parse_chw, parse_int_list
 from .vocabulary import note
 

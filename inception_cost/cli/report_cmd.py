@@ -6,7 +6,7 @@ import sys
 import click
 
 from .. import streams
-from ..report.regenerate import regenerate
+from ..regeneration.regenerate import regenerate
 
 
 @click.command("report")

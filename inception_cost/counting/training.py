@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..errors import UsageError
-from ..models.googlenet import AUX_LOSS_WEIGHT
+from .training_loss import AUX_LOSS_WEIGHT
 from .arguments import check_aux_weight, check_device, check_freeze, check_loss, check_name
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode,

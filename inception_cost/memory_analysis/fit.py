@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..errors import UsageError
-from ..report.units import human_bytes
+from ..units import human_bytes
 from .failures import TooLargeError
 from .step import StepConfig
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import UsageError
-from ..models.googlenet import AUX_LOSS_WEIGHT
+from ..counting.training_loss import AUX_LOSS_WEIGHT
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
           "amp": torch.float32}

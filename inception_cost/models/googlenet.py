@@ -43,8 +43,6 @@ GOOGLENET_TABLE1: dict[str, InceptionSpec] = {
 GOOGLENET_MAXPOOLS: dict[str, str] = {"pool3": "inception3b", "pool4": "inception4e"}
 # Rows whose output feeds an auxiliary classifier (Sec. 5): head name -> row.
 GOOGLENET_AUX_TAPS: dict[str, str] = {"aux1": "inception4a", "aux2": "inception4d"}
-AUX_LOSS_WEIGHT = 0.3
-"""Weight of each auxiliary classifier's loss in the training loss (Sec. 5)."""
 
 STEM_CHANNELS = 64        # conv1
 CONV2_REDUCE = 64         # conv2's "#3x3 reduce"

@@ -149,19 +149,31 @@ def approx_verdict(computed: float, claimed: float, tolerance: float = 0.10) -> 
 # --------------------------------------------------------------------------- #
 # sizes: options are C x H x W, tables print the papers' H x W x C
 # --------------------------------------------------------------------------- #
-def shape_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(s) for s in str(text).split("x") if s) if text else ()
+def dims(shape) -> tuple[int, ...]:
+    """A shape column's value as :class:`~inception_cost.counting.report.CostReport` holds
+    it (an integer tuple, a single int, or None / NaN for none) -> a tuple of ints (sizes in
+    elements; () when there is none)."""
+    if shape is None or (isinstance(shape, float) and shape != shape):
+        return ()
+    if isinstance(shape, (tuple, list)):
+        return tuple(int(s) for s in shape)
+    return (int(shape),)
 
 
-def hwc(shape: str | Sequence[int]) -> str:
-    """'1x64x112x112' (N x C x H x W) -> '112×112×64'; '1x1000' -> '1×1×1000'."""
-    dims = shape_tuple(shape) if isinstance(shape, str) else tuple(shape)
-    if len(dims) == 4:
-        _, c, h, w = dims
-    elif len(dims) == 3:
-        c, h, w = dims
-    elif len(dims) == 2:
-        c, h, w = dims[1], 1, 1
+def has_shape(shape) -> bool:
+    """True when a shape column holds a non-empty shape."""
+    return bool(dims(shape))
+
+
+def hwc(shape: Sequence[int] | None) -> str:
+    """(1, 64, 112, 112) (N x C x H x W) -> '112×112×64'; (1, 1000) -> '1×1×1000'."""
+    d = dims(shape)
+    if len(d) == 4:
+        _, c, h, w = d
+    elif len(d) == 3:
+        c, h, w = d
+    elif len(d) == 2:
+        c, h, w = d[1], 1, 1
     else:
         return ""
     return f"{h}×{w}×{c}"
@@ -175,12 +187,17 @@ def parse_hwc(text: str) -> tuple[int, int, int]:
     return tuple(parts)
 
 
-def kernel_text(kernel: str, stride: str | None = None) -> str:
-    """'7x7', '2x2' -> '7×7/2'; '3x1' -> '3×1'."""
-    k = str(kernel).replace("x", "×")
-    if not stride:
+def size_text(shape) -> str:
+    """(3, 1) -> '3×1'; None or () -> ''."""
+    return "×".join(map(str, dims(shape)))
+
+
+def kernel_text(kernel, stride=None) -> str:
+    """(7, 7), (2, 2) -> '7×7/2'; (3, 1) -> '3×1'."""
+    k = size_text(kernel)
+    s = dims(stride)
+    if not s:
         return k
-    s = shape_tuple(stride)
     st = str(s[0]) if len(set(s)) == 1 else "×".join(map(str, s))
     return f"{k}/{st}"
 
@@ -209,9 +226,9 @@ def weight_count(rows: pd.DataFrame) -> int:
     """Weights (no bias) of the convolution / linear rows: prod(weight_shape)."""
     total = 0
     for op, ws in zip(rows["op"], rows["weight_shape"]):
-        if op in ("convolution", "linear", "addmm") and ws:
+        if op in ("convolution", "linear", "addmm") and has_shape(ws):
             n = 1
-            for d in shape_tuple(ws):
+            for d in dims(ws):
                 n *= d
             total += n
     return total
@@ -222,4 +239,4 @@ def weight_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def out_channels(row) -> int:
-    return shape_tuple(row["weight_shape"])[0]
+    return dims(row["weight_shape"])[0]

@@ -7,14 +7,13 @@ activations (elements written by each op's output; in-place ops count 0), bytes
 """
 from __future__ import annotations
 
+import pandas as pd
 import torch.nn as nn
 
 from ..counting import count
-from ..counting.report import format_shapes
 from ..models.registry import build
 from . import reference_data
-from .audit import (Finding, hwc, in_unit, parse_hwc, parse_printed, pct, shape_tuple,
-                    weight_count)
+from .audit import Finding, dims, hwc, in_unit, parse_hwc, parse_printed, pct, weight_count
 from .report import PaperReport, Section, frame
 from .sources import sources_section
 
@@ -30,11 +29,11 @@ def lecture_conv1() -> nn.Conv2d:
 
 
 def _conv_row(name: str, r) -> dict:
-    cout, cin, kh, kw = shape_tuple(r["weight_shape"])
+    cout, cin, kh, kw = dims(r["weight_shape"])
     w = cout * cin * kh * kw
     return {"layer": name, "filters": cout,
-            "kernel/stride": f"{kh}×{kw}/{shape_tuple(r['stride'])[0]}",
-            "padding": shape_tuple(r["padding"])[0], "input (H×W×C)": hwc(r["in_shape"]),
+            "kernel/stride": f"{kh}×{kw}/{dims(r['stride'])[0]}",
+            "padding": dims(r["padding"])[0], "input (H×W×C)": hwc(r["in_shape"]),
             "output (H×W×C)": hwc(r["out_shape"]), "weights": w,
             "bias": int(r["params"]) - w, "MACs": int(r["macs"])}
 
@@ -42,7 +41,7 @@ def _conv_row(name: str, r) -> dict:
 def alexnet_rows() -> tuple[list[dict], list[Finding]]:
     ref = reference_data.cs231n_lecture9()["alexnet_conv1"]
     h, w, c = parse_hwc(ref["input"])
-    own = format_shapes(count(lecture_conv1(), (1, c, h, w)).layers).iloc[0]
+    own = count(lecture_conv1(), (1, c, h, w)).layers.iloc[0]
     rows, findings = [], []
     lec = _conv_row("conv1 as in the lecture (standalone nn.Conv2d)", own)
     p = parse_printed(ref["params"])
@@ -61,7 +60,7 @@ def alexnet_rows() -> tuple[list[dict], list[Finding]]:
     lec.update({"printed": f"{p.text} weights ({p_round.text}), {ref['output']}",
                 "audit": "; ".join(notes)})
     rows.append(lec)
-    tv = format_shapes(count(build("alexnet"), (1, c, h, w)).layers)
+    tv = count(build("alexnet"), (1, c, h, w)).layers
     first = tv[tv["op"] == "convolution"].iloc[0]
     zoo = _conv_row("conv1 of build('alexnet') (torchvision layout)", first)
     diff = []
@@ -79,10 +78,10 @@ def alexnet_rows() -> tuple[list[dict], list[Finding]]:
 
 def vgg16_memory(input_size=(3, 224, 224)) -> dict:
     """Forward activation elements of VGG16 per image, by op kind, plus the input."""
-    layers = format_shapes(count(build("vgg16"), (1, *input_size)).layers)
+    layers = count(build("vgg16"), (1, *input_size)).layers
     by_op = layers.groupby("op", sort=False)["activations"].sum()
-    identity = layers[layers["op"].str.startswith("adaptive") &
-                      (layers["in_shape"] == layers["out_shape"])]
+    same = [dims(a) == dims(b) for a, b in zip(layers["in_shape"], layers["out_shape"])]
+    identity = layers[layers["op"].str.startswith("adaptive") & pd.Series(same, index=layers.index)]
     inp = 1
     for d in input_size:
         inp *= d

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from ..counting import count
-from ..counting.report import format_shapes
 from ..models.registry import build
 from . import reference_data
-from .audit import (Finding, approx_verdict, explain_gap, hwc, in_unit, parse_printed,
-                    shape_tuple, signed_in_unit, unit_label, weight_count)
+from .audit import (Finding, approx_verdict, dims, explain_gap, has_shape, hwc, in_unit,
+                    parse_printed, signed_in_unit, size_text, unit_label, weight_count)
 from .report import PaperReport, Section, frame
 from .sources import sources_section
 
@@ -54,10 +53,10 @@ class ModuleConfig:
 def _layer(r) -> tuple[str, str | None, int | None, int]:
     """(lecture-style label, term 'H×W×Cout×kh×kw×Cin', input depth, MACs) of a count row."""
     if r["op"] == "convolution":
-        cout, cin, kh, kw = shape_tuple(r["weight_shape"])
-        _, _, h, w = shape_tuple(r["out_shape"])
+        cout, cin, kh, kw = dims(r["weight_shape"])
+        _, _, h, w = dims(r["out_shape"])
         return f"{kh}×{kw} conv, {cout}", f"{h}×{w}×{cout}×{kh}×{kw}×{cin}", cin, int(r["macs"])
-    k = r["kernel"].replace("x", "×") if r["kernel"] else ""
+    k = size_text(r["kernel"])
     return f"{k} pool".strip(), None, None, int(r["macs"])
 
 
@@ -76,7 +75,7 @@ def count_module(kind: str, cfg: ModuleConfig) -> ModuleCount:
     """Build ``inception_<kind>`` for cfg and count it at 1×C×H×W."""
     opts = cfg.naive_options() if kind == "naive" else cfg.reduced_options()
     rep = count(build(f"inception_{kind}", **opts), (1, *cfg.input_size), name=kind)
-    layers = format_shapes(rep.layers)
+    layers = rep.layers
     branches, terms = [], []
     names = list(dict.fromkeys(m.split(".")[0] for m in layers["module"] if m))
     for b in names:
@@ -85,7 +84,7 @@ def count_module(kind: str, cfg: ModuleConfig) -> ModuleCount:
                  if r["op"] == "convolution" or "pool" in r["op"]]
         described = [_layer(r) for r in parts]
         terms += [(lab, t, cin, m) for lab, t, cin, m in described if t]
-        shaped = sub[sub["out_shape"] != ""]
+        shaped = sub[sub["out_shape"].map(has_shape)]
         w = weight_count(sub)
         branches.append({"module": kind, "branch": b,
                          "layers": " → ".join(d[0] for d in described),
@@ -220,8 +219,8 @@ def bottleneck_report(cfg: BottleneckConfig | None = None) -> PaperReport:
     is_review = cfg == review
     ref = reference_data.googlenet_review()
     size = (1, cfg.in_channels, cfg.height, cfg.width)
-    direct = format_shapes(count(_stack(cfg, False), size, device="meta").layers)
-    reduced = format_shapes(count(_stack(cfg, True), size, device="meta").layers)
+    direct = count(_stack(cfg, False), size, device="meta").layers
+    reduced = count(_stack(cfg, True), size, device="meta").layers
     findings, rows = [], []
     for key, r in (("direct", direct.iloc[0]), ("reduce", reduced.iloc[0]),
                    ("after_reduce", reduced.iloc[1])):

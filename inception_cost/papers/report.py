@@ -1,12 +1,12 @@
 """A paper reproduction's result as plain data: sections of rows + findings.
 
-Rendering (rich / csv / json / md) lives in :mod:`inception_cost.report.paper_render`;
+Rendering (rich / csv / json / md) lives in :mod:`inception_cost.report.paper_render`,
+the narrower terminal views in :mod:`inception_cost.report.paper_terminal_views`;
 data flows one way, papers compute and report renders.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pandas as pd
 
@@ -25,8 +25,13 @@ class Section:
     df: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     hide_in_text: list[str] = field(default_factory=list)  # columns left out of rich/md
-    # the terminal view (rich, unless --wide): () -> (narrower frame, its notes)
-    terminal: Callable[[], tuple[pd.DataFrame, list[str]]] | None = None
+    # the terminal view (rich, unless --wide), as data: the name of a view in
+    # inception_cost.report.paper_terminal_views.VIEWS, what it reads, and the columns
+    # ((after column, name, values)) and notes added to it
+    terminal_view: str | None = None
+    terminal_data: object = None
+    terminal_columns: list = field(default_factory=list)
+    terminal_notes: list[str] = field(default_factory=list)
 
 
 @dataclass

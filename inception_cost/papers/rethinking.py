@@ -10,11 +10,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..counting import count
-from ..counting.report import format_shapes
 from ..errors import UsageError
 from ..models.registry import build, get_variant
 from . import reference_data
-from .audit import Finding, hwc, parse_printed, pct, rows_under, first_row_under
+from .audit import Finding, has_shape, hwc, parse_printed, pct, rows_under, first_row_under
 from .report import PaperReport, Section, frame
 from .sources import sources_section
 
@@ -57,7 +56,7 @@ def outline_rows(variant: str) -> tuple[list[dict], list[Finding], object]:
         raise UsageError(f"'{variant}' has no outline to compare with Table 1")
     size = get_variant(variant).input_size
     rep = count(model, (1, *size), name=variant)
-    layers = format_shapes(rep.layers)
+    layers = rep.layers
     printed = {r["label"]: r for r in reference_data.rethinking()["table1"]["rows"]}
     built = {label: list(children) for label, children in outline}
     order = _merge_order(list(printed.values()), [label for label, _ in outline])
@@ -68,7 +67,7 @@ def outline_rows(variant: str) -> tuple[list[dict], list[Finding], object]:
         sub = rows_under(layers, children or [])
         first = first_row_under(layers, children[0]) if children else None
         comp_in = hwc(first["in_shape"]) if first is not None else prev_out
-        shaped = sub[sub["out_shape"] != ""]
+        shaped = sub[sub["out_shape"].map(has_shape)]
         comp_out = hwc(shaped.iloc[-1]["out_shape"]) if not shaped.empty else comp_in
         notes = []
         if p is None:

@@ -28,7 +28,7 @@ def sources_section(*refs: dict, keep: Iterable[str] | None = None) -> Section:
     df = frame(rows, SOURCE_COLUMNS)
     # the terminal view is the same table, its cells folded to fit 100 columns
     return Section("sources", "sources: where each printed number comes from", df, [],
-                   terminal=lambda: (df, []))
+                   terminal_view="same")
 
 
 def cite(ref: dict, printed_contains: str) -> str:

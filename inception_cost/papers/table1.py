@@ -9,20 +9,17 @@ excluded), the paper's "multiply-adds". Printed values come from
 """
 from __future__ import annotations
 
-import re
-
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ..counting import count
-from ..counting.report import format_shapes
 from ..errors import InceptionCostError, UsageError
 from ..models.registry import build, get_variant
 from . import reference_data
-from .audit import (Finding, Printed, approx_verdict, detect_unit, hwc, in_unit, kernel_text,
-                    out_channels, parse_hwc, parse_printed, pct, rows_under, shape_tuple,
-                    signed_in_unit, unit_label, weight_count, weight_rows)
+from .audit import (Finding, Printed, approx_verdict, detect_unit, dims, has_shape, hwc, in_unit,
+                    kernel_text, out_channels, parse_hwc, parse_printed, pct, rows_under,
+                    signed_in_unit, size_text, unit_label, weight_count, weight_rows)
 from .report import PaperReport, Section, frame
 from .sources import sources_section
 
@@ -50,8 +47,8 @@ CHANNEL_HEADERS = {"n1x1": "#1×1", "n3x3red": "#3×3 red", "n3x3": "#3×3",
 # branch -> the columns its convolutions fill, in order; and the kernel a column implies
 BRANCH_COLUMNS = {"branch1": ["n1x1"], "branch2": ["n3x3red", "n3x3"],
                   "branch3": ["n5x5red", "n5x5"], "branch4": ["pool_proj"]}
-COLUMN_KERNEL = {"n1x1": "1x1", "n3x3red": "1x1", "n3x3": "3x3", "n5x5red": "1x1",
-                 "n5x5": "5x5", "pool_proj": "1x1"}
+COLUMN_KERNEL = {"n1x1": (1, 1), "n3x3red": (1, 1), "n3x3": (3, 3), "n5x5red": (1, 1),
+                 "n5x5": (5, 5), "pool_proj": (1, 1)}
 TABLE1_VARIANTS = ("googlenet", "googlenet_torchvision")
 
 
@@ -65,7 +62,7 @@ class ComputedRow:
     output_carried: bool = False
     depth: int = 0
     channels: dict = field(default_factory=dict)
-    kernels: dict = field(default_factory=dict)   # column -> kernel of the conv filling it
+    kernels: dict = field(default_factory=dict)   # column -> kernel (h, w) of the conv filling it
     weights: int = 0
     bias: int = 0
     macs: int = 0
@@ -77,13 +74,13 @@ def _patch(rows: pd.DataFrame) -> str:
     """Kernel/stride of the conv or pool with the largest window in the group."""
     best, area = "", 0
     for _, r in rows.iterrows():
-        if r["op"] == "convolution" or ("pool" in r["op"] and r["kernel"]):
-            k = shape_tuple(r["kernel"])
+        if r["op"] == "convolution" or ("pool" in r["op"] and has_shape(r["kernel"])):
+            k = dims(r["kernel"])
             if k and k[0] * k[1] > area:
                 best, area = kernel_text(r["kernel"], r["stride"]), k[0] * k[1]
-        elif (r["op"].startswith("adaptive") and r["in_shape"]
-              and shape_tuple(r["out_shape"])[-2:] == (1, 1)):
-            h, w = shape_tuple(r["in_shape"])[-2:]
+        elif (r["op"].startswith("adaptive") and has_shape(r["in_shape"])
+              and dims(r["out_shape"])[-2:] == (1, 1)):
+            h, w = dims(r["in_shape"])[-2:]
             if h * w > area:  # equivalent window of a global average pool
                 best, area = f"{h}×{w}/1", h * w
     return best
@@ -100,7 +97,7 @@ def measure_row(layers: pd.DataFrame, children: tuple[str, ...], model=None) -> 
     row.weights = weight_count(rows)
     row.bias = int(rows["params"].sum()) - row.weights
     row.macs = int(rows["macs"].sum())
-    shaped = rows[rows["out_shape"] != ""]
+    shaped = rows[rows["out_shape"].map(has_shape)]
     row.output = hwc(shaped.iloc[-1]["out_shape"]) if not shaped.empty else ""
     branches: dict[str, list] = {}
     for _, r in wrows.iterrows():
@@ -112,18 +109,18 @@ def measure_row(layers: pd.DataFrame, children: tuple[str, ...], model=None) -> 
         for b, convs in branches.items():
             for col, r in zip(BRANCH_COLUMNS.get(b, []), convs):
                 row.channels[col] = out_channels(r)
-                row.kernels[col] = r["kernel"]
+                row.kernels[col] = dims(r["kernel"])
     else:
         row.depth = len(wrows)
         row.patch = _patch(rows)
         convs = [r for _, r in wrows.iterrows() if r["op"] == "convolution"]
         for i, r in enumerate(convs):
-            k = shape_tuple(r["kernel"])
-            if k in ((3, 3), (5, 5)) and i > 0 and shape_tuple(convs[i - 1]["kernel"]) == (1, 1):
+            k = dims(r["kernel"])
+            if k in ((3, 3), (5, 5)) and i > 0 and dims(convs[i - 1]["kernel"]) == (1, 1):
                 n = k[0]
                 row.channels[f"n{n}x{n}red"] = out_channels(convs[i - 1])
                 row.channels[f"n{n}x{n}"] = out_channels(r)
-                row.kernels[f"n{n}x{n}"] = r["kernel"]
+                row.kernels[f"n{n}x{n}"] = k
     row.pools = int(sum(1 for m, op in zip(rows["module"], rows["op"])
                         if "pool" in op and "." not in m))
     folded = [c for c in present if c.startswith("lrn")]
@@ -137,7 +134,7 @@ def measure(variant: str, **options) -> tuple[list[ComputedRow], object, object]
     """(rows in Table 1 order, model, CostReport) of a GoogLeNet build at 224x224."""
     model = build(variant, **options)
     rep = count(model, (1, 3, 224, 224), name=variant)
-    rows = [measure_row(format_shapes(rep.layers), ch, model) for ch in ROW_CHILDREN]
+    rows = [measure_row(rep.layers, ch, model) for ch in ROW_CHILDREN]
     missing = [ch for ch, r in zip(ROW_CHILDREN, rows) if ch and not r.children]
     if missing:
         raise InceptionCostError(f"'{variant}' has no children named like Table 1's rows "
@@ -190,8 +187,8 @@ def _structure_findings(label: str, printed: dict, comp: ComputedRow, model) -> 
         if k and k != COLUMN_KERNEL[col]:
             out.append(Finding(label, "structure",
                                f"{CHANNEL_HEADERS[col]} column: the built model's conv is "
-                               f"{k.replace('x', '×')}, not "
-                               f"{COLUMN_KERNEL[col].replace('x', '×')}"))
+                               f"{size_text(k)}, not "
+                               f"{size_text(COLUMN_KERNEL[col])}"))
     if printed["type"].startswith("dropout") and hasattr(model, "dropout"):
         p = getattr(model.dropout, "p", None)
         if p is not None and f"({round(p * 100)}%)" not in printed["type"]:
@@ -455,83 +452,11 @@ def table1_report(variant: str = "googlenet", stem: str | None = None,
              + " @ 224×224×3: computed from the built model vs printed")
     return PaperReport(title, [
         Section("table", "rows (params = weights; MACs = multiply-adds, bias excluded)",
-                df, notes, hide_in_text=["audit"], terminal=lambda: terminal_table(a, recs)),
+                df, notes, hide_in_text=["audit"], terminal_view="table1", terminal_data=(a, recs)),
         Section("claims", "claims in the text, checked against the built model",
-                claims, [], terminal=lambda: terminal_claims(a.claims)),
+                claims, [], terminal_view="table1_claims", terminal_data=a.claims),
         sources_section(reference_data.googlenet_table1()),
     ], a.findings)
-
-
-# --------------------------------------------------------------------------- #
-# the terminal view (`inception-cost table`, rich, without --wide): <= 100 columns
-# --------------------------------------------------------------------------- #
-def _short_row(label: str, patch) -> str:
-    """'convolution' + '7×7/2' -> 'convolution 7×7/2'; the alternative stem's row
-    -> 'separable stem'; the total -> 'total'."""
-    if label.startswith("convolution (stem="):
-        return label[len("convolution (stem="):-1] + " stem"
-    if label.startswith("total"):
-        return "total"
-    return f"{label} {patch}".strip() if patch else label
-
-
-_ROUNDING_TAIL = re.compile(r",? beyond ±[^;]*? rounding under every base")
-
-
-def _brief(message: str) -> str:
-    """A finding's message without its 'params: ' / 'ops: ' lead (the tag says it)
-    and the tolerance tail (the notes state the rule)."""
-    return re.sub(r"^(params|ops): ", "", _ROUNDING_TAIL.sub("", message))
-
-
-def terminal_table(a: "Table1Audit", recs: list[dict]) -> tuple[pd.DataFrame, list[str]]:
-    """Table 1 in eight narrow columns; each row's audit findings become one
-    numbered footnote under the table. The branch widths, bias and Δ columns are
-    in --wide, csv, json and md."""
-    by_row: dict[str, list[Finding]] = {}
-    for f in a.findings:
-        by_row.setdefault(f.row, []).append(f)
-    rows, notes = [], []
-    labels = iter(a.labels)
-    for d in recs:
-        kind = str(d["type"])
-        is_alt, is_total = kind.startswith("convolution (stem="), kind.startswith("total")
-        label = None if is_alt or is_total else next(labels)
-        name = _short_row(kind, d.get("patch/stride"))
-        text = ""
-        if label and by_row.get(label):
-            text = "; ".join(f"{SHORT.get(f.kind, f.kind)}: {_brief(f.message)}"
-                             for f in by_row[label])
-        elif is_alt and d.get("audit"):
-            text = d["audit"]
-        mark = ""
-        if text:
-            mark = f"[{len(notes) + 1}]"
-            notes.append(f"{mark} {name}: {text}")
-        rows.append({"row": name, "output H×W×C": d.get("output (H×W×C)") or "",
-                     "depth": d.get("depth"), "params": d.get("params (weights)"),
-                     "paper": d.get("printed params") or "", "MACs": d.get("MACs"),
-                     "paper ": d.get("printed ops") or "", "audit": mark})
-    units = ", ".join(unit_label(u.suffix, u.base) for u in (a.params_unit, a.ops_unit))
-    head = ["params = weights (bias excluded); MACs = multiply-adds; 'paper' = the printed "
-            f"value, read with {units} (the bases with the smaller total error). A printed "
-            "value covers half a unit of its last digit.",
-            "Full table (branch widths, bias, Δ columns, unit evidence): --wide, or "
-            "--format md/csv/json."]
-    return frame(rows), head + notes
-
-
-def terminal_claims(claims: list[dict]) -> tuple[pd.DataFrame, list[str]]:
-    """The claims without the model column; computed values carry their unit."""
-    rows = []
-    for c in claims:
-        comp = c.get("computed")
-        comp = f"{comp:,}" if isinstance(comp, int) else str(comp)
-        model = str(c.get("model") or "")
-        rows.append({"claim": c["claim"], "printed": c["printed"],
-                     "computed": f"{comp} " + (model if model.startswith("(") else f"({model})"),
-                     "verdict": c["verdict"]})
-    return frame(rows), []
 
 
 def _notes(a: Table1Audit, variant: str) -> list[str]:

@@ -64,14 +64,7 @@ def with_training_column(rep: PaperReport, variant: str, stem: str | None) -> Pa
         f"image, for the row's layers; {RATIO_COLUMN}: backward / forward. conv1 needs no input "
         f"gradient (its input is the image), so its backward is 1x its forward, not 2x.")
     section.notes.append(note)
-    if section.terminal is not None:
-        narrow = section.terminal
-
-        def terminal():
-            tdf, tnotes = narrow()
-            tdf = tdf.copy()
-            tdf.insert(list(tdf.columns).index("MACs") + 1, "train MACs",
-                       pd.Series(train, dtype=object, index=tdf.index))
-            return tdf, [*tnotes, note]
-        section.terminal = terminal
+    if section.terminal_view is not None:
+        section.terminal_columns.append(("MACs", "train MACs", train))
+        section.terminal_notes.append(note)
     return out

@@ -58,17 +58,19 @@ def percent(part: float, whole: float) -> float:
     return 100.0 * float(part) / float(whole)
 
 
-def shape_elements(shape) -> int:
-    """'1x64x56x56' or (1, 64, 56, 56) -> 200704; '' or None -> 0."""
+def shape_elements(shape: tuple[int, ...] | None) -> int:
+    """Elements of a count row's shape: (1, 64, 56, 56) -> 200704; () or None (or NaN)
+    -> 0."""
     if shape is None or (isinstance(shape, float) and shape != shape) or len(shape) == 0:
         return 0
     n = 1
-    for s in (shape if isinstance(shape, (tuple, list)) else str(shape).split("x")):
+    for s in shape:
         n *= int(s)
     return n
 
 
-def op_elements(op: str, in_shape: str, weight_shape: str, out_shape: str) -> int:
+def op_elements(op: str, in_shape: tuple[int, ...] | None, weight_shape: tuple[int, ...] | None,
+                out_shape: tuple[int, ...] | None) -> int:
     """Elements an op reads and writes: its (first) input, weights and output.
 
     ``cat`` reads as many elements as it writes. Second tensor operands of

@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..papers.report import PaperReport
+from .paper_terminal_views import terminal_view
 from .render import FORMATS, render, to_csv, to_rich_text
 
 
@@ -60,8 +61,8 @@ def render_report(rep: PaperReport, fmt: str, wide: bool = False) -> str:
     parts = []
     for i, s in enumerate(rep.sections):
         title = s.title if i else f"{rep.title} — {s.title}" if s.title else rep.title
-        if fmt == "rich" and not wide and s.terminal is not None:
-            df, notes = s.terminal()
+        if fmt == "rich" and not wide and s.terminal_view is not None:
+            df, notes = terminal_view(s)
             df, right = _display(df)
             parts.append(to_rich_text(df, title, right, notes))
             continue

@@ -13,7 +13,7 @@ from ..atomic import write_text
 from ..errors import UsageError
 from ..counting.report import format_shapes
 from .fit import is_quantity_column, layout, records, terminal_width
-from .units import human
+from ..units import human
 
 FORMATS = ("rich", "csv", "json", "md")
 

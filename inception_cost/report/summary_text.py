@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 
-from .units import human, human_bytes
+from ..units import human, human_bytes
 
 
 def lines_text(title: str, rows: list[tuple[str, str]], footer: str = "") -> str:

@@ -1,6 +1,7 @@
-"""Per-layer training-step reports for the zoo (``reports/training/``) and the
-``check`` gate on them: a change that alters forward, backward or optimizer cost of
-any layer fails CI.
+"""Per-layer training-step reports for the zoo (``reports/training/``): their CSV, the
+baseline reader and the diff ``check`` gates on (a change that alters forward, backward or
+optimizer cost of any layer fails CI). Counting the step and running the gate:
+:mod:`inception_cost.regeneration.training_gate`.
 
 Every report counts one step at :data:`REPORT_BATCH` with :data:`REPORT_OPTIMIZER`,
 auxiliary heads built where the variant has them. CSV columns: see
@@ -12,12 +13,9 @@ import os
 
 import pandas as pd
 
-from ..counting.training import COUNTS, TRAINING_COLUMNS, TrainingReport, count_training
-from ..models.registry import build, get_variant
-from ..atomic import write_text
-from ..errors import UsageError
-from .baseline import (MAX_COUNT, BaselineError, LayerChange, VariantDiff, _to_count,
-                       read_baseline_text, safe_name)
+from ..counting.training import COUNTS, TRAINING_COLUMNS, TrainingReport
+from .baseline import (BaselineError, LayerChange, VariantDiff, _to_count, read_baseline_text,
+                       safe_name)
 from .render import to_csv
 
 REPORT_BATCH = 32
@@ -29,15 +27,6 @@ TRAINING_DIR = "training"
 
 def training_path(root: str, name: str) -> str:
     return os.path.join(root, TRAINING_DIR, f"{safe_name(name)}.csv")
-
-
-def variant_training_report(name: str, module=None, chw=None) -> TrainingReport:
-    """One step of a zoo variant (auxiliary heads on where it has them), or of ``module``."""
-    if module is None:
-        info = get_variant(name)
-        module = build(name, **info.training_heads)
-        chw = chw or info.input_size
-    return count_training(module, (REPORT_BATCH, *chw), optimizer=REPORT_OPTIMIZER, name=name)
 
 
 def training_csv(report: TrainingReport) -> str:
@@ -167,55 +156,6 @@ def diff_training(name: str, old: pd.DataFrame, report: TrainingReport) -> Train
     return TrainingDiff(f"{name} (training)", changes, tot(old), tot(new))
 
 
-def _check_writable(report: TrainingReport, name: str) -> None:
-    """A baseline must be readable back: every count within 0..2^63-1 (else a
-    UsageError, exit 2, that ``--update`` does not swallow)."""
-    for c in COUNTS:
-        big = [v for v in report.layers[c] if int(v) > MAX_COUNT]
-        if big:
-            raise UsageError(f"cannot write the training baseline of {name}: a '{c}' count "
-                                f"({int(big[0]):,}) exceeds 2^63-1, the largest a baseline holds; "
-                                "gate a smaller input")
-
-
-def check_training(root: str, name: str, module=None, chw=None, update: bool = False):
-    """(VariantDiff or None, message or None). ``update`` rewrites the baseline
-    atomically and returns a one-line message; a missing/corrupt baseline raises
-    :class:`BaselineError`."""
-    rep = variant_training_report(name, module, chw)
-    path = training_path(root, name)
-    if update:
-        state = "created"
-        if os.path.exists(path):
-            try:
-                d = diff_training(name, read_training_baseline(path), rep)
-                state = "unchanged" if d.identical else f"updated ({len(d.changes)} layer changes)"
-            except BaselineError:
-                state = "repaired (it was unusable)"
-        _check_writable(rep, name)
-        write_text(path, training_csv(rep), what="training baseline", make_dirs=True)
-        return None, f"{name} (training): {state} {path}"
-    return diff_training(name, read_training_baseline(path), rep), None
-
-
 def training_gate_on(flag: bool | None, root: str) -> bool:
     """``check``: --train / --no-train, or (default) whenever ``<root>/training/`` exists."""
     return flag if flag is not None else os.path.isdir(os.path.join(root, TRAINING_DIR))
-
-
-def gate_training(root: str, name: str, module, chw, update: bool, results: list, problems: list,
-                  echo) -> None:
-    """The ``check`` hook: adds this variant's training diff to ``results`` (or its
-    baseline problem to ``problems``; with ``update``, echoes what was written)."""
-    try:
-        diff, message = check_training(root, name, module, chw, update)
-    except BaselineError as e:
-        problems.append(str(e))
-        return
-    except OSError as e:
-        from ..errors import UsageError
-        raise UsageError(f"cannot write training baseline for {name}: {e.strerror or e}") from None
-    if message:
-        echo(message)
-    if diff is not None:
-        results.append(diff)

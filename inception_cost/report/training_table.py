@@ -9,7 +9,7 @@ import math
 import pandas as pd
 
 from ..counting.training import COUNTS, LOSS_MODULE, TRAINING_COLUMNS, TrainingReport
-from .units import human
+from ..units import human
 
 SHOWN = ["module", "params", "trainable", "fwd_macs", "bwd_input_macs", "bwd_weight_macs",
          "bwd/fwd", "opt_flops", "step_flops", "aux"]

@@ -7,11 +7,12 @@ import os
 
 import pandas as pd
 
-from .render import to_csv, to_markdown
-from .training_reports import (REPORT_BATCH, REPORT_OPTIMIZER, TRAINING_DIR, training_csv,
-                               training_path, variant_training_report)
+from ..report.render import to_csv, to_markdown
+from ..report.training_reports import (REPORT_BATCH, REPORT_OPTIMIZER, TRAINING_DIR, training_csv,
+                                       training_path)
+from ..report.training_table import summary_row
+from .training_gate import variant_training_report
 from .training_step_cost import MODELS, step_cost_markdown
-from .training_table import summary_row
 
 
 def training_artifacts(names: list[str]) -> list[tuple[str, str]]:

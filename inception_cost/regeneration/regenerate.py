@@ -13,8 +13,8 @@ import pandas as pd
 from ..counting import count
 from ..atomic import write_text
 from ..models.registry import build, variants
-from .baseline import baseline_path, layers_csv
-from .render import to_csv, to_json, to_markdown
+from ..report.baseline import baseline_path, layers_csv
+from ..report.render import to_csv, to_json, to_markdown
 
 Artifact = tuple[str, str]   # (relative path, text)
 
@@ -41,7 +41,7 @@ def paper_artifacts() -> list[Artifact]:
     from ..papers.case_studies import cases_report
     from ..papers.factorize import factorize_report
     from ..papers.module_example import bottleneck_report, module_report
-    from .paper_render import render_report
+    from ..report.paper_render import render_report
     from ..papers.rethinking import rethinking_report
     from ..papers.table1 import table1_report
 
@@ -100,11 +100,11 @@ def regenerate(out: str = "reports", plots: bool = True,
         put(rel, text)
     if plots:
         try:
-            from . import plots as plotting
+            from ..report import plots as plotting
         except ImportError:
             plotting = None
         if plotting is not None and plotting.available():
-            from ..memory_analysis.plots import write_memory_plots
+            from .memory_plots import write_memory_plots
             for rel in [*plotting.write_all(out, reports, summary), *write_memory_plots(out)]:
                 written.append(os.path.join(out, rel))
                 if progress:

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from ..counting.training import TrainingReport, count_training
 from ..models.registry import build, get_variant
-from .render import to_markdown
-from .training_reports import REPORT_BATCH, REPORT_OPTIMIZER
+from ..report.render import to_markdown
+from ..report.training_reports import REPORT_BATCH, REPORT_OPTIMIZER
 
 MODELS = [("googlenet", {"aux": True}, "GoogLeNet (aux heads on)"),
           ("googlenet", {}, "GoogLeNet (no aux heads)"),

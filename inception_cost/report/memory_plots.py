@@ -1,14 +1,14 @@
-"""Memory plots (matplotlib, an optional dependency): the timeline of live bytes and the
-per-module bars.  ``write_memory_plots`` is what ``inception-cost report`` calls."""
+"""Memory plots (matplotlib, an optional dependency) of a :class:`MemoryReport`: the
+timeline of live bytes and the per-module bars (bytes shown in MiB). ``inception-cost
+report`` draws them through :func:`inception_cost.regeneration.memory_plots.write_memory_plots`."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 
 from ..atomic import save_with
 from ..errors import UsageError
-from .result import MemoryReport
+from ..memory_analysis.result import MemoryReport
 
 PHASE_COLOURS = {"forward": "#3b75af", "backward": "#e0823d", "optimizer": "#519e3e"}
 CATEGORY_COLOURS = {"parameters": "#7f7f7f", "buffers": "#bcbd22", "gradients": "#d62728",
@@ -105,22 +105,3 @@ def plot_stem(label: str) -> str:
         digest = hashlib.sha1(label.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         stem = f"{stem[:STEM_CHARS - 9]}-{digest}"
     return stem
-
-
-def write_memory_plots(out: str, model: str = "googlenet", batch: int = 32,
-                       optimizer: str = "adam") -> list[str]:
-    """Timeline and per-module bars of ``model``'s training step (and the inference
-    timeline) as PNGs under ``out``/plots; returns the paths relative to ``out``."""
-    from .api import memory
-    rels = []
-    train = memory(model, batch=batch, training=True, optimizer=optimizer)
-    infer = memory(model, batch=batch)
-    for rel, draw in ((f"plots/{model}_memory_timeline_train.png",
-                       lambda p: timeline_plot(train, p)),
-                      (f"plots/{model}_memory_timeline_inference.png",
-                       lambda p: timeline_plot(infer, p)),
-                      (f"plots/{model}_memory_modules_train.png",
-                       lambda p: module_bars(train, p))):
-        draw(os.path.join(out, rel))
-        rels.append(rel)
-    return rels
