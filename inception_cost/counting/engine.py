@@ -33,7 +33,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
 from .higher_order import eager_higher_order_ops, run_higher_order
-from .registry import CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides
+from .registry import BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides
 
 aten = torch.ops.aten
 
@@ -291,7 +291,12 @@ class Recorder:
     def formula(self, key) -> Formula | None:
         """The formula for a call of ``key`` now (per-call entry first; the backward formula
         inside ``loss.backward()``)."""
-        return lookup(self.convention, key, self.extra, self.current_phase)
+        extra = self.extra
+        if extra and key in extra:
+            return extra[key].cost(self.current_phase)
+        if self.current_phase == "backward" and self.convention == "native":
+            return BACKWARD.get(key)
+        return self.table.get(key)
 
     def is_counted(self, key) -> bool:
         return key in self.extra or key in self.table or key in self.native
@@ -633,8 +638,8 @@ class _DispatchMode(TorchDispatchMode):
         rec = self.rec
         out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
         if out is None:
-            if (not rec.inside_composite and not rec.blind and name not in _SILENT
-                    and not rec.is_counted(packet) and not func.is_view):
+            if (packet not in rec.table and not rec.inside_composite and not rec.blind
+                    and not rec.is_counted(packet) and name not in _SILENT and not func.is_view):
                 out = self._decompose(func, args, kwargs)
                 if out is not NotImplemented:
                     return out

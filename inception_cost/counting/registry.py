@@ -213,6 +213,12 @@ CONVENTIONS: dict[str, dict[Key, Formula]] = {"native": {}, "fvcore": {}}
 """convention -> {key: formula}, derived from :data:`OPS` (read-only for callers).
 "native": each op's cost outside ``loss.backward()``; "fvcore": FlopCountAnalysis's."""
 
+BACKWARD: dict[Key, Formula] = {}
+"""key -> each op's native cost inside ``loss.backward()`` (derived from :data:`OPS`)."""
+
+SPLITS: dict[Key, Split] = {}
+"""key -> the op's input/weight split, for the ops that have one (derived from :data:`OPS`)."""
+
 DATA_MOVEMENT: set = set()
 """Keys of ops that only move or fill memory (cost 0, never reported as uncounted)."""
 
@@ -262,6 +268,9 @@ def register_op(op: Any, *, forward: Formula | None = None, backward: Formula | 
     OPS[key] = info
     if info.has_cost:
         CONVENTIONS["native"][key] = info.cost("forward")
+        BACKWARD[key] = info.cost("backward")
+    if info.split is not None:
+        SPLITS[key] = info.split
     if info.fvcore is not None:
         CONVENTIONS["fvcore"][key] = info.fvcore
     if info.data_movement:
@@ -344,9 +353,8 @@ def lookup(convention: str, key: Key, extra: Mapping[Key, Any] | None = None,
         if not isinstance(entry, OpInfo):
             entry = _entry(key, entry)
         return entry.cost(phase)
-    if convention == "native":
-        entry = OPS.get(key)
-        return entry.cost(phase) if entry is not None else None
+    if phase == "backward" and convention == "native":
+        return BACKWARD.get(key)
     return CONVENTIONS[convention].get(key)
 
 
@@ -358,8 +366,7 @@ def split_of(key: Key, extra: Mapping[Key, Any] | None = None) -> Split | None:
         if not isinstance(entry, OpInfo):
             entry = _entry(key, entry)
         return entry.split
-    entry = OPS.get(key)
-    return entry.split if entry is not None else None
+    return SPLITS.get(key)
 
 
 def keys(convention: str = "native") -> Iterable[Key]:

@@ -46,7 +46,7 @@ from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
 from .placement import copy_on, unwrap
-from .registry import GradCost, OpCall, RegistryError, key_name, overrides, split_of
+from .registry import SPLITS, GradCost, OpCall, RegistryError, key_name, overrides
 
 LOSS_MODULE = "(loss)"
 """Pseudo-module holding the loss computation (forward and backward)."""
@@ -207,7 +207,8 @@ class _BackwardAttribution:
         module = nmap.module.get(node) if node is not None else None
         kind = nmap.kind.get(node, ACTIVATION) if node is not None else ACTIVATION
         owner = nmap.owner.get(node) if node is not None else None
-        split = split_of(key, rec.extra)
+        extra = rec.extra
+        split = extra[key].split if extra and key in extra else SPLITS.get(key)
         if split is not None:
             part: Any = split(OpCall(name, [_int_shape(a) for a in args],
                                      [_int_shape(o) for o in _flat_tensors(out)],
