@@ -3,9 +3,11 @@ from . import backward_registry as _backward_registry  # noqa: F401 - training-s
 from .api import count, smallest_input
 from .engine import ForwardError, OpRecord, Recorder, counting, run_callable, run_counted
 from .formulas import FORMULAS, FVCORE_FORMULAS
-from .registry import CONVENTIONS, Cost, OpCall, RegistryError, register
+from .registry import (CONVENTIONS, OPS, Cost, GradCost, OpCall, OpCost, OpInfo, RegistryError,
+                       register, register_op)
 from .report import CostReport, format_shapes
 
 __all__ = ["count", "smallest_input", "ForwardError", "OpRecord", "Recorder", "counting",
-           "run_callable", "run_counted", "FORMULAS", "FVCORE_FORMULAS", "CONVENTIONS", "Cost",
-           "OpCall", "RegistryError", "register", "CostReport", "format_shapes"]
+           "run_callable", "run_counted", "FORMULAS", "FVCORE_FORMULAS", "CONVENTIONS", "OPS", "Cost",
+           "GradCost", "OpCall", "OpCost", "OpInfo", "RegistryError", "register", "register_op",
+           "CostReport", "format_shapes"]

@@ -71,8 +71,8 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
     ``convention``: "native" (MACs and FLOPs as documented in ``formulas``) or
     "fvcore" (the flops column reproduces ``FlopCountAnalysis(...).total()``).
     ``engine="fvcore"`` runs fvcore itself (on CPU) behind the same report.
-    ``formulas``: per-call formulas ``{torch.ops.aten.op: fn}`` (fn: OpCall -> Cost)
-    that add to or override the registry.  ``strict=True``: an op that ran with no
+    ``formulas``: per-call formulas ``{torch.ops.aten.op: fn}`` (fn: OpCall -> Cost, or an
+    :class:`~inception_cost.counting.registry.OpCost`) that add to or override the registry.  ``strict=True``: an op that ran with no
     formula (not pure data movement) is a :class:`UsageError` instead of a 0 row.
     """
     if not isinstance(model, nn.Module):

@@ -77,5 +77,5 @@ def check_flag(value, what: str) -> None:
 
 def check_formulas(formulas) -> None:
     if formulas is not None and not isinstance(formulas, Mapping):
-        raise UsageError("formulas must be a dict {torch.ops.aten.op: fn} (fn: OpCall -> Cost), "
-                         f"got {type(formulas).__name__}")
+        raise UsageError("formulas must be a dict {torch.ops.aten.op: fn} (fn: OpCall -> Cost, "
+                         f"or an OpCost), got {type(formulas).__name__}")

@@ -52,22 +52,9 @@ decomposition under ``FlopCounterMode``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 from .formulas import Cost, OpCall, adaptive_window_sum, conv_macs
 from .formulas_fold import pad_backward_adds
-
-
-@dataclass(frozen=True)
-class GradCost:
-    """One backward op's cost split by what it produces."""
-
-    input: Cost = Cost()
-    weight: Cost = Cost()
-
-    @property
-    def total(self) -> Cost:
-        return Cost(self.input.macs + self.weight.macs, self.input.flops + self.weight.flops)
+from .registry import GradCost  # noqa: F401 - re-exported (defined beside Cost and OpCost)
 
 
 def _prod(xs) -> int:
@@ -216,7 +203,9 @@ def lstm_layer_backward_split(call: OpCall) -> GradCost:
     return GradCost(Cost(in_macs, in_flops), Cost(w_macs, w_flops))
 
 
-# op name -> split formula. Names are aten overload packets (torch.ops.aten.<name>).
+# op name -> split formula. Names are aten overload packets (torch.ops.aten.<name>); each is
+# registered as that op's ``split`` in the op registry (backward_registry), where the counters
+# and a per-call ``formulas=`` entry reach it.
 GRADIENT_SPLITS = {
     "convolution_backward": conv_backward_split,
     "native_batch_norm_backward": batch_norm_backward_split,
@@ -268,5 +257,5 @@ GRADIENT_SPLITS = {
 
 
 def backward_cost(call: OpCall) -> Cost:
-    """The registry-shaped formula (``OpCall -> Cost``): both parts together."""
+    """Both parts of a built-in split together (``OpCall -> Cost``, by ``call.name``)."""
     return GRADIENT_SPLITS[call.name](call).total

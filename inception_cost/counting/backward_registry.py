@@ -1,13 +1,14 @@
-"""Registers the backward-pass formulas (and the loss ops a training step runs) in the
-native convention of the formula registry. Importing this module is enough; the
-formulas themselves live in :mod:`.backward_formulas`."""
+"""Registers the backward-pass formulas (each backward op's input/weight ``split``) and the
+loss ops a training step runs in the op registry. Importing this module is enough; the
+formulas themselves live in :mod:`.backward_formulas`.  An op registered twice (here and
+in the forward formulas) raises."""
 from __future__ import annotations
 
 import torch
 
-from . import engine as _engine  # noqa: F401 - every built-in formula registers first (they win)
-from .backward_formulas import GRADIENT_SPLITS, backward_cost
-from .registry import CONVENTIONS, Cost, OpCall, register
+from . import engine as _engine  # noqa: F401 - the forward formulas register first
+from .backward_formulas import GRADIENT_SPLITS
+from .registry import Cost, OpCall, register_op
 
 aten = torch.ops.aten
 
@@ -48,29 +49,28 @@ def _zero(call: OpCall) -> Cost:
 
 
 # ops a training step runs besides the backward formulas: random masks (dropout,
-# stochastic depth: random-number generation, 0 FLOPs) and gradient buffers
-_TRAINING_DATA_MOVEMENT = ("bernoulli_", "bernoulli", "new_zeros")
+# stochastic depth: random-number generation, 0 FLOPs); gradient buffers (new_zeros) are
+# data movement in the forward formulas already
+_TRAINING_DATA_MOVEMENT = ("bernoulli_", "bernoulli")
 
 
 def _register_all() -> None:
-    native = CONVENTIONS["native"]
-    for name in GRADIENT_SPLITS:
+    for name, split in GRADIENT_SPLITS.items():
         op = _packet(name)
-        if op is None or op in native:      # a formula the engine already has wins
-            continue
-        register(op, convention="native", data_movement=name in _DATA_MOVEMENT)(backward_cost)
+        if op is not None:
+            register_op(op, split=split, data_movement=name in _DATA_MOVEMENT)
     for name in ("nll_loss_forward", "nll_loss2d_forward"):
         op = _packet(name)
-        if op is not None and op not in native:
-            register(op, convention="native")(_nll_loss_forward)
+        if op is not None:
+            register_op(op, forward=_nll_loss_forward)
     for name in ("index_put", "index_put_", "_index_put_impl_"):
         op = _packet(name)
-        if op is not None and op not in native:
-            register(op, convention="native")(_index_put)
+        if op is not None:
+            register_op(op, forward=_index_put)
     for name in _TRAINING_DATA_MOVEMENT:
         op = _packet(name)
-        if op is not None and op not in native:
-            register(op, convention="native", data_movement=True)(_zero)
+        if op is not None:
+            register_op(op, forward=_zero, data_movement=True)
 
 
 _register_all()

@@ -33,7 +33,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
 from .higher_order import eager_higher_order_ops, run_higher_order
-from .registry import CONVENTIONS, Formula, OpCall, key_name, lookup, overrides
+from .registry import BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides
 
 aten = torch.ops.aten
 
@@ -65,8 +65,9 @@ COMPOSITE_FUNCTIONS: dict[Any, Any] = {
 CONV_OPS = frozenset({"convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
                       "mkldnn_convolution", "conv1d", "conv2d", "conv3d", "_convolution_mode",
                       "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
-# ops that add one weight layer to the longest path (the ``depth`` column)
-_WEIGHT_OPS = CONV_OPS | {"linear", "addmm"}
+# ops that add one weight layer to the longest path (the ``depth`` column): the registry's
+# ``weight_layer`` entries (a live set of op names)
+_WEIGHT_OPS = NAMES["weight_layer"]
 
 # composites whose output has the input's shape: on meta (no grad) they need not run at all
 _SHAPE_PRESERVING = {"batch_norm", "layer_norm", "group_norm", "instance_norm",
@@ -96,14 +97,8 @@ _CONV_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d}
 
 # aten ops that reach the dispatcher only from an op fvcore skips (so, met outside a skipped
 # call -- e.g. inside F.multi_head_attention_forward, whose inner calls the function mode
-# cannot see -- each is one skipped op of its own)
-FVCORE_BLIND_KERNELS = frozenset({
-    "baddbmm", "_trilinear", "mkldnn_rnn_layer", "_native_multi_head_attention",
-    "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
-    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
-    "_scaled_dot_product_fused_attention_overrideable", "_flash_attention_forward",
-    "_efficient_attention_forward",
-})
+# cannot see -- each is one skipped op of its own): the registry's ``fvcore_skips`` entries
+FVCORE_BLIND_KERNELS = NAMES["fvcore_skips"]
 # what SDPA's math path (the meta and fallback path) dispatches, for an SDPA inside
 # nn.MultiheadAttention(need_weights=False)
 _SDPA_MATH_OPS = frozenset({"bmm", "_safe_softmax", "_softmax", "baddbmm"})
@@ -294,7 +289,14 @@ class Recorder:
         return self._callers
 
     def formula(self, key) -> Formula | None:
-        return lookup(self.convention, key, self.extra)
+        """The formula for a call of ``key`` now (per-call entry first; the backward formula
+        inside ``loss.backward()``)."""
+        extra = self.extra
+        if extra and key in extra:
+            return extra[key].cost(self.current_phase)
+        if self.current_phase == "backward" and self.convention == "native":
+            return BACKWARD.get(key)
+        return self.table.get(key)
 
     def is_counted(self, key) -> bool:
         return key in self.extra or key in self.table or key in self.native
@@ -354,7 +356,7 @@ class Recorder:
         if self.track_blind and not blind:
             blind, blind_op = self._blind_kernel(name)
         if blind:
-            native = self.extra.get(key) or self.native.get(key)
+            native = lookup("native", key, self.extra, self.current_phase)
             if native is not None:
                 call = call or OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
                 blind_macs = int(native(call).macs)
@@ -587,12 +589,45 @@ def _meta_elementwise(name: str, args: tuple, kwargs: dict):
     return torch.empty_like(a)
 
 
+def _decomposition(func):
+    """The Python decomposition PyTorch registers for ``func`` (an OpOverload), or None."""
+    from torch._decomp import decomposition_table
+    return decomposition_table.get(func)
+
+
 class _DispatchMode(TorchDispatchMode):
+    """Records every aten op.  An op with no formula (and not a view or silent) that has a
+    decomposition -- its CompositeImplicitAutograd kernel (``OpOverload.decompose``, as
+    ``torch.utils.flop_counter.FlopCounterMode`` does) or a ``torch._decomp`` entry -- runs
+    as that decomposition under this mode, so its work is the counted ops it decomposes
+    into; an op with neither is recorded as uncounted."""
+
     supports_higher_order_operators = True     # see higher_order.run_higher_order
 
     def __init__(self, rec: Recorder):
         super().__init__()
         self.rec = rec
+        self.decomposing: set = set()
+
+    def _decompose(self, func, args, kwargs):
+        """Run ``func`` as its decomposition under this mode; NotImplemented when it has none
+        (or fails on these arguments: then nothing it recorded is kept)."""
+        if func in self.decomposing:
+            return NotImplemented
+        table = _decomposition(func)
+        rows = len(self.rec.rows)
+        self.decomposing.add(func)
+        try:
+            with self:
+                out = func.decompose(*args, **kwargs)
+                if out is NotImplemented and table is not None:
+                    out = table(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the op then runs (and is recorded) itself
+            del self.rec.rows[rows:]
+            return NotImplemented
+        finally:
+            self.decomposing.discard(func)
+        return out
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -600,10 +635,15 @@ class _DispatchMode(TorchDispatchMode):
             return run_higher_order(self.rec, func, args, kwargs)
         packet = func.overloadpacket
         name = packet.__name__
+        rec = self.rec
         out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
         if out is None:
+            if (packet not in rec.table and not rec.inside_composite and not rec.blind
+                    and not rec.is_counted(packet) and name not in _SILENT and not func.is_view):
+                out = self._decompose(func, args, kwargs)
+                if out is not NotImplemented:
+                    return out
             out = func(*args, **kwargs)
-        rec = self.rec
         if rec.inside_composite:
             return out
         rec.propagate(name, args, out)

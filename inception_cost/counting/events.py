@@ -42,9 +42,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, storage_key,
                            watch_mixed_nodes)
-from .backward_formulas import GRADIENT_SPLITS, GradCost
 from .engine import _META_FAST, _meta_fast, module_names
-from .registry import OpCall, lookup
+from .registry import GradCost, OpCall, lookup, split_of
 
 PHASES = ("forward", "backward", "optimizer")
 
@@ -206,10 +205,11 @@ def _call(name: str, key, args, kwargs, outs) -> OpCall:
     return OpCall(name, in_shapes, out_shapes, _shape_args(args), dict(kwargs), key)
 
 
-def native_cost(name: str, key, args, kwargs, outs, extra=None) -> tuple[bool, int, int]:
-    """(counted, MACs, FLOPs) of one aten call by the native registry; norms that reach
-    the dispatcher as their ``native_*`` kernels use the composite's formula."""
-    fn = lookup("native", key, extra)
+def native_cost(name: str, key, args, kwargs, outs, extra=None,
+                phase: str = "forward") -> tuple[bool, int, int]:
+    """(counted, MACs, FLOPs) of one aten call in ``phase`` by the native registry; norms that
+    reach the dispatcher as their ``native_*`` kernels use the composite's formula."""
+    fn = lookup("native", key, extra, phase)
     if fn is not None:
         c = fn(_call(name, key, args, kwargs, outs))
         return True, int(c.macs), int(c.flops)
@@ -319,7 +319,7 @@ class EventCapture(TorchDispatchMode):
         autograd runs after it (input-gradient work), as training counts do."""
         watch_mixed_nodes(self.node_map, self._done)
 
-    def _backward_owner(self, name, args, kwargs, outs) -> tuple[str, str, str, object]:
+    def _backward_owner(self, name, args, kwargs, outs, key=None) -> tuple[str, str, str, object]:
         """(module, module type, grad part, GradCost or None) of a backward op."""
         nmap = self.node_map
         node = torch._C._current_autograd_node()
@@ -329,10 +329,10 @@ class EventCapture(TorchDispatchMode):
         module = nmap.module.get(node) if node is not None else None
         kind = nmap.kind.get(node, ACTIVATION) if node is not None else ACTIVATION
         owner = nmap.owner.get(node) if node is not None else None
-        split = GRADIENT_SPLITS.get(name)
+        split = split_of(key, self.extra)
         cost = None
         if split is not None:
-            cost = split(_call(name, None, args, kwargs, outs))
+            cost = split(_call(name, key, args, kwargs, outs))
             part = "split" if (cost.input.flops and cost.weight.flops) else (
                 "weight" if cost.weight.flops and not cost.input.flops else "input")
         elif kind == PARAM_ONLY:
@@ -362,11 +362,12 @@ class EventCapture(TorchDispatchMode):
         free = func.is_view or name in FREE_OPS or name in _LIST_VIEWS
         inplace = name.endswith("_") or any(o is a for o in outs for a in args[:1])
         counted, macs, flops = (False, 0, 0) if free else native_cost(name, packet, args, kwargs,
-                                                                      outs, self.extra)
+                                                                      outs, self.extra,
+                                                                      self.current_phase)
         fin = tuple(TensorFact.of(t) for t in flat_in)
         grad, split = "", None
         if self.current_phase == "backward":
-            module, mtype, grad, cost = self._backward_owner(name, args, kwargs, outs)
+            module, mtype, grad, cost = self._backward_owner(name, args, kwargs, outs, packet)
             if isinstance(cost, GradCost) and grad == "split":
                 split = (int(cost.input.flops), int(cost.weight.flops))
         elif self.current_phase == "optimizer":

@@ -43,7 +43,7 @@ from typing import Sequence
 
 import torch
 
-from .registry import CONVENTIONS, Cost, Formula, OpCall, register
+from .registry import CONVENTIONS, Cost, Formula, OpCall, register, register_op
 # einsum, bilinear, vector products and fused attention kernels live in their own modules
 from . import formulas_attention, formulas_fold, formulas_math  # noqa: F401,E402 - register their formulas
 from .formulas_linalg import einsum_macs  # noqa: F401 - registers its formulas; re-exported
@@ -288,6 +288,14 @@ def _data_movement(call: OpCall) -> Cost:
     return Cost(0, 0)
 
 
+# ops that add one weight layer to the longest path (the ``depth`` column)
+WEIGHT_LAYERS = ("convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
+                 "mkldnn_convolution", "conv1d", "conv2d", "conv3d", "_convolution_mode",
+                 "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "linear", "addmm")
+for _op in _ops(*WEIGHT_LAYERS):
+    register_op(_op, weight_layer=True)
+
+
 # --------------------------------------------------------------------------- #
 # fvcore's convention (FlopCountAnalysis), for cross-checking
 # --------------------------------------------------------------------------- #
@@ -358,3 +366,15 @@ def _fv_up_nearest(call):
 def _fv_up_bilinear(call):
     return Cost(0, 4 * call.out_numel)
 
+
+
+# aten kernels fvcore's tracer records as one op it has no handle for (so it counts them 0);
+# met outside a skipped call each is one skipped op of its own (see engine.Recorder.blind)
+FVCORE_SKIPS = ("baddbmm", "_trilinear", "mkldnn_rnn_layer", "_native_multi_head_attention",
+                "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+                "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+                "_scaled_dot_product_fused_attention_overrideable", "_flash_attention_forward",
+                "_efficient_attention_forward")
+for _name in FVCORE_SKIPS:
+    if hasattr(aten, _name):          # an op this torch build lacks never runs
+        register_op(getattr(aten, _name), fvcore_skips=True)

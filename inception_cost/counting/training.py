@@ -12,7 +12,7 @@ under the same dispatch-level counter as :func:`inception_cost.count`.
   what the previous layer needs) or *weight-gradient* work (dL/d parameter, given to
   the module that owns the parameter); ops with an ``output_mask``
   (``convolution_backward``, the norms' backward) are split by their formulas
-  (:mod:`.backward_formulas`).
+  (:mod:`.backward_formulas`), or by a per-call ``formulas=`` entry's ``split``.
 * The optimizer step is counted per parameter element by the formulas of
   :mod:`.optimizer_formulas` (checked in the tests against the ops ``torch.optim``
   dispatches).
@@ -26,7 +26,7 @@ import contextlib
 import fnmatch
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -36,17 +36,17 @@ from torch.func import functional_call
 
 from ..errors import UsageError
 from .training_loss import AUX_LOSS_WEIGHT
-from .arguments import check_aux_weight, check_device, check_freeze, check_loss, check_name
+from .arguments import (check_aux_weight, check_device, check_formulas, check_freeze, check_loss,
+                        check_name)
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode,
                            watch_mixed_nodes)
-from .backward_formulas import GRADIENT_SPLITS, GradCost
 from .engine import ForwardError, counting
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
 from .placement import copy_on, unwrap
-from .registry import OpCall, key_name
+from .registry import SPLITS, GradCost, OpCall, RegistryError, key_name, overrides
 
 LOSS_MODULE = "(loss)"
 """Pseudo-module holding the loss computation (forward and backward)."""
@@ -149,6 +149,16 @@ class TrainingReport:
 # --------------------------------------------------------------------------- #
 # backward attribution
 # --------------------------------------------------------------------------- #
+def _int_shape(x) -> tuple | None:
+    return tuple(int(v) for v in x.shape) if isinstance(x, torch.Tensor) else None
+
+
+def _flat_tensors(out) -> list:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return [o for o in out if isinstance(o, torch.Tensor)] if isinstance(out, (list, tuple)) else []
+
+
 def _shapes_args(args) -> tuple:
     return tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else a for a in args)
 
@@ -197,9 +207,12 @@ class _BackwardAttribution:
         module = nmap.module.get(node) if node is not None else None
         kind = nmap.kind.get(node, ACTIVATION) if node is not None else ACTIVATION
         owner = nmap.owner.get(node) if node is not None else None
-        split = GRADIENT_SPLITS.get(name)
+        extra = rec.extra
+        split = extra[key].split if extra and key in extra else SPLITS.get(key)
         if split is not None:
-            part: Any = split(OpCall(name, [], [], _shapes_args(args), dict(kwargs)))
+            part: Any = split(OpCall(name, [_int_shape(a) for a in args],
+                                     [_int_shape(o) for o in _flat_tensors(out)],
+                                     _shapes_args(args), dict(kwargs), key))
         elif kind == PARAM_ONLY:
             part = "weight"
         elif kind == MIXED:
@@ -397,7 +410,7 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
                    *, batch: int | None = None, loss: Callable | None = None,
                    optimizer: str | OptimizerSpec | None = "sgd", freeze=None,
                    aux_weight: float = AUX_LOSS_WEIGHT, device: str = "meta",
-                   name: str = "") -> TrainingReport:
+                   name: str = "", formulas: Mapping[Any, Any] | None = None) -> TrainingReport:
     """Count one training step of ``model``: forward (train mode), loss, backward, optimizer.
 
     ``input_size`` / ``inputs`` / ``batch``: as :func:`inception_cost.count`.
@@ -412,6 +425,10 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     computes an input gradient too). ``device``: "meta" (default, no memory at any
     batch) or a real device for ops that only run there (fused CPU/CUDA attention).
     The caller's model is never changed (the step runs on a copy).
+    ``formulas``: per-call entries ``{torch.ops.aten.op: fn or OpCost(forward=, backward=,
+    split=)}`` that replace the registry's cost of those ops in forward and backward, and
+    how a backward call divides into input- and weight-gradient work (see
+    :mod:`inception_cost.counting.registry`).
     """
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -420,6 +437,11 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     check_loss(loss)
     check_aux_weight(aux_weight)
     check_name(name)
+    check_formulas(formulas)
+    try:
+        extra = overrides(formulas)
+    except RegistryError as e:
+        raise UsageError(str(e)) from None
     spec = optimizer_spec(optimizer)
     patterns = freeze_patterns(freeze)
     inner = unwrap(model)
@@ -436,7 +458,8 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         modes = [(m, m.training) for m in work.modules()]
         try:
             work.train()
-            rows, aux = _run_step(work, state, params, args, kwargs, loss, aux_weight, owner)
+            rows, aux = _run_step(work, state, params, args, kwargs, loss, aux_weight, owner,
+                                  extra)
         finally:
             for m, training in modes:
                 m.training = training
@@ -477,8 +500,8 @@ def _reason(exc: BaseException) -> str:
     return text.split(" Hint: ", 1)[0].strip()
 
 
-def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner):
-    with torch.enable_grad(), counting(work) as rec:
+def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner, formulas=None):
+    with torch.enable_grad(), counting(work, formulas=formulas) as rec:
         node_map = NodeMap(owner, lambda: rec.current()[0])
         for p in params.values():
             node_map.add_parameter(p)
