@@ -133,6 +133,35 @@ def test_cli_fit_equals_memtracker_scan(capsys, mlp_spec, mt_peaks):
     assert checked >= len(budgets)
 
 
+def test_cli_budget_of_the_parameters_alone_is_batch_0_and_one_byte_less_an_error(
+        capsys, mlp_spec):
+    """``memory --fit``: a budget equal to the parameters' bytes (hand: 7,592 B) is not
+    "smaller than the model" (inference batch 0); one byte less is, in every mode."""
+    params = (48 * 32 + 32 + 32 * 10 + 10) * 4
+    rc, out, err = run(["memory", mlp_spec, "--input", "3x4x4", "--fit", f"{params}B",
+                        "--reserve", "0", "--format", "json"], capsys)
+    assert rc == 0, err
+    rows = {r["mode"]: r for r in json.loads(out)}
+    assert rows["inference"]["largest_batch"] == 0
+    rc, out, err = run(["memory", mlp_spec, "--input", "3x4x4", "--fit", f"{params - 1}B",
+                        "--reserve", "0"], capsys)
+    assert rc == 2 and out == ""
+    assert err.startswith("error:") and "7.41 KiB (inference)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_budget_past_the_largest_analysable_batch_names_that_batch(capsys, mlp_spec):
+    """The search's only bound: the largest batch whose 3x4x4 fp32 input (192 B an image)
+    fits in 2^63 - 1 bytes. A budget beyond every such batch's peak is one error line
+    naming that batch and the next, not a wrong answer or a traceback."""
+    limit = (2**63 - 1) // (3 * 4 * 4 * 4)
+    rc, out, err = run(["memory", mlp_spec, "--input", "3x4x4", "--fit", "1" + "0" * 28 + "B",
+                        "--reserve", "0"], capsys)
+    assert rc == 2 and out == "", err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert f"batch {limit:,} fits" in err and f"batch {limit + 1:,} cannot be analysed" in err
+
+
 def test_cli_json_peak_and_breakdown_equal_memtracker(capsys, mlp_spec):
     """The JSON report's peak and categories against MemTracker on the same step."""
     rc, out, err = run(["memory", mlp_spec, "--input", "3x4x4", "--train", "--batch", "5",
@@ -141,7 +170,7 @@ def test_cli_json_peak_and_breakdown_equal_memtracker(capsys, mlp_spec):
     data = json.loads(out)
     ref = reference_step(_mlp(), (3, 4, 4), 5, training=True, optimizer="adam")
     assert data["peak_bytes"] == ref["Total"]
-    params = (48 * 32 + 32 + 32 * 10 + 10) * 4                       # hand: 7,656 B
+    params = (48 * 32 + 32 + 32 * 10 + 10) * 4                       # hand: 7,592 B
     assert data["parameter_bytes"] == ref["Parameter"] == params
     # Adam's steady state: two fp32 moments per element + a 4-byte step per tensor (4)
     assert data["breakdown"]["optimizer_state"] == 2 * params + 4 * 4
