@@ -117,3 +117,17 @@ def test_every_command_spells_the_shared_options_alike(command, capsys):
         assert option in out, f"{command} has no {option}"
     if command in ("train", "memory"):
         assert "[default: sgd_momentum]" in " ".join(out.split())
+
+
+def test_predict_reads_input_as_layers_does(tiny, capsys):
+    code, out, err = run(["predict", tiny, "--input", "2x3x16x16", "--format", "json"], capsys)
+    assert code == 0, err
+    batched = json.loads(out)["totals"]
+    code, out, err = run(["predict", tiny, "--input", "3x16x16", "--batch", "2", "--format",
+                          "json"], capsys)
+    assert code == 0, err
+    assert batched == json.loads(out)["totals"] and {t["batch"] for t in batched} == {2}
+    # one forward at batch 2: conv 2 x 2 FLOPs per MAC + ... at least the MACs' 2 FLOPs
+    assert all(t["flops"] >= 2 * 2 * (CONV_MACS + LINEAR_MACS) for t in batched)
+    code, out, err = run(["predict", tiny, "--input", "3x16x16", "--input", "4"], capsys)
+    assert code == 2 and err.startswith("error: predict takes one float --input")
