@@ -9,6 +9,7 @@ import pytest
 from micro import run
 
 NET = '''
+import torch.nn as nn
 
 class Net(nn.Module):
     def __init__(self):
