@@ -102,3 +102,22 @@ def test_terminal_tree_is_indented(net, capsys):
 def test_bad_depth_is_one_error_line(net, capsys):
     code, out, err = run(["layers", net, "--tree", "--depth", "-1"], capsys)
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_module_called_twice_shows_its_first_output(tmp_path, capsys):
+    (tmp_path / "g.py").write_text(
+        "import torch.nn as nn\n"
+        "class Twice(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(1, 2, 1, bias=False)\n"
+        "        self.pool = nn.MaxPool2d(2)\n"
+        "    def forward(self, x):\n"
+        "        return self.pool(self.pool(self.conv(x)))\n"
+        "def build():\n"
+        "    return Twice()\n")
+    obj = tree_json(capsys, f"{tmp_path}/g.py:build", "--input", "1x8x8")
+    rows = {r["module"]: r for r in obj["rows"]}
+    # first call: 8x8 -> 4x4; the second (4x4 -> 2x2) is the model's output
+    assert rows["pool"]["out_shape"] == [1, 2, 4, 4] and rows[""]["out_shape"] == [1, 2, 2, 2]
+    assert rows["conv"]["macs"] == 8 * 8 * 2 and rows["conv"]["params"] == 2
