@@ -18,8 +18,8 @@ more does (``784`` is one sample, ``1x784`` and ``1x1x128x768`` carry the batch)
 three sizes, which stay one C x H x W image as every option has always read them (a
 model that flattens an image: ``1x28x28``; a batched sequence ``NxLxD``: give
 ``--batch N --input LxD``).
-Otherwise ``--batch`` (default 1; 32 for a training step) is prepended. All ``--input`` shapes are read the
-same way. On the meta device tensors have no
+Otherwise ``--batch`` (default 1; 32 for a training step) is prepended.
+All ``--input`` shapes are read the same way. On the meta device tensors have no
 values; on ``--device cpu`` floats are ``randn`` (seed 0) and integers uniform in
 their range.
 """
@@ -30,7 +30,6 @@ import math
 import re
 from dataclasses import dataclass
 
-import click
 import torch
 import torch.nn as nn
 

@@ -204,7 +204,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         results = []
         for t in modes:
             module, default_size, label = _model(model, t, aux)
-            inputs, _b, chw, shown = _call(module, default_size, specs, None, False)  # batch searched
+            # the batch is what --fit searches: the call only fixes the per-sample size
+            inputs, _b, chw, shown = _call(module, default_size, specs, None, False)
             results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
                                      dtype=dtype, allocator_rounding=rounding, step=step,
                                      device=device, foreach=foreach, reserve=kept,

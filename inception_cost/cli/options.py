@@ -79,8 +79,8 @@ def default_batch(training: bool) -> int:
 
 
 def batch_option(sweep: bool = False, training: bool | None = None):
-    """``--batch``. ``sweep``: comma-separated sizes (``1,32,256``); ``training``: the command's mode
-    (None: chosen by its ``--train`` flag)."""
+    """``--batch``. ``sweep``: comma-separated sizes (``1,32,256``); ``training``: the
+    command's mode (None: chosen by its ``--train`` flag)."""
     if training is None:
         default = (f"{INFERENCE_BATCH}; with --train {TRAINING_BATCH}, Rethinking's batch "
                    "per replica")

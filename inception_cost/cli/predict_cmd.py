@@ -91,7 +91,8 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     parts = []
     for n in batches:
         group = [p for p in preds if p.batch == n]
-        title = (f"{label} {what} @ {'x'.join(map(str, (n, *chw)))}, {mode}: predicted ms per layer")
+        shape = "x".join(map(str, (n, *chw)))
+        title = f"{label} {what} @ {shape}, {mode}: predicted ms per layer"
         table = layer_table(group, depth, stacked=fmt == "rich")
         parts.append(plain_table(table, title) if fmt == "rich" else render(table, fmt, title=title))
     notes = _wrap(prediction_notes(preds)) if fmt == "rich" else prediction_notes(preds)

@@ -177,7 +177,8 @@ class Profiler:
         """What a row of ``config`` records from the options beyond the configuration
         (the sweep's ``RESULT_OPTIONS``): ``--resume`` skips only rows that match."""
         peak_t, bw, _ = self.peaks(config.dtype)
-        return {"input": input_text(self.inputs[config.variant]), "warmup": self.warmup, "iters": self.iters,
+        return {"input": input_text(self.inputs[config.variant]), "warmup": self.warmup,
+                "iters": self.iters,
                 "torch_threads": self.env["torch_threads"], "peak_tflops": peak_t,
                 "peak_bandwidth_tbs": bw}
 
@@ -202,7 +203,8 @@ class Profiler:
             self.notify(f"{config.label()}: {message}")
         return {
             **self.env, **config.as_dict(), "status": "ok", "message": message,
-            "input": input_text(self.inputs[config.variant]), "warmup": self.warmup, "iters": self.iters, **st,
+            "input": input_text(self.inputs[config.variant]), "warmup": self.warmup,
+            "iters": self.iters, **st,
             "images_per_s": config.batch / seconds, "macs": report.total_macs, "flops": flops,
             "params": report.total_params, "macs_per_s": report.total_macs / seconds,
             "achieved_tflops": achieved, "peak_tflops": peak_t, "peak_bandwidth_tbs": bw,

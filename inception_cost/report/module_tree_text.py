@@ -27,7 +27,8 @@ def _cells(tree: pd.DataFrame, compact: bool) -> dict[str, list[str]]:
     return {
         "module": [("  " * d) + (m or "model") for m, d in zip(tree["module"], tree["depth"])],
         "type": list(tree["type"]),
-        "output": ["x".join(map(str, s)) if isinstance(s, tuple) else "" for s in tree["out_shape"]],
+        "output": ["x".join(map(str, s)) if isinstance(s, tuple) else ""
+                   for s in tree["out_shape"]],
         "params": [num(v) for v in tree["params"]],
         "MACs": [num(v) for v in tree["macs"]],
         "FLOPs": [num(v) for v in tree["flops"]],
