@@ -131,3 +131,20 @@ def test_predict_reads_input_as_layers_does(tiny, capsys):
     assert all(t["flops"] >= 2 * 2 * (CONV_MACS + LINEAR_MACS) for t in batched)
     code, out, err = run(["predict", tiny, "--input", "3x16x16", "--input", "4"], capsys)
     assert code == 2 and err.startswith("error: predict takes one float --input")
+
+
+def test_train_defaults_reproduce_the_committed_training_report(capsys):
+    """The README's reason for the defaults: `train MODEL` (batch 32, sgd_momentum) gives
+    the rows of reports/training/MODEL.csv, the training gate's baseline."""
+    import io
+    import os
+
+    import pandas as pd
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    committed = pd.read_csv(os.path.join(root, "reports", "training", "inception_reduced.csv"))
+    code, out, err = run(["train", "inception_reduced", "--format", "csv"], capsys)
+    assert code == 0, err
+    ours = pd.read_csv(io.StringIO(out))
+    shared = [c for c in committed.columns if c in ours.columns and c.endswith(("macs", "flops"))]
+    assert {"fwd_macs", "bwd_macs", "opt_flops", "step_flops"} <= set(shared)
+    pd.testing.assert_frame_equal(ours[["module", *shared]], committed[["module", *shared]])
