@@ -33,7 +33,7 @@ def tree_output(module, report, call, label: str, depth: int | None, device: str
              f"its submodules; MACs, {flops}: every op it ran with its submodules; output: "
              "its first call's"] + list(notes)
     if fmt == "rich":
-        return tree_text(tree, title=title, notes=notes)
+        return tree_text(tree, title=title, notes=notes, flops=flops)
     if fmt == "json":
         xs = list(call.args) + list(call.kwargs.values())
         names = [None] * len(call.args) + list(call.kwargs)

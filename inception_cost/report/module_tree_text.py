@@ -21,7 +21,7 @@ OPTIONAL = ["FLOPs", "type", "output"]
 NUMBERS = ("params", "MACs", "FLOPs")
 
 
-def _cells(tree: pd.DataFrame, compact: bool) -> dict[str, list[str]]:
+def _cells(tree: pd.DataFrame, compact: bool, flops: str = "FLOPs") -> dict[str, list[str]]:
     def num(v):
         return human(int(v), "").replace(" ", "") if compact else f"{int(v):,}"
     return {
@@ -31,20 +31,22 @@ def _cells(tree: pd.DataFrame, compact: bool) -> dict[str, list[str]]:
                    for s in tree["out_shape"]],
         "params": [num(v) for v in tree["params"]],
         "MACs": [num(v) for v in tree["macs"]],
-        "FLOPs": [num(v) for v in tree["flops"]],
+        flops: [num(v) for v in tree["flops"]],
     }
 
 
-def tree_text(tree: pd.DataFrame, title: str = "", notes=(), width: int | None = None) -> str:
+def tree_text(tree: pd.DataFrame, title: str = "", notes=(), width: int | None = None,
+              flops: str = "FLOPs") -> str:
     """Fixed-width text of a :func:`~inception_cost.counting.module_tree.module_tree`
-    frame: params in elements, MACs, FLOPs; ``width``: default COLUMNS, the terminal's
-    width, or 100."""
+    frame: params in elements, MACs, FLOPs (``flops``: their header, 'fvcore-FLOPs' in
+    fvcore's convention); ``width``: default COLUMNS, the terminal's width, or 100."""
     width = width or terminal_width(to_terminal())
-    headers = list(HEADERS.values())
+    headers = [flops if h == "FLOPs" else h for h in HEADERS.values()]
+    optional = [flops if h == "FLOPs" else h for h in OPTIONAL]
     lay = cells = None
     for compact in (False, True):
-        cells = _cells(tree, compact)
-        lay = layout(headers, cells, set(headers), width, OPTIONAL)
+        cells = _cells(tree, compact, flops)
+        lay = layout(headers, cells, set(headers), width, optional)
         if lay is not None:
             break
     wrap = dict(break_long_words=False, break_on_hyphens=False)
@@ -53,7 +55,7 @@ def tree_text(tree: pd.DataFrame, title: str = "", notes=(), width: int | None =
         rows = [[cells[h][i] for h in headers] for i in range(len(tree))]
         body = records(title, headers, rows, width)
     else:
-        right = {h for h in NUMBERS}
+        right = {flops if h == "FLOPs" else h for h in NUMBERS}
         lines = textwrap.wrap(title, width, **wrap) if title else []
 
         def line(vals):
