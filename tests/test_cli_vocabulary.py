@@ -148,3 +148,37 @@ def test_train_defaults_reproduce_the_committed_training_report(capsys):
     shared = [c for c in committed.columns if c in ours.columns and c.endswith(("macs", "flops"))]
     assert {"fwd_macs", "bwd_macs", "opt_flops", "step_flops"} <= set(shared)
     pd.testing.assert_frame_equal(ours[["module", *shared]], committed[["module", *shared]])
+
+
+MLP = '''
+import torch.nn as nn
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(48, 32), nn.ReLU(), nn.Linear(32, 10))
+'''
+
+
+def test_memory_takes_every_optimizer_train_takes(tmp_path, capsys):
+    """sgd_nesterov, which `train` counts, is a memory step too: its peak equals PyTorch's
+    MemTracker on the same step (SGD, momentum 0.9, nesterov, foreach as on cuda)."""
+    import torch.nn as nn
+    from memtracker_step import reference_step
+    (tmp_path / "m.py").write_text(MLP)
+    code, out, err = run(["memory", f"{tmp_path}/m.py:mlp", "--input", "3x4x4", "--train",
+                          "--batch", "5", "--optimizer", "sgd_nesterov", "--format", "json"],
+                         capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    with __import__("torch").device("meta"):
+        model = nn.Sequential(nn.Flatten(), nn.Linear(48, 32), nn.ReLU(), nn.Linear(32, 10))
+    ref = reference_step(model, (3, 4, 4), 5, training=True, optimizer="sgd_nesterov")
+    assert data["peak_bytes"] == ref["Total"]
+    params = 4 * (48 * 32 + 32 + 32 * 10 + 10)
+    assert data["breakdown"]["optimizer_state"] == params      # one momentum buffer
+    for name in ("sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw", "none"):
+        code, _, err = run(["train", f"{tmp_path}/m.py:mlp", "--input", "3x4x4", "--optimizer",
+                            name, "--format", "csv"], capsys)
+        assert code == 0, (name, err)
+        code, _, err = run(["memory", f"{tmp_path}/m.py:mlp", "--input", "3x4x4", "--train",
+                            "--optimizer", name, "--format", "csv"], capsys)
+        assert code == 0, (name, err)

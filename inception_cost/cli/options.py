@@ -70,7 +70,8 @@ GoogLeNet, BN-Inception, VGG and ResNet as published, and of the committed train
 reports (so ``train MODEL`` reproduces them)."""
 
 OPTIMIZER_NAMES = ("none", "sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw")
-"""The optimizers of ``train`` (``memory`` also models ``rmsprop`` and ``adagrad``)."""
+"""The optimizers of ``train`` and ``memory`` (``memory`` also models ``rmsprop`` and
+``adagrad``)."""
 
 
 def default_batch(training: bool) -> int:
