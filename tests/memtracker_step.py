@@ -34,6 +34,9 @@ def reference_step(meta_model, chw, batch, *, training, optimizer="adam", step="
             opt = torch.optim.SGD(model.parameters(), lr=0.1, foreach=True)
         elif training and optimizer == "momentum":
             opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, foreach=True)
+        elif training and optimizer == "sgd_nesterov":
+            opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
+                                  foreach=True)
         if opt is not None and step == "steady":
             for p in model.parameters():
                 p.grad = torch.zeros_like(p)

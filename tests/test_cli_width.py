@@ -34,6 +34,7 @@ def tiny_changed():
 COMMANDS = {
     "layers": ["layers", "googlenet"],
     "layers-depth": ["layers", "inception_v3", "--depth", "2"],
+    "layers-tree": ["layers", "googlenet", "--tree", "--depth", "3"],
     "train": ["train", "googlenet", "--batch", "1"],
     "table": ["table"],
     "table-train": ["table", "--train"],
@@ -66,9 +67,13 @@ TIMED = {"profile"}
 _NUMBER = re.compile(r"[-+]?[\d,]*\.?\d+%?")
 
 
+# a table's rule ('+-----+---+'): its length follows the columns kept, it holds no cell
+_RULE = re.compile(r"^[-+=:]+$")
+
+
 def tokens(text: str) -> set[str]:
     flat = " ".join(_ANSI.sub("", text).replace("|", " ").split())
-    return set(_LEFT_OUT.sub(" ", flat).split())
+    return {t for t in _LEFT_OUT.sub(" ", flat).split() if not _RULE.match(t)}
 
 
 def pieces(narrow: str, wide: str) -> list[str]:

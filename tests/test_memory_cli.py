@@ -44,7 +44,7 @@ def test_json_output_is_exact_and_consistent(capsys, tmp_path):
     MemTracker in test_memory_fit_scan.test_cli_json_peak_and_breakdown_equal_memtracker."""
     target = tmp_path / "mem.json"
     rc, _out, err = run(capsys, "memory", "googlenet", "--train", "--batch", "2",
-                        "--format", "json", "-o", str(target))
+                        "--optimizer", "adam", "--format", "json", "-o", str(target))
     assert rc == 0, err
     data = json.loads(target.read_text())
     assert data["units"] == "bytes" and data["training"] is True
@@ -54,7 +54,7 @@ def test_json_output_is_exact_and_consistent(capsys, tmp_path):
     params = list(build("googlenet", aux=True).parameters())
     nbytes = sum(p.numel() * 4 for p in params)
     assert data["parameter_bytes"] == nbytes
-    # Adam (the default): two fp32 moments per parameter + a 4-byte step per tensor.
+    # Adam: two fp32 moments per parameter + a 4-byte step per tensor.
     assert data["breakdown"]["optimizer_state"] == 2 * nbytes + 4 * len(params)
     assert data["peak_phase"] in ("forward", "backward", "optimizer")
 

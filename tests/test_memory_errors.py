@@ -170,7 +170,9 @@ def _load(nets, name):
 
 @pytest.mark.parametrize("mode", ["train", "fit"])
 def test_a_step_pytorch_refuses_is_refused_with_its_reason(capsys, nets, mode):
-    reason = _pytorch_reason(_load(nets, "saved_then_modified"), batch=1)
+    # --train analyses the default training batch (32); --fit probes batch 1 first
+    reason = _pytorch_reason(_load(nets, "saved_then_modified"),
+                             batch=32 if mode == "train" else 1)
     assert "modified by an inplace operation" in reason and "expected version 0" in reason
     line = one_error(*run(capsys, "memory", f"{nets}:saved_then_modified", *MODES[mode]),
                      "PyTorch refuses this training step")

@@ -62,7 +62,7 @@ def test_cuda_without_cuda_is_exit_2(capsys, monkeypatch, spec):
     (["profile", "MODEL", "--device", "tpu"], "unknown device 'tpu'"),
     (["profile", "MODEL", "--device", "cpu", "-o", "/no/such/dir/x.csv"], "cannot write --output"),
     (["profile", "MODEL", "--device", "cpu", "--per-layer", "--format", "csv"], "needs --output"),
-    (["profile", "MODEL", "--device", "cpu", "--input", "3x2"], "--input must look like CxHxW"),
+    (["profile", "MODEL", "--device", "cpu", "--input", "3x2"], "takes CxHxW"),
     (["profile", "LRN", "--device", "cpu", "--dtype", "fp16"], "cannot run in fp16 on cpu"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, spec, args, fragment):

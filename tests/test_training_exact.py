@@ -72,7 +72,8 @@ def model_files(tmp_path_factory):
 
 
 def test_hand_formula_at_batch_1(model_files, capsys):
-    code, out, _ = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8", "--batch", "1",
+    code, out, _ = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8",
+                          "--optimizer", "sgd", "--batch", "1",
                         "--format", "csv"], capsys)
     assert code == 0
     rows = {r["module"]: r for r in csv.DictReader(io.StringIO(out))}
@@ -87,7 +88,8 @@ B = 10**15       # input 1e15 x 3 x 8 x 8 fp32 = 7.7e17 bytes: a tensor; counts 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_counts_past_int64_are_exact_in_csv_and_json(model_files, capsys, fmt):
-    code, out, err = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8", "--batch",
+    code, out, err = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8",
+                          "--optimizer", "sgd", "--batch",
                           str(B), "--format", fmt], capsys)
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out))) if fmt == "csv" else json.loads(out)
@@ -100,7 +102,8 @@ def test_counts_past_int64_are_exact_in_csv_and_json(model_files, capsys, fmt):
 
 
 def test_depth_0_sums_past_int64(model_files, capsys):
-    code, out, _ = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8", "--batch",
+    code, out, _ = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8",
+                          "--optimizer", "sgd", "--batch",
                         str(B), "--depth", "0", "--format", "csv"], capsys)
     assert code == 0
     rows = {r["module"]: r for r in csv.DictReader(io.StringIO(out))}
@@ -110,7 +113,8 @@ def test_depth_0_sums_past_int64(model_files, capsys):
 
 
 def test_rich_total_is_the_exact_count(model_files, capsys):
-    code, out, _ = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8", "--batch",
+    code, out, _ = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8",
+                          "--optimizer", "sgd", "--batch",
                         str(B)], capsys)
     assert code == 0
     total = conv_step(B)["step_flops"]          # 33,121,000,000,000,000,432 FLOPs
@@ -147,7 +151,8 @@ def test_inception_naive_at_6e9_equals_batch_1_times_batch():
 def test_batches_no_tensor_can_hold_are_one_error_line(model_files, capsys, batch):
     """1e16 x 3 x 8 x 8 fits (7.7e18 bytes) but the conv output 1e16 x 8 x 6 x 6 does not;
     1e20 and 340 nines: the input itself cannot be a tensor."""
-    code, out, err = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8", "--batch",
+    code, out, err = run(["train", f"{model_files}/conv.py:build", "--input", "3x8x8",
+                          "--optimizer", "sgd", "--batch",
                           batch, "--format", "csv"], capsys)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("error: ")

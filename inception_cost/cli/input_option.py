@@ -18,8 +18,8 @@ more does (``784`` is one sample, ``1x784`` and ``1x1x128x768`` carry the batch)
 three sizes, which stay one C x H x W image as every option has always read them (a
 model that flattens an image: ``1x28x28``; a batched sequence ``NxLxD``: give
 ``--batch N --input LxD``).
-Otherwise ``--batch`` (default 1) is prepended. All ``--input`` shapes are read the
-same way. On the meta device tensors have no
+Otherwise ``--batch`` (default 1; 32 for a training step) is prepended.
+All ``--input`` shapes are read the same way. On the meta device tensors have no
 values; on ``--device cpu`` floats are ``randn`` (seed 0) and integers uniform in
 their range.
 """
@@ -30,7 +30,6 @@ import math
 import re
 from dataclasses import dataclass
 
-import click
 import torch
 import torch.nn as nn
 
@@ -124,15 +123,25 @@ def parse_dtype(text: str | None) -> torch.dtype | None:
 
 
 def input_options(f):
-    """``--input`` (repeatable) and ``--dtype`` on a command."""
-    f = click.option("--dtype", "dtype", default=None,
-                     help="Model and float-input dtype: fp32 (default), fp16, bf16, fp64.")(f)
-    return click.option("--input", "input_", multiple=True,
-                        help="A forward argument: shape with or without batch (784, 1x784, "
-                             "3x224x224, 8x3x224x224), optional dtype and integer range "
-                             "(ids:int64:1x128:0..30522), NAME=... for a keyword "
-                             "(attention_mask=1x128:int64). Repeat for several "
-                             "(default: the model's own).")(f)
+    """``--input`` (repeatable) and ``--dtype`` on a command: the shared definitions of
+    :mod:`inception_cost.cli.options`."""
+    from .options import dtype_option, input_option
+    f = dtype_option(", ".join(FLOAT_DTYPES), None, "The model and its float inputs.")(f)
+    return input_option()(f)
+
+
+def batch_for(batch: int | None, specs: list[InputSpec], model: nn.Module, training: bool,
+              example=None) -> int | None:
+    """``--batch`` as given; else None where the inputs carry the batch (a batched
+    ``--input``, a factory's example inputs); else the mode's default batch (1 for
+    inference, 32 for a training step: :func:`inception_cost.cli.options.default_batch`)."""
+    from .options import default_batch
+    if batch is not None:
+        return batch
+    if specs:
+        return None if full_shapes(specs, model, None)[0] == specs[0].shape else \
+            default_batch(training)
+    return None if example is not None else default_batch(training)
 
 
 def unbatched_rank(model: nn.Module) -> int | None:
@@ -271,3 +280,14 @@ def default_call(model: nn.Module, size: tuple[int, ...], batch: int | None, dev
         return Call(args, kwargs, text, specs[0].shape[0] if specs else 1)
     shape = (batch or 1, *size)
     return make_call([InputSpec(shape)], model, None, device, dtype, shapes=[shape])
+
+
+def per_sample(specs: list[InputSpec], model: nn.Module, batch: int | None
+               ) -> tuple[list[tuple[InputSpec, tuple[int, ...]]], int | None]:
+    """([(spec, shape without the batch)], the batch the shapes carry or None), read as
+    every command reads ``--input`` (:func:`full_shapes`), checked against the model's
+    forward on the meta device. For commands that sweep the batch (``profile``)."""
+    shapes = full_shapes(specs, model, batch)
+    carried = shapes[0][0] if len(shapes[0]) == len(specs[0].shape) else None
+    make_call(specs, model, batch, "meta", shapes=shapes)       # sizes and signature
+    return [(s, tuple(shape[1:])) for s, shape in zip(specs, shapes)], carried

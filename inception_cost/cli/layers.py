@@ -15,7 +15,7 @@ from ..report.render import render, write_output
 from .input_option import (default_call, input_options, make_call, parse_dtype, parse_input,
                            signature_text)
 from .limits import check_numel, check_real_forward, real_forward_cap
-from .options import format_option, output_option
+from .options import batch_option, format_option, output_option
 
 UNITS = {"params": "params", "macs": "MACs", "flops": "FLOPs", "activations": "elements"}
 SHOWN = ["module", "op", "kernel", "stride", "in_shape", "out_shape", "params", "macs", "flops",
@@ -148,8 +148,7 @@ def check_cpu_forward(module, call, what: str) -> None:
 @click.command("layers")
 @click.argument("model")
 @input_options
-@click.option("--batch", default=None, type=int,
-              help="Batch size N [default: 1, or the first size of a batched --input].")
+@batch_option(training=False)
 @click.option("--depth", default=None, type=int, help="Aggregate by module depth K instead of per op "
               "(0: the whole model).")
 @click.option("--convention", type=click.Choice(["native", "fvcore"]), default="native",
@@ -160,11 +159,15 @@ def check_cpu_forward(module, call, what: str) -> None:
 @click.option("--device", type=click.Choice(["meta", "cpu"]), default="meta", show_default=True,
               help="meta: no memory at any size; cpu: a real forward, for models whose forward "
                    "reads tensor values (if x.sum() > 0, .item(), nonzero).")
+@click.option("--tree", is_flag=True, default=False,
+              help="The module tree: indented module names, output shape, params, MACs, "
+                   "FLOPs, down to --depth (default 2).")
 @click.option("--strict", is_flag=True, default=False,
               help="Fail (exit 2) if an op that is not pure data movement has no formula.")
 @format_option()
 @output_option()
-def layers(model, input_, dtype, batch, depth, convention, engine, device, strict, fmt, output):
+def layers(model, input_, dtype, batch, depth, convention, engine, device, strict, tree, fmt,
+           output):
     """Per-layer params, MACs, FLOPs and activations of MODEL.
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME,
@@ -208,6 +211,11 @@ def layers(model, input_, dtype, batch, depth, convention, engine, device, stric
                      "module's input and output from the native count; activations: "
                      f"{int(native.total_activations):,} elements (native engine)")
     notes += uncounted_notes(report)
+    if tree:
+        from .layers_tree import tree_output
+        write_output(tree_output(module, report, call, label, depth, device, fmt, title, notes),
+                     output)
+        return
     if fmt == "json":
         write_output(layers_json(report, df, label, call), output)
         return

@@ -15,12 +15,13 @@ from ..memory_analysis.api import (DEFAULT_RESERVE, fit_batch, memory, memory_op
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
-from ..memory_analysis.step import DEVICES, DTYPES, OPTIMIZERS, STEPS, check_options
+from ..memory_analysis.step import DEVICES, DTYPES, STEPS, check_options
 from ..models.resolve import example_inputs, resolve_model, resolve_training_model
 from ..units import human_bytes
 from ..report.render import render, to_csv, write_output
-from .input_option import default_call, make_call, parse_input
-from .options import format_option, output_option
+from .input_option import batch_for, default_call, make_call, parse_input
+from .options import (batch_option, default_batch, dtype_option, format_option, input_option,
+                      optimizer_option, output_option)
 from .vocabulary import optimizer_name
 
 BYTE_COLUMNS = ("param_bytes", "output_bytes", "saved_bytes", "live_forward_peak_bytes",
@@ -101,15 +102,16 @@ def _model(spec: str, training: bool, aux: bool):
     return resolve_training_model(spec, aux) if training else resolve_model(spec)
 
 
-def _call(module, default_size, specs, batch):
+def _call(module, default_size, specs, batch, training: bool):
     """(inputs or None, batch, C x H x W or None, input text) of the analysed step: the
-    --input tensors, a factory's example inputs, or the model's own size at --batch."""
+    --input tensors, a factory's example inputs, or the model's own size at --batch
+    (default: 1 for inference, 32 for a training step, as every command)."""
     example = example_inputs(module)
+    batch = batch_for(batch, specs, module, training, example)
     if specs or example is not None:
         call = make_call(specs, module, batch, "meta") if specs else \
             default_call(module, default_size, batch, "meta", example=example)
         return call.inputs, call.batch, None, call.text
-    batch = batch or 1
     return None, batch, tuple(default_size), f"{batch}x{'x'.join(map(str, default_size))}"
 
 
@@ -117,16 +119,10 @@ def _call(module, default_size, specs, batch):
 @click.argument("model")
 @click.option("--train", is_flag=True, help="A training step: forward, loss, backward, "
                                             "optimizer step (default: inference).")
-@click.option("--optimizer", default="adam", show_default=True,
-              help="With --train: " + " | ".join("sgd_momentum" if o == "momentum" else o
-                                                 for o in OPTIMIZERS) + ".")
-@click.option("--batch", default=None, type=int,
-              help="Batch size N [default: 1, or the first size of a batched --input].")
-@click.option("--input", "input_", multiple=True,
-              help="A forward argument, as in `layers --input` (784, 1x784, 3x224x224, "
-                   "ids:int64:1x128, attention_mask=1x128:int64); repeat for several.")
-@click.option("--dtype", default="fp32", show_default=True,
-              help=f"{' | '.join(DTYPES)} (amp: fp32 parameters, fp16 autocast).")
+@optimizer_option(extra=("rmsprop", "adagrad"))
+@batch_option()
+@input_option()
+@dtype_option(" | ".join(DTYPES), "fp32", "amp: fp32 parameters, fp16 autocast.")
 @click.option("--step", default="steady", show_default=True,
               help=f"{' | '.join(STEPS)}. steady: optimizer state exists already (every "
                    "step after the first); first: created inside this step.")
@@ -175,11 +171,12 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME, timm:NAME,
     or path/to/file.py:factory."""
-    optimizer = memory_optimizer(optimizer_name(optimizer))
+    shown_optimizer = optimizer_name(optimizer)     # the shared vocabulary's name
+    optimizer = memory_optimizer(shown_optimizer)   # the memory model's name
     dtype, step = dtype.strip().lower(), step.lower()
     if batch is not None and batch <= 0:
         raise UsageError(f"--batch must be a positive integer (got {batch})")
-    check_options(dtype, optimizer, step, batch or 1)
+    check_options(dtype, optimizer, step, batch or default_batch(train))
     device = device.strip().lower()
     if device not in DEVICES:
         raise UsageError(f"unknown --device '{device}' (choose from {', '.join(DEVICES)})")
@@ -190,7 +187,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         from .checkpoint_cli import memory_checkpointing
         if len(input_) > 1:
             raise UsageError("checkpoint planning takes one image --input (C x H x W)")
-        wrapped = memory_checkpointing(model, train, optimizer, batch or 1,
+        wrapped = memory_checkpointing(model, train, optimizer, batch or default_batch(train),
                                        input_[0] if input_ else None, dtype, step, rounding,
                                        fit_, budget, plan_, save_plan, checkpoint, fmt, output)
         if wrapped is None:
@@ -207,7 +204,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         results = []
         for t in modes:
             module, default_size, label = _model(model, t, aux)
-            inputs, _b, chw, shown = _call(module, default_size, specs, None)
+            # the batch is what --fit searches: the call only fixes the per-sample size
+            inputs, _b, chw, shown = _call(module, default_size, specs, None, False)
             results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
                                      dtype=dtype, allocator_rounding=rounding, step=step,
                                      device=device, foreach=foreach, reserve=kept,
@@ -225,7 +223,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
             text = render(shown_df, fmt, title=f"{label} {per_sample} {dtype}: "
                                             f"largest batch in {human_bytes(budget)}",
                           notes=fit_notes(results)
-                          + [f"training = forward + loss + backward + {optimizer} step "
+                          + [f"training = forward + loss + backward + {shown_optimizer} step "
                              f"({step} state); bytes "
                              + ("rounded to 512-byte blocks" if rounding else "exact"),
                              f"target {device}; reserve {human_bytes(kept)} ({reserve}) kept "
@@ -235,7 +233,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
     module, default_size, label = _model(model, train, aux)
     if wrapped is not None:      # --checkpoint PLAN.json: the model as planned
         module = wrapped
-    inputs, batch, chw, shown = _call(module, default_size, specs, batch)
+    inputs, batch, chw, shown = _call(module, default_size, specs, batch, train)
     report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
                     dtype=dtype, allocator_rounding=rounding, step=step, name=label,
                     device=device, foreach=foreach, inputs=inputs)
@@ -249,6 +247,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         return
     if fmt == "json":
         data = report.to_dict()
+        if train:
+            data["optimizer"] = shown_optimizer
         if timeline:   # Python integers: exact past 2**63 - 1
             data["timeline"] = [{k: (v.item() if hasattr(v, "item") else v)
                                  for k, v in row.items()}
@@ -259,7 +259,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
     summary.insert(2, "size", summary["bytes"].map(human_bytes))
     peak_note = summary["note"].iat[0]
     summary = summary.drop(columns=["note"])
-    what = (f"training step ({optimizer}, {step} optimizer state)" if train else "inference")
+    what = (f"training step ({shown_optimizer}, {step} optimizer state)" if train
+            else "inference")
     notes = [f"peak: {peak_note}",
              f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
              "peak = most bytes alive after any op"]

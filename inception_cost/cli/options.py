@@ -51,3 +51,73 @@ def _destination(ctx, param, value):
 def output_option():
     return click.option("--output", "-o", default=None, callback=_destination,
                         help="Write to this file instead of stdout (plain text, atomically).")
+
+
+# --- the shared vocabulary: one definition of each option every command uses -------------
+
+INFERENCE_BATCH = 1
+"""Default batch of every inference analysis (``layers``, ``memory``, ``profile``,
+``predict``): one sample, the papers' per-image costs."""
+
+TRAINING_BATCH = 32
+"""Default batch of every training analysis (``train``, ``memory --train``, ``predict
+--train``): Szegedy et al. 2016 (Rethinking), Sec. 8, batch 32 per replica; also the batch
+of the committed training reports and of the training gate."""
+
+DEFAULT_OPTIMIZER = "sgd_momentum"
+"""Default optimizer of every training analysis: SGD with momentum 0.9, the optimizer of
+GoogLeNet, BN-Inception, VGG and ResNet as published, and of the committed training
+reports (so ``train MODEL`` reproduces them)."""
+
+OPTIMIZER_NAMES = ("none", "sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw")
+"""The optimizers of ``train`` and ``memory`` (``memory`` also models ``rmsprop`` and
+``adagrad``)."""
+
+
+def default_batch(training: bool) -> int:
+    """:data:`TRAINING_BATCH` for a training step, else :data:`INFERENCE_BATCH`."""
+    return TRAINING_BATCH if training else INFERENCE_BATCH
+
+
+def batch_option(sweep: bool = False, training: bool | None = None):
+    """``--batch``. ``sweep``: comma-separated sizes (``1,32,256``); ``training``: the
+    command's mode (None: chosen by its ``--train`` flag)."""
+    if training is None:
+        default = (f"{INFERENCE_BATCH}; with --train {TRAINING_BATCH}, Rethinking's batch "
+                   "per replica")
+    elif training:
+        default = f"{TRAINING_BATCH}, Rethinking's training batch per replica"
+    else:
+        default = str(INFERENCE_BATCH)
+    if sweep:
+        return click.option("--batch", "batch", default=None,
+                            help=f"Batch size N, or comma-separated sizes to sweep, e.g. "
+                                 f"1,32,256 [default: {default}].")
+    return click.option("--batch", "batch", default=None, type=int,
+                        help=f"Batch size N [default: {default}; or the first size of a "
+                             "batched --input].")
+
+
+def optimizer_option(extra: tuple[str, ...] = ()):
+    """``--optimizer`` with the shared default (:data:`DEFAULT_OPTIMIZER`)."""
+    names = " | ".join(OPTIMIZER_NAMES + tuple(extra))
+    return click.option("--optimizer", default=DEFAULT_OPTIMIZER, show_default=True,
+                        help=f"{names} (old spelling: momentum = sgd_momentum).")
+
+
+def dtype_option(choices: str, default: str | None = "fp32", detail: str = ""):
+    """``--dtype``: ``choices`` as the command's help shows them (fp32, fp16, bf16 ...)."""
+    shown = default or "fp32, or the dtype the model was built in"
+    return click.option("--dtype", "dtype", default=default,
+                        help=f"{choices} [default: {shown}]." + (f" {detail}" if detail else ""))
+
+
+INPUT_HELP = ("A forward argument: shape with or without batch (784, 1x784, 3x224x224, "
+              "8x3x224x224), optional dtype and integer range (ids:int64:1x128:0..30522), "
+              "NAME=... for a keyword (attention_mask=1x128:int64). Repeat for several "
+              "(default: the model's own).")
+
+
+def input_option():
+    """``--input`` (repeatable), read by :func:`inception_cost.cli.input_option.parse_input`."""
+    return click.option("--input", "input_", multiple=True, help=INPUT_HELP)

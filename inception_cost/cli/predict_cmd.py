@@ -15,11 +15,28 @@ from ..report.render import render, write_output
 from ..timing_model.api import _mode, record_events
 from ..timing_model.devices import find_device
 from ..timing_model.model import MODE_DTYPE, predict_events
-from .options import format_option, output_option, parse_chw, parse_int_list
+from .options import (batch_option, default_batch, dtype_option, format_option, input_option,
+                      output_option, parse_int_list)
 
 
 def _wrap(notes):
     return [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
+
+
+def image_input(texts, module, batches: list[int], batch_given: bool):
+    """(per-sample size, batch sizes) from ``--input``, read as ``layers`` reads it: the
+    timing model takes one positional float input (a shape with the batch fixes it)."""
+    from .input_option import parse_input, per_sample
+    specs = [parse_input(t) for t in texts]
+    if len(specs) > 1 or specs[0].keyword or not specs[0].dtype.is_floating_point:
+        raise UsageError("predict takes one float --input (a shape, e.g. 3x224x224): the "
+                         "timing model records a single positional input")
+    one = batches[0] if batch_given and len(batches) == 1 else None
+    [(_spec, shape)], carried = per_sample(specs, module, one)
+    if carried is not None and batch_given and batches != [carried]:
+        raise UsageError(f"--batch {','.join(map(str, batches))} disagrees with --input "
+                         f"{texts[0]} (its first size is the batch): give one of them")
+    return shape, [carried] if carried is not None else batches
 
 
 @click.command("predict")
@@ -27,11 +44,12 @@ def _wrap(notes):
 @click.option("--on", "on", multiple=True, default=("H100",), show_default=True,
               help="Device: a catalog name (see `devices`; case, spaces, dashes ignored) or a "
                    "device file from `calibrate`. Repeat for side-by-side columns.")
-@click.option("--dtype", default="fp32", show_default=True,
-              help="Math mode: fp32, tf32, fp16 or bf16 (fp16/bf16: tensor cores, FP32 accumulate).")
-@click.option("--batch", default="1", show_default=True, help="Batch sizes, comma-separated, e.g. 1,64,256.")
-@click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
-@click.option("--train", is_flag=True, help="One training step (forward, backward, SGD step).")
+@dtype_option("Math mode: fp32 | tf32 | fp16 | bf16",
+              detail="fp16/bf16: tensor cores, FP32 accumulate.")
+@batch_option(sweep=True)
+@input_option()
+@click.option("--train", is_flag=True, help="One training step (forward, backward, plain SGD "
+                                            "step: the timing model records no other optimizer).")
 @click.option("--depth", default=None, type=int, help="Sum layers to module depth K.")
 @format_option()
 @output_option()
@@ -45,11 +63,13 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     devices = [find_device(d) for d in on]
     for d in devices:
         d.peak(mode)
-    batches = parse_int_list(batch, "--batch")
+    batches = parse_int_list(batch or str(default_batch(train)), "--batch")
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     module, size, label = resolve_model(model)
-    chw = parse_chw(input_) if input_ else size
+    chw = size
+    if input_:
+        chw, batches = image_input(input_, module, batches, batch is not None)
     if not train:
         from ..timing_model.record import meta_model
         module = meta_model(module, MODE_DTYPE[mode])     # one meta copy for every batch size
@@ -71,7 +91,8 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     parts = []
     for n in batches:
         group = [p for p in preds if p.batch == n]
-        title = (f"{label} {what} @ {n}x{chw[0]}x{chw[1]}x{chw[2]}, {mode}: predicted ms per layer")
+        shape = "x".join(map(str, (n, *chw)))
+        title = f"{label} {what} @ {shape}, {mode}: predicted ms per layer"
         table = layer_table(group, depth, stacked=fmt == "rich")
         parts.append(plain_table(table, title) if fmt == "rich" else render(table, fmt, title=title))
     notes = _wrap(prediction_notes(preds)) if fmt == "rich" else prediction_notes(preds)

@@ -14,7 +14,8 @@ from ..profiling.environment import describe
 from ..profiling.peaks import DTYPE_MODES
 from ..report.render import render, to_csv, to_json, write_output
 from ..units import human, human_bytes
-from .options import format_option, output_option, parse_chw, parse_int_list
+from .options import (INFERENCE_BATCH, batch_option, dtype_option, format_option, input_option,
+                      output_option, parse_int_list)
 from .vocabulary import note
 
 
@@ -130,23 +131,40 @@ def layers_path(output: str, fmt: str) -> str:
     return f"{stem}.layers.{fmt}"
 
 
+def profile_inputs(texts, variant: str, batches: list[int], batch_given: bool):
+    """(forward arguments without the batch, batch sizes) from ``--input``, read as
+    ``layers`` reads it against the first VARIANT (built on the meta device): a shape
+    with the batch fixes the batch (a --batch that differs is an error)."""
+    from ..models.resolve import resolve_model
+    from ..profiling.prepare import ProfileInput
+    from .input_option import parse_input, per_sample
+    specs = [parse_input(t) for t in texts]
+    module, _size, _label = resolve_model(variant)
+    one = batches[0] if batch_given and len(batches) == 1 else None
+    pairs, carried = per_sample(specs, module, one)
+    if carried is not None and batch_given and batches != [carried]:
+        raise UsageError(f"--batch {','.join(map(str, batches))} disagrees with --input "
+                         f"{texts[0]} (its first size is the batch): give one of them")
+    inputs = tuple(ProfileInput(shape, None if s.dtype.is_floating_point else s.dtype,
+                                s.low, s.high, s.keyword) for s, shape in pairs)
+    return inputs, [carried] if carried is not None else batches
+
+
 @click.command("profile")
 @click.argument("variants", nargs=-1, required=True)
-@click.option("--batch", "batch", default=None,
-              help="Batch size N, or comma-separated sizes to sweep, e.g. 1,32,256 [default: 1].")
+@batch_option(sweep=True, training=False)
 @click.option("--batch-size", "batch_size", default=None, hidden=True,
               help="Old spelling of --batch.")
 @click.option("--device", default=None,
               help="cuda or cpu (default: cuda when available, else cpu).")
-@click.option("--dtype", default="fp32", show_default=True,
-              help="fp32 (TF32 off) | tf32 | fp16 | bf16, or a comma list to sweep.")
+@dtype_option("fp32 (TF32 off) | tf32 | fp16 | bf16, or a comma list to sweep")
 @click.option("--channels-last", is_flag=True, help="Model and input in channels_last (NHWC).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile (default mode, static shapes).")
 @click.option("--cuda-graphs", is_flag=True, help="Replay a captured CUDA graph (no launch overhead).")
 @click.option("--per-layer", is_flag=True, help="Also time every module (eager only).")
 @click.option("--warmup", type=int, default=None, help="Warm-up iterations [10 on CUDA, 3 on CPU].")
 @click.option("--iters", type=int, default=None, help="Timed iterations [50 on CUDA, 20 on CPU].")
-@click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
+@input_option()
 @click.option("--peak-tflops", type=float, default=None,
               help="Peak TFLOP/s for %-of-peak and roofline (overrides the device table).")
 @click.option("--peak-bandwidth", type=float, default=None,
@@ -177,14 +195,17 @@ def profile_cmd(variants, batch, batch_size, device, dtype, channels_last, compi
         if batch is not None:
             raise UsageError("give --batch or its old spelling --batch-size, not both")
         note("--batch-size", "--batch")
-    batches = parse_int_list(batch or batch_size or "1",
+    batches = parse_int_list(batch or batch_size or str(INFERENCE_BATCH),
                              "--batch-size" if batch_size is not None else "--batch")
     dtypes = [d.strip().lower() for d in dtype.split(",") if d.strip()]
     bad = [d for d in dtypes if d not in DTYPE_MODES]
     if not dtypes or bad:
         raise UsageError(f"unknown --dtype '{','.join(bad) or dtype}' "
                          f"(choose from {', '.join(DTYPE_MODES)})")
-    chw = parse_chw(input_) if input_ else None
+    inputs = None
+    if input_:
+        inputs, batches = profile_inputs(input_, variants[0], batches,
+                                         batch is not None or batch_size is not None)
     if threads is not None:
         if threads <= 0:
             raise UsageError(f"--threads must be a positive integer (got {threads})")
@@ -213,7 +234,7 @@ def profile_cmd(variants, batch, batch_size, device, dtype, channels_last, compi
     live = fmt == "csv" and bool(output) and output != "-"
     result = profile(list(variants), batch_sizes=batches, device=dev, dtype=dtypes,
                      channels_last=channels_last, compile=compile_, cuda_graphs=cuda_graphs,
-                     warmup=warmup, iters=iters, per_layer=per_layer, input_size=chw,
+                     warmup=warmup, iters=iters, per_layer=per_layer, inputs=inputs,
                      peak_tflops=peak_tflops, peak_bandwidth=peak_bandwidth,
                      output=output if live else None,
                      layers_output=layers_path(output, "csv") if live and per_layer else None,

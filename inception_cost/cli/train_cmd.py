@@ -4,36 +4,24 @@ from __future__ import annotations
 import click
 
 from ..counting.engine import ForwardError
-from ..counting.optimizer_formulas import OPTIMIZERS
 from ..counting.training import count_training
 from ..errors import UsageError
 from ..models.resolve import example_inputs, resolve_training_model
 from ..report.training_table import OPTIONAL, UNITS, training_notes, training_table
 from ..report.render import render, write_output
-from .input_option import (full_shapes, default_call, input_options, make_call, parse_dtype,
+from .input_option import (batch_for, default_call, input_options, make_call, parse_dtype,
                            parse_input)
 from .layers import call_title, count_error
 from .limits import check_numel
-from .options import format_option, output_option
+from .options import batch_option, format_option, optimizer_option, output_option
 from .vocabulary import optimizer_name
-
-DEFAULT_BATCH = 32
-"""Training batch per replica in Szegedy et al. 2016 (Rethinking), Sec. 8."""
-
-
-def _batched(specs, module) -> bool:
-    """Whether the --input shapes include the batch (then --batch defaults to it)."""
-    return full_shapes(specs, module, None)[0] == specs[0].shape
 
 
 @click.command("train")
 @click.argument("model")
 @input_options
-@click.option("--batch", default=None, type=int,
-              help=f"Batch size N [default: {DEFAULT_BATCH}, Rethinking's training batch per "
-                   "replica, or the first size of a batched --input].")
-@click.option("--optimizer", default="sgd", show_default=True,
-              help=f"One of {', '.join(OPTIMIZERS)}, or none.")
+@batch_option(training=True)
+@optimizer_option()
 @click.option("--freeze", default=None,
               help="Comma-separated module/parameter patterns with no gradient, e.g. 'conv1,conv2*'.")
 @click.option("--aux/--no-aux", default=True, show_default=True,
@@ -60,15 +48,14 @@ def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, checkp
     dt = parse_dtype(dtype)
     if dt is not None:
         module = module.to(dt)
+    example = example_inputs(module)
+    batch = batch_for(batch, specs, module, True, example)
     if specs:
-        if batch is None and not _batched(specs, module):
-            batch = DEFAULT_BATCH
         call = make_call(specs, module, batch, "meta", dt)
     else:
-        if len(default_size) == 3:
-            check_numel(batch or DEFAULT_BATCH, tuple(default_size))
-        call = default_call(module, default_size, batch or DEFAULT_BATCH, "meta", dt,
-                            example_inputs(module))
+        if len(default_size) == 3 and example is None:
+            check_numel(batch, tuple(default_size))
+        call = default_call(module, default_size, batch, "meta", dt, example)
     try:
         report = count_training(module, inputs=call.inputs, optimizer=optimizer, freeze=freeze,
                                 name=label)
@@ -76,7 +63,7 @@ def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, checkp
         # train runs on meta only: no --device hint, but the int64 size-overflow line of `layers`
         raise count_error(e, "cpu") from None
     title = (f"{label} training step @ {call_title(call)}, "
-             f"optimizer {report.optimizer.name if report.optimizer else 'none'}")
+             f"optimizer {optimizer if report.optimizer else 'none'}")
     text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,
                   notes=training_notes(report), optional=OPTIONAL)
     if checkpoint:

@@ -1,5 +1,7 @@
 """One spelling per option across commands; older spellings still work, with a note.
 
+The options themselves (and their defaults: batch 1 for inference, 32 for a training
+step; optimizer ``sgd_momentum``) are defined once, in :mod:`inception_cost.cli.options`.
 Optimizers: ``none``, ``sgd``, ``sgd_momentum``, ``sgd_nesterov``, ``adam``, ``adamw``
 (``memory`` also ``rmsprop``, ``adagrad``). ``momentum`` (the old ``memory``
 spelling) means ``sgd_momentum``. Batch: ``--batch`` everywhere (``profile

@@ -211,8 +211,8 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
 
     model: an nn.Module (any device; it is copied, never run for real) or a model spec.
     input_size: (C, H, W) with ``batch``, or (N, C, H, W).  optimizer: None/"none", "sgd",
-    "momentum", "adam", "adamw", "rmsprop", "adagrad".  dtype: "fp32", "bf16", "fp16"
-    (model and input cast), "amp" (fp32 parameters, autocast to fp16).  step: "steady"
+    "momentum" (= "sgd_momentum"), "sgd_nesterov", "adam", "adamw", "rmsprop", "adagrad".
+    dtype: "fp32", "bf16", "fp16" (model and input cast), "amp" (fp32 parameters, autocast to fp16).  step: "steady"
     (optimizer state exists before the step, as in every step after the first) or "first"
     (torch.optim creates it lazily inside this step).  allocator_rounding: round every
     allocation up to 512 bytes as the CUDA caching allocator does.  device: the target,

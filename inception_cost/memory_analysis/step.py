@@ -18,7 +18,7 @@ from ..counting.training_loss import AUX_LOSS_WEIGHT
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
           "amp": torch.float32}
 AMP_DTYPE = torch.float16            # autocast's lower precision for dtype="amp"
-OPTIMIZERS = ("none", "sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad")
+OPTIMIZERS = ("none", "sgd", "momentum", "sgd_nesterov", "adam", "adamw", "rmsprop", "adagrad")
 STEPS = ("steady", "first")
 DEVICES = ("cuda", "cpu")   # target devices: what PyTorch would run there by default
 
@@ -113,6 +113,8 @@ def make_optimizer(name: str, params, foreach: bool = True) -> torch.optim.Optim
         return torch.optim.SGD(params, lr=0.1, foreach=fe)
     if name == "momentum":
         return torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=fe)
+    if name == "sgd_nesterov":
+        return torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, foreach=fe)
     if name == "adam":
         return torch.optim.Adam(params, foreach=fe)
     if name == "adamw":

@@ -85,7 +85,8 @@ def profile(model_or_name, batch_sizes: Iterable[int] = (1,), device: str | None
             input_size: tuple[int, int, int] | None = None, peak_tflops: float | None = None,
             peak_bandwidth: float | None = None, output: str | None = None,
             layers_output: str | None = None, resume: bool = False, progress: bool = False,
-            seed: int = 0, notify: Callable[[str], None] | None = None) -> ProfileFrame:
+            seed: int = 0, notify: Callable[[str], None] | None = None,
+            inputs=None) -> ProfileFrame:
     """Time forward passes of one or more models; one row per configuration.
 
     ``model_or_name``: a variant name / model spec (``googlenet``,
@@ -95,7 +96,9 @@ def profile(model_or_name, batch_sizes: Iterable[int] = (1,), device: str | None
     product with ``batch_sizes``. ``device=None``: cuda when available, else cpu.
     ``warmup``/``iters`` default to 10/50 on CUDA and 3/20 on CPU.
     ``output``: CSV path, each finished configuration appended at once;
-    ``layers_output``: the same for per-layer rows. Units: times in ms,
+    ``layers_output``: the same for per-layer rows. ``inputs``: the forward arguments
+    without the batch (``ProfileInput``s: several, keyword, integer) instead of one image
+    of ``input_size``. Units: times in ms,
     throughput in images/s, achieved/peak in TFLOP/s, bandwidth in TB/s,
     memory in bytes.
     """
@@ -112,7 +115,7 @@ def profile(model_or_name, batch_sizes: Iterable[int] = (1,), device: str | None
     graphs = [bool(v) for v in _listify(cuda_graphs, "cuda_graphs")]
     check_options(dev, dtypes, batches, compiles, graphs, per_layer)
     prof = Profiler(dev, warmup, iters, peak_tflops, peak_bandwidth, seed=seed, notify=say)
-    labels = [prof.add(s, input_size=input_size) for s in specs]
+    labels = [prof.add(s, input_size=input_size, inputs=inputs) for s in specs]
     if torch.device(dev).type == "cpu":
         for label in labels:
             for d in dtypes:

@@ -87,30 +87,85 @@ def prepare_model(base: nn.Module, config: RunConfig) -> nn.Module:
     return model
 
 
+@dataclass(frozen=True)
+class ProfileInput:
+    """One forward argument of a profiled model, without its batch: the per-sample
+    ``shape`` (elements per dimension), ``dtype`` (None: a float in the configuration's
+    dtype), integer values drawn uniformly from [``low``, ``high``), and ``keyword`` (None:
+    positional)."""
+    shape: tuple[int, ...]
+    dtype: torch.dtype | None = None
+    low: int = 0
+    high: int = 1
+    keyword: str | None = None
+
+    def text(self) -> str:
+        """'3x224x224', 'ids=128 int64'."""
+        name = f"{self.keyword}=" if self.keyword else ""
+        dt = "" if self.dtype is None else f" {str(self.dtype).replace('torch.', '')}"
+        return f"{name}{'x'.join(map(str, self.shape))}{dt}"
+
+
+def image_input(chw) -> tuple[ProfileInput, ...]:
+    """One positional float input of per-sample size ``chw``."""
+    return (ProfileInput(tuple(int(c) for c in chw)),)
+
+
+def input_text(inputs: tuple[ProfileInput, ...]) -> str:
+    """The ``input`` column: per-sample sizes ('3x224x224' for one image), each argument
+    ', '-separated."""
+    return ", ".join(i.text() for i in inputs)
+
+
+def make_inputs(inputs: tuple[ProfileInput, ...], config: RunConfig, device: str,
+                seed: int = 0) -> tuple[tuple, dict]:
+    """(positional, keyword) tensors of one configuration: floats seeded normal in its
+    dtype (4-D ones in its layout), integers seeded uniform in their range, booleans 0.
+    On the meta device (counting): no values, floats in fp32."""
+    meta = torch.device(device).type == "meta"
+    gen = None if meta else torch.Generator(device=device).manual_seed(seed)
+    args, kwargs = [], {}
+    for spec in inputs:
+        shape = (config.batch, *spec.shape)
+        if meta:
+            t = torch.empty(shape, dtype=spec.dtype or torch.float32, device="meta")
+        elif spec.dtype is None:
+            t = torch.randn(shape, generator=gen, device=device,
+                            dtype=TORCH_DTYPES[config.dtype])
+            if config.channels_last and t.dim() == 4:
+                t = t.to(memory_format=torch.channels_last)
+        elif spec.dtype == torch.bool:
+            t = torch.zeros(shape, dtype=torch.bool, device=device)
+        else:
+            t = torch.randint(spec.low, spec.high, shape, generator=gen, device=device,
+                              dtype=spec.dtype)
+        if spec.keyword:
+            kwargs[spec.keyword] = t
+        else:
+            args.append(t)
+    return tuple(args), kwargs
+
+
 def make_input(chw: tuple, config: RunConfig, device: str, seed: int = 0) -> torch.Tensor:
     """A seeded N x C x H x W normal input in the configuration's dtype and layout."""
-    gen = torch.Generator(device=device).manual_seed(seed)
-    x = torch.randn((config.batch, *chw), generator=gen, device=device,
-                    dtype=TORCH_DTYPES[config.dtype])
-    if config.channels_last:
-        x = x.to(memory_format=torch.channels_last)
-    return x
+    return make_inputs(image_input(chw), config, device, seed)[0][0]
 
 
-def capture_graph(model: nn.Module, x: torch.Tensor, warmup: int):
+def capture_graph(forward, warmup: int):
     """Warm up on a side stream, capture one forward; returns (graph, static output).
 
-    Call under ``torch.inference_mode()``; ``x`` is the static input buffer."""
+    Call under ``torch.inference_mode()``; ``forward()`` runs the model on static
+    input buffers."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         for _ in range(max(warmup, 3)):
-            model(x)
+            forward()
     torch.cuda.current_stream().wait_stream(side)
     torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        out = model(x)
+        out = forward()
     torch.cuda.synchronize()
     return graph, out
 

@@ -24,8 +24,8 @@ from . import roofline as rl
 from .environment import environment
 from .peaks import resolve_peaks
 from .per_layer import join_layers, module_costs, time_layers
-from .prepare import (RunConfig, backend_settings, capture_graph, compiled, make_input,
-                      prepare_model)
+from .prepare import (ProfileInput, RunConfig, backend_settings, capture_graph, compiled,
+                      image_input, input_text, make_inputs, prepare_model)
 from .sweep import CONFIG_COLUMNS
 from .timing import CV_WARN, clock_for, stats, time_calls, warm_up
 
@@ -57,12 +57,16 @@ class Profiler:
         self.seed = seed
         self.notify = notify or (lambda msg: None)
         self.env = environment(device)
-        self.models: dict[str, tuple[nn.Module, tuple[int, int, int]]] = {}
+        self.models: dict[str, tuple[nn.Module, tuple[int, ...]]] = {}
+        self.inputs: dict[str, tuple[ProfileInput, ...]] = {}
         self._reports: dict[tuple[str, int], object] = {}
 
     # models ---------------------------------------------------------------
-    def add(self, spec, input_size: tuple[int, int, int] | None = None) -> str:
-        """Build (name/spec) or adopt (nn.Module) a model; returns its label."""
+    def add(self, spec, input_size: tuple[int, int, int] | None = None,
+            inputs: tuple[ProfileInput, ...] | None = None) -> str:
+        """Build (name/spec) or adopt (nn.Module) a model; returns its label. ``inputs``:
+        its forward arguments without the batch (default: one image of ``input_size``, or
+        of the model's own size)."""
         if isinstance(spec, nn.Module):
             label = type(spec).__name__
             chw = input_size or tuple(getattr(spec, "default_input_size", (3, 224, 224)))
@@ -77,7 +81,9 @@ class Profiler:
         base, n = label, 2
         while label in self.models:
             label, n = f"{base}#{n}", n + 1
-        self.models[label] = (module, tuple(int(c) for c in chw))
+        inputs = tuple(inputs) if inputs else image_input(chw)
+        self.models[label] = (module, inputs[0].shape)
+        self.inputs[label] = inputs
         self.report(label, 1)  # fails early (and clearly) if the input does not fit
         return label
 
@@ -85,35 +91,40 @@ class Profiler:
         """The count of ``label`` at this batch (meta device, cached)."""
         key = (label, batch)
         if key not in self._reports:
-            module, chw = self.models[label]
+            module, _ = self.models[label]
+            args, kwargs = make_inputs(self.inputs[label], RunConfig(label, batch=batch), "meta")
+            inputs = (args, kwargs) if kwargs and args else (kwargs or args)
             try:
-                self._reports[key] = count(module, (batch, *chw), name=label)
+                self._reports[key] = count(module, inputs=inputs, name=label)
             except ForwardError as e:
                 raise UsageError(f"{label}: {e}") from None
         return self._reports[key]
 
     def check_dtype(self, label: str, dtype: str) -> None:
         """One batch-1 forward in ``dtype``; a clear UsageError if the device lacks a kernel."""
-        module, chw = self.models[label]
+        module, _ = self.models[label]
         config = RunConfig(label, dtype)
         try:
             with torch.inference_mode():
-                prepare_model(module, config)(make_input(chw, config, self.device, self.seed))
+                args, kwargs = make_inputs(self.inputs[label], config, self.device, self.seed)
+                prepare_model(module, config)(*args, **kwargs)
         except (NotImplementedError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UsageError(f"{label} cannot run in {dtype} on {self.device}: {first} "
                              f"(try --dtype fp32 or bf16)") from None
 
     # timing ---------------------------------------------------------------
-    def _time_whole(self, model: nn.Module, x: torch.Tensor, config: RunConfig):
-        """(times ms, peak allocated bytes, baseline bytes) of one configuration."""
+    def _time_whole(self, model: nn.Module, inputs: tuple[tuple, dict], config: RunConfig):
+        """(times ms, peak allocated bytes, baseline bytes) of one configuration;
+        ``inputs``: (positional, keyword) tensors."""
+        args, kwargs = inputs
         clock = clock_for(self.device)
         peak = baseline = math.nan
         if config.cuda_graphs and not config.compile:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             baseline = torch.cuda.memory_allocated()
-            graph, _out = capture_graph(model, x, self.warmup)
+            graph, _out = capture_graph(lambda: model(*args, **kwargs), self.warmup)
             peak = torch.cuda.max_memory_allocated()
             warm_up(graph.replay, self.warmup, self.device)
             return time_calls(graph.replay, self.iters, clock), peak, baseline
@@ -121,7 +132,7 @@ class Profiler:
         warmup = max(self.warmup, COMPILE_MIN_WARMUP) if config.compile else self.warmup
 
         def forward():
-            return target(x)
+            return target(*args, **kwargs)
         warm_up(forward, warmup, self.device)
         if self.cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -136,17 +147,19 @@ class Profiler:
         if per_layer and (config.compile or config.cuda_graphs):
             raise UsageError("per-layer timing needs eager mode (hooks do not run inside "
                              "compiled code or CUDA-graph replays)")
-        module, chw = self.models[config.variant]
+        module, _ = self.models[config.variant]
         report = self.report(config.variant, config.batch)
         layers = None
         with backend_settings(self.device, config.dtype), torch.inference_mode():
             model = prepare_model(module, config)
-            x = make_input(chw, config, self.device, self.seed)
-            times, peak, baseline = self._time_whole(model, x, config)
+            args, kwargs = make_inputs(self.inputs[config.variant], config, self.device,
+                                       self.seed)
+            times, peak, baseline = self._time_whole(model, (args, kwargs), config)
             if per_layer:
-                layer_times, roots = time_layers(model, lambda: model(x), self.warmup,
-                                                 self.iters, clock_for(self.device))
-            del model, x
+                layer_times, roots = time_layers(model, lambda: model(*args, **kwargs),
+                                                 self.warmup, self.iters,
+                                                 clock_for(self.device))
+            del model, args, kwargs
         row = self._row(config, report, times, peak, baseline)
         if per_layer:
             layers = self._layers(config, report, row, layer_times, roots)
@@ -163,9 +176,9 @@ class Profiler:
     def result_options(self, config: RunConfig) -> dict:
         """What a row of ``config`` records from the options beyond the configuration
         (the sweep's ``RESULT_OPTIONS``): ``--resume`` skips only rows that match."""
-        _, chw = self.models[config.variant]
         peak_t, bw, _ = self.peaks(config.dtype)
-        return {"input": "x".join(map(str, chw)), "warmup": self.warmup, "iters": self.iters,
+        return {"input": input_text(self.inputs[config.variant]), "warmup": self.warmup,
+                "iters": self.iters,
                 "torch_threads": self.env["torch_threads"], "peak_tflops": peak_t,
                 "peak_bandwidth_tbs": bw}
 
@@ -188,10 +201,10 @@ class Profiler:
         if st["cv"] > CV_WARN:
             message = f"CV {100 * st['cv']:.1f}% > {100 * CV_WARN:.0f}%: noisy timing"
             self.notify(f"{config.label()}: {message}")
-        _, chw = self.models[config.variant]
         return {
             **self.env, **config.as_dict(), "status": "ok", "message": message,
-            "input": "x".join(map(str, chw)), "warmup": self.warmup, "iters": self.iters, **st,
+            "input": input_text(self.inputs[config.variant]), "warmup": self.warmup,
+            "iters": self.iters, **st,
             "images_per_s": config.batch / seconds, "macs": report.total_macs, "flops": flops,
             "params": report.total_params, "macs_per_s": report.total_macs / seconds,
             "achieved_tflops": achieved, "peak_tflops": peak_t, "peak_bandwidth_tbs": bw,
@@ -200,8 +213,8 @@ class Profiler:
             "bound": rl.bound(intens, peak_t, bw), "attainable_tflops": rl.attainable_tflops(intens, peak_t, bw),
             "peak_mem_bytes": peak, "baseline_mem_bytes": baseline,
             "analytic_activation_bytes": report.total_activations * nbytes,
-            **predicted_columns(self.models[config.variant][0], chw, config.batch,
-                                config.dtype, peak),
+            **predicted_columns(self.models[config.variant][0], self.inputs[config.variant],
+                                config.batch, config.dtype, peak),
         }
 
     def _layers(self, config, report, row, times: pd.DataFrame, roots) -> pd.DataFrame:
