@@ -17,9 +17,14 @@
 
 Caveat written into the report: the CPU is shared, so measured times are noisy; the
 calibration runs under the same load as the measurements, at the start and again at the end.
+``--clock thread`` times calibration and measurements alike with ``time.thread_time`` (the
+CPU seconds of this thread, which is the only one torch runs on with 1 thread) instead of
+``time.perf_counter``: time the process spends descheduled by other jobs is left out, so
+a loaded machine measures what a quiet one would (caches shared with other jobs still
+slow it).
 Writes reports/benchmarks/predict_vs_measured.{md,csv}, predict_layers_spearman.csv,
 predict_zoo.md, cpu_profile.json and two plots.  Usage:
-    python benchmarks/predict_vs_measured.py [--iters 5] [--quick]
+    python benchmarks/predict_vs_measured.py [--iters 5] [--quick] [--clock wall|thread]
 """
 from __future__ import annotations
 
@@ -149,6 +154,19 @@ def error_pct(pred, meas) -> float:
     return 100.0 * (pred - meas) / meas
 
 
+BUCKETS = [(-math.inf, -50), (-50, -25), (-25, 0), (0, 25), (25, 50), (50, math.inf)]
+
+
+def buckets(errors) -> dict:
+    """How many errors fall in each bucket (%, lower bound exclusive, upper inclusive)."""
+    s = pd.Series(errors)
+    out = {}
+    for lo, hi in BUCKETS:
+        name = (f"<= {hi}" if lo == -math.inf else f"> {lo}" if hi == math.inf else f"{lo}..{hi}")
+        out[name] = int(((s > lo) & (s <= hi)).sum())
+    return out
+
+
 def distribution(errors) -> dict:
     s = pd.Series(errors)
     a = s.abs()
@@ -260,8 +278,16 @@ def main() -> None:
                          "shared, oversubscribed CPU, OpenMP barriers make 2 threads ~20x slower)")
     ap.add_argument("--only-speed", action="store_true",
                     help="only the predict speed check -> reports/benchmarks/predict_speed.md")
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                    help="wall: time.perf_counter; thread: time.thread_time (this thread's CPU "
+                         "seconds) for calibration and every measurement")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.clock == "thread":
+        if args.threads != 1:
+            ap.error("--clock thread needs --threads 1 (other threads' CPU time is not counted)")
+        # calibrate, profile and the training loop read time.perf_counter at each call
+        time.perf_counter = time.thread_time
     if args.only_speed:
         speed = speed_check()
         write_text(os.path.join(OUT, "predict_speed.md"), "\n".join([
@@ -285,6 +311,8 @@ def main() -> None:
     train_models = TRAIN_MODELS[:1] if args.quick else TRAIN_MODELS
     spear_models = SPEARMAN_MODELS[:1] if args.quick else SPEARMAN_MODELS
 
+    loads = [os.getloadavg()[0]]
+    t_start = time.time()
     log("calibrating (start)")
     cpu, measurements = calibrate("cpu")
     write_text(os.path.join(OUT, "cpu_profile.json"), json.dumps(profile_json(cpu, measurements), indent=2) + "\n")
@@ -309,6 +337,7 @@ def main() -> None:
                              error_best_pct=error_pct(p.totals["latency_ms"], best),
                              predicted_compute_ms=p.totals["compute_ms"], predicted_memory_ms=p.totals["memory_ms"],
                              predicted_overhead_ms=p.totals["overhead_ms"]))
+            loads.append(os.getloadavg()[0])
             log(f"{spec} b{b}: predicted {p.totals['latency_ms']:.1f} ms, measured median {med:.1f} best {best:.1f}")
     for spec, chw in train_models:
         model, _, _ = resolve_model(spec)
@@ -343,6 +372,8 @@ def main() -> None:
 
     log("calibrating (end)")
     cpu_end, _ = calibrate("cpu")
+    loads.append(os.getloadavg()[0])
+    wall_s = time.time() - t_start
 
     zoo_rows = []
     for name in ZOO:
@@ -367,6 +398,11 @@ def main() -> None:
         {"set": f"training step, batch {TRAIN_BATCH}", **distribution(trn["error_median_pct"])},
         {"set": "all, vs best-of-N", **distribution(df["error_best_pct"])},
     ])
+    hist = pd.DataFrame([
+        {"set": "forward, batch 1", **buckets(fwd[fwd["batch"] == 1]["error_median_pct"])},
+        {"set": "forward, batch 16", **buckets(fwd[fwd["batch"] == 16]["error_median_pct"])},
+        {"set": f"training step, batch {TRAIN_BATCH}", **buckets(trn["error_median_pct"])},
+    ])
     write_text(os.path.join(OUT, "predict_vs_measured.csv"), df.to_csv(index=False, lineterminator="\n"))
     write_text(os.path.join(OUT, "predict_layers_spearman.csv"),
                pd.DataFrame(layer_rows).to_csv(index=False, lineterminator="\n"))
@@ -380,9 +416,15 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {cpu.name}.",
         "",
-        "**Caveat: this machine's 2 cores are shared with other jobs; the load average was "
-        f"{os.getloadavg()[0]:.1f} at the end of the run.** Every time below was measured under that "
-        "load, the calibration too; medians and best-of-N are both given. Treat single numbers as noisy.",
+        "**Caveat: this machine's 2 cores are shared with other jobs; the 1-minute load average was "
+        f"{min(loads):.1f}-{max(loads):.1f} during the run (median {statistics.median(loads):.1f}; "
+        f"{len(loads)} samples).** Every time below was measured under that load, the calibration too; "
+        "medians and best-of-N are both given. Treat single numbers as noisy.",
+        "",
+        f"Clock: **{args.clock}** (" + ("`time.perf_counter`, wall time" if args.clock == "wall" else
+                                         "`time.thread_time`: this thread's CPU seconds, for calibration and "
+                                         "every measurement alike; time spent descheduled by other jobs is "
+                                         "left out") + f"). The run took {wall_s / 60:.1f} minutes of wall time.",
         "",
         f"torch CPU threads: {args.threads} for calibration and every measurement (with 2 threads on "
         "this oversubscribed machine each op's OpenMP barrier waits for a descheduled thread, and "
@@ -391,14 +433,18 @@ def main() -> None:
         "Subnormal floats are flushed to zero (`torch.set_flush_denormal(True)`): the models run "
         "with untrained random weights, whose activations otherwise hit x86's slow subnormal path.",
         "",
-        "Model: per op, max(FLOPs / achieved GEMM or convolution rate, bytes / achieved streaming "
-        "bandwidth) + the measured per-op overhead; eager execution, no fusion; fp32.",
+        "Model: per op, max(FLOPs / achieved rate, bytes / achieved bandwidth) + overhead; the rate is "
+        "the GEMM's, or a convolution class's (k x k, 1x1, depthwise, grouped; oneDNN or PyTorch's "
+        "native kernel) from its calibrated table over output pixels, or a pooling / batch-norm "
+        "class's; the bandwidth is the in-cache one when the op's bytes fit in the last-level cache, "
+        "else the streaming one; the overhead is the op class's tiny call (the tiny add for other "
+        "ops). Eager execution, no fusion; fp32.",
         "",
         "## Calibration (start of run)",
         "",
         md_table(cal),
         "",
-        f"End of run: fp32 GEMM {cpu_end.peaks_tflops['fp32'] * 1e3:.1f} GFLOP/s, convolution "
+        f"End of run: fp32 GEMM {cpu_end.peaks_tflops['fp32'] * 1e3:.1f} GFLOP/s, 3x3 oneDNN convolution at its largest size "
         f"{cpu_end.op_tflops['convolution'] * 1e3:.1f} GFLOP/s, {cpu_end.bandwidth_gbs:.2f} GB/s, "
         f"{cpu_end.overhead_us:.2f} us per op (start: {cpu.peaks_tflops['fp32'] * 1e3:.1f}, "
         f"{cpu.op_tflops['convolution'] * 1e3:.1f}, {cpu.bandwidth_gbs:.2f}, {cpu.overhead_us:.2f}).",
@@ -406,6 +452,10 @@ def main() -> None:
         "## Error distribution (predicted vs measured median; error = (predicted - measured) / measured)",
         "",
         md_table(dist),
+        "",
+        "How many models fall in each error bucket (%):",
+        "",
+        md_table(hist),
         "",
         "## Per-layer rank correlation (batch 1, self time per module from `profile --per-layer`)",
         "",

@@ -11,7 +11,8 @@ a repeat loops a short kernel until it lasts about a millisecond.
   backward; max, average and 3-D average pooling): a tiny call gives the class's per-op
   overhead (seconds) and a larger call its rate, FLOPs / (time - overhead), FLOPs
   counted as the timing model counts them; tiny calls go through the ``nn`` layer (its
-  Python is part of what a model's forward pays per layer);
+  Python is part of what a model's forward pays per layer) and cycle through 16 distinct
+  layers and inputs, as a forward does, instead of repeating one hot call;
 * a tiny linear layer: its per-op overhead; a batch norm (eval): overhead and rate;
 * a streaming kernel (``torch.add`` over a buffer far larger than the caches): achieved
   memory GB/s, bytes counted as the model counts them (two reads and one write); on a
@@ -25,6 +26,7 @@ whose peaks are achieved rates and whose efficiencies are 1) that ``--on FILE`` 
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import os
 import statistics
@@ -143,17 +145,48 @@ class Kernel:
     table: list | None = None
 
 
-def _module(device, mod: torch.nn.Module, shape) -> Callable[[], object]:
-    """A call of ``mod`` (an eval-mode layer, no gradient) on a random input of ``shape``:
-    what a model's forward pays per layer, the module's Python included."""
+TINY_COPIES = 16
+"""A tiny call is timed over this many distinct layers and inputs in turn, as a model calls
+its layers, so that one layer's weights and input are not hot in the caches every call."""
+
+
+def _module(device, mod: torch.nn.Module, shape, copies: int = 1) -> Callable[[], object]:
+    """Calls of ``mod`` (an eval-mode layer, no gradient) on a random input of ``shape``:
+    what a model's forward pays per layer, the module's Python included; with ``copies``,
+    one call of each of that many copies, each on its own input."""
     mod = mod.to(device).eval().requires_grad_(False)
-    xt = torch.randn(*shape, device=device)
-    return lambda: mod(xt)
+    if copies == 1:
+        xt = torch.randn(*shape, device=device)
+        return lambda: mod(xt)
+    pairs = [(copy.deepcopy(mod), torch.randn(*shape, device=device)) for _ in range(copies)]
+
+    def run():
+        for m, x in pairs:
+            m(x)
+    return run
 
 
-def _conv(device, x, w, groups=1, padding=0):
+def _conv(device, x, w, groups=1, padding=0, copies: int = 1):
     conv = torch.nn.Conv2d(x[1], w[0], tuple(w[2:]), padding=padding, groups=groups, bias=False)
-    return _module(device, conv, x)
+    return _module(device, conv, x, copies)
+
+
+def _copies(make: Callable[[], Callable[[], object]]) -> Callable[[], object]:
+    """One call of each of :data:`TINY_COPIES` distinct calls ``make()`` builds."""
+    fns = [make() for _ in range(TINY_COPIES)]
+
+    def run():
+        for fn in fns:
+            fn()
+    return run
+
+
+def _tiny_conv(device, x, w, groups=1, padding=0):
+    return _conv(device, x, w, groups, padding, TINY_COPIES)
+
+
+def _tiny(device, mod, shape):
+    return _module(device, mod, shape, TINY_COPIES)
 
 
 SIZES = ((28, 128), (14, 256), (7, 512), (2, 512))
@@ -213,45 +246,41 @@ def _op_kernels(device: str, gpu: bool, quick: bool) -> list[Kernel]:
     sizes = SIZES[1::2] if quick else SIZES
     big = sizes + (() if quick else ((28, 128, 4 * n),))   # a larger batch: oneDNN's rate grows with it
     ks = [
-        Kernel("convolution_kxk", f"conv 3x3, batch {n}", _conv(device, (n, 8, 8, 8), (8, 8, 3, 3), padding=1),
+        Kernel("convolution_kxk", f"conv 3x3, batch {n}", _tiny_conv(device, (n, 8, 8, 8), (8, 8, 3, 3), padding=1),
                table=_conv_table(device, "kxk", n, big)),
-        Kernel("convolution_1x1", f"conv 1x1, batch {max(n, 16)}", _conv(device, (16, 8, 4, 4), (8, 8, 1, 1)),
+        Kernel("convolution_1x1", f"conv 1x1, batch {max(n, 16)}", _tiny_conv(device, (16, 8, 4, 4), (8, 8, 1, 1)),
                table=_conv_table(device, "1x1", max(n, 16), sizes)),
-        Kernel("convolution_depthwise", f"conv 3x3 depthwise, batch {n}",
-               _conv(device, (1, 8, 4, 4), (8, 1, 3, 3), groups=8, padding=1),
+        Kernel("convolution_depthwise", f"conv 3x3 depthwise, batch {n}", _tiny_conv(device, (1, 8, 4, 4), (8, 1, 3, 3), groups=8, padding=1),
                table=_conv_table(device, "depthwise", n, big)),
-        Kernel("convolution_grouped", f"conv 3x3 32 groups, batch {n}",
-               _conv(device, (1, 64, 4, 4), (64, 2, 3, 3), groups=32, padding=1),
+        Kernel("convolution_grouped", f"conv 3x3 32 groups, batch {n}", _tiny_conv(device, (1, 64, 4, 4), (64, 2, 3, 3), groups=32, padding=1),
                table=_conv_table(device, "grouped", n, big)),
     ]
     if not gpu:
         ks += [
-            Kernel("convolution_kxk_native", "conv 3x3 native, batch 1",
-                   _conv(device, (1, 8, 4, 4), (8, 8, 3, 3), padding=1),
+            Kernel("convolution_kxk_native", "conv 3x3 native, batch 1", _tiny_conv(device, (1, 8, 4, 4), (8, 8, 3, 3), padding=1),
                    table=_conv_table(device, "kxk", 1, NATIVE_KXK_SIZES[1::2] if quick else NATIVE_KXK_SIZES,
                                      per_image=True)),
-            Kernel("convolution_1x1_native", "conv 1x1 native, batch 1",
-                   _conv(device, (1, 8, 4, 4), (8, 8, 1, 1)),
+            Kernel("convolution_1x1_native", "conv 1x1 native, batch 1", _tiny_conv(device, (1, 8, 4, 4), (8, 8, 1, 1)),
                    table=_conv_table(device, "1x1", 1, sizes, per_image=True)),
         ]
     ks += [
         Kernel("convolution_backward", f"conv 3x3 backward {n}x64x28x28",
-               _conv_backward(device, (n, 8, 8, 8), (8, 8, 3, 3)),
+               _copies(lambda: _conv_backward(device, (n, 8, 8, 8), (8, 8, 3, 3))),
                _conv_backward(device, (n, 64, 28, 28), (64, 64, 3, 3))),
         Kernel("max_pool2d_with_indices", f"max pool 3x3/1 {n}x64x28x28",
-               _module(device, torch.nn.MaxPool2d(3, 1, 1, ceil_mode=True), (1, 8, 4, 4)),
+               _tiny(device, torch.nn.MaxPool2d(3, 1, 1, ceil_mode=True), (1, 8, 4, 4)),
                _module(device, torch.nn.MaxPool2d(3, 1, 1, ceil_mode=True), (n, 64, 28, 28))),
         Kernel("avg_pool2d", f"avg pool 3x3/1 {n}x64x28x28",
-               _module(device, torch.nn.AvgPool2d(3, 1, 1), (1, 8, 4, 4)),
+               _tiny(device, torch.nn.AvgPool2d(3, 1, 1), (1, 8, 4, 4)),
                _module(device, torch.nn.AvgPool2d(3, 1, 1), (n, 64, 28, 28))),
         Kernel("avg_pool3d", "avg pool 5x1x1 1x1x68x28x28 (LRN)",
-               _pool(device, F.avg_pool3d, (1, 1, 12, 4, 4), (5, 1, 1), 1),
+               _copies(lambda: _pool(device, F.avg_pool3d, (1, 1, 12, 4, 4), (5, 1, 1), 1)),
                _pool(device, F.avg_pool3d, (1, 1, 68, 28, 28), (5, 1, 1), 1)),
     ]
     ks += [
-        Kernel("addmm", "linear 1x8 -> 8", _module(device, torch.nn.Linear(8, 8), (1, 8))),
+        Kernel("addmm", "linear 1x8 -> 8", _tiny(device, torch.nn.Linear(8, 8), (1, 8))),
         Kernel("native_batch_norm", f"batch norm (eval) {4 * n}x96x16x16",
-               _module(device, _batch_norm(8), (1, 8, 4, 4)),
+               _tiny(device, _batch_norm(8), (1, 8, 4, 4)),
                _module(device, _batch_norm(96), (4 * n, 96, 16, 16))),
     ]
     return ks
@@ -377,12 +406,12 @@ def calibrate(device: str = "cpu", quick: bool = False,
         calls.append((k.key, "tiny", k.tiny))
         calls += [(k.key, None, k.big)] if k.big is not None else [(k.key, px, fn) for px, fn in k.table or []]
     times = _interleaved([fn for _, _, fn in calls], device, repeats, say)
-    tiny_s = {key: t for (key, role, _), t in zip(calls, times) if role == "tiny"}
+    tiny_s = {key: t / TINY_COPIES for (key, role, _), t in zip(calls, times) if role == "tiny"}
     labels = {k.key: k.label for k in kernels}
     for (key, role, fn), t in zip(calls, times):
         tiny = tiny_s[key]
         if role == "tiny":
-            overheads[key] = tiny * 1e6
+            overheads[key] = tiny * 1e6           # per call: the round ran TINY_COPIES calls
             out.append(Measurement(f"{key} overhead (tiny call)", tiny * 1e6, "us", tiny, repeats))
             continue
         flops = _counted_flops(fn)
