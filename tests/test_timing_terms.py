@@ -104,6 +104,10 @@ def test_table_rate_is_linear_in_log_pixels():
     assert table_rate(table, 40) == pytest.approx(0.06)
     assert table_rate(table, 4 * 10 ** 0.5) == pytest.approx(0.01 + 0.25 * 0.10)
     assert table_rate(table, 1) == 0.01 and table_rate(table, 10 ** 6) == 0.11
+    # the order of the points does not matter (a profile keeps them as measured)
+    three = [(400.0, 0.11), (4.0, 0.01), (40.0, 0.03)]
+    assert table_rate(three, 20) == pytest.approx(0.01 + math.log(5) / math.log(10) * 0.02)
+    assert table_rate(three, 200) == pytest.approx(0.03 + math.log(5) / math.log(10) * 0.08)
 
 
 def test_convolution_rate_from_the_table():

@@ -424,7 +424,8 @@ def calibrate(device: str = "cpu", quick: bool = False,
             table.setdefault(key, []).append([role, rate])
             out.append(Measurement(f"{labels[key]} at {role} output pixels", rate, "TFLOP/s", t, repeats))
     for key, pts in table.items():
-        rates[key] = max(pts)[1]                          # the largest size's rate
+        pts.sort()                                        # by output pixels
+        rates[key] = pts[-1][1]                           # the largest size's rate
     rates["convolution"] = rates["convolution_kxk"]       # the keys older profiles used
     say("streaming add")
     elems = (64 if gpu else 16) * 2 ** 20 if not quick else 2 ** 22

@@ -124,8 +124,9 @@ def output_pixels(ev: OpEvent, per_image: bool = False) -> int:
 
 
 def table_rate(table, pixels: float) -> float:
-    """A rate (TFLOP/s) from ``(pixels, rate)`` points sorted by pixels: linear in
-    log(pixels) between the two points around ``pixels``, the end point's rate outside."""
+    """A rate (TFLOP/s) from ``(pixels, rate)`` points (any order): linear in log(pixels)
+    between the two points around ``pixels``, the end point's rate outside."""
+    table = sorted(table)
     if pixels <= table[0][0]:
         return table[0][1]
     if pixels >= table[-1][0]:
