@@ -364,10 +364,16 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
                   memory_ms=sum(v["m"] for v in layers.values()) * 1e3,
                   overhead_ms=sum(v["o"] for v in layers.values()) * 1e3, terms=terms.name)
     notes = [EAGER_NOTE,
-             f"{device.name}: {mode} peak {peak:g} TFLOP/s x {device.compute_efficiency:g}, "
-             f"{device.bandwidth_gbs:g} GB/s x {device.memory_efficiency:g}, "
-             f"{device.overhead_us:g} us per op" + (" (measured)" if device.measured else
-                                                  " (datasheet + stated defaults)")]
+             f"{device.name}: {mode} peak {peak:.3g} TFLOP/s x {device.compute_efficiency:g}, "
+             f"{device.bandwidth_gbs:.3g} GB/s x {device.memory_efficiency:g}, "
+             f"{device.overhead_us:.3g} us per op" + (" (measured)" if device.measured else
+                                                    " (datasheet + stated defaults)")]
+    if device.op_rate_table or device.op_overhead_us or device.cache_bandwidth_gbs:
+        notes.append(f"{device.name}: fp32 convolution rates by class and output size, overheads "
+                     f"by op class ({len(device.op_overhead_us)} classes)"
+                     + (f", {device.cache_bandwidth_gbs:.3g} GB/s for ops whose bytes fit in "
+                        f"{device.cache_bytes / 2 ** 20:.3g} MiB of cache" if device.cache_bandwidth_gbs else "")
+                     + " (measured)")
     return Prediction(model_name, device, mode, batch, training, ops, layer_df, phase_df, totals, notes)
 
 
