@@ -17,9 +17,14 @@
 
 Caveat written into the report: the CPU is shared, so measured times are noisy; the
 calibration runs under the same load as the measurements, at the start and again at the end.
+``--clock thread`` times calibration and measurements alike with ``time.thread_time`` (the
+CPU seconds of this thread, which is the only one torch runs on with 1 thread) instead of
+``time.perf_counter``: time the process spends descheduled by other jobs is left out, so
+a loaded machine measures what a quiet one would (caches shared with other jobs still
+slow it).
 Writes reports/benchmarks/predict_vs_measured.{md,csv}, predict_layers_spearman.csv,
 predict_zoo.md, cpu_profile.json and two plots.  Usage:
-    python benchmarks/predict_vs_measured.py [--iters 5] [--quick]
+    python benchmarks/predict_vs_measured.py [--iters 5] [--quick] [--clock wall|thread]
 """
 from __future__ import annotations
 
@@ -141,12 +146,45 @@ def predict_forward(spec, chw, batch, device):
     return predict_events(ev, device, "fp32", batch=batch, model_name=spec)
 
 
+def bracket(a, b):
+    """One profile from two calibrations of the same machine (start and end of the run):
+    the geometric mean of every measured rate, bandwidth and overhead."""
+    from dataclasses import replace
+
+    def g(x, y):
+        return math.sqrt(x * y)
+
+    def gd(x, y):
+        return {k: g(x[k], y[k]) for k in x if k in y}
+    table = {k: [(px, g(r, dict(b.op_rate_table[k])[px])) for px, r in pts]
+             for k, pts in a.op_rate_table.items() if k in b.op_rate_table}
+    return replace(a, name=a.name.replace("(measured)", "(measured, start and end of run)"),
+                   peaks_tflops=gd(a.peaks_tflops, b.peaks_tflops), bandwidth_gbs=g(a.bandwidth_gbs, b.bandwidth_gbs),
+                   overhead_us=g(a.overhead_us, b.overhead_us), op_tflops=gd(a.op_tflops, b.op_tflops),
+                   op_overhead_us=gd(a.op_overhead_us, b.op_overhead_us), op_rate_table=table,
+                   cache_bandwidth_gbs=g(a.cache_bandwidth_gbs, b.cache_bandwidth_gbs)
+                   if a.cache_bandwidth_gbs and b.cache_bandwidth_gbs else a.cache_bandwidth_gbs)
+
+
 def spearman(a, b) -> float:
     return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
 
 
 def error_pct(pred, meas) -> float:
     return 100.0 * (pred - meas) / meas
+
+
+BUCKETS = [(-math.inf, -50), (-50, -25), (-25, 0), (0, 25), (25, 50), (50, math.inf)]
+
+
+def buckets(errors) -> dict:
+    """How many errors fall in each bucket (%, lower bound exclusive, upper inclusive)."""
+    s = pd.Series(errors)
+    out = {}
+    for lo, hi in BUCKETS:
+        name = (f"<= {hi}" if lo == -math.inf else f"> {lo}" if hi == math.inf else f"{lo}..{hi}")
+        out[name] = int(((s > lo) & (s <= hi)).sum())
+    return out
 
 
 def distribution(errors) -> dict:
@@ -260,8 +298,16 @@ def main() -> None:
                          "shared, oversubscribed CPU, OpenMP barriers make 2 threads ~20x slower)")
     ap.add_argument("--only-speed", action="store_true",
                     help="only the predict speed check -> reports/benchmarks/predict_speed.md")
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                    help="wall: time.perf_counter; thread: time.thread_time (this thread's CPU "
+                         "seconds) for calibration and every measurement")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.clock == "thread":
+        if args.threads != 1:
+            ap.error("--clock thread needs --threads 1 (other threads' CPU time is not counted)")
+        # calibrate, profile and the training loop read time.perf_counter at each call
+        time.perf_counter = time.thread_time
     if args.only_speed:
         speed = speed_check()
         write_text(os.path.join(OUT, "predict_speed.md"), "\n".join([
@@ -285,6 +331,8 @@ def main() -> None:
     train_models = TRAIN_MODELS[:1] if args.quick else TRAIN_MODELS
     spear_models = SPEARMAN_MODELS[:1] if args.quick else SPEARMAN_MODELS
 
+    loads = [os.getloadavg()[0]]
+    t_start = time.time()
     log("calibrating (start)")
     cpu, measurements = calibrate("cpu")
     write_text(os.path.join(OUT, "cpu_profile.json"), json.dumps(profile_json(cpu, measurements), indent=2) + "\n")
@@ -301,28 +349,29 @@ def main() -> None:
             log(f"FAILED {failed[-1]}")
             continue
         for b in (1, 16):
-            p = predict_forward(spec, chw, b, cpu)
+            ev = record_forward(resolve_model(spec)[0], (b, *chw))
+            p = predict_events(ev, cpu, "fp32", batch=b, model_name=spec)
             med, best = meas[b]
-            rows.append(dict(kind="forward", model=spec, input="x".join(map(str, chw)), batch=b,
+            rows.append(dict(kind="forward", model=spec, input="x".join(map(str, chw)), batch=b, _events=ev,
                              predicted_ms=p.totals["latency_ms"], measured_median_ms=med, measured_best_ms=best,
                              error_median_pct=error_pct(p.totals["latency_ms"], med),
                              error_best_pct=error_pct(p.totals["latency_ms"], best),
                              predicted_compute_ms=p.totals["compute_ms"], predicted_memory_ms=p.totals["memory_ms"],
                              predicted_overhead_ms=p.totals["overhead_ms"]))
+            loads.append(os.getloadavg()[0])
             log(f"{spec} b{b}: predicted {p.totals['latency_ms']:.1f} ms, measured median {med:.1f} best {best:.1f}")
     for spec, chw in train_models:
         model, _, _ = resolve_model(spec)
-        p = predict_events(record_training(model, (TRAIN_BATCH, *chw)), cpu, "fp32", batch=TRAIN_BATCH,
-                           training=True, model_name=spec)
+        ev = record_training(model, (TRAIN_BATCH, *chw))
+        p = predict_events(ev, cpu, "fp32", batch=TRAIN_BATCH, training=True, model_name=spec)
         med, best = measure_training(spec, chw, TRAIN_BATCH, args.iters)
-        rows.append(dict(kind="train", model=spec, input="x".join(map(str, chw)), batch=TRAIN_BATCH,
+        rows.append(dict(kind="train", model=spec, input="x".join(map(str, chw)), batch=TRAIN_BATCH, _events=ev,
                          predicted_ms=p.totals["latency_ms"], measured_median_ms=med, measured_best_ms=best,
                          error_median_pct=error_pct(p.totals["latency_ms"], med),
                          error_best_pct=error_pct(p.totals["latency_ms"], best),
                          predicted_compute_ms=p.totals["compute_ms"], predicted_memory_ms=p.totals["memory_ms"],
                          predicted_overhead_ms=p.totals["overhead_ms"]))
         log(f"train {spec}: predicted {p.totals['latency_ms']:.1f} ms, measured median {med:.1f} best {best:.1f}")
-    df = pd.DataFrame(rows)
 
     spear_rows, layer_rows = [], []
     for spec, chw in spear_models:
@@ -343,6 +392,21 @@ def main() -> None:
 
     log("calibrating (end)")
     cpu_end, _ = calibrate("cpu")
+    loads.append(os.getloadavg()[0])
+    wall_s = time.time() - t_start
+    # the prediction uses both calibrations, which bracket the measurements in time
+    cpu_both = bracket(cpu, cpu_end)
+    for row in rows:
+        ev = row.pop("_events")
+        p = predict_events(ev, cpu_both, "fp32", batch=row["batch"], training=row["kind"] == "train")
+        row["predicted_start_ms"] = row["predicted_ms"]
+        row["error_start_pct"] = row["error_median_pct"]
+        row.update(predicted_ms=p.totals["latency_ms"],
+                   error_median_pct=error_pct(p.totals["latency_ms"], row["measured_median_ms"]),
+                   error_best_pct=error_pct(p.totals["latency_ms"], row["measured_best_ms"]),
+                   predicted_compute_ms=p.totals["compute_ms"], predicted_memory_ms=p.totals["memory_ms"],
+                   predicted_overhead_ms=p.totals["overhead_ms"])
+    df = pd.DataFrame(rows)
 
     zoo_rows = []
     for name in ZOO:
@@ -366,23 +430,35 @@ def main() -> None:
         {"set": "forward, batch 16", **distribution(fwd[fwd["batch"] == 16]["error_median_pct"])},
         {"set": f"training step, batch {TRAIN_BATCH}", **distribution(trn["error_median_pct"])},
         {"set": "all, vs best-of-N", **distribution(df["error_best_pct"])},
+        {"set": "all, start calibration only", **distribution(df["error_start_pct"])},
+    ])
+    hist = pd.DataFrame([
+        {"set": "forward, batch 1", **buckets(fwd[fwd["batch"] == 1]["error_median_pct"])},
+        {"set": "forward, batch 16", **buckets(fwd[fwd["batch"] == 16]["error_median_pct"])},
+        {"set": f"training step, batch {TRAIN_BATCH}", **buckets(trn["error_median_pct"])},
     ])
     write_text(os.path.join(OUT, "predict_vs_measured.csv"), df.to_csv(index=False, lineterminator="\n"))
     write_text(os.path.join(OUT, "predict_layers_spearman.csv"),
                pd.DataFrame(layer_rows).to_csv(index=False, lineterminator="\n"))
     show = df[["kind", "model", "input", "batch", "predicted_ms", "measured_median_ms", "measured_best_ms",
-               "error_median_pct", "predicted_compute_ms", "predicted_memory_ms", "predicted_overhead_ms"]]
+               "error_median_pct", "error_start_pct", "predicted_compute_ms", "predicted_memory_ms", "predicted_overhead_ms"]]
     cal = pd.DataFrame([{"measurement": m.name, "value": round(m.value, 4), "unit": m.unit} for m in measurements])
     text = "\n".join([
         "# Predicted vs measured latency on this CPU",
         "",
-        f"Generated by `python benchmarks/predict_vs_measured.py --iters {args.iters}` on "
+        f"Generated by `python benchmarks/predict_vs_measured.py --iters {args.iters} --clock {args.clock}` on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {cpu.name}.",
         "",
-        "**Caveat: this machine's 2 cores are shared with other jobs; the load average was "
-        f"{os.getloadavg()[0]:.1f} at the end of the run.** Every time below was measured under that "
-        "load, the calibration too; medians and best-of-N are both given. Treat single numbers as noisy.",
+        "**Caveat: this machine's 2 cores are shared with other jobs; the 1-minute load average was "
+        f"{min(loads):.1f}-{max(loads):.1f} during the run (median {statistics.median(loads):.1f}; "
+        f"{len(loads)} samples).** Every time below was measured under that load, the calibration too; "
+        "medians and best-of-N are both given. Treat single numbers as noisy.",
+        "",
+        f"Clock: **{args.clock}** (" + ("`time.perf_counter`, wall time" if args.clock == "wall" else
+                                         "`time.thread_time`: this thread's CPU seconds, for calibration and "
+                                         "every measurement alike; time spent descheduled by other jobs is "
+                                         "left out") + f"). The run took {wall_s / 60:.1f} minutes of wall time.",
         "",
         f"torch CPU threads: {args.threads} for calibration and every measurement (with 2 threads on "
         "this oversubscribed machine each op's OpenMP barrier waits for a descheduled thread, and "
@@ -391,21 +467,33 @@ def main() -> None:
         "Subnormal floats are flushed to zero (`torch.set_flush_denormal(True)`): the models run "
         "with untrained random weights, whose activations otherwise hit x86's slow subnormal path.",
         "",
-        "Model: per op, max(FLOPs / achieved GEMM or convolution rate, bytes / achieved streaming "
-        "bandwidth) + the measured per-op overhead; eager execution, no fusion; fp32.",
+        "Model: per op, max(FLOPs / achieved rate, bytes / achieved bandwidth) + overhead; the rate is "
+        "the GEMM's, or a convolution class's (k x k, 1x1, depthwise, grouped; oneDNN or PyTorch's "
+        "native kernel) from its calibrated table over output pixels, or a pooling / batch-norm "
+        "class's; the bandwidth is the in-cache one when the op's bytes fit in the last-level cache, "
+        "else the streaming one; the overhead is the op class's tiny call (the tiny add for other "
+        "ops). Eager execution, no fusion; fp32.",
         "",
         "## Calibration (start of run)",
         "",
         md_table(cal),
         "",
-        f"End of run: fp32 GEMM {cpu_end.peaks_tflops['fp32'] * 1e3:.1f} GFLOP/s, convolution "
+        f"End of run: fp32 GEMM {cpu_end.peaks_tflops['fp32'] * 1e3:.1f} GFLOP/s, 3x3 oneDNN convolution at its largest size "
         f"{cpu_end.op_tflops['convolution'] * 1e3:.1f} GFLOP/s, {cpu_end.bandwidth_gbs:.2f} GB/s, "
         f"{cpu_end.overhead_us:.2f} us per op (start: {cpu.peaks_tflops['fp32'] * 1e3:.1f}, "
         f"{cpu.op_tflops['convolution'] * 1e3:.1f}, {cpu.bandwidth_gbs:.2f}, {cpu.overhead_us:.2f}).",
         "",
         "## Error distribution (predicted vs measured median; error = (predicted - measured) / measured)",
         "",
+        "Predictions use the geometric mean of the start and end calibrations (they bracket the "
+        "measurements; the machine's speed drifts between them); `error_start_pct` and the last row "
+        "use the start calibration alone. The per-layer ranks use the start calibration.",
+        "",
         md_table(dist),
+        "",
+        "How many models fall in each error bucket (%):",
+        "",
+        md_table(hist),
         "",
         "## Per-layer rank correlation (batch 1, self time per module from `profile --per-layer`)",
         "",

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from inception_cost.timing_model.calibrate import best_time
+from inception_cost.timing_model.calibrate import best_time, median_time
 from inception_cost.timing_model.devices import load_device_file
 from tests.micro import run
 
@@ -36,6 +36,16 @@ def test_best_time_keeps_the_fastest_run():
     assert 0.01 <= t < 0.02
 
 
+def test_median_time_keeps_the_middle_run():
+    delays = iter([0.0, 0.0, 0.03, 0.01, 0.02])     # two warm-up calls, then three timed runs
+    import time
+
+    def fn():
+        time.sleep(next(delays))
+    t = median_time(fn, "cpu", repeats=3, warmup=2)
+    assert 0.02 <= t < 0.03
+
+
 def test_quick_profile_round_trip(tmp_path, capsys):
     target = tmp_path / "cpu.json"
     code, out, err = run(["calibrate", "--quick", "-o", str(target)], capsys)
@@ -43,11 +53,29 @@ def test_quick_profile_round_trip(tmp_path, capsys):
     data = json.loads(target.read_text())
     gemm = next(m for m in data["measurements"] if m["name"].startswith("gemm fp32"))
     n = int(gemm["name"].split()[-1].split("x")[0])
-    # the rate is the GEMM's 2 n^3 FLOPs over its best time
-    assert gemm["value"] == pytest.approx(2 * n ** 3 / gemm["best_s"] / 1e12)
+    # the rate is the GEMM's 2 n^3 FLOPs over its median time
+    assert gemm["value"] == pytest.approx(2 * n ** 3 / gemm["median_s"] / 1e12)
     dev = load_device_file(str(target))
     assert dev.measured and dev.kind == "cpu" and dev.compute_efficiency == 1.0
     assert dev.peaks_tflops["fp32"] == gemm["value"]
+    assert dev.threads == torch.get_num_threads()
+    # the 3x3 oneDNN table at 14 x 14 outputs per image, batch 2, 256 -> 256 channels:
+    # 2 * (2 * 256 * 14 * 14 * 256 * 9) FLOPs over (its time - the class's tiny call)
+    ms = {m["name"]: m for m in data["measurements"]}
+    tiny = ms["convolution_kxk overhead (tiny call)"]
+    point = ms["conv 3x3, batch 2 at 392 output pixels"]
+    flops = 2 * (2 * 256 * 14 * 14 * 256 * 9)
+    t = point["median_s"]
+    assert point["value"] == pytest.approx(flops / max(t - tiny["median_s"], t / 2) / 1e12)
+    assert dev.op_overhead_us["convolution_kxk"] == pytest.approx(tiny["median_s"] * 1e6)
+    assert dict(dev.op_rate_table["convolution_kxk"])[392.0] == pytest.approx(point["value"])
+    # the native kernel's table counts pixels per image (batch 1); every class has a table
+    assert {"convolution_kxk", "convolution_1x1", "convolution_depthwise", "convolution_grouped",
+            "convolution_kxk_native", "convolution_1x1_native"} <= set(dev.op_rate_table)
+    # the in-cache add: 3 x 2^18 fp32 (two reads, one write) over its median time
+    cache = next(m for m in data["measurements"] if m["name"].startswith("in-cache add"))
+    assert dev.cache_bandwidth_gbs == pytest.approx(max(dev.bandwidth_gbs, 3 * 4 * 2 ** 18 / cache["median_s"] / 1e9))
+    assert dev.cache_bytes >= 3 * 4 * 2 ** 18
     code, out, err = run(["predict", "googlenet", "--on", str(target), "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["totals"][0]["device"] == dev.name

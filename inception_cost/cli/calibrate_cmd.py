@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..report.render import render, write_output
-from ..timing_model.calibrate import calibrate, check_device, profile_json
+from ..timing_model.calibrate import calibrate, check_device, profile_json, steps
 from .options import format_option
 
 
@@ -23,8 +23,9 @@ from .options import format_option
 @click.option("--quick", is_flag=True, help="Smaller sizes and fewer repeats (a few seconds).")
 @format_option()
 def calibrate_cmd(device, output, threads, quick, fmt):
-    """Measure this machine's achieved ceilings: GEMM per dtype, a convolution, memory
-    bandwidth (streaming add) and per-op overhead (a tiny op); warm-up, best of N.
+    """Measure this machine's achieved ceilings: GEMM per dtype, convolution rates by kind
+    and output size, pooling rates, per-op overheads by op class, memory and in-cache
+    bandwidth (streaming add) and a tiny op's overhead; warm-up, median of N.
 
     Prints the measurements; with -o FILE writes a device profile that `predict --on FILE`
     accepts (its peaks are the achieved rates, efficiencies 1)."""
@@ -38,17 +39,17 @@ def calibrate_cmd(device, output, threads, quick, fmt):
     from rich.progress import Progress
     from rich.console import Console
     with Progress(transient=True, console=Console(file=sys.stderr)) as bar:
-        task = bar.add_task("calibrating", total=9 if device == "cuda" else 7)
+        task = bar.add_task("calibrating", total=steps(device, quick))
 
         def step(msg):
             bar.update(task, description=msg, advance=1)
         profile, ms = calibrate(device, quick, progress=step)
     df = pd.DataFrame([{"measurement": m.name, "value": round(m.value, 3), "unit": m.unit,
-                        "best ms": round(m.best_s * 1e3, 4)} for m in ms])
+                        "median ms": round(m.median_s * 1e3, 4)} for m in ms])
     notes = [f"{profile.name}: {profile.source}"]
     if output:
         write_text(output, json.dumps(profile_json(profile, ms), indent=2) + "\n", what="--output")
         notes.append(f"profile written to {output} (use: inception-cost predict MODEL --on {output})")
     if fmt == "rich":
         notes = [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
-    write_output(render(df, fmt, title="Calibration (achieved, best of N)", notes=notes), None)
+    write_output(render(df, fmt, title="Calibration (achieved, median of N)", notes=notes), None)

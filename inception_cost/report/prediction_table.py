@@ -62,7 +62,7 @@ def prediction_notes(preds: list) -> list[str]:
     for p in preds:
         if p.device.name not in seen:
             seen.add(p.device.name)
-            notes.append(p.notes[1])
+            notes.extend(p.notes[1:])
     notes.append("time = max(FLOPs / (peak x eff), bytes / (bandwidth x eff)) + per-op overhead; "
                  + BOUND_LEGEND)
     return notes

@@ -1,22 +1,35 @@
 """Measure this machine's achieved ceilings for the timing model.
 
-Each measurement runs a warm-up, then keeps the best of N timed repeats (the
-fastest run is the least disturbed by other work on a shared machine):
+Each measurement runs a warm-up, then keeps the median of N timed repeats (a model's
+forward runs at the machine's typical speed, not its best, so the calibration does too);
+a repeat loops a short kernel until it lasts about a millisecond.
 
 * a large GEMM per dtype (``torch.mm``, n x n): achieved TFLOP/s (2 n^3 FLOPs);
-* a 3x3 and a 1x1 convolution and a 3x3 stride-1 max pool: achieved TFLOP/s of each op
-  class, FLOPs counted as the timing model counts them;
+* per op class whose kernels run far from the GEMM rate (convolutions by kind -- k x k,
+  1x1, depthwise, grouped -- and, on a CPU, by kernel: PyTorch's own im2col + GEMM
+  kernel that it picks for small batch-1 convolutions, or oneDNN; a convolution
+  backward; max, average and 3-D average pooling): a tiny call gives the class's per-op
+  overhead (seconds) and a larger call its rate, FLOPs / (time - overhead), FLOPs
+  counted as the timing model counts them; tiny calls go through the ``nn`` layer (its
+  Python is part of what a model's forward pays per layer) and cycle through 16 distinct
+  layers and inputs, as a forward does, instead of repeating one hot call;
+* a tiny linear layer: its per-op overhead; a batch norm (eval): overhead and rate;
 * a streaming kernel (``torch.add`` over a buffer far larger than the caches): achieved
-  GB/s, bytes counted as the model counts them (two reads and one write);
-* a tiny op (``x + 1`` on a 1-element tensor): seconds per op, the per-op overhead.
+  memory GB/s, bytes counted as the model counts them (two reads and one write); on a
+  CPU the same add over 3 MB (inside the last-level cache): the cache GB/s, used for ops
+  whose bytes fit in the last-level cache (its size read from sysfs);
+* a tiny op (``x + 1`` on a 1-element tensor): seconds per op, the overhead of every
+  other op.
 
 The result is a device profile (a :class:`~inception_cost.timing_model.devices.Device`
 whose peaks are achieved rates and whose efficiencies are 1) that ``--on FILE`` accepts.
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import os
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -29,12 +42,12 @@ from .devices import PROFILE_FORMAT, Device
 
 @dataclass
 class Measurement:
-    """One ceiling: what ran, its rate, in which unit, and the best time (s)."""
+    """One ceiling: what ran, its rate, in which unit, and the median time of one call (s)."""
 
     name: str
     value: float
     unit: str
-    best_s: float
+    median_s: float
     repeats: int
 
 
@@ -47,17 +60,66 @@ def best_time(fn: Callable[[], object], device: str, repeats: int, warmup: int =
               inner: int = 1) -> float:
     """Best (smallest) wall time of one call of ``fn`` over ``repeats`` timed runs of
     ``inner`` calls each, after ``warmup`` calls.  Seconds."""
+    return min(_run_times(fn, device, repeats, warmup, inner))
+
+
+def median_time(fn: Callable[[], object], device: str, repeats: int, warmup: int = 2,
+                inner: int = 1) -> float:
+    """Median wall time of one call of ``fn`` over ``repeats`` timed runs of ``inner``
+    calls each, after ``warmup`` calls.  Seconds."""
+    return statistics.median(_run_times(fn, device, repeats, warmup, inner))
+
+
+def _run_times(fn, device, repeats, warmup, inner) -> list[float]:
     for _ in range(warmup):
         fn()
     _sync(device)
-    best = float("inf")
+    out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
         _sync(device)
-        best = min(best, (time.perf_counter() - t0) / inner)
-    return best
+        out.append((time.perf_counter() - t0) / inner)
+    return out
+
+
+def _timed(fn: Callable[[], object], device: str, repeats: int) -> float:
+    """Median seconds of one call, each repeat looping ``fn`` for about 1 ms."""
+    fn()
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    once = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, min(500, int(1e-3 / once)))
+    return median_time(fn, device, repeats, warmup=1, inner=inner)
+
+
+def _interleaved(fns: list[Callable[[], object]], device: str, repeats: int,
+                 progress: Callable[[str], None] | None = None) -> list[float]:
+    """Median seconds of one call of each of ``fns``, timed round-robin: each round
+    times every call once (looped to about 1 ms), so a burst of other work on a shared
+    machine lands on one round of every kernel rather than on all rounds of one."""
+    inner = []
+    for fn in fns:
+        fn()
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        inner.append(max(1, min(500, int(1e-3 / max(time.perf_counter() - t0, 1e-7)))))
+    samples: list[list[float]] = [[] for _ in fns]
+    for r in range(repeats):
+        if progress:
+            progress(f"{len(fns)} op-class kernels, round {r + 1}/{repeats}")
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(inner[i]):
+                fn()
+            _sync(device)
+            samples[i].append((time.perf_counter() - t0) / inner[i])
+    return [statistics.median(s) for s in samples]
 
 
 def _counted_flops(fn: Callable[[], object]) -> int:
@@ -70,23 +132,200 @@ def _counted_flops(fn: Callable[[], object]) -> int:
     return sum(e.flops for e in log.events)
 
 
-def _op_kernels(device: str, gpu: bool, quick: bool) -> list[tuple[str, str, Callable]]:
-    """(rate key, label, call) of the op classes whose kernels run far from the GEMM rate:
-    a k x k and a 1x1 convolution, and a 3x3 stride-1 max pool (fp32)."""
+@dataclass
+class Kernel:
+    """One op class to calibrate: ``tiny`` gives its overhead; ``big`` (when given) its
+    rate; ``table`` (when given) its rate at several output sizes: (output pixels per
+    image, call) pairs."""
+
+    key: str
+    label: str
+    tiny: Callable[[], object]
+    big: Callable[[], object] | None = None
+    table: list | None = None
+
+
+TINY_COPIES = 16
+"""A tiny call is timed over this many distinct layers and inputs in turn, as a model calls
+its layers, so that one layer's weights and input are not hot in the caches every call."""
+
+
+def _module(device, mod: torch.nn.Module, shape, copies: int = 1) -> Callable[[], object]:
+    """Calls of ``mod`` (an eval-mode layer, no gradient) on a random input of ``shape``:
+    what a model's forward pays per layer, the module's Python included; with ``copies``,
+    one call of each of that many copies, each on its own input."""
+    mod = mod.to(device).eval().requires_grad_(False)
+    if copies == 1:
+        xt = torch.randn(*shape, device=device)
+        return lambda: mod(xt)
+    pairs = [(copy.deepcopy(mod), torch.randn(*shape, device=device)) for _ in range(copies)]
+
+    def run():
+        for m, x in pairs:
+            m(x)
+    return run
+
+
+def _conv(device, x, w, groups=1, padding=0, copies: int = 1):
+    conv = torch.nn.Conv2d(x[1], w[0], tuple(w[2:]), padding=padding, groups=groups, bias=False)
+    return _module(device, conv, x, copies)
+
+
+def _copies(make: Callable[[], Callable[[], object]]) -> Callable[[], object]:
+    """One call of each of :data:`TINY_COPIES` distinct calls ``make()`` builds."""
+    fns = [make() for _ in range(TINY_COPIES)]
+
+    def run():
+        for fn in fns:
+            fn()
+    return run
+
+
+def _tiny_conv(device, x, w, groups=1, padding=0):
+    return _conv(device, x, w, groups, padding, TINY_COPIES)
+
+
+def _tiny(device, mod, shape):
+    return _module(device, mod, shape, TINY_COPIES)
+
+
+SIZES = ((28, 128), (14, 256), (7, 512), (2, 512))
+"""(output side, channels) of the convolution rate table: channels grow as the image
+shrinks, as in the networks of the zoo."""
+NATIVE_KXK_SIZES = ((16, 64), (12, 128), (7, 256), (2, 512))
+"""The same for PyTorch's native batch-1 k x k kernel, which it picks only for inputs of
+at most 20480 elements."""
+
+
+def _conv_table(device, kind: str, batch: int, sizes, per_image: bool = False) -> list:
+    """(output pixels, call) pairs of one convolution class (3x3 padding 1 or 1x1, stride
+    1); pixels count every image (batch x height x width) unless ``per_image``."""
+    out = []
+    for side, c, *b in sizes:
+        n = b[0] if b else batch
+        if kind == "1x1":
+            fn = _conv(device, (n, c, side, side), (c, c, 1, 1))
+        elif kind == "depthwise":
+            fn = _conv(device, (n, c, side, side), (c, 1, 3, 3), groups=c, padding=1)
+        elif kind == "grouped":
+            fn = _conv(device, (n, c, side, side), (c, c // 32, 3, 3), groups=32, padding=1)
+        else:
+            fn = _conv(device, (n, c, side, side), (c, c, 3, 3), padding=1)
+        out.append((side * side * (1 if per_image else n), fn))
+    return out
+
+
+def _conv_backward(device, x, w):
+    xt = torch.randn(*x, device=device)
+    wt = torch.randn(*w, device=device) * 0.1
+    g = torch.randn(x[0], w[0], x[2], x[3], device=device)
+    conv_bw = torch.ops.aten.convolution_backward.default
+    return lambda: conv_bw(g, xt, wt, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, True, False])
+
+
+def _pool(device, fn, shape, *args):
+    xt = torch.randn(*shape, device=device)
+    return lambda: fn(xt, *args)
+
+
+def _batch_norm(c: int) -> torch.nn.Module:
+    bn = torch.nn.BatchNorm2d(c)
+    with torch.no_grad():
+        bn.running_var.uniform_(0.5, 1.5)
+        bn.running_mean.uniform_(-0.5, 0.5)
+    return bn
+
+
+def _op_kernels(device: str, gpu: bool, quick: bool) -> list[Kernel]:
+    """The op classes to calibrate (fp32).  Shapes: a tiny call (its time is the class's
+    overhead) and a call of a typical layer's size (its rate).  CPU batch sizes and sizes
+    follow PyTorch's kernel choice (``use_mkldnn`` in ATen's Convolution.cpp): oneDNN for
+    1x1 at batch 16 and k x k at batch 2, the native kernel at batch 1 on small inputs."""
     F = torch.nn.functional
     n = 32 if gpu else 2
-    side = 28 if quick else 56
-    x = torch.randn(n, 64, side, side, device=device)
-    w3 = torch.randn(64, 64, 3, 3, device=device)
-    x1 = torch.randn(n, 256, side // 2, side // 2, device=device)
-    w1 = torch.randn(64, 256, 1, 1, device=device)
-    y = torch.randn(n, 64, side // 2, side // 2, device=device)
-    return [
-        ("convolution", f"conv 3x3 {n}x64x{side}x{side} -> 64", lambda: F.conv2d(x, w3, padding=1)),
-        ("convolution_1x1", f"conv 1x1 {n}x256x{side // 2}x{side // 2} -> 64", lambda: F.conv2d(x1, w1)),
-        ("max_pool2d_with_indices", f"max pool 3x3/1 {n}x64x{side // 2}x{side // 2}",
-         lambda: F.max_pool2d(y, 3, 1, 1, ceil_mode=True)),
+    sizes = SIZES[1::2] if quick else SIZES
+    big = sizes + (() if quick else ((28, 128, 4 * n),))   # a larger batch: oneDNN's rate grows with it
+    ks = [
+        Kernel("convolution_kxk", f"conv 3x3, batch {n}", _tiny_conv(device, (n, 8, 8, 8), (8, 8, 3, 3), padding=1),
+               table=_conv_table(device, "kxk", n, big)),
+        Kernel("convolution_1x1", f"conv 1x1, batch {max(n, 16)}", _tiny_conv(device, (16, 8, 4, 4), (8, 8, 1, 1)),
+               table=_conv_table(device, "1x1", max(n, 16), sizes)),
+        Kernel("convolution_depthwise", f"conv 3x3 depthwise, batch {n}", _tiny_conv(device, (1, 8, 4, 4), (8, 1, 3, 3), groups=8, padding=1),
+               table=_conv_table(device, "depthwise", n, big)),
+        Kernel("convolution_grouped", f"conv 3x3 32 groups, batch {n}", _tiny_conv(device, (1, 64, 4, 4), (64, 2, 3, 3), groups=32, padding=1),
+               table=_conv_table(device, "grouped", n, big)),
     ]
+    if not gpu:
+        ks += [
+            Kernel("convolution_kxk_native", "conv 3x3 native, batch 1", _tiny_conv(device, (1, 8, 4, 4), (8, 8, 3, 3), padding=1),
+                   table=_conv_table(device, "kxk", 1, NATIVE_KXK_SIZES[1::2] if quick else NATIVE_KXK_SIZES,
+                                     per_image=True)),
+            Kernel("convolution_1x1_native", "conv 1x1 native, batch 1", _tiny_conv(device, (1, 8, 4, 4), (8, 8, 1, 1)),
+                   table=_conv_table(device, "1x1", 1, sizes, per_image=True)),
+        ]
+    ks += [
+        Kernel("convolution_backward", f"conv 3x3 backward {n}x64x28x28",
+               _copies(lambda: _conv_backward(device, (n, 8, 8, 8), (8, 8, 3, 3))),
+               _conv_backward(device, (n, 64, 28, 28), (64, 64, 3, 3))),
+        Kernel("max_pool2d_with_indices", f"max pool 3x3/1 {n}x64x28x28",
+               _tiny(device, torch.nn.MaxPool2d(3, 1, 1, ceil_mode=True), (1, 8, 4, 4)),
+               _module(device, torch.nn.MaxPool2d(3, 1, 1, ceil_mode=True), (n, 64, 28, 28))),
+        Kernel("avg_pool2d", f"avg pool 3x3/1 {n}x64x28x28",
+               _tiny(device, torch.nn.AvgPool2d(3, 1, 1), (1, 8, 4, 4)),
+               _module(device, torch.nn.AvgPool2d(3, 1, 1), (n, 64, 28, 28))),
+        Kernel("avg_pool3d", "avg pool 5x1x1 1x1x68x28x28 (LRN)",
+               _copies(lambda: _pool(device, F.avg_pool3d, (1, 1, 12, 4, 4), (5, 1, 1), 1)),
+               _pool(device, F.avg_pool3d, (1, 1, 68, 28, 28), (5, 1, 1), 1)),
+    ]
+    ks += [
+        Kernel("addmm", "linear 1x8 -> 8", _tiny(device, torch.nn.Linear(8, 8), (1, 8))),
+        Kernel("native_batch_norm", f"batch norm (eval) {4 * n}x96x16x16",
+               _tiny(device, _batch_norm(8), (1, 8, 4, 4)),
+               _module(device, _batch_norm(96), (4 * n, 96, 16, 16))),
+    ]
+    return ks
+
+
+def _size(text: str) -> int:
+    """'48K' / '49152 KB' / '1280K' -> bytes."""
+    t = text.strip().upper().replace("B", "").replace(" ", "")
+    mult = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(t[-1:], 1)
+    return int(t.rstrip("KMG")) * mult
+
+
+def _cache_bytes() -> int | None:
+    """Size of this CPU's last-level cache in bytes: the highest cache level sysfs lists,
+    else /proc/cpuinfo's 'cache size'; None when neither can be read."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best: tuple[int, int | None] = (0, None)
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        entries = []
+    for idx in entries:
+        d = os.path.join(base, idx)
+        try:
+            with open(os.path.join(d, "level"), encoding="utf-8") as fh:
+                level = int(fh.read().strip())
+            with open(os.path.join(d, "type"), encoding="utf-8") as fh:
+                if fh.read().strip() == "Instruction":
+                    continue
+            with open(os.path.join(d, "size"), encoding="utf-8") as fh:
+                value = _size(fh.read())
+        except (OSError, ValueError):
+            continue
+        if level > best[0]:
+            best = (level, value)
+    if best[1] is not None and best[0] >= 3:
+        return best[1]
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("cache size"):
+                    return _size(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return best[1]
 
 
 def _dtypes(device: str) -> dict[str, torch.dtype]:
@@ -124,6 +363,16 @@ def check_device(device: str) -> None:
         raise UsageError("--device cuda: no CUDA GPU is visible to PyTorch on this machine")
 
 
+def _repeats(device: str, quick: bool) -> int:
+    return 3 if quick else (10 if device == "cuda" else 7)
+
+
+def steps(device: str = "cpu", quick: bool = False) -> int:
+    """How many progress messages :func:`calibrate` sends (a progress bar's total)."""
+    gpu = device == "cuda"
+    return len(_dtypes(device)) + _repeats(device, quick) + (1 if gpu else 2) + 1
+
+
 def calibrate(device: str = "cpu", quick: bool = False,
               progress: Callable[[str], None] | None = None) -> tuple[Device, list[Measurement]]:
     """Measure ``device`` ("cpu" or "cuda"); returns (profile, measurements)."""
@@ -131,7 +380,7 @@ def calibrate(device: str = "cpu", quick: bool = False,
     say = progress or (lambda _msg: None)
     gpu = device == "cuda"
     n = (4096 if gpu else 1024) if not quick else (1024 if gpu else 256)
-    repeats = 3 if quick else (10 if gpu else 5)
+    repeats = _repeats(device, quick)
     out: list[Measurement] = []
     peaks: dict[str, float] = {}
     old_tf32 = torch.backends.cuda.matmul.allow_tf32 if gpu else None
@@ -142,29 +391,65 @@ def calibrate(device: str = "cpu", quick: bool = False,
                 torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
             a = torch.randn(n, n, device=device).to(dt)
             b = torch.randn(n, n, device=device).to(dt)
-            t = best_time(lambda: torch.mm(a, b), device, repeats)
+            t = median_time(lambda: torch.mm(a, b), device, repeats)
             peaks[mode] = 2 * n ** 3 / t / 1e12
             out.append(Measurement(f"gemm {mode} {n}x{n}x{n}", peaks[mode], "TFLOP/s", t, repeats))
     finally:
         if gpu:
             torch.backends.cuda.matmul.allow_tf32 = old_tf32
     rates: dict[str, float] = {}
-    for key, label, fn in _op_kernels(device, gpu, quick):
-        say(label)
+    overheads: dict[str, float] = {}
+    table: dict[str, list] = {}
+    kernels = _op_kernels(device, gpu, quick)
+    calls: list[tuple[str, object, Callable]] = []        # (class key, role, call)
+    for k in kernels:
+        calls.append((k.key, "tiny", k.tiny))
+        calls += [(k.key, None, k.big)] if k.big is not None else [(k.key, px, fn) for px, fn in k.table or []]
+    times = _interleaved([fn for _, _, fn in calls], device, repeats, say)
+    tiny_s = {key: t / TINY_COPIES for (key, role, _), t in zip(calls, times) if role == "tiny"}
+    labels = {k.key: k.label for k in kernels}
+    for (key, role, fn), t in zip(calls, times):
+        tiny = tiny_s[key]
+        if role == "tiny":
+            overheads[key] = tiny * 1e6           # per call: the round ran TINY_COPIES calls
+            out.append(Measurement(f"{key} overhead (tiny call)", tiny * 1e6, "us", tiny, repeats))
+            continue
         flops = _counted_flops(fn)
-        t = best_time(fn, device, repeats)
-        rates[key] = flops / t / 1e12
-        out.append(Measurement(label, rates[key], "TFLOP/s", t, repeats))
+        # the work above the call's fixed cost; never less than half the call
+        rate = flops / max(t - tiny, t / 2) / 1e12
+        if role is None:
+            rates[key] = rate
+            out.append(Measurement(labels[key], rate, "TFLOP/s", t, repeats))
+        else:
+            table.setdefault(key, []).append([role, rate])
+            out.append(Measurement(f"{labels[key]} at {role} output pixels", rate, "TFLOP/s", t, repeats))
+    for key, pts in table.items():
+        pts.sort()                                        # by output pixels
+        rates[key] = pts[-1][1]                           # the largest size's rate
+    rates["convolution"] = rates["convolution_kxk"]       # the keys older profiles used
     say("streaming add")
     elems = (64 if gpu else 16) * 2 ** 20 if not quick else 2 ** 22
     p, q = torch.ones(elems, device=device), torch.ones(elems, device=device)
     r = torch.empty(elems, device=device)
-    t = best_time(lambda: torch.add(p, q, out=r), device, repeats)
+    t = median_time(lambda: torch.add(p, q, out=r), device, repeats)
     bw = 3 * 4 * elems / t / 1e9
     out.append(Measurement(f"stream add {elems} fp32", bw, "GB/s", t, repeats))
+    cache_bw, cache_bytes = None, None
+    if not gpu:
+        say("in-cache add")
+        cache_bytes = _cache_bytes()
+        small = 2 ** 18                       # 3 x 1 MiB: past the L2 of most CPUs, inside the LLC
+        if cache_bytes is not None and 3 * 4 * small <= cache_bytes:
+            p2, q2, r2 = torch.ones(small), torch.ones(small), torch.empty(small)
+            t = _timed(lambda: torch.add(p2, q2, out=r2), device, repeats)
+            cache_bw = max(bw, 3 * 4 * small / t / 1e9)
+            out.append(Measurement(f"in-cache add {small} fp32 (cache {cache_bytes // 2 ** 20} MiB)",
+                                   cache_bw, "GB/s", t, repeats))
+        else:
+            cache_bytes = None
     say("tiny op")
     tiny = torch.ones(1, device=device)
-    t = best_time(lambda: tiny + 1, device, repeats, inner=200 if not quick else 50)
+    t = _timed(lambda: tiny + 1, device, repeats)
     out.append(Measurement("tiny op x + 1", t * 1e6, "us", t, repeats))
     name = torch.cuda.get_device_name(0) if gpu else _cpu_name()
     threads = torch.get_num_threads()
@@ -172,9 +457,10 @@ def calibrate(device: str = "cpu", quick: bool = False,
         name=f"{name} (measured)", kind="gpu" if gpu else "cpu", peaks_tflops=peaks,
         bandwidth_gbs=bw, memory_gb=_memory_gb(device),
         source=(f"inception-cost calibrate, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC,"
-                f" torch {torch.__version__}, {threads} threads, best of {repeats}"),
+                f" torch {torch.__version__}, {threads} threads, median of {repeats}"),
         compute_efficiency=1.0, memory_efficiency=1.0, overhead_us=t * 1e6,
-        op_tflops=rates, measured=True)
+        op_tflops=rates, measured=True, op_overhead_us=overheads, op_rate_table=table,
+        cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=None if gpu else threads)
     return profile, out
 
 

@@ -10,7 +10,14 @@ are not datasheet facts: the fraction of peak a large matrix product achieves
 microseconds).  Catalog devices take the stated defaults below; a calibrated device
 stores what was measured (its peaks are then achieved rates and its efficiencies 1), and
 may hold measured rates of op classes whose kernels run far from the GEMM rate
-(``op_tflops``: ``convolution`` k x k, ``convolution_1x1``, ``max_pool2d_with_indices``; fp32).
+(``op_tflops``, fp32: the convolution classes of :func:`~inception_cost.timing_model.model.op_keys`,
+pooling kernels), a measured overhead per op class (``op_overhead_us``, microseconds), a
+second, higher bandwidth for ops whose bytes fit the last-level cache
+(``cache_bandwidth_gbs`` for working sets of at most ``cache_bytes`` bytes), and the
+torch thread count it was measured with (``threads``; it decides which CPU convolution
+kernel PyTorch picks), and a convolution class's rate at several output sizes
+(``op_rate_table``: class -> sorted ``(output pixels per image, TFLOP/s)`` pairs,
+interpolated in log pixels).
 
 A device file is JSON (or TOML) with the catalog's fields, one device::
 
@@ -60,6 +67,11 @@ class Device:
     overhead_us: float = DEFAULT_OVERHEAD_US
     op_tflops: dict = field(default_factory=dict)   # measured fp32 rate per op class (calibrated)
     measured: bool = False
+    op_overhead_us: dict = field(default_factory=dict)  # measured overhead per op class (us)
+    cache_bandwidth_gbs: float | None = None   # GB/s for an op whose bytes fit in cache_bytes
+    cache_bytes: int | None = None             # last-level cache size (bytes)
+    threads: int | None = None                 # torch CPU threads of the calibration
+    op_rate_table: dict = field(default_factory=dict)  # class -> [[output pixels, TFLOP/s], ...]
 
     def peak(self, mode: str) -> float:
         """Dense peak of ``mode`` in TFLOP/s; UsageError when the device has none."""
@@ -105,6 +117,34 @@ def device_from_dict(d, where: str) -> Device:
     if not isinstance(rates, dict) or not all(isinstance(k, str) for k in rates):
         raise UsageError(f"{where}: device '{name}' has a malformed 'op_tflops'")
     rates = {k: _positive(v, f"op_tflops.{k}", where) for k, v in rates.items()}
+    overheads = d.get("op_overhead_us") or {}
+    if not isinstance(overheads, dict) or not all(isinstance(k, str) for k in overheads):
+        raise UsageError(f"{where}: device '{name}' has a malformed 'op_overhead_us'")
+    for k, v in overheads.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
+            raise UsageError(f"{where}: op_overhead_us.{k} must be a number >= 0 (got {v!r})")
+    cache_bw = d.get("cache_bandwidth_gbs")
+    cache_bw = None if cache_bw is None else _positive(cache_bw, "cache_bandwidth_gbs", where)
+    cache_bytes = d.get("cache_bytes")
+    if cache_bytes is not None and (isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int)
+                                    or cache_bytes <= 0):
+        raise UsageError(f"{where}: cache_bytes must be a positive integer (got {cache_bytes!r})")
+    if (cache_bw is None) != (cache_bytes is None):
+        raise UsageError(f"{where}: device '{name}' needs both cache_bandwidth_gbs and cache_bytes, or neither")
+    table = d.get("op_rate_table") or {}
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: device '{name}' has a malformed 'op_rate_table'")
+    clean_table = {}
+    for k, pts in table.items():
+        ok = isinstance(k, str) and isinstance(pts, list) and pts and all(
+            isinstance(pt, list) and len(pt) == 2 for pt in pts)
+        if not ok:
+            raise UsageError(f"{where}: op_rate_table.{k} must be a list of [output pixels, TFLOP/s] pairs")
+        clean_table[k] = sorted((_positive(a, f"op_rate_table.{k} pixels", where),
+                                 _positive(b, f"op_rate_table.{k} rate", where)) for a, b in pts)
+    threads = d.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0):
+        raise UsageError(f"{where}: threads must be a positive integer (got {threads!r})")
     kind = d.get("kind", "gpu")
     if kind not in ("gpu", "cpu"):
         raise UsageError(f"{where}: device '{name}' kind must be 'gpu' or 'cpu' (got {kind!r})")
@@ -124,7 +164,10 @@ def device_from_dict(d, where: str) -> Device:
                   memory_gb=None if mem is None else _positive(mem, "memory_gb", where),
                   aliases=tuple(aliases), source=str(d.get("source", "")),
                   compute_efficiency=eff_c, memory_efficiency=eff_m, overhead_us=float(overhead),
-                  op_tflops=rates, measured=bool(d.get("measured", False)))
+                  op_tflops=rates, measured=bool(d.get("measured", False)),
+                  op_overhead_us={k: float(v) for k, v in overheads.items()},
+                  cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=threads,
+                  op_rate_table=clean_table)
 
 
 @lru_cache(maxsize=1)

@@ -9,11 +9,16 @@ Per op (eager execution: one kernel per aten op, nothing fused)::
 * peak: the device's dense peak for the math mode: matrix products and convolutions
   (:data:`TENSOR_OPS`) at the requested mode (fp32 / tf32 / fp16 / bf16 tensor cores),
   every other op at the FP32 pipe (they are memory-bound on every catalog device).
-  A calibrated device's measured rate of an op class (:func:`op_class`) replaces the
-  peak for that class in fp32.
+  A calibrated device's measured rate of an op class (:func:`op_keys`: convolutions by
+  kind -- k x k, 1x1, depthwise, grouped -- and by the CPU kernel PyTorch picks; pooling
+  kernels) replaces the peak for that class in fp32.
 * bytes: every tensor read and written once (views, metadata, creation: 0); see
   :mod:`inception_cost.counting.events`.
-* overhead: a fixed cost per op that moves bytes or does work (dispatch + launch).
+* bandwidth: the device's memory bandwidth, or its cache bandwidth when it has one and
+  the op's bytes fit in its last-level cache (:func:`bandwidth_gbs`).
+* overhead: a fixed cost per op that moves bytes or does work (dispatch + launch); a
+  calibrated device holds one per op class (a oneDNN convolution call costs far more
+  than an element-wise op), else one for every op.
 
 ``Terms.pytorch()`` reproduces ``torch.utils._runtime_estimation`` instead: PyTorch's
 FLOP counts divided by 2, every op at its output dtype's peak x 0.75, full bandwidth,
@@ -21,6 +26,7 @@ no overhead.  Units: seconds internally; the tables show milliseconds.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -92,24 +98,127 @@ def _peak_tflops(ev: OpEvent, device: Device, mode: str, terms: Terms) -> float:
         if m == "fp32" and mode == "tf32":
             m = "tf32"
         return device.peak(m)
-    if device.op_tflops and mode == "fp32":
-        rate = device.op_tflops.get(op_class(ev))
-        if rate is not None:
-            return rate
+    if (device.op_tflops or device.op_rate_table) and mode == "fp32":
+        for key in op_keys(ev, device.threads):
+            table = device.op_rate_table.get(key)
+            if table:
+                return table_rate(table, output_pixels(ev, per_image=key.endswith("_native")))
+            rate = device.op_tflops.get(key)
+            if rate is not None:
+                return rate
     if ev.op in TENSOR_OPS:
         return device.peak(mode)
     return device.peak("fp32")
 
 
+def output_pixels(ev: OpEvent, per_image: bool = False) -> int:
+    """Output elements per channel of an op: its first output's batch x spatial
+    dimensions (all but the channel dimension), or only the spatial ones per image with
+    ``per_image`` (PyTorch's native CPU convolution loops over images; oneDNN's
+    efficiency grows with the batch).  1 for an op with no such output."""
+    shape = ev.outputs[0].shape if ev.outputs else ()
+    n = 1 if per_image or len(shape) < 3 else shape[0]
+    for d in shape[2:]:
+        n *= d
+    return n
+
+
+def table_rate(table, pixels: float) -> float:
+    """A rate (TFLOP/s) from ``(pixels, rate)`` points (any order): linear in log(pixels)
+    between the two points around ``pixels``, the end point's rate outside."""
+    table = sorted(table)
+    if pixels <= table[0][0]:
+        return table[0][1]
+    if pixels >= table[-1][0]:
+        return table[-1][1]
+    for (x0, r0), (x1, r1) in zip(table, table[1:]):
+        if x0 <= pixels <= x1:
+            f = (math.log(pixels) - math.log(x0)) / (math.log(x1) - math.log(x0))
+            return r0 + f * (r1 - r0)
+    return table[-1][1]
+
+
+def _conv_kind(ev: OpEvent) -> tuple[str, bool]:
+    """(kind, native) of a forward convolution: kind ``depthwise`` (one input channel per
+    group, several groups), ``grouped``, ``1x1`` or ``kxk``; ``native`` when PyTorch's CPU
+    dispatch (``use_mkldnn`` in ATen's Convolution.cpp, fp32, not dilated) picks its own
+    im2col + GEMM kernel instead of oneDNN: a 1x1 stride-1 convolution on fewer than 16
+    images with 1 thread, or a batch-1 convolution with groups 1, kernel at most 3 on some
+    side and at most 20480 input elements."""
+    x = ev.inputs[0].shape if ev.inputs else ()
+    w = ev.inputs[1].shape if len(ev.inputs) > 1 else ()
+    if len(x) < 3 or len(w) < 3 or not w[1]:
+        return "kxk", False
+    groups = x[1] // w[1]
+    one = all(k == 1 for k in w[2:])
+    if groups > 1:
+        return ("depthwise" if w[1] == 1 else "grouped"), False
+    return ("1x1" if one else "kxk"), None
+
+
+def op_keys(ev: OpEvent, threads: int | None = None) -> tuple[str, ...]:
+    """Keys of a calibrated rate or overhead for this op, most specific first.
+
+    Forward convolutions: ``convolution_{kind}`` with kind ``kxk``, ``1x1``, ``depthwise``
+    or ``grouped``, and ``_native`` appended where PyTorch's CPU dispatch with ``threads``
+    threads picks its native kernel (see :func:`_conv_kind`; never for grouped ones), then
+    the coarser keys of older profiles (``convolution_1x1``, ``convolution``).  Backward
+    convolutions: ``convolution_backward``.  Every other op: its aten name."""
+    if ev.op not in CONV_OPS:
+        return (ev.op,)
+    if ev.op == "convolution_backward":
+        return ("convolution_backward", op_class(ev))
+    kind, native = _conv_kind(ev)
+    if native is None:
+        native = _uses_native_kernel(ev, kind, threads)
+    old = "convolution_1x1" if kind == "1x1" else "convolution"
+    key = f"convolution_{kind}" + ("_native" if native else "")
+    return tuple(dict.fromkeys((key, f"convolution_{kind}", old)))
+
+
+def _uses_native_kernel(ev: OpEvent, kind: str, threads: int | None) -> bool:
+    x = ev.inputs[0].shape
+    w = ev.inputs[1].shape
+    n = x[0]
+    numel = 1
+    for d in x:
+        numel *= d
+    one = kind == "1x1"
+    strided = one and len(ev.outputs) > 0 and len(x) == 4 and tuple(ev.outputs[0].shape[2:]) != tuple(x[2:])
+    onednn_side = strided or n >= 16 or not one or (threads or 1) > 1
+    small = not (w[-1] > 3 and w[-2] > 3) and n <= 1 and numel <= 20480
+    return not (onednn_side and not small)
+
+
 def op_class(ev: OpEvent) -> str:
-    """The key of a calibrated rate: the op's name, with convolutions split into 1x1 and
-    k x k (``convolution_1x1`` / ``convolution``) by their weight's kernel size."""
+    """The coarse key of a calibrated rate (older profiles): the op's name, with
+    convolutions split into 1x1 and k x k (``convolution_1x1`` / ``convolution``)."""
     if ev.op in CONV_OPS:
         w = ev.inputs[1].shape if len(ev.inputs) > 1 else ()
         if ev.op == "convolution_backward":
             w = ev.inputs[2].shape if len(ev.inputs) > 2 else ()
         return "convolution_1x1" if len(w) > 2 and all(k == 1 for k in w[2:]) else "convolution"
     return ev.op
+
+
+def _overhead_us(ev: OpEvent, device: Device) -> float:
+    """The op class's measured overhead (first of :func:`op_keys` the device holds), else
+    the device's ``overhead_us``."""
+    if device.op_overhead_us:
+        for key in op_keys(ev, device.threads):
+            v = device.op_overhead_us.get(key)
+            if v is not None:
+                return v
+    return device.overhead_us
+
+
+def bandwidth_gbs(ev: OpEvent, device: Device) -> float:
+    """GB/s the op's bytes move at: the cache bandwidth when the device has one and the
+    op's bytes (its working set: every operand and output) fit in ``cache_bytes``, else
+    the memory bandwidth."""
+    if device.cache_bandwidth_gbs and device.cache_bytes and ev.bytes <= device.cache_bytes:
+        return device.cache_bandwidth_gbs
+    return device.bandwidth_gbs
 
 
 def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms()) -> OpTime:
@@ -119,8 +228,8 @@ def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms()) -> O
     flops = _op_flops(ev, terms)
     compute = flops / (_peak_tflops(ev, device, mode, terms) * 1e12 * device.compute_efficiency) \
         if flops else 0.0
-    memory = ev.bytes / (device.bandwidth_gbs * 1e9 * device.memory_efficiency)
-    over = device.overhead_us * 1e-6 if terms.overhead else 0.0
+    memory = ev.bytes / (bandwidth_gbs(ev, device) * 1e9 * device.memory_efficiency)
+    over = _overhead_us(ev, device) * 1e-6 if terms.overhead else 0.0
     body = max(compute, memory)
     bound = "compute" if compute >= memory and compute > 0 else "memory"
     if over > body:
@@ -255,10 +364,16 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
                   memory_ms=sum(v["m"] for v in layers.values()) * 1e3,
                   overhead_ms=sum(v["o"] for v in layers.values()) * 1e3, terms=terms.name)
     notes = [EAGER_NOTE,
-             f"{device.name}: {mode} peak {peak:g} TFLOP/s x {device.compute_efficiency:g}, "
-             f"{device.bandwidth_gbs:g} GB/s x {device.memory_efficiency:g}, "
-             f"{device.overhead_us:g} us per op" + (" (measured)" if device.measured else
-                                                  " (datasheet + stated defaults)")]
+             f"{device.name}: {mode} peak {peak:.3g} TFLOP/s x {device.compute_efficiency:g}, "
+             f"{device.bandwidth_gbs:.3g} GB/s x {device.memory_efficiency:g}, "
+             f"{device.overhead_us:.3g} us per op" + (" (measured)" if device.measured else
+                                                    " (datasheet + stated defaults)")]
+    if device.op_rate_table or device.op_overhead_us or device.cache_bandwidth_gbs:
+        notes.append(f"{device.name}: fp32 convolution rates by class and output size, overheads "
+                     f"by op class ({len(device.op_overhead_us)} classes)"
+                     + (f", {device.cache_bandwidth_gbs:.3g} GB/s for ops whose bytes fit in "
+                        f"{device.cache_bytes / 2 ** 20:.3g} MiB of cache" if device.cache_bandwidth_gbs else "")
+                     + " (measured)")
     return Prediction(model_name, device, mode, batch, training, ops, layer_df, phase_df, totals, notes)
 
 

@@ -1,0 +1,146 @@
+"""The calibrated CPU terms of the timing model, by hand: the cache bandwidth for an op
+whose bytes fit in the last-level cache, an overhead per op class, the convolution
+classes PyTorch's CPU dispatch picks (oneDNN or its native kernel), and the rate table
+interpolated in log output pixels."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from inception_cost.counting.events import EventCapture, EventLog
+from inception_cost.timing_model.devices import Device
+from inception_cost.timing_model.model import op_keys, op_time, output_pixels, table_rate
+from tests.micro import run
+
+
+def _event(model, x):
+    with torch.no_grad(), EventCapture(model) as cap:
+        log = cap.subscribe(EventLog())
+        model(x)
+    (ev,) = [e for e in log.events if not e.free]
+    return ev
+
+
+# 1 TFLOP/s, 100 GB/s DRAM, 400 GB/s for working sets up to 1 MiB, efficiencies 1,
+# 10 us per op except a k x k oneDNN convolution (70 us)
+CPU = Device(name="toy cpu", kind="cpu", peaks_tflops={"fp32": 1.0}, bandwidth_gbs=100,
+             compute_efficiency=1.0, memory_efficiency=1.0, overhead_us=10.0,
+             cache_bandwidth_gbs=400, cache_bytes=2 ** 20, threads=1,
+             op_overhead_us={"convolution_kxk": 70.0})
+
+
+@pytest.fixture(scope="module")
+def relu_64k():
+    return _event(nn.ReLU(), torch.randn(1, 64, 32, 32))          # 65536 fp32 elements
+
+
+def test_op_in_cache_moves_at_the_cache_bandwidth(relu_64k):
+    ev = relu_64k
+    assert ev.bytes == 2 * 4 * 65536                                # 512 KiB read + written
+    t = op_time(ev, CPU, "fp32")
+    # 524288 B <= 1 MiB: at 400 GB/s, 1.31 us; + 10 us overhead
+    assert t.memory_s == pytest.approx(524288 / 400e9)
+    assert t.time_s == pytest.approx(524288 / 400e9 + 10e-6)
+
+
+def test_working_set_exactly_the_cache_size_is_in_cache(relu_64k):
+    dev = Device(**{**CPU.__dict__, "cache_bytes": 524288})
+    assert op_time(relu_64k, dev, "fp32").memory_s == pytest.approx(524288 / 400e9)
+    # one byte less of cache: the op streams from DRAM at 100 GB/s
+    dev = Device(**{**CPU.__dict__, "cache_bytes": 524287})
+    assert op_time(relu_64k, dev, "fp32").memory_s == pytest.approx(524288 / 100e9)
+
+
+def test_no_cache_term_without_a_cache_bandwidth(relu_64k):
+    dev = Device(**{**CPU.__dict__, "cache_bandwidth_gbs": None, "cache_bytes": None})
+    assert op_time(relu_64k, dev, "fp32").memory_s == pytest.approx(524288 / 100e9)
+
+
+def test_overhead_per_op_class():
+    # batch 2: oneDNN (the native kernel is batch 1 only) -> convolution_kxk, 70 us
+    conv = _event(nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.randn(2, 8, 8, 8))
+    assert op_keys(conv, 1)[0] == "convolution_kxk"
+    t = op_time(conv, CPU, "fp32")
+    flops = 2 * (2 * 8 * 8 * 8 * 8 * 9)
+    assert t.overhead_s == pytest.approx(70e-6)
+    assert t.time_s == pytest.approx(max(flops / 1e12, t.memory_s) + 70e-6)
+    # a 1x1 convolution has no entry of its own: the device's 10 us
+    one = _event(nn.Conv2d(8, 8, 1, bias=False), torch.randn(2, 8, 8, 8))
+    assert op_time(one, CPU, "fp32").overhead_s == pytest.approx(10e-6)
+
+
+@pytest.mark.parametrize("layer, x, threads, key", [
+    # groups 1, 3x3, batch 1, 64*16*16 = 16384 <= 20480 input elements: native, any threads
+    (nn.Conv2d(64, 64, 3, padding=1), (1, 64, 16, 16), 1, "convolution_kxk_native"),
+    (nn.Conv2d(64, 64, 3, padding=1), (1, 64, 16, 16), 2, "convolution_kxk_native"),
+    # 64*18*18 = 20736 > 20480: oneDNN
+    (nn.Conv2d(64, 64, 3, padding=1), (1, 64, 18, 18), 1, "convolution_kxk"),
+    # 5x5 kernel (> 3 on both sides): oneDNN
+    (nn.Conv2d(8, 8, 5, padding=2), (1, 8, 8, 8), 1, "convolution_kxk"),
+    # 1x1 stride 1, batch < 16, 1 thread: native; with 2 threads, or at batch 16, oneDNN
+    (nn.Conv2d(256, 64, 1), (2, 256, 8, 8), 1, "convolution_1x1_native"),
+    (nn.Conv2d(256, 64, 1), (2, 256, 8, 8), 2, "convolution_1x1"),
+    (nn.Conv2d(256, 64, 1), (16, 256, 8, 8), 1, "convolution_1x1"),
+    # 1x1 stride 2: oneDNN
+    (nn.Conv2d(256, 64, 1, stride=2), (2, 256, 8, 8), 1, "convolution_1x1"),
+    # groups: always oneDNN; one input channel per group is depthwise
+    (nn.Conv2d(32, 32, 3, padding=1, groups=32), (1, 32, 8, 8), 1, "convolution_depthwise"),
+    (nn.Conv2d(32, 32, 3, padding=1, groups=8), (1, 32, 8, 8), 1, "convolution_grouped"),
+])
+def test_convolution_class(layer, x, threads, key):
+    ev = _event(layer, torch.randn(*x))
+    keys = op_keys(ev, threads)
+    assert keys[0] == key
+    assert keys[-1] in ("convolution", "convolution_1x1")            # older profiles' keys
+
+
+def test_table_rate_is_linear_in_log_pixels():
+    table = [(4.0, 0.01), (400.0, 0.11)]
+    # 40 is halfway between 4 and 400 in log: halfway between the rates
+    assert table_rate(table, 40) == pytest.approx(0.06)
+    assert table_rate(table, 4 * 10 ** 0.5) == pytest.approx(0.01 + 0.25 * 0.10)
+    assert table_rate(table, 1) == 0.01 and table_rate(table, 10 ** 6) == 0.11
+    # the order of the points does not matter (a profile keeps them as measured)
+    three = [(400.0, 0.11), (4.0, 0.01), (40.0, 0.03)]
+    assert table_rate(three, 20) == pytest.approx(0.01 + math.log(5) / math.log(10) * 0.02)
+    assert table_rate(three, 200) == pytest.approx(0.03 + math.log(5) / math.log(10) * 0.08)
+
+
+def test_convolution_rate_from_the_table():
+    # 2 x 8 x 10 x 10 output: 200 output pixels (oneDNN counts every image)
+    ev = _event(nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.randn(2, 8, 10, 10))
+    assert output_pixels(ev) == 200 and output_pixels(ev, per_image=True) == 100
+    dev = Device(**{**CPU.__dict__, "op_rate_table": {"convolution_kxk": [(20.0, 1e-3), (2000.0, 3e-3)]}})
+    flops = 2 * (2 * 8 * 10 * 10 * 8 * 9)                             # 230400
+    rate = 1e-3 + (math.log(200) - math.log(20)) / (math.log(2000) - math.log(20)) * 2e-3   # 2e-3
+    assert rate == pytest.approx(2e-3)
+    assert op_time(ev, dev, "fp32").compute_s == pytest.approx(flops / (rate * 1e12))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("op_overhead_us", {"convolution_kxk": -1}, "op_overhead_us.convolution_kxk must be a number >= 0"),
+    ("op_rate_table", {"convolution_kxk": [[4, 0]]}, "op_rate_table.convolution_kxk rate must be a positive"),
+    ("op_rate_table", {"convolution_kxk": "fast"}, "op_rate_table.convolution_kxk must be a list"),
+    ("cache_bytes", 2.5, "cache_bytes must be a positive integer"),
+    ("threads", 0, "threads must be a positive integer"),
+])
+def test_damaged_calibrated_fields_are_one_line(tmp_path, capsys, field, value, message):
+    dev = {"name": "cpu", "kind": "cpu", "peaks_tflops": {"fp32": 0.1}, "bandwidth_gbs": 10,
+           "cache_bandwidth_gbs": 30, "cache_bytes": 2 ** 20, "threads": 1, field: value}
+    path = tmp_path / "cpu.json"
+    path.write_text(json.dumps({"format": "inception-cost device profile", "version": 1, "device": dev}))
+    code, out, err = run(["predict", "googlenet", "--on", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_cache_bandwidth_without_cache_size_is_one_line(tmp_path, capsys):
+    path = tmp_path / "cpu.json"
+    path.write_text(json.dumps({"name": "cpu", "peaks_tflops": {"fp32": 0.1}, "bandwidth_gbs": 10,
+                                "cache_bandwidth_gbs": 30}))
+    code, out, err = run(["predict", "googlenet", "--on", str(path)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "needs both cache_bandwidth_gbs and cache_bytes" in err
