@@ -12,7 +12,7 @@ from ..report.training_table import OPTIONAL, UNITS, training_notes, training_ta
 from ..report.render import render, write_output
 from .input_option import (full_shapes, default_call, input_options, make_call, parse_dtype,
                            parse_input)
-from .layers import call_title, count_error
+from .layers import call_title, check_cpu_forward, count_error
 from .limits import check_numel
 from .options import format_option, output_option
 from .vocabulary import optimizer_name
@@ -39,13 +39,16 @@ def _batched(specs, module) -> bool:
 @click.option("--aux/--no-aux", default=True, show_default=True,
               help="Build the auxiliary classifiers where the model has them (GoogLeNet, Inception-v3).")
 @click.option("--depth", default=None, type=int, help="Aggregate by module depth K.")
+@click.option("--device", type=click.Choice(["meta", "cpu"]), default="meta", show_default=True,
+              help="meta: no memory at any size; cpu: a real step, for models whose forward "
+                   "reads tensor values (a transformer's attention mask).")
 @click.option("--checkpoint", default=None,
               help="PLAN.json (from memory --plan --save-plan): add the recompute of that "
                    "checkpointing plan as its own phase.")
 @format_option()
 @output_option()
-def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, checkpoint, fmt,
-              output):
+def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, device, checkpoint,
+              fmt, output):
     """Per-layer MACs/FLOPs of one training step of MODEL: forward (train mode),
     backward split into input- and weight-gradient work, and the optimizer step.
 
@@ -55,26 +58,33 @@ def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, checkp
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     optimizer = optimizer_name(optimizer)
-    module, default_size, label = resolve_training_model(model, aux)
+    module, default_size, label = resolve_training_model(model, aux, device=device)
     specs = [parse_input(t) for t in input_]
     dt = parse_dtype(dtype)
     if dt is not None:
         module = module.to(dt)
-    if specs:
-        if batch is None and not _batched(specs, module):
-            batch = DEFAULT_BATCH
-        call = make_call(specs, module, batch, "meta", dt)
-    else:
+    example = example_inputs(module)
+
+    def build(dev):
+        nonlocal batch
+        if specs:
+            if batch is None and not _batched(specs, module):
+                batch = DEFAULT_BATCH
+            return make_call(specs, module, batch, dev, dt)
+        if example is not None:   # a factory's example inputs carry their own batch
+            return default_call(module, default_size, batch, dev, dt, example)
         if len(default_size) == 3:
             check_numel(batch or DEFAULT_BATCH, tuple(default_size))
-        call = default_call(module, default_size, batch or DEFAULT_BATCH, "meta", dt,
-                            example_inputs(module))
+        return default_call(module, default_size, batch or DEFAULT_BATCH, dev, dt)
+    call = build("meta")
+    if device != "meta":   # a real step: check its memory before making the inputs
+        check_cpu_forward(module, call, "--device cpu")
+        call = build(device)
     try:
         report = count_training(module, inputs=call.inputs, optimizer=optimizer, freeze=freeze,
-                                name=label)
+                                name=label, device=device)
     except ForwardError as e:
-        # train runs on meta only: no --device hint, but the int64 size-overflow line of `layers`
-        raise count_error(e, "cpu") from None
+        raise count_error(e, device) from None
     title = (f"{label} training step @ {call_title(call)}, "
              f"optimizer {report.optimizer.name if report.optimizer else 'none'}")
     text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,

@@ -41,6 +41,7 @@ from . import backward_registry as _backward_registry  # noqa: F401 - registers 
 from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode,
                            watch_mixed_nodes)
 from .backward_formulas import GRADIENT_SPLITS, GradCost
+from .api import meta_value_error, reads_values
 from .engine import ForwardError, counting
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
@@ -437,6 +438,10 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         try:
             work.train()
             rows, aux = _run_step(work, state, params, args, kwargs, loss, aux_weight, owner)
+        except ForwardError as e:
+            if device == "meta" and reads_values(e):
+                raise meta_value_error(e) from None
+            raise
         finally:
             for m, training in modes:
                 m.training = training
