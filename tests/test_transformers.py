@@ -213,16 +213,36 @@ def test_count_training_meta_error_and_cpu():
     assert cpu.layers["fwd_macs"].sum() == 2 * (2 * layer_macs(8, 64, 256)) + 2 * 64 * 64
 
 
-def test_memory_meta_error_and_cpu():
+@pytest.mark.parametrize("training", [False, True])
+def test_memory_meta_error_and_cpu(training):
+    """memory() tracks on meta: the mask check fails there, in one line naming
+    device="cpu"; with the CPU target the step runs on real CPU tensors. Where meta
+    works (no mask), the real CPU step gives the same bytes as the meta one."""
+    from inception_cost.memory_analysis.api import _config, analyse
+    from inception_cost.memory_analysis.failures import ReadsValuesError
     model = _tiny_bert("cpu")
     ids = torch.randint(0, 1000, (2, 8))
     mask = torch.ones(2, 8, dtype=torch.long)
-    with pytest.raises(Exception) as e:
-        memory(model, inputs={"input_ids": ids, "attention_mask": mask})
+    opt = "adam" if training else None
+    with pytest.raises(ReadsValuesError) as e:
+        memory(model, inputs={"input_ids": ids, "attention_mask": mask}, training=training,
+               optimizer=opt)
     assert "\n" not in str(e.value) and "reads tensor values" in str(e.value)
-    assert 'device="cpu"' in str(e.value)
-    cpu = memory(model, inputs={"input_ids": ids, "attention_mask": mask}, device="cpu")
-    assert cpu.parameter_bytes == 4 * sum(p.numel() for p in model.parameters())
+    assert 'device="cpu"' in str(e.value) and "--device cpu" in str(e.value)
+    cpu = memory(model, inputs={"input_ids": ids, "attention_mask": mask}, device="cpu",
+                 training=training, optimizer=opt)
+    weights = 4 * sum(p.numel() for p in model.parameters())
+    assert cpu.parameter_bytes == weights
+    if training:   # Adam: a gradient and two moments per parameter element (fp32)
+        assert cpu.breakdown["gradients"] + cpu.breakdown["optimizer_state"] >= 3 * weights
+    meta = memory(model, inputs={"input_ids": ids}, device="cpu", training=training,
+                  optimizer=opt)
+    from inception_cost.memory_analysis.step import input_templates
+    n, temps = input_templates({"input_ids": ids})
+    cfg = _config((), n, training, opt, "fp32", "steady", "cpu", None, True, temps)
+    real = analyse(model, cfg, "bert", real=True)
+    assert (real.peak_bytes, real.breakdown, real.ops) == (meta.peak_bytes, meta.breakdown,
+                                                           meta.ops)
 
 
 # ---------------------------------------------------------------------- the CLI
