@@ -172,7 +172,8 @@ def _one_line_hint(err: str) -> None:
 def test_meta_mask_error_then_cpu_gives_the_same_counts(cpu_models):
     """transformers 5 checks the attention mask's values in the forward: on meta that
     is a ForwardError saying so in one line; device="cpu" counts. The same input on
-    both devices gives the same MACs, FLOPs and params; the all-ones mask adds no MAC,
+    both devices gives the same MACs, FLOPs, params and activations; the all-ones
+    mask adds no MAC,
     and FLOPs only for its check (a sum over its s elements and one compare)."""
     model = cpu_models["gpt2"]
     model.set_attn_implementation("sdpa")   # the default, whose mask builder checks values
@@ -185,8 +186,10 @@ def test_meta_mask_error_then_cpu_gives_the_same_counts(cpu_models):
         meta = count(model, inputs={"input_ids": _ids()})
     finally:
         model.set_attn_implementation("eager")
-    assert (cpu.total_macs, cpu.total_flops, cpu.total_params) == \
-        (meta.total_macs, meta.total_flops, meta.total_params)
+    # activations too: meta's SDPA output has the fused CPU kernel's memory layout, so
+    # the `.transpose(1, 2).contiguous()` after it copies nothing on either device
+    assert (cpu.total_macs, cpu.total_flops, cpu.total_params, cpu.total_activations) == \
+        (meta.total_macs, meta.total_flops, meta.total_params, meta.total_activations)
     assert meta.total_macs == gpt2_macs(2)
     assert masked.total_macs == meta.total_macs
     assert masked.total_flops == meta.total_flops + S + 1
