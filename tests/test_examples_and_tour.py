@@ -112,6 +112,20 @@ def test_example_my_nets_commands(monkeypatch, capsys, tmp_path):
         assert code == 0, f"`{' '.join(cmd)}`: {err}"
 
 
+def test_example_transformer_nets_commands(monkeypatch, capsys):
+    """The commands in examples/transformer_nets.py's docstring."""
+    pytest.importorskip("transformers")
+    doc = _read(os.path.join(EXAMPLES, "transformer_nets.py")).split('"""')[1]
+    cmds = [shlex.split(l, comments=True) for l in doc.splitlines()
+            if l.strip().startswith("inception-cost")]
+    assert len(cmds) >= 3
+    monkeypatch.chdir(ROOT)
+    for cmd in cmds:
+        code = main(cmd[1:])
+        out, err = capsys.readouterr()
+        assert code == 0 and out.strip(), f"`{' '.join(cmd)}`: {err}"
+
+
 def test_example_ci_gate(monkeypatch, capsys, tmp_path):
     """ci_gate.yml installs from the checkout and gates a model by its name: the
     baseline made from one path is found from another."""
