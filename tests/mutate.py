@@ -94,6 +94,15 @@ MUTATIONS = [
      '("changed" if changed or orphans else "identical")',
      '("changed" if changed else "identical")',
      [T + "test_gate_hand_edits.py", "-k", "orphan"]),
+    ("inception_cost/counting/training.py",
+     'if device == "meta" and reads_values(e):', 'if False:',
+     [T + "test_transformers.py", "-k", "count_training"]),
+    ("inception_cost/memory_analysis/api.py",
+     'if cfg.device != "cpu":', "if True:",
+     [T + "test_transformers.py", "-k", "memory_meta_error"]),
+    ("inception_cost/counting/engine.py",
+     "if x.dim() == 4:   # (N, heads", "if False:   # (N, heads",
+     [T + "test_transformers.py", "-k", "same_counts"]),
 ]
 
 
