@@ -271,6 +271,14 @@ def test_cli_meta_fails_in_one_line_then_device_cpu_works(command, monkeypatch, 
     assert out.strip()
 
 
+def test_cli_memory_fit_of_a_model_that_reads_values_is_one_error_line(monkeypatch, capsys):
+    code, out, err = _cli(["memory", "examples/transformer_nets.py:bert_tiny", "--device", "cpu",
+                           "--fit", "1GiB"], monkeypatch, capsys)
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "reads tensor values" in lines[0] and "--fit cannot search it" in lines[0]
+
+
 def test_cli_bert_tiny_layers_total_by_hand(monkeypatch, capsys):
     """examples/transformer_nets.py:bert_tiny: 2 layers, h=128, FFN 512, 128 tokens."""
     code, out, err = _cli(["layers", "examples/transformer_nets.py:bert_tiny", "--device", "cpu",

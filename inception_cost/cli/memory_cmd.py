@@ -224,10 +224,18 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         for t in modes:
             module, default_size, label = _model(model, t, aux)
             inputs, _b, chw, shown = _call(module, default_size, specs, None)
-            results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
-                                     dtype=dtype, allocator_rounding=rounding, step=step,
-                                     device=device, foreach=foreach, reserve=kept,
-                                     inputs=inputs))
+            try:
+                results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
+                                         dtype=dtype, allocator_rounding=rounding, step=step,
+                                         device=device, foreach=foreach, reserve=kept,
+                                         inputs=inputs))
+            except ReadsValuesError as e:
+                if device != "cpu":
+                    raise
+                raise UsageError(f"{str(e).split(' — ')[0]} — this model's forward reads "
+                                 "tensor values, so --fit cannot search it on the meta device "
+                                 "(each probe would be a real CPU step); analyse one size "
+                                 "with --device cpu instead") from None
         check_budget(results)
         df = fit_table(results)
         if fmt == "csv":
