@@ -4,6 +4,7 @@
     inception-cost layers examples/transformer_nets.py:bert_base --input input_ids=1x128:int64:0..30522 --depth 0
     inception-cost layers examples/transformer_nets.py:gpt2 --input input_ids=1x64:int64:0..50257 --depth 0
     inception-cost train examples/transformer_nets.py:bert_tiny --device cpu --optimizer adamw
+    inception-cost train examples/transformer_nets.py:gpt2 --input input_ids=1x16:int64:0..50257 --depth 1
 
 Each factory returns ``(model, example_inputs)``: the example is the call made when
 no ``--input`` is given (``input_ids`` and an all-ones ``attention_mask``, batch 1).

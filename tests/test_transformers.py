@@ -217,6 +217,16 @@ def test_count_training_meta_error_and_cpu():
     assert cpu.layers["fwd_macs"].sum() == 2 * (2 * layer_macs(8, 64, 256)) + 2 * 64 * 64
 
 
+def test_gpt2_training_step_forward_by_hand():
+    """GPT-2's output holds a key/value cache besides the logits: the default loss takes
+    the tensors (the logits) and the step counts on meta; its forward MACs are the hand
+    count, and the LM head's weight gradient goes to the tied token embedding."""
+    report = count_training(_gpt2(2), inputs={"input_ids": _ids()})
+    assert report.layers["fwd_macs"].sum() == gpt2_macs(2)
+    head = report.layers[report.layers["module"] == "lm_head"]
+    assert int(head["bwd_input_macs"].sum()) == S * H * GPT2_VOCAB   # dL/dx = dL/dy W
+
+
 @pytest.mark.parametrize("training", [True])
 def test_memory_meta_error_and_cpu(training):
     """memory() tracks on meta: the mask check fails there, in one line naming

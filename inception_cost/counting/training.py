@@ -228,8 +228,9 @@ def _outputs(out) -> list[torch.Tensor] | None:
         return [out]
     if isinstance(out, (list, tuple)) and out and all(isinstance(o, torch.Tensor) for o in out):
         return list(out)
-    if isinstance(out, dict) and out and all(isinstance(o, torch.Tensor) for o in out.values()):
-        keys = list(out)
+    if isinstance(out, dict) and any(isinstance(o, torch.Tensor) for o in out.values()):
+        # its tensors (a transformers output also holds a key/value cache: not an output)
+        keys = [k for k, o in out.items() if isinstance(o, torch.Tensor)]
         if "out" in out:
             keys.remove("out")
             keys.insert(0, "out")
