@@ -99,6 +99,18 @@ MUTATIONS = [
      "    for node, kind in node_map.kind.items():\n        if kind == MIXED:",
      "    return\n    for node, kind in node_map.kind.items():\n        if kind == MIXED:",
      [T + "test_training_mixed_nodes.py"]),
+    ("inception_cost/counting/training.py",
+     'if device == "meta" and reads_values(e):', 'if False:',
+     [T + "test_transformers.py", "-k", "count_training"]),
+    ("inception_cost/memory_analysis/api.py",
+     'if cfg.device != "cpu":', "if True:",
+     [T + "test_transformers.py", "-k", "memory_meta_error"]),
+    ("inception_cost/counting/engine.py",
+     "if x.dim() == 4:   # (N, heads", "if False:   # (N, heads",
+     [T + "test_transformers.py", "-k", "same_counts"]),
+    ("inception_cost/counting/placement.py",
+     "            if not writable:\n", "            if True:\n",
+     [T + "test_caller_model_untouched.py"]),
 ]
 
 

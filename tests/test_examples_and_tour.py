@@ -59,6 +59,8 @@ def _sandboxed(args: list[str], tmp) -> list[str]:
 
 @pytest.mark.parametrize("cmd", tour_commands(), ids=lambda c: " ".join(c[1:])[:70])
 def test_tour_command_runs(cmd, tmp_path, monkeypatch, capsys):
+    if any("transformer_nets.py" in a for a in cmd):
+        pytest.importorskip("transformers")
     monkeypatch.chdir(ROOT)
     args = _sandboxed(cmd[1:], tmp_path)
     code = main(args)
@@ -110,6 +112,20 @@ def test_example_my_nets_commands(monkeypatch, capsys, tmp_path):
         assert code == 0, f"`{' '.join(cmd)}`: {err}"
 
 
+def test_example_transformer_nets_commands(monkeypatch, capsys):
+    """The commands in examples/transformer_nets.py's docstring."""
+    pytest.importorskip("transformers")
+    doc = _read(os.path.join(EXAMPLES, "transformer_nets.py")).split('"""')[1]
+    cmds = [shlex.split(l, comments=True) for l in doc.splitlines()
+            if l.strip().startswith("inception-cost")]
+    assert len(cmds) >= 3
+    monkeypatch.chdir(ROOT)
+    for cmd in cmds:
+        code = main(cmd[1:])
+        out, err = capsys.readouterr()
+        assert code == 0 and out.strip(), f"`{' '.join(cmd)}`: {err}"
+
+
 def test_example_ci_gate(monkeypatch, capsys, tmp_path):
     """ci_gate.yml installs from the checkout and gates a model by its name: the
     baseline made from one path is found from another."""
@@ -130,3 +146,45 @@ def test_example_ci_gate(monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(tmp_path / "second")
     args = [base if a == "costs/" else a for a in shlex.split(gate)[1:]]
     assert main(args) == 0, capsys.readouterr().err
+
+
+# ---- README "Transformers": the Python example prints what the README shows; its commands run
+def _transformers_section() -> str:
+    text = _read(os.path.join(ROOT, "README.md"))
+    return re.search(r"\n## Transformers\n(.*?)\n## ", text, re.S).group(1)
+
+
+def _blocks(section: str) -> list[str]:
+    return re.findall(r"```[a-z]*\n(.*?)```", section, re.S)
+
+
+def _lines(text: str) -> list[str]:
+    return [l.rstrip() for l in text.strip().splitlines()]
+
+
+def test_readme_transformers_python_example(capsys):
+    pytest.importorskip("transformers")
+    code, printed = _blocks(_transformers_section())[:2]
+    exec(compile(code, "README.md (Transformers)", "exec"), {"__name__": "readme"})
+    assert _lines(capsys.readouterr().out) == _lines(printed)
+
+
+def test_readme_transformers_commands(monkeypatch, capsys):
+    """The commands of the section run; the first fails on meta with one error line
+    naming --device cpu (as its comment says), the GPT-2 one prints the README's table."""
+    pytest.importorskip("transformers")
+    blocks = _blocks(_transformers_section())
+    cmds = [shlex.split(l, comments=True) for l in blocks[2].splitlines() if l.strip()]
+    assert len(cmds) == 5 and all(c[0] == "inception-cost" for c in cmds)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "100")
+    for cmd in cmds:
+        code = main(cmd[1:])
+        out, err = capsys.readouterr()
+        if cmd == cmds[0]:
+            lines = err.strip().splitlines()
+            assert code == 2 and len(lines) == 1 and "--device cpu" in lines[0], err
+        else:
+            assert code == 0 and out.strip(), f"`{' '.join(cmd)}` exited {code}: {err[-300:]}"
+        if "gpt2" in cmd[2]:   # the centred title's padding aside, the lines shown
+            assert [l.strip() for l in _lines(out)] == [l.strip() for l in _lines(blocks[3])]

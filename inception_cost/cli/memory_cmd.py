@@ -13,6 +13,7 @@ from ..errors import UsageError
 from ..memory_analysis.api import (DEFAULT_RESERVE, fit_batch, memory, memory_optimizer,
                                    reserve_bytes)
 from ..memory_analysis.categories import DESCRIPTIONS
+from ..memory_analysis.failures import ReadsValuesError
 from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DEVICES, DTYPES, STEPS, check_options
@@ -96,10 +97,25 @@ def check_combination(fit_: str | None, batch_given: bool, timeline: bool,
                          f"(got --format {fmt})")
 
 
-def _model(spec: str, training: bool, aux: bool):
+def _model(spec: str, training: bool, aux: bool, device: str = "meta"):
     """(module, default C x H x W, label): with the training-only heads `train` builds for a
     training step (``resolve_training_model``), without them for inference."""
-    return resolve_training_model(spec, aux) if training else resolve_model(spec)
+    return resolve_training_model(spec, aux, device=device) if training else \
+        resolve_model(spec, device=device)
+
+
+def _check_real_step(module, training: bool, optimizer: str) -> None:
+    """UsageError when a real CPU step of ``module`` would hold more than the real-forward
+    limit in weights alone (x 2 with gradients, + the optimizer's state per element)."""
+    from .limits import real_forward_cap
+    states = {"none": 0, "sgd": 0, "momentum": 1, "rmsprop": 1, "adagrad": 1}.get(optimizer, 2)
+    copies = (2 + states) if training else 1
+    need = copies * sum(p.numel() * p.element_size() for p in module.parameters())
+    cap = real_forward_cap()
+    if need > cap:
+        raise UsageError(f"--device cpu runs this model's step for real (its forward reads "
+                         f"tensor values), which needs at least {need / 2**30:,.1f} GiB, over "
+                         f"the {cap / 2**30:.1f} GiB limit")
 
 
 def _call(module, default_size, specs, batch, training: bool):
@@ -204,12 +220,19 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         results = []
         for t in modes:
             module, default_size, label = _model(model, t, aux)
-            # the batch is what --fit searches: the call only fixes the per-sample size
             inputs, _b, chw, shown = _call(module, default_size, specs, None, False)
-            results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
-                                     dtype=dtype, allocator_rounding=rounding, step=step,
-                                     device=device, foreach=foreach, reserve=kept,
-                                     inputs=inputs))
+            try:
+                results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
+                                         dtype=dtype, allocator_rounding=rounding, step=step,
+                                         device=device, foreach=foreach, reserve=kept,
+                                         inputs=inputs))
+            except ReadsValuesError as e:
+                if device != "cpu":
+                    raise
+                raise UsageError(f"{str(e).split(' — ')[0]} — this model's forward reads "
+                                 "tensor values, so --fit cannot search it on the meta device "
+                                 "(each probe would be a real CPU step); analyse one size "
+                                 "with --device cpu instead") from None
         check_budget(results)
         df = fit_table(results)
         if fmt == "csv":
@@ -234,9 +257,19 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
     if wrapped is not None:      # --checkpoint PLAN.json: the model as planned
         module = wrapped
     inputs, batch, chw, shown = _call(module, default_size, specs, batch, train)
-    report = memory(module, chw, batch=batch, training=train, optimizer=optimizer,
-                    dtype=dtype, allocator_rounding=rounding, step=step, name=label,
-                    device=device, foreach=foreach, inputs=inputs)
+    args = dict(batch=batch, training=train, optimizer=optimizer, dtype=dtype,
+                allocator_rounding=rounding, step=step, name=label, device=device,
+                foreach=foreach, inputs=inputs)
+    real = False
+    try:
+        report = memory(module, chw, **args)
+    except ReadsValuesError:
+        if device != "cpu" or wrapped is not None:
+            raise
+        # the forward reads values: the step runs for real, on the model built on the CPU
+        _check_real_step(module, train, optimizer if train else "none")
+        module, _size, _label = _model(model, train, aux, device="cpu")
+        report, real = memory(module, chw, **args), True
     if plots_dir:
         from ..report.memory_plots import module_bars, plot_stem, timeline_plot
         tag = f"{plot_stem(label)}_b{batch}_{'train' if train else 'inference'}"
@@ -265,6 +298,9 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
              f"bytes: {'rounded up to 512-byte blocks per allocation (CUDA caching allocator)' if rounding else 'exact (dtype size x elements), no allocator rounding'}; "
              "peak = most bytes alive after any op"]
     notes.append(target_note(report))
+    if real:
+        notes.append("tracked on a real CPU step (the forward reads tensor values); integer "
+                     "inputs all zeros")
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
     parts = [render(summary, fmt, title=f"{label} @ {shown} {dtype}: "
                                         f"{what}", notes=notes)]

@@ -11,7 +11,7 @@ from ..report.training_table import OPTIONAL, UNITS, training_notes, training_ta
 from ..report.render import render, write_output
 from .input_option import (batch_for, default_call, input_options, make_call, parse_dtype,
                            parse_input)
-from .layers import call_title, count_error
+from .layers import call_title, check_cpu_forward, count_error
 from .limits import check_numel
 from .options import batch_option, format_option, optimizer_option, output_option
 from .vocabulary import optimizer_name
@@ -27,13 +27,16 @@ from .vocabulary import optimizer_name
 @click.option("--aux/--no-aux", default=True, show_default=True,
               help="Build the auxiliary classifiers where the model has them (GoogLeNet, Inception-v3).")
 @click.option("--depth", default=None, type=int, help="Aggregate by module depth K.")
+@click.option("--device", type=click.Choice(["meta", "cpu"]), default="meta", show_default=True,
+              help="meta: no memory at any size; cpu: a real step, for models whose forward "
+                   "reads tensor values (a transformer's attention mask).")
 @click.option("--checkpoint", default=None,
               help="PLAN.json (from memory --plan --save-plan): add the recompute of that "
                    "checkpointing plan as its own phase.")
 @format_option()
 @output_option()
-def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, checkpoint, fmt,
-              output):
+def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, device, checkpoint,
+              fmt, output):
     """Per-layer MACs/FLOPs of one training step of MODEL: forward (train mode),
     backward split into input- and weight-gradient work, and the optimizer step.
 
@@ -43,25 +46,29 @@ def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, checkp
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     optimizer = optimizer_name(optimizer)
-    module, default_size, label = resolve_training_model(model, aux)
+    module, default_size, label = resolve_training_model(model, aux, device=device)
     specs = [parse_input(t) for t in input_]
     dt = parse_dtype(dtype)
     if dt is not None:
         module = module.to(dt)
     example = example_inputs(module)
     batch = batch_for(batch, specs, module, True, example)
-    if specs:
-        call = make_call(specs, module, batch, "meta", dt)
-    else:
+
+    def build(dev):
+        if specs:
+            return make_call(specs, module, batch, dev, dt)
         if len(default_size) == 3 and example is None:
             check_numel(batch, tuple(default_size))
-        call = default_call(module, default_size, batch, "meta", dt, example)
+        return default_call(module, default_size, batch, dev, dt, example)
+    call = build("meta")
+    if device != "meta":   # a real step: check its memory before making the inputs
+        check_cpu_forward(module, call, "--device cpu")
+        call = build(device)
     try:
         report = count_training(module, inputs=call.inputs, optimizer=optimizer, freeze=freeze,
-                                name=label)
+                                name=label, device=device)
     except ForwardError as e:
-        # train runs on meta only: no --device hint, but the int64 size-overflow line of `layers`
-        raise count_error(e, "cpu") from None
+        raise count_error(e, device) from None
     title = (f"{label} training step @ {call_title(call)}, "
              f"optimizer {optimizer if report.optimizer else 'none'}")
     text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,

@@ -107,8 +107,8 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
             x = xs[0]
             best = smallest_input(inner, x.shape[1], int(min(x.shape[2:])), batch=1)
             raise InputTooSmallError(e.module, tuple(x.shape[1:]), best) from None
-        if device == "meta" and any(k in e.original.lower() for k in META_VALUE_ERRORS):
-            raise ForwardError(e.module, f"{e.original}\n{META_VALUE_HINT}") from None
+        if device == "meta" and reads_values(e):
+            raise meta_value_error(e) from None
         raise
     if strict:
         _check_strict(records)
@@ -124,8 +124,23 @@ def count(model: nn.Module, input_size: Sequence[int] | None = None, inputs: Any
 META_VALUE_ERRORS = ("meta tensor", "on meta", "meta device", "data-dependent", "data dependent",
                      "meta_nonzero")
 META_VALUE_HINT = ("the model's forward reads tensor values, which the meta device does not "
-                   "have: count(..., device=\"cpu\") runs a real forward (same counts; memory "
-                   "grows with the input)")
+                   "have: device=\"cpu\" runs a real forward (same counts; memory grows with "
+                   "the input)")
+
+
+def reads_values(e: ForwardError) -> bool:
+    """Whether a forward failed on the meta device because it read tensor values."""
+    return any(k in e.original.lower() for k in META_VALUE_ERRORS)
+
+
+def meta_value_error(e: ForwardError) -> ForwardError:
+    """``e`` as one line that says the forward reads tensor values and that
+    ``device="cpu"`` works; ``original`` stays PyTorch's own message (the CLI adds its
+    own ``--device cpu`` hint to it)."""
+    first = e.original.splitlines()[0] if e.original else ""
+    err = ForwardError(e.module, f"{first} — {META_VALUE_HINT}")
+    err.original = e.original
+    return err
 
 
 def _check_strict(records: list[OpRecord]) -> None:

@@ -46,10 +46,12 @@ def _tensors(model: nn.Module) -> list[torch.Tensor]:
     return list(model.parameters()) + list(model.buffers())
 
 
-def _placed(t: torch.Tensor, device: str) -> torch.Tensor:
+def _placed(t: torch.Tensor, device: str, writable: bool = False) -> torch.Tensor:
     if t.device.type == torch.device(device).type and device != "meta":
         if isinstance(t, nn.Parameter):
-            return t                      # weights are read, never written, by a forward
+            if not writable:
+                return t                  # weights are read, never written, by a forward
+            return nn.Parameter(t.detach().clone(), requires_grad=t.requires_grad)
         return t.detach().clone()
     if device == "meta":
         new = torch.empty_like(t, device="meta")
@@ -74,8 +76,12 @@ def counting_copy(model: nn.Module, device: str) -> nn.Module:
     return copy_on(model, device)
 
 
-def copy_on(model: nn.Module, device: str) -> nn.Module:
+def copy_on(model: nn.Module, device: str, writable: bool = False) -> nn.Module:
     """A copy of ``model`` with every parameter and buffer on ``device`` (sharing preserved).
+
+    ``writable``: parameters already on ``device`` are copied too (a training step
+    writes their ``.grad`` and the optimizer their values); otherwise a forward-only
+    copy shares them with the caller's model.
 
     Module objects are copied (their attribute dicts shallowly) and their parameters and
     buffers replaced; a module or tensor reachable under two names stays one object."""
@@ -83,7 +89,7 @@ def copy_on(model: nn.Module, device: str) -> nn.Module:
     with torch.inference_mode(False), torch.no_grad():
         for t in _tensors(model):
             if id(t) not in tensors:
-                tensors[id(t)] = _placed(t, device)
+                tensors[id(t)] = _placed(t, device, writable)
     try:
         return _clone(model, {}, tensors)
     except Exception:  # noqa: BLE001 - an unusual module layout: fall back to deepcopy

@@ -41,6 +41,7 @@ from .arguments import (check_aux_weight, check_device, check_formulas, check_fr
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode,
                            watch_mixed_nodes)
+from .api import meta_value_error, reads_values
 from .engine import ForwardError, counting
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
@@ -240,8 +241,9 @@ def _outputs(out) -> list[torch.Tensor] | None:
         return [out]
     if isinstance(out, (list, tuple)) and out and all(isinstance(o, torch.Tensor) for o in out):
         return list(out)
-    if isinstance(out, dict) and out and all(isinstance(o, torch.Tensor) for o in out.values()):
-        keys = list(out)
+    if isinstance(out, dict) and any(isinstance(o, torch.Tensor) for o in out.values()):
+        # its tensors (a transformers output also holds a key/value cache: not an output)
+        keys = [k for k, o in out.items() if isinstance(o, torch.Tensor)]
         if "out" in out:
             keys.remove("out")
             keys.insert(0, "out")
@@ -303,7 +305,7 @@ def _step_state(model: nn.Module, device: str) -> tuple[nn.Module, dict | None]:
     the module tree is made); a shared tensor gets one leaf. On a real device the
     step runs on a copy with the weights moved there."""
     if device != "meta":
-        return copy_on(model, device), None
+        return copy_on(model, device, writable=True), None
     leaves: dict[int, torch.Tensor] = {}
     state: dict[str, torch.Tensor] = {}
     for named in (model.named_parameters(remove_duplicate=False),
@@ -460,6 +462,10 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
             work.train()
             rows, aux = _run_step(work, state, params, args, kwargs, loss, aux_weight, owner,
                                   extra)
+        except ForwardError as e:
+            if device == "meta" and reads_values(e):
+                raise meta_value_error(e) from None
+            raise
         finally:
             for m, training in modes:
                 m.training = training

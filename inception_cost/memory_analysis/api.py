@@ -15,7 +15,7 @@ from ..errors import UsageError
 from .analysis import (INT64_MAX, live_by_category, module_frame, public_columns,
                        resolve_modules, rounded, timeline_frame)
 from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
-from .failures import TooLargeError
+from .failures import ReadsValuesError, TooLargeError
 from .result import MemoryReport
 from .run import track
 from .step import DEVICES, DTYPES, OPTIMIZERS, STEPS, StepConfig, cast, input_templates
@@ -157,9 +157,21 @@ def _on_device(model: nn.Module, dtype: str):
     return model, "cpu", mode
 
 
-def _tracked(module: nn.Module, cfg: StepConfig):
-    module = copy_on(unwrap(module), "meta")   # the structure is copied, the data never
-    module, device, mode = _on_device(module, cfg.dtype)
+def has_values(module: nn.Module) -> bool:
+    """Whether every parameter and buffer holds data (none is on the meta device)."""
+    return not any(t.device.type == "meta" for t in (*module.parameters(), *module.buffers()))
+
+
+def _tracked(module: nn.Module, cfg: StepConfig, real: bool = False):
+    """The program of ``cfg`` run under a tracker: on the meta device (or fake CPU
+    tensors), the data never copied; ``real``: on a CPU copy of ``module`` with its
+    values, for a forward that reads them."""
+    if real:
+        module = cast(copy_on(unwrap(module), "cpu", writable=True), cfg.dtype)
+        device, mode = "cpu", contextlib.nullcontext()
+    else:
+        module = copy_on(unwrap(module), "meta")   # the structure is copied, the data never
+        module, device, mode = _on_device(module, cfg.dtype)
     with mode:
         tracker = track(module, cfg, device)
     return module, tracker
@@ -172,9 +184,10 @@ def peak_bytes(module: nn.Module, cfg: StepConfig, rounding: bool = False) -> in
 
 
 def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
-            rounding: bool = False) -> MemoryReport:
-    """Track ``cfg`` on ``module`` and build the report (bytes)."""
-    module, tracker = _tracked(module, cfg)
+            rounding: bool = False, real: bool = False) -> MemoryReport:
+    """Track ``cfg`` on ``module`` and build the report (bytes); ``real``: run it on
+    CPU tensors with the model's values (see :func:`memory`)."""
+    module, tracker = _tracked(module, cfg, real)
     internal = live_by_category(tracker, rounding)
     modules = resolve_modules(tracker)
     timeline = timeline_frame(tracker, internal, modules)
@@ -227,10 +240,23 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     takes them (a tensor, a tuple of tensors, a dict of keyword tensors, or (tuple,
     dict)); only their shapes and integer dtypes are used, and their first size is
     the batch. Float inputs take ``dtype``.
+    A forward that reads tensor values (transformers checks its attention mask's) cannot
+    run on meta: with ``device="cpu"`` the step then runs on real CPU tensors, on a copy
+    of the model with its values (integer inputs all zeros: a mask of zeros pads every
+    position); a model given on the meta device, or another target, is a
+    ``ReadsValuesError`` (one line).
     """
     module, chw, label, n, temps = _model_and_input(model, input_size, batch, training, inputs)
     cfg = _config(chw, n, training, optimizer, dtype, step, device, foreach, workspace, temps)
-    return analyse(module, cfg, name or label, bool(allocator_rounding))
+    try:
+        return analyse(module, cfg, name or label, bool(allocator_rounding))
+    except ReadsValuesError as e:
+        if cfg.device != "cpu":
+            raise
+        if not has_values(module):
+            raise ReadsValuesError(f"{e} (the model is on the meta device: build it on the "
+                                   "CPU, with values, for a real forward)") from None
+        return analyse(module, cfg, name or label, bool(allocator_rounding), real=True)
 
 
 __all__ = ["memory", "analyse", "MemoryReport", "CATEGORIES"]

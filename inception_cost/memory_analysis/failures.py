@@ -12,12 +12,16 @@ from .categories import BACKWARD, FORWARD, OPTIMIZER
 from .tracker import InplaceModifiedError
 
 META_HINT = ("this model's forward reads tensor values, which the meta device (where memory "
-             "is tracked) does not have, so `memory` cannot analyse it; `layers --device cpu` "
-             "counts it with a real forward")
+             "is tracked) does not have; target the CPU (device=\"cpu\"; CLI: --device cpu) "
+             "to track a real CPU forward instead")
 _META_MARKERS = ("meta tensor", "on meta", "meta device", "data-dependent", "data dependent",
                  "_local_scalar_dense", "dynamicoutputshape")
 SIZE_HINT = ("a tensor of the model would exceed 2^63 - 1 bytes; use a smaller --batch or "
              "--input")
+
+
+class ReadsValuesError(UsageError):
+    """The model's forward read tensor values, which the meta device does not have."""
 
 
 class TooLargeError(UsageError):
@@ -46,5 +50,5 @@ def step_error(phase: int, module: str, exc: BaseException) -> UsageError:
     if "overflow" in low:
         return TooLargeError(f"{what} — {SIZE_HINT}")
     if any(k in low for k in _META_MARKERS):
-        return UsageError(f"{what} — {META_HINT}")
+        return ReadsValuesError(f"{what} — {META_HINT}")
     return UsageError(what)
