@@ -148,13 +148,37 @@ def test_budget_below_static_states_how_much(capsys, tmp_path, net):
     out = tmp_path / "plan.json"
     code, _o, err = run(BASE + ["--budget", f"{static - 1}B", "--plan", "--save-plan",
                                 str(out)], capsys)
-    one_error(code, err, f"alone need: ")
+    one_error(code, err, "alone need: ")
     assert f"({static:,} bytes)" in err
     assert not out.exists()
 
 
-def test_unreachable_budget_states_the_lowest_peak(capsys, tmp_path, net):
-    lowest = min(peak(net, c, 8) for c in SUBSETS)    # brute force over every plan
+def test_budget_equal_to_a_batch_peak_fits(net, answer):
+    """A batch whose peak equals the budget fits (<=, not <): --fit set to the exact peak of
+    the largest batch with every candidate wrapped, and no reserve, gives that batch."""
+    b = answer[1]["largest_batch"]
+    exact = peak(net, FIT_BLOCKS, b)
+    rows = cli_json(["memory", NET, "--input", "3x16x16", "--fit", f"{exact}B", "--reserve",
+                     "0", "--checkpoint", "auto", "--format", "json"])
+    auto = [r for r in rows if r["checkpointing"] == "auto"][0]
+    assert auto["largest_batch"] == b and auto["peak_bytes"] <= exact
+
+
+@pytest.fixture(scope="module")
+def lowest8(net):
+    """The lowest peak (bytes) any plan reaches at batch 8: brute force over every plan."""
+    return min(peak(net, c, 8) for c in SUBSETS)
+
+
+def test_budget_equal_to_the_lowest_peak_fits(capsys, lowest8):
+    code, out, err = run(BASE + ["--budget", f"{lowest8}B", "--plan", "--format", "json"],
+                         capsys)
+    assert code == 0, err
+    assert json.loads(out)["peak_bytes"] == lowest8
+
+
+def test_unreachable_budget_states_the_lowest_peak(capsys, tmp_path, lowest8):
+    lowest = lowest8
     out = tmp_path / "plan.json"
     code, _o, err = run(BASE + ["--budget", f"{lowest - 1}B", "--plan", "--save-plan",
                                 str(out)], capsys)
