@@ -28,6 +28,7 @@ import torch
 from inception_cost import apply_checkpointing, memory
 from inception_cost.checkpointing import candidate_modules
 from inception_cost.cli import main
+from inception_cost.report.units import human_bytes
 
 from checkpoint_nets import FIT_BLOCKS, FitNet
 from micro import run
@@ -208,3 +209,13 @@ def test_bad_plan_files(capsys, tmp_path, content, needle):
     code, _o, err = run(BASE + ["--checkpoint", str(path), "-o", str(target)], capsys)
     one_error(code, err, needle)
     assert not target.exists()
+
+
+def test_fit_below_batch_1_with_every_candidate(capsys, net):
+    """No batch fits even with every candidate checkpointed: one error line naming what
+    batch 1 needs (not a table of zeros)."""
+    need = peak(net, FIT_BLOCKS, 1)
+    code, _o, err = run(["memory", NET, "--input", "3x16x16", "--fit", f"{need - 1}B",
+                         "--reserve", "0", "--checkpoint", "auto"], capsys)
+    one_error(code, err, "holds no training batch, even with every candidate")
+    assert f"batch 1 needs {human_bytes(need)} ({need:,} bytes)" in err

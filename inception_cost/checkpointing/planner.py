@@ -248,7 +248,8 @@ def fit_with_checkpointing(model, budget, input_size=None, *, optimizer: str = "
     ``fit_batch``'s: a percentage of the budget or a size) with checkpointing: the largest
     batch at which checkpointing every candidate fits (searched like ``fit_batch``), and
     the planner's least-recompute plan at that batch for the budget less the reserve.
-    Returns (batch, peak bytes with every candidate, CheckpointPlanResult or None when 0)."""
+    Returns (batch, peak bytes with every candidate at that batch - at batch 1 when no
+    batch fits -, CheckpointPlanResult or None when no batch fits)."""
     from dataclasses import replace
 
     from ..memory_analysis.api import max_batch, reserve_bytes
@@ -267,8 +268,8 @@ def fit_with_checkpointing(model, budget, input_size=None, *, optimizer: str = "
     best, seen = largest_batch(
         lambda b: peak_bytes(work, replace(cfg, batch=b), allocator_rounding), budget_bytes,
         max_batch(chw, cfg.dtype))
-    if best == 0:
-        return 0, 0, None
+    if best == 0:           # the peak is batch 1's with every candidate (0: too large)
+        return 0, seen.get(1) or 0, None
     plan = checkpoint_plan(module, (best, *chw), budget=budget_bytes, optimizer=optimizer,
                            dtype=dtype, step=step, allocator_rounding=allocator_rounding,
                            max_analyses=max_analyses, name=label)

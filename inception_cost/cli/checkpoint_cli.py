@@ -12,6 +12,8 @@ from ..report.units import human_bytes
 
 
 def _h(v) -> str:
+    if v is None or v != v:      # no batch fits: no peak (None, or NaN in a frame)
+        return "-"
     return human_bytes(v) if v else "0"
 
 
@@ -93,6 +95,11 @@ def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, ro
                                                   dtype=dtype, step=step,
                                                   allocator_rounding=rounding,
                                                   reserve=reserve)
+        if best == 0:
+            raise UsageError(f"--fit {human_bytes(size)} (less the reserve, {reserve}) holds no "
+                             "training batch, even with every candidate module checkpointed: "
+                             f"batch 1 needs {human_bytes(peak)} ({peak:,} bytes)"
+                             if peak else f"--fit {human_bytes(size)} holds no training batch")
         df = fit_checkpoint_table(without, best, peak, plan)
         if fmt in ("csv", "json"):
             text = to_csv(df) if fmt == "csv" else df.to_json(orient="records", indent=2) + "\n"
