@@ -57,3 +57,24 @@ class TinyNet(nn.Module):
 
 
 BLOCKS = ["stem", "block1", "block2", "block3", "block4", "block5", "block6"]
+
+
+class FitNet(nn.Module):
+    """A smaller network for the whole-batch searches (``memory --fit --checkpoint auto``):
+    four candidates (stem, block1, block2, block3), 16x16 inputs."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = conv(3, 16)
+        self.block1 = Branches(16, 8, 12)            # -> 36 channels
+        self.block2 = Residual(36, 20)
+        self.block3 = conv(36, 48)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(48, classes)
+
+    def forward(self, x):
+        x = self.block3(self.block2(self.block1(self.stem(x))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+FIT_BLOCKS = ["stem", "block1", "block2", "block3"]

@@ -242,17 +242,22 @@ def _prove(cands, cost, limit, greedy, peaks: _Peaks, budget: int, max_analyses:
 
 def fit_with_checkpointing(model, budget, input_size=None, *, optimizer: str = "adam",
                            dtype: str = "fp32", step: str = "steady",
-                           allocator_rounding: bool = False, max_analyses: int = 64):
-    """Largest training batch that fits ``budget`` (bytes or a size) with checkpointing:
-    the largest batch at which checkpointing every candidate fits (searched like
-    ``fit_batch``), and the planner's least-recompute plan at that batch.  Returns
-    (batch, peak bytes with every candidate, CheckpointPlanResult or None when 0)."""
+                           allocator_rounding: bool = False, max_analyses: int = 64,
+                           reserve: int | str = "5%"):
+    """Largest training batch that fits ``budget`` (bytes or a size) less ``reserve`` (as
+    ``fit_batch``'s: a percentage of the budget or a size) with checkpointing: the largest
+    batch at which checkpointing every candidate fits (searched like ``fit_batch``), and
+    the planner's least-recompute plan at that batch for the budget less the reserve.
+    Returns (batch, peak bytes with every candidate at that batch - at batch 1 when no
+    batch fits -, CheckpointPlanResult or None when no batch fits)."""
     from dataclasses import replace
 
+    from ..memory_analysis.api import max_batch, reserve_bytes
     from ..memory_analysis.fit import largest_batch
     module, chw, label = _resolve(model, input_size)
     _n, chw = _split_input(chw, 1)
     budget_bytes = _budget(budget)
+    budget_bytes -= reserve_bytes(reserve, budget_bytes)
     cfg = StepConfig(batch=1, input_size=chw, training=True,
                      optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(), step=step)
     cands = candidate_modules(module)
@@ -261,9 +266,10 @@ def fit_with_checkpointing(model, budget, input_size=None, *, optimizer: str = "
     for m in cands:
         mods[m].__class__ = checkpointed_class(type(mods[m]))
     best, seen = largest_batch(
-        lambda b: peak_bytes(work, replace(cfg, batch=b), allocator_rounding), budget_bytes)
-    if best == 0:
-        return 0, 0, None
+        lambda b: peak_bytes(work, replace(cfg, batch=b), allocator_rounding), budget_bytes,
+        max_batch(chw, cfg.dtype))
+    if best == 0:           # the peak is batch 1's with every candidate (0: too large)
+        return 0, seen.get(1) or 0, None
     plan = checkpoint_plan(module, (best, *chw), budget=budget_bytes, optimizer=optimizer,
                            dtype=dtype, step=step, allocator_rounding=allocator_rounding,
                            max_analyses=max_analyses, name=label)

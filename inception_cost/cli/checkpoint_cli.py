@@ -12,6 +12,8 @@ from ..units import human_bytes
 
 
 def _h(v) -> str:
+    if v is None or v != v:      # no batch fits: no peak (None, or NaN in a frame)
+        return "-"
     return human_bytes(v) if v else "0"
 
 
@@ -63,7 +65,8 @@ def fit_checkpoint_table(without, with_batch: int, with_peak: int, plan) -> pd.D
 
 
 def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, rounding,
-                         fit_, budget, plan_, save_plan, checkpoint, fmt, output):
+                         fit_, budget, plan_, save_plan, checkpoint, fmt, output,
+                         reserve="5%"):
     """``memory`` with checkpointing options.  Prints and returns None, or returns the
     model wrapped by ``--checkpoint PLAN.json`` for the usual memory report."""
     from ..checkpointing.apply import apply_checkpointing
@@ -86,10 +89,17 @@ def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, ro
         module, default_size, label = resolve_training_model(model)
         chw = parse_chw(input_) if input_ else default_size
         without = fit_batch(module, size, chw, training=True, optimizer=optimizer,
-                            dtype=dtype, allocator_rounding=rounding, step=step)
+                            dtype=dtype, allocator_rounding=rounding, step=step,
+                            reserve=reserve)
         best, peak, plan = fit_with_checkpointing(module, size, chw, optimizer=optimizer,
                                                   dtype=dtype, step=step,
-                                                  allocator_rounding=rounding)
+                                                  allocator_rounding=rounding,
+                                                  reserve=reserve)
+        if best == 0:
+            raise UsageError(f"--fit {human_bytes(size)} (less the reserve, {reserve}) holds no "
+                             "training batch, even with every candidate module checkpointed: "
+                             f"batch 1 needs {human_bytes(peak)} ({peak:,} bytes)"
+                             if peak else f"--fit {human_bytes(size)} holds no training batch")
         df = fit_checkpoint_table(without, best, peak, plan)
         if fmt in ("csv", "json"):
             text = to_csv(df) if fmt == "csv" else df.to_json(orient="records", indent=2) + "\n"
@@ -100,7 +110,7 @@ def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, ro
                                                     if s else "-")
             notes = [f"training step ({optimizer}, {step}); auto: largest batch at which "
                      "checkpointing every candidate fits, with the least-recompute plan at "
-                     "that batch"]
+                     f"that batch; both keep the reserve ({reserve}) free"]
             if plan is not None:
                 notes.append(f"plan ({plan.method}): {', '.join(plan.modules) or '(none)'}")
             text = render(shown, fmt, title=f"{label} {'x'.join(map(str, chw))} {dtype}: "

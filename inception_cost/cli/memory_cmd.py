@@ -205,7 +205,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
             raise UsageError("checkpoint planning takes one image --input (C x H x W)")
         wrapped = memory_checkpointing(model, train, optimizer, batch or default_batch(train),
                                        input_[0] if input_ else None, dtype, step, rounding,
-                                       fit_, budget, plan_, save_plan, checkpoint, fmt, output)
+                                       fit_, budget, plan_, save_plan, checkpoint, fmt, output,
+                                       reserve)
         if wrapped is None:
             return
     batch_given = ctx.get_parameter_source("batch") != click.core.ParameterSource.DEFAULT
