@@ -24,7 +24,7 @@ built (``build_peak_model`` returns None) and the planner analyses every set it 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch.nn as nn
@@ -33,7 +33,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 from ..counting.placement import copy_on, unwrap
 from ..memory_analysis.analysis import INT64_MAX, resolve_modules, rounded
 from ..memory_analysis.api import _on_device
-from ..memory_analysis.categories import BACKWARD, FORWARD
+from ..memory_analysis.categories import BACKWARD, GRADIENTS, OPTIMIZER, SAVED
 from ..memory_analysis.run import track
 from ..memory_analysis.step import StepConfig
 from ..memory_analysis.tracker import StorageTracker
@@ -46,6 +46,7 @@ class Recording:
     """One analysed step: the finished tracker, each op's module (backward ops resolved to
     the forward module), and the checkpointed modules' runs as (module, phase, first op,
     end op) - ops [first, end) ran inside that module's own forward."""
+    module: nn.Module
     tracker: StorageTracker
     modules: list[str]
     runs: list[tuple[str, int, int, int]]
@@ -82,7 +83,7 @@ def record(model: nn.Module, cfg: StepConfig, wrapped=()) -> Recording:
         elif open_.get(name):
             start, phase0 = open_[name].pop()
             runs.append((name, phase0, start, n))
-    return Recording(tracker, resolve_modules(tracker), runs)
+    return Recording(module, tracker, resolve_modules(tracker), runs)
 
 
 def _owner_of(path, cands: list[str]) -> int:
@@ -127,8 +128,13 @@ def align(u: Recording, w: Recording, cands: list[str]):
             return None
         recompute[j] = near
         j += 1
-    if i != tu.n:
+    # W may stop before U's optimizer step (recorded without one): U's optimizer ops go
+    # after W's last op
+    rest = range(i, tu.n)
+    if any(tu.op_phases[x] != OPTIMIZER for x in rest):
         return None
+    for k, x in enumerate(rest):
+        pos[x] = tw.n + k
     return pos, recompute
 
 
@@ -182,7 +188,10 @@ def _intervals(rec: Recording, owner_of_op, where, rounding: bool, t_end: int):
         size = rounded(r.nbytes, rounding)
         if size == 0:
             continue
-        owner = owner_of_op(r.born) if r.born < tr.n and r.segments[0][1] >= 4 else -1
+        # parameters, buffers, optimizer state and gradients live alike in every plan
+        owned = r.born < tr.n and r.segments[0][1] >= SAVED and \
+            all(cat != GRADIENTS for _, cat in r.segments)
+        owner = owner_of_op(r.born) if owned else -1
         start = where(r.born, False)
         end = t_end if r.died < 0 else where(r.died, True)
         if end > start:
@@ -201,13 +210,14 @@ def build_peak_model(model: nn.Module, cfg: StepConfig, cands: list[str],
     reused from ``plain`` when given, and W), or None where the runs do not align."""
     cands = list(cands)
     u = plain if plain is not None else record(model, cfg)
-    w = record(model, cfg, cands)
+    # W without the optimizer: its step is the same in every plan (U's is used)
+    w = record(model, replace(cfg, optimizer="none"), cands)
     al = align(u, w, cands)
     if al is None:
         return None
     pos, block = al
     tu, tw = u.tracker, w.tracker
-    t = tw.n
+    t = tw.n + sum(1 for p in tu.op_phases if p == OPTIMIZER)
     u_owner = [_owner_of(m, cands) for m in u.modules]
     w_owner = [(int(block[j]) if block[j] >= 0 else _owner_of(m, cands))
                for j, m in enumerate(w.modules)]
@@ -239,6 +249,7 @@ def build_peak_model(model: nn.Module, cfg: StepConfig, cands: list[str],
             diff[owner, start] += size
             diff[owner, end] -= size
     cum = np.cumsum(diff, axis=1)[:, :t]
+    block = np.concatenate([block, np.full(t - tw.n, -1, dtype=np.int64)])
     return PeakModel(tuple(cands), cum[k], cum[:k], block)
 
 

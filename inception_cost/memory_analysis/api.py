@@ -175,6 +175,13 @@ def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
             rounding: bool = False) -> MemoryReport:
     """Track ``cfg`` on ``module`` and build the report (bytes)."""
     module, tracker = _tracked(module, cfg)
+    return report_from(module, tracker, cfg, label, rounding)
+
+
+def report_from(module: nn.Module, tracker, cfg: StepConfig, label: str = "model",
+                rounding: bool = False) -> MemoryReport:
+    """The report (bytes) of a finished tracker of ``cfg`` run on ``module`` (the tracked
+    copy)."""
     internal = live_by_category(tracker, rounding)
     modules = resolve_modules(tracker)
     timeline = timeline_frame(tracker, internal, modules)
