@@ -10,8 +10,8 @@ model), and that analysis is the ``peak_bytes`` it reports.  The search:
 
 1. Greedy order: candidates by activation bytes they save (without checkpointing) per
    recompute FLOP, most first.  The trade-off curve is every prefix of that order, from
-   no checkpointing to every candidate (modelled; the first and last rows are analyses,
-   the others too with ``verify_curve=True``).
+   no checkpointing to every candidate (modelled; the first row and any plan already
+   analysed are analyses, every row with ``verify_curve=True``).
 2. A first plan: the shortest fitting prefix, pruned (each chosen module, most expensive
    first, is dropped when the plan still fits without it).
 3. Branch and bound over all subsets of the candidates (include/exclude in greedy order):
@@ -65,6 +65,7 @@ class _Peaks:
         self.base = {n: type(m) for n, m in self.mods.items()}
         self.cfg, self.rounding = cfg, rounding
         self.cache: dict[frozenset, int] = {}
+        self.runs = 0    # analyses run (cache misses and reports)
 
     def _set(self, modules) -> None:
         chosen = set(modules)
@@ -77,11 +78,13 @@ class _Peaks:
         key = frozenset(modules)
         if key not in self.cache:
             self._set(key)
+            self.runs += 1
             self.cache[key] = peak_bytes(self.work, self.cfg, self.rounding)
         return self.cache[key]
 
     def report(self, modules, label: str):
         self._set(modules)
+        self.runs += 1
         try:
             return analyse(self.work, self.cfg, label, self.rounding)
         finally:
@@ -129,7 +132,7 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
     ``optimizer``/``dtype``/``step``/``allocator_rounding``: as ``inception_cost.memory``.
     ``candidates``: module names to choose from (default: ``candidate_modules(model)``).
     ``with_curve``: the trade-off curve over the greedy prefixes (modelled);
-    ``verify_curve``: analyse every curve row exactly as well (n - 1 more analyses).
+    ``verify_curve``: analyse every curve row exactly as well (up to n more analyses).
     ``max_nodes``: branches the exact search may visit before it settles for the best
     plan found.  ``use_model=False`` (or a model whose runs do not align) searches by
     analyses alone, with at most ``max_analyses`` analyses for the proof.
@@ -161,7 +164,7 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
     exact.cache[frozenset()] = base.peak_bytes
     pm = build_peak_model(module, cfg, cands, allocator_rounding, plain) if use_model and \
         cands else None
-    analyses = 1 + (pm is not None)
+    recordings = 1 + (pm is not None)
 
     planned, chosen, method, note = base, (), "none needed", \
         "the step fits without checkpointing"
@@ -173,7 +176,6 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
             chosen = tuple(x for x in cands if x in chosen)
             model_peak = pm.peak(chosen)
             planned = exact.report(chosen, label)
-            analyses += 1
             exact.cache[frozenset(chosen)] = planned.peak_bytes
             if planned.peak_bytes > budget_bytes:
                 found = None     # the model was wrong about this plan: analyses decide
@@ -184,7 +186,6 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
         elif pm is not None:
             lowest = _lowest_modelled(pm, order, cands)
             rep = exact.report(lowest, label)
-            analyses += 1
             raise UsageError(
                 f"no checkpointing plan fits {human_bytes(budget_bytes)}: the lowest predicted "
                 f"peak reachable is {human_bytes(rep.peak_bytes)} ({rep.peak_bytes:,} bytes, "
@@ -195,11 +196,9 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
                                                        budget_bytes, max_analyses)
             proven = method == "exact"
             planned = exact.report(chosen, label)
-            analyses = len(exact.cache) + 1 + (pm is not None)
     if with_curve:
         curve = _curve(order, pm, exact, costs, budget_bytes, verify_curve,
                        plain_peak=base.peak_bytes)
-        analyses += int(curve["analysed"].sum()) - 1 if pm is not None and verify_curve else 0
     else:
         curve = pd.DataFrame(columns=["modules", "added", "peak_bytes", "analysed",
                                       "recompute_macs", "recompute_flops", "fits"])
@@ -221,7 +220,8 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
         baseline_peak_op=base.peak_op, baseline_peak_module=base.peak_module,
         baseline_peak_phase=base.peak_phase, static_bytes=static, recompute_macs=macs,
         recompute_flops=flops, step_macs=step_macs, step_flops=costs.step["step_flops"],
-        modules=tuple(chosen), method=method, method_note=note, analyses=analyses,
+        modules=tuple(chosen), method=method, method_note=note,
+        analyses=recordings + exact.runs,
         seconds=time.perf_counter() - t0, candidates=pd.DataFrame(rows), curve=curve,
         proven_optimal=proven if method != "none needed" else True,
         objective=OBJECTIVE, model_peak_bytes=model_peak)

@@ -29,7 +29,7 @@ class CheckpointPlanResult:
     recompute_macs/flops, chosen, bytes_saved: its saved activations that the plan frees).
     ``curve``: the trade-off from no checkpointing to every candidate (greedy order; a
     row's peak is an exact analysis of the wrapped model where ``analysed`` is True, the
-    peak model's figure otherwise).  ``analyses``: memory analyses run;
+    peak model's figure otherwise).  ``analyses``: recorded steps and memory analyses run;
     ``seconds``: wall time of the planner."""
     model: str
     batch: int
