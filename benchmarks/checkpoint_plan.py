@@ -248,8 +248,8 @@ def part_speed(batch: int) -> None:
         notes=[_machine() + f"; 1-minute load average {min(loads):.1f} to {max(loads):.1f} "
                "during the rows",
                "analyses: recorded steps (no module checkpointed, every candidate "
-               "checkpointed) and exact memory analyses of wrapped models; the search in "
-               "between evaluates the peak model (peak_model.py), not the model",
+               "checkpointed) and exact memory analyses of wrapped models; every peak the "
+               "search compares in between comes from the peak model (peak_model.py)",
                "plan: the peak model's branch and bound over all subsets, then the plan "
                "analysed exactly (plan_peak; model_peak is the model's figure for it); "
                "plan + curve: the greedy prefixes' peaks from the model; every row analysed: "
