@@ -178,7 +178,7 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
             planned = exact.report(chosen, label)
             exact.cache[frozenset(chosen)] = planned.peak_bytes
             if planned.peak_bytes > budget_bytes:
-                found = None     # the model was wrong about this plan: analyses decide
+                found, model_peak = None, None   # the model was wrong here: analyses decide
             else:
                 method = "exact" if proven and planned.peak_bytes == model_peak else "greedy"
                 note = _model_note(cands, proven, nodes, max_nodes, model_peak,
@@ -186,11 +186,13 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
         elif pm is not None:
             lowest = _lowest_modelled(pm, order, cands)
             rep = exact.report(lowest, label)
-            raise UsageError(
-                f"no checkpointing plan fits {human_bytes(budget_bytes)}: the lowest predicted "
-                f"peak reachable is {human_bytes(rep.peak_bytes)} ({rep.peak_bytes:,} bytes, "
-                f"checkpointing {len(lowest)} of {len(cands)} candidate modules; the lowest "
-                f"the peak model finds, analysed)")
+            exact.cache[frozenset(lowest)] = rep.peak_bytes
+            if rep.peak_bytes > budget_bytes:   # (else the model was wrong: analyses decide)
+                raise UsageError(
+                    f"no checkpointing plan fits {human_bytes(budget_bytes)}: the lowest "
+                    f"predicted peak reachable is {human_bytes(rep.peak_bytes)} "
+                    f"({rep.peak_bytes:,} bytes, checkpointing {len(lowest)} of {len(cands)} "
+                    f"candidate modules; the lowest the peak model finds, analysed)")
         if found is None:
             chosen, method, note = _search_by_analyses(order, cands, cost, costs, exact,
                                                        budget_bytes, max_analyses)
