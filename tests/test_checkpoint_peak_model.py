@@ -152,9 +152,9 @@ def test_search_by_analyses_agrees(net, model):
     recompute."""
     budget = int(0.8 * model.peak(()))
     a = checkpoint_plan(net, (BATCH, *CHW), budget=budget, with_curve=False,
-                        candidates=BLOCKS[:5], max_analyses=32)
+                        candidates=BLOCKS[:4], max_analyses=16)
     b = checkpoint_plan(net, (BATCH, *CHW), budget=budget, with_curve=False,
-                        candidates=BLOCKS[:5], max_analyses=32, use_model=False)
+                        candidates=BLOCKS[:4], max_analyses=16, use_model=False)
     assert a.method == b.method == "exact"
     assert a.recompute_flops == b.recompute_flops and a.model_peak_bytes is not None
     assert b.model_peak_bytes is None
