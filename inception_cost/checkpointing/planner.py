@@ -392,17 +392,21 @@ def _prove(cands, cost, limit, greedy, peaks: _Peaks, budget: int, max_analyses:
 
 def fit_with_checkpointing(model, budget, input_size=None, *, optimizer: str = "adam",
                            dtype: str = "fp32", step: str = "steady",
-                           allocator_rounding: bool = False, max_analyses: int = 64):
-    """Largest training batch that fits ``budget`` (bytes or a size) with checkpointing:
-    the largest batch at which checkpointing every candidate fits (searched like
+                           allocator_rounding: bool = False, max_analyses: int = 64,
+                           reserve="5%"):
+    """Largest training batch that fits ``budget`` (bytes or a size) less ``reserve`` (as
+    ``fit_batch``: '5%' of the budget by default, or a size) with checkpointing: the
+    largest batch at which checkpointing every candidate fits (searched like
     ``fit_batch``), and the planner's least-recompute plan at that batch.  Returns
     (batch, peak bytes with every candidate, CheckpointPlanResult or None when 0)."""
     from dataclasses import replace
 
+    from ..memory_analysis.api import max_batch, reserve_bytes
     from ..memory_analysis.fit import largest_batch
     module, chw, label = _resolve(model, input_size)
     _n, chw = _split_input(chw, 1)
     budget_bytes = _budget(budget)
+    budget_bytes -= reserve_bytes(reserve, budget_bytes)
     cfg = StepConfig(batch=1, input_size=chw, training=True,
                      optimizer=(optimizer or "none").lower(), dtype=str(dtype).lower(), step=step)
     cands = candidate_modules(module)
@@ -410,8 +414,15 @@ def fit_with_checkpointing(model, budget, input_size=None, *, optimizer: str = "
     mods = dict(work.named_modules())
     for m in cands:
         mods[m].__class__ = checkpointed_class(type(mods[m]))
-    best, seen = largest_batch(
-        lambda b: peak_bytes(work, replace(cfg, batch=b), allocator_rounding), budget_bytes)
+    def peak_of(b: int) -> int:
+        return peak_bytes(work, replace(cfg, batch=b), allocator_rounding)
+
+    start = 1
+    try:
+        peak_of(1)
+    except UsageError:      # batch norm in training refuses one value per channel
+        start = 2
+    best, seen = largest_batch(peak_of, budget_bytes, max_batch(tuple(chw), cfg.dtype), start)
     if best == 0:
         return 0, 0, None
     plan = checkpoint_plan(module, (best, *chw), budget=budget_bytes, optimizer=optimizer,

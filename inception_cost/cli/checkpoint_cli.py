@@ -103,7 +103,7 @@ def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, ro
                                                     if s else "-")
             notes = [f"training step ({optimizer}, {step}); auto: largest batch at which "
                      "checkpointing every candidate fits, with the least-recompute plan at "
-                     "that batch"]
+                     "that batch; both rows keep the 5% reserve free"]
             if plan is not None:
                 notes.append(f"plan ({plan.method}): {', '.join(plan.modules) or '(none)'}")
             text = render(shown, fmt, title=f"{label} {'x'.join(map(str, chw))} {dtype}: "
