@@ -199,8 +199,7 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
             proven = method == "exact"
             planned = exact.report(chosen, label)
     if with_curve:
-        curve = _curve(order, pm, exact, costs, budget_bytes, verify_curve,
-                       plain_peak=base.peak_bytes)
+        curve = _curve(order, pm, exact, costs, budget_bytes, verify_curve)
     else:
         curve = pd.DataFrame(columns=["modules", "added", "peak_bytes", "analysed",
                                       "recompute_macs", "recompute_flops", "fits"])
@@ -337,8 +336,7 @@ def _search_by_analyses(order, cands, cost, costs, peaks: _Peaks, budget: int,
                               f"more than {MAX_EXACT_CANDIDATES} for the exhaustive check")
 
 
-def _curve(order, pm, peaks: _Peaks, costs, budget: int, verify: bool,
-           plain_peak: int) -> pd.DataFrame:
+def _curve(order, pm, peaks: _Peaks, costs, budget: int, verify: bool) -> pd.DataFrame:
     """Greedy prefixes: peak (modelled, or analysed where ``analysed``), recompute."""
     rows = []
     for k in range(len(order) + 1):
