@@ -37,11 +37,25 @@ from inception_cost.checkpointing.recompute import recompute_costs
 from inception_cost.report.render import to_csv, to_markdown
 
 OUT = "reports/benchmarks"
-SQRT_NOTE = ("sqrt(n) segments: the n candidates split into ceil(sqrt(n)) contiguous "
-             "segments; every block of each segment but the last is checkpointed (the last "
-             "segment's activations are kept, as torch.utils.checkpoint.checkpoint_sequential "
-             "does). Plans here wrap single modules, so a segment is checkpointed block by "
-             "block rather than as one unit.")
+SQRT_NOTE = ("sqrt(n) segments (Chen et al. 2016): the model traced with torch.fx, its n "
+             "candidate blocks kept whole, in the order they run; the traced graph split "
+             "into ceil(sqrt(n)) contiguous segments of ceil(n / ceil(sqrt(n))) blocks (the "
+             "ops between blocks go with the block before them); every segment runs as one "
+             "non-reentrant torch.utils.checkpoint unit, so only segment inputs are kept and "
+             "a segment is recomputed whole in backward. Its peak is a memory analysis of "
+             "that segmented model, its recompute the counted backward MACs of the "
+             "segmented model minus the unsegmented traced model's.")
+
+
+EARLY_STOP_NOTE = ("Recompute of a segment vs its blocks wrapped one by one: torch's early "
+                   "stop ends a recompute after the last tensor the backward needs, so a "
+                   "block wrapped alone skips its closing ops (vit_b_16: each encoder "
+                   "layer's last MLP linear); inside a segment only the segment's last block "
+                   "skips them. vit_b_16: segments recompute 137,556,393,984 MACs more than "
+                   "every block = 9 x the last MLP linear (32 x 197 x 3072 x 768 = "
+                   "14,873,001,984; 8 blocks inside segments and the last block, followed "
+                   "by the head in its segment) + conv_proj (32 x 196 x 768 x 3 x 16 x 16 = "
+                   "3,699,376,128; in the first segment, outside every block).")
 
 
 def _vit():
@@ -58,10 +72,51 @@ MODELS = {
 }
 
 
-def sqrt_segments(cands: list[str]) -> list[str]:
-    k = math.ceil(math.sqrt(len(cands)))
-    size = math.ceil(len(cands) / k)
-    return cands[: size * (k - 1)]
+class SegmentCheckpoint(torch.nn.Module):
+    """One segment of blocks run under non-reentrant checkpointing as one unit."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args):
+        from torch.utils.checkpoint import checkpoint
+        return checkpoint(self.inner, *args, use_reentrant=False)
+
+
+def sqrt_segments(model: torch.nn.Module, cands: list[str]):
+    """(traced model split into segments, the same with every segment checkpointed, number
+    of segments): see SQRT_NOTE."""
+    import torch.fx as fx
+    from torch.fx.passes.split_module import split_module
+    keep = set(cands)
+
+    class Blocks(fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            return qualname in keep or super().is_leaf_module(m, qualname)
+
+    model = copy.deepcopy(model).train()
+    graph = Blocks().trace(model)
+    traced = fx.GraphModule(model, graph)
+    order = [n.target for n in graph.nodes if n.op == "call_module" and n.target in keep]
+    k = math.ceil(math.sqrt(len(order)))
+    size = math.ceil(len(order) / k)
+    seg = {c: i // size for i, c in enumerate(order)}
+    part, cur = {}, 0
+    for node in graph.nodes:
+        if node.op == "call_module" and node.target in keep:
+            cur = seg[node.target]
+        part[node.name] = cur
+    plain = split_module(traced, model, lambda node: part[node.name])
+    wrapped = copy.deepcopy(plain)
+    for name in sorted({f"submod_{i}" for i in seg.values()}):
+        setattr(wrapped, name, SegmentCheckpoint(getattr(wrapped, name)))
+    return plain, wrapped, len(set(seg.values()))
+
+
+def _bwd_macs(model, batch, chw) -> int:
+    from inception_cost.counting.training import count_training
+    return count_training(model, (batch, *chw), optimizer=None).totals()["bwd_macs"]
 
 
 def memtracker_steady_peak(meta_model, batch, chw, optimizer="adam") -> int:
@@ -107,9 +162,15 @@ def part_quality(batch: int, models, memtracker: bool) -> None:
         cands = candidate_modules(model)
         base = memory(model, chw, batch=batch, training=True, optimizer="adam").peak_bytes
         costs = recompute_costs(model, (batch, *chw), cands, "adam")
-        baselines = {"every block": cands, "sqrt(n) segments": sqrt_segments(cands)}
-        bpeaks = {k: memory(apply_checkpointing(model, v), chw, batch=batch, training=True,
-                            optimizer="adam").peak_bytes for k, v in baselines.items()}
+        seg_plain, seg_wrapped, nseg = sqrt_segments(model, cands)
+        bpeaks = {"every block": memory(apply_checkpointing(model, cands), chw, batch=batch,
+                                        training=True, optimizer="adam").peak_bytes,
+                  "sqrt(n) segments": memory(seg_wrapped, chw, batch=batch, training=True,
+                                             optimizer="adam").peak_bytes}
+        bmacs = {"every block": costs.of(cands)[0],
+                 "sqrt(n) segments": _bwd_macs(seg_wrapped, batch, chw)
+                 - _bwd_macs(seg_plain, batch, chw)}
+        print(name, "baselines", bpeaks, bmacs, f"{nseg} segments", flush=True)
         for frac in (0.5, 0.7, 0.9):
             budget = int(base * frac)
             t = time.perf_counter()
@@ -123,14 +184,16 @@ def part_quality(batch: int, models, memtracker: bool) -> None:
             secs = time.perf_counter() - t
             row = {"model": name, "batch": batch, "budget_pct": int(frac * 100),
                    "budget_bytes": budget, "unplanned_peak": base,
-                   "plan_peak": plan.peak_bytes, "plan_recompute_macs": plan.recompute_macs,
-                   "method": plan.method, "plan_modules": len(plan.modules),
+                   "plan_peak": plan.peak_bytes, "model_peak": plan.model_peak_bytes,
+                   "plan_recompute_macs": plan.recompute_macs,
+                   "method": plan.method, "proven_optimal": plan.proven_optimal,
+                   "plan_modules": len(plan.modules),
                    "candidates": len(cands), "planner_s": round(secs, 1)}
-            for k, v in baselines.items():
+            for k in bpeaks:
                 row[f"{k} peak"] = bpeaks[k]
                 row[f"{k} fits"] = bpeaks[k] <= budget
-                row[f"{k} recompute_macs"] = costs.of(v)[0]
-            fitting = [costs.of(v)[0] for k, v in baselines.items() if bpeaks[k] <= budget]
+                row[f"{k} recompute_macs"] = bmacs[k]
+            fitting = [bmacs[k] for k in bpeaks if bpeaks[k] <= budget]
             row["plan <= every fitting baseline"] = all(plan.recompute_macs <= c for c in fitting)
             if memtracker:
                 ref = memtracker_steady_peak(apply_checkpointing(model, plan.modules), batch, chw)
@@ -159,7 +222,7 @@ def write_quality(df: pd.DataFrame, batch: int = 32) -> None:
     write_text(f"{OUT}/checkpoint_quality.csv", to_csv(df))
     write_text(f"{OUT}/checkpoint_quality.md", to_markdown(
         df, title=f"checkpointing plans vs textbook baselines (batch {batch}, Adam, fp32)",
-        notes=[SQRT_NOTE, _machine()]))
+        notes=[SQRT_NOTE, EARLY_STOP_NOTE, _machine()]))
 
 
 def _machine() -> str:
@@ -170,24 +233,41 @@ def _machine() -> str:
 
 def part_speed(batch: int) -> None:
     rows = []
+    loads = []
     for name in ("googlenet", "inception_v3"):
         make, chw = MODELS[name]
         model = make()
         base = memory(model, chw, batch=batch, training=True, optimizer="adam").peak_bytes
-        for curve in (False, True):
+        for what, curve, verify in (("plan", False, False), ("plan + curve", True, False),
+                                    ("plan + curve, every row analysed", True, True)):
+            load = os.getloadavg()[0]
             t = time.perf_counter()
             plan = checkpoint_plan(model, chw, batch=batch, budget=int(0.7 * base),
-                                   optimizer="adam", with_curve=curve)
-            rows.append({"model": name, "batch": batch, "what": "plan + curve" if curve else "plan",
-                         "seconds": round(time.perf_counter() - t, 1),
-                         "analyses": plan.analyses, "method": plan.method,
+                                   optimizer="adam", with_curve=curve, verify_curve=verify)
+            secs = time.perf_counter() - t
+            loads += [load, os.getloadavg()[0]]
+            rows.append({"model": name, "batch": batch, "what": what,
+                         "seconds": round(secs, 1), "analyses": plan.analyses,
+                         "method": plan.method, "proven_optimal": plan.proven_optimal,
+                         "plan_peak": plan.peak_bytes, "model_peak": plan.model_peak_bytes,
+                         "load_1min_before": round(load, 1),
                          "target_s": 60 if curve else 30})
             print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     write_text(f"{OUT}/checkpoint_speed.md", to_markdown(
         df, title="planner wall time (budget 70% of the unplanned peak, Adam)",
-        notes=[_machine(), "plan: bisection over the greedy prefixes, pruning, proof with at "
-               "most 16 further analyses; plan + curve: every prefix analysed as well"]))
+        notes=[_machine() + f"; 1-minute load average {min(loads):.1f} to {max(loads):.1f} "
+               "during the rows",
+               "analyses: recorded steps (no module checkpointed, every candidate "
+               "checkpointed) and exact memory analyses of wrapped models; every peak the "
+               "search compares in between comes from the peak model (peak_model.py)",
+               "plan: the peak model's branch and bound over all subsets, then the plan "
+               "analysed exactly (plan_peak; model_peak is the model's figure for it); "
+               "plan + curve: the greedy prefixes' peaks from the model; every row analysed: "
+               "each curve row's peak an exact analysis as well",
+               "before this planner (every peak an analysis, greedy prefixes bisected, at "
+               "most 16 analyses of cheaper plans as proof), at load 11-15: googlenet plan "
+               "67.4 s, plan + curve 70.5 s; inception_v3 plan 71.0 s, plan + curve 286.5 s"]))
 
 
 def part_reports(batch: int) -> None:
@@ -197,14 +277,16 @@ def part_reports(batch: int) -> None:
         make, chw = MODELS[name]
         model = make()
         plan = checkpoint_plan(model, chw, batch=batch, budget="16GiB", optimizer="adam",
-                               name=f"{name} (aux)")
+                               verify_curve=True, name=f"{name} (aux)")
         tag = f"reports/checkpoint/{name}_b{batch}_16GiB"
         write_text(f"{tag}_plan.json", json.dumps(plan_dict(plan), indent=2) + "\n")
         parts = [to_markdown(plan.summary(), title=f"{name} (aux) batch {batch}, Adam, 16 GiB",
                              notes=[f"plan ({plan.method}): {', '.join(plan.modules)}",
                                     plan.method_note]),
                  to_markdown(plan.candidates, title="candidates"),
-                 to_markdown(plan.curve, title="trade-off curve (greedy order)")]
+                 to_markdown(plan.curve, title="trade-off curve (greedy order)",
+                             notes=["analysed: the row's peak is an exact memory analysis of "
+                                    "the wrapped model (every row here)"])]
         write_text(f"{tag}.md", "\n\n".join(parts) + "\n")
         _plot(plan, f"reports/plots/checkpoint_curve_{name}_b{batch}.png")
         print(name, plan.modules, plan.peak_bytes, plan.method, flush=True)

@@ -18,12 +18,28 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import UsageError
 
 _SUBCLASSES: dict[type, type] = {}
+OBSERVERS: list = []
+"""Callables ``observer(module, entering: bool)`` told when a checkpointed module's own
+forward starts and ends - its first run and its recompute in backward (the peak model's
+recording run uses this; empty otherwise, and then nothing is added to the call)."""
+
+
+def _observed(module, fn, *args, **kwargs):
+    for obs in tuple(OBSERVERS):
+        obs(module, True)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        for obs in tuple(OBSERVERS):
+            obs(module, False)
 
 
 def _checkpointed_forward(self, *args, **kwargs):
     base = type(self).__checkpointed_base__
-    return checkpoint(functools.partial(base.forward, self), *args, use_reentrant=False,
-                      **kwargs)
+    fn = functools.partial(base.forward, self)
+    if OBSERVERS:
+        fn = functools.partial(_observed, self, fn)
+    return checkpoint(fn, *args, use_reentrant=False, **kwargs)
 
 
 def checkpointed_class(cls: type) -> type:

@@ -35,7 +35,9 @@ def plan_dict(result) -> dict:
             "optimizer": result.optimizer, "dtype": result.dtype,
             "budget_bytes": result.budget_bytes, "predicted_peak_bytes": result.peak_bytes,
             "recompute_macs": result.recompute_macs, "recompute_flops": result.recompute_flops,
-            "method": result.method, "modules": list(result.modules)}
+            "method": result.method,
+            "proven_optimal": bool(getattr(result, "proven_optimal", False)),
+            "objective": getattr(result, "objective", ""), "modules": list(result.modules)}
 
 
 def save_plan(result, path: str) -> None:

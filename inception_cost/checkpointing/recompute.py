@@ -53,8 +53,9 @@ def recompute_costs(model: nn.Module, input_size, modules, optimizer: str = "non
     # functional_call, whose swapped parameters are gone again when backward recomputes
     model = copy_on(model, "meta")
     plain = count_training(model, tuple(input_size), optimizer=opt)
+    # the optimizer step does not change under checkpointing: not counted a second time
     wrapped = count_training(apply_checkpointing(model, modules), tuple(input_size),
-                             optimizer=opt)
+                             optimizer=None)
     per = {}
     for m in modules:
         per[m] = (_inclusive(wrapped.layers, m, "bwd_macs") - _inclusive(plain.layers, m, "bwd_macs"),

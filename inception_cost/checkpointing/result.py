@@ -18,13 +18,18 @@ class CheckpointPlanResult:
     ``recompute_macs``/``recompute_flops``: forward work run again inside backward
     (counted); ``step_macs``/``step_flops``: the unplanned step's forward + backward
     (+ optimizer FLOPs where a formula exists).
-    ``method``: "exact" (every cheaper plan was analysed and does not fit: proven least
-    recompute among subsets of the candidates), "greedy" (the documented heuristic; see
-    ``method_note``) or "none needed" (the step fits without checkpointing).
+    ``method``: "exact" (proven least recompute among all subsets of the candidates: by
+    branch and bound under the peak model, the plan's analysed peak equal to the model's;
+    or, without the model, every cheaper plan analysed), "greedy" (the documented
+    heuristic; see ``method_note``) or "none needed" (the step fits without checkpointing).
+    ``proven_optimal``: True for "exact" and "none needed"; ``objective``: what is
+    minimised; ``model_peak_bytes``: the peak model's figure for the plan (None where the
+    plan was found by analyses alone), beside the analysed ``peak_bytes``.
     ``candidates``: one row per candidate module (saved_bytes without checkpointing,
     recompute_macs/flops, chosen, bytes_saved: its saved activations that the plan frees).
-    ``curve``: the trade-off from no checkpointing to every candidate (greedy order; each
-    row's peak analysed on the wrapped model).  ``analyses``: memory analyses run;
+    ``curve``: the trade-off from no checkpointing to every candidate (greedy order; a
+    row's peak is an exact analysis of the wrapped model where ``analysed`` is True, the
+    peak model's figure otherwise).  ``analyses``: recorded steps and memory analyses run;
     ``seconds``: wall time of the planner."""
     model: str
     batch: int
@@ -53,6 +58,9 @@ class CheckpointPlanResult:
     candidates: pd.DataFrame = field(repr=False)
     curve: pd.DataFrame = field(repr=False)
     units: str = "bytes, MACs, FLOPs"
+    proven_optimal: bool = False
+    objective: str = "recompute FLOPs, then recompute MACs"
+    model_peak_bytes: int | None = None
 
     @property
     def recompute_pct_macs(self) -> float:
@@ -85,7 +93,8 @@ class CheckpointPlanResult:
                 "peak_op", "peak_module", "peak_phase", "baseline_peak_bytes",
                 "baseline_peak_op", "baseline_peak_module", "baseline_peak_phase",
                 "static_bytes", "recompute_macs", "recompute_flops", "step_macs",
-                "step_flops", "method", "method_note", "analyses", "units")
+                "step_flops", "method", "method_note", "proven_optimal", "objective",
+                "model_peak_bytes", "analyses", "units")
         out = {k: getattr(self, k) for k in keys}
         out["input_size"] = list(self.input_size)
         out["modules"] = list(self.modules)

@@ -33,8 +33,9 @@ def plan_text(result, fmt: str) -> str:
     notes = [f"plan ({result.method}): {', '.join(result.modules) or '(none)'}"]
     if result.method_note:
         notes.append(result.method_note)
-    notes.append(f"{result.analyses} memory analyses of wrapped models, "
-                 f"{result.seconds:.1f} s")
+    via = ("" if result.model_peak_bytes is None
+           else "; the peaks compared in between from the peak model")
+    notes.append(f"{result.analyses} memory analyses{via}, {result.seconds:.1f} s")
     parts = [render(summary, fmt, title=title, notes=notes)]
     cand = result.candidates.copy()
     for c in ("saved_bytes", "bytes_saved"):
@@ -48,7 +49,9 @@ def plan_text(result, fmt: str) -> str:
     curve["peak_bytes"] = curve["peak_bytes"].map(_h)
     curve = curve.drop(columns=["recompute_flops"])
     parts.append(render(curve, fmt, title="trade-off: peak vs recompute (greedy order)",
-                        notes=["each row adds one module to the row above; recompute in MACs"]))
+                        notes=["each row adds one module to the row above; recompute in "
+                               "MACs; analysed: the peak is an exact memory analysis (else "
+                               "the peak model's)"]))
     return "\n".join(parts)
 
 

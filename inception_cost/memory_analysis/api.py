@@ -188,6 +188,13 @@ def analyse(module: nn.Module, cfg: StepConfig, label: str = "model",
     """Track ``cfg`` on ``module`` and build the report (bytes); ``real``: run it on
     CPU tensors with the model's values (see :func:`memory`)."""
     module, tracker = _tracked(module, cfg, real)
+    return report_from(module, tracker, cfg, label, rounding)
+
+
+def report_from(module: nn.Module, tracker, cfg: StepConfig, label: str = "model",
+                rounding: bool = False) -> MemoryReport:
+    """The report (bytes) of a finished tracker of ``cfg`` run on ``module`` (the tracked
+    copy)."""
     internal = live_by_category(tracker, rounding)
     modules = resolve_modules(tracker)
     timeline = timeline_frame(tracker, internal, modules)
