@@ -77,3 +77,40 @@ def test_presets_and_unknown_name():
     assert optimizer_spec("none") is None
     with pytest.raises(UsageError, match="unknown optimizer 'adamx'"):
         optimizer_spec("adamx")
+
+
+def test_sgd_step_in_the_event_stream_equals_the_closed_form():
+    """Linear(3, 2) + SGD: the step is p.add_(g, alpha=-lr) on W (6 elements) and b (2);
+    alpha != 1, so each element is a multiply and an add: 2 x (6 + 2) = 16 FLOPs, 0 MACs --
+    in the op-by-op event stream (what `predict --train` prices) and in the closed form
+    `train` uses."""
+    from inception_cost.counting.events import EventCapture, EventLog
+    from inception_cost.counting.training import count_training
+    with torch.device("meta"):
+        lin = nn.Linear(3, 2)
+    x = torch.empty(4, 3, device="meta")
+    opt = torch.optim.SGD(lin.parameters(), lr=0.1, foreach=False)
+    with torch.enable_grad(), EventCapture(lin) as cap:
+        log = cap.subscribe(EventLog())
+        lin(x).sum().backward()
+        with cap.phase("optimizer"):
+            opt.step()
+    steps = [e for e in log.events if e.phase == "optimizer" and not e.free]
+    assert [e.op for e in steps] == ["add_", "add_"]
+    assert [e.flops for e in steps] == [2 * 6, 2 * 2]
+    assert sum(e.macs for e in steps) == 0
+    assert count_training(lin, (4, 3), optimizer="sgd").totals()["opt_flops"] == 16
+
+
+def test_add_alpha_and_addcmul_value_by_hand():
+    """The registry's elementwise weights agree with the optimizer table above: add/sub with
+    alpha != 1 and addcmul/addcdiv with value != 1 pay the extra multiply."""
+    from inception_cost import count
+    from tests.micro import Fn
+    a, b, c = (torch.empty(5, 7, device="meta") for _ in range(3))
+    flops = lambda f, *xs: count(Fn(f), inputs=xs).total_flops
+    assert flops(lambda x, y: x + y, a, b) == 35
+    assert flops(lambda x, y: torch.add(x, y, alpha=0.5), a, b) == 70
+    assert flops(lambda x, y: torch.sub(x, y, alpha=2), a, b) == 70
+    assert flops(lambda x, y, z: torch.addcmul(x, y, z), a, b, c) == 70
+    assert flops(lambda x, y, z: torch.addcdiv(x, y, z, value=-0.1), a, b, c) == 105
