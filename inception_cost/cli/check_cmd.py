@@ -67,8 +67,11 @@ def _fmt_change(c) -> dict:
     def pair(col):
         o, n = c.old.get(col, ""), c.new.get(col, "")
         return f"{o} → {n}" if c.kind == "changed" else (n if c.kind == "added" else o)
-    return {"change": c.kind, "module": c.module, "op": c.op, "params": pair("params"),
-            "macs": pair("macs"), "out_shape": pair("out_shape")}
+    row = {"change": c.kind, "module": c.module, "op": c.op, "params": pair("params"),
+           "macs": pair("macs"), "out_shape": pair("out_shape")}
+    if "bytes" in c.old or "bytes" in c.new:
+        row["bytes"] = pair("bytes")
+    return row
 
 
 def _json_variant(d) -> dict:
@@ -224,7 +227,8 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
             table = pd.DataFrame([_fmt_change(c) for c in d.changes])
             totals = (f"{d.name} total: params {d.delta('params'):+,} "
                       f"({human(d.new_totals['params'], 'params')}), MACs {d.delta('macs'):+,} "
-                      f"({human(d.new_totals['macs'], 'MACs')}), FLOPs {d.delta('flops'):+,}")
+                      f"({human(d.new_totals['macs'], 'MACs')}), FLOPs {d.delta('flops'):+,}"
+                      + (f", bytes {d.delta('bytes'):+,}" if "bytes" in d.old_totals else ""))
             parts.append(render(table, fmt, title=f"{d.name}: {len(d.changes)} layer(s) changed",
                                 notes=[totals]))
         parts += [_orphan_line(p) + "\n" for p in orphans]
