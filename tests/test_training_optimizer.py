@@ -114,3 +114,48 @@ def test_add_alpha_and_addcmul_value_by_hand():
     assert flops(lambda x, y: torch.sub(x, y, alpha=2), a, b) == 70
     assert flops(lambda x, y, z: torch.addcmul(x, y, z), a, b, c) == 70
     assert flops(lambda x, y, z: torch.addcdiv(x, y, z, value=-0.1), a, b, c) == 105
+
+
+class _TorchBytes(TorchDispatchMode):
+    """PyTorch's get_num_bytes of every operand and result of every op the step dispatches
+    (views and torch's ignored creation ops left out, as allocations and scalar reads)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from torch.utils import _pytree as pytree
+        from torch.utils._runtime_estimation import _IGNORE_OPS, get_num_bytes
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = func.overloadpacket.__name__
+        if func.overloadpacket in _IGNORE_OPS or func.is_view or name in (
+                "_local_scalar_dense", "empty", "detach") or name.startswith("_record_function"):
+            return out
+        self.bytes += sum(get_num_bytes(t) for t in pytree.tree_leaves((args, kwargs, out))
+                          if isinstance(t, torch.Tensor))
+        return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.name}-m{s.momentum}-d{s.dampening}-n{s.nesterov}-wd{s.weight_decay}")
+def test_step_bytes_equal_get_num_bytes_of_torch_optim(spec, dtype):
+    with torch.device("meta"):
+        m = nn.Sequential(nn.Linear(7, 5), nn.Conv2d(3, 4, 3)).to(dtype)
+    params = list(m.parameters())
+    for p in params:
+        p.grad = torch.empty_like(p)
+    opt = spec.torch_class()(params, **spec.torch_kwargs())
+    opt.step()
+    mode = _TorchBytes()
+    with mode:
+        opt.step()
+    assert mode.bytes == sum(spec.step_bytes(p.numel(), p.element_size()) for p in params)
+
+
+def test_step_bytes_by_hand():
+    # sgd on 10 fp32 elements: read p, g; write p
+    assert OptimizerSpec("sgd").step_bytes(10, 4) == 3 * 10 * 4
+    # adam on 10 fp16 elements: 19 accesses each, plus the fp32 step counter read and written
+    assert OptimizerSpec("adam").step_bytes(10, 2) == 19 * 10 * 2 + 8
