@@ -163,7 +163,8 @@ class TorchBytes(TorchDispatchMode):
 class Mixed(nn.Module):
     """Every path the counter takes for a composite: conv, batch norm (eval), linear on
     2-D and 3-D input, softmax, layer norm, local response norm, attention, a transposed
-    (non-contiguous) linear input, a broadcast add and an in-place ReLU."""
+    (non-contiguous) linear input, an add of an expanded (stride-0) tensor and an in-place
+    ReLU."""
 
     def __init__(self):
         super().__init__()
@@ -176,7 +177,7 @@ class Mixed(nn.Module):
 
     def forward(self, x):
         y = F.relu(self.bn(self.conv(x)), inplace=True)
-        y = self.lrn(y) + self.conv.bias.view(1, 8, 1, 1)
+        y = self.lrn(y) + self.conv.bias.view(1, 8, 1, 1).expand(y.shape)   # stride-0 operand
         t = self.ln(y.flatten(2).transpose(1, 2))             # N x 16 x 8
         t = self.proj(t) + self.proj(t.transpose(1, 2).transpose(1, 2).contiguous())
         a = F.scaled_dot_product_attention(t.unsqueeze(1), t.unsqueeze(1), t.unsqueeze(1))
