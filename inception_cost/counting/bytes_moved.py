@@ -53,6 +53,10 @@ def tensor_leaves(x, out: list | None = None) -> list:
 def touched_bytes(t: torch.Tensor) -> int:
     """Bytes an op touches in ``t``: elements with stride-0 (broadcast) dimensions counted
     once, times the element size.  Exact Python integer."""
+    if t.is_contiguous():               # no dimension of size > 1 has stride 0
+        n = t.numel()
+        if n:                           # (an empty tensor may still have stride-0 dims)
+            return n * t.element_size()
     n = 1
     for size, stride in zip(t.shape, t.stride()):
         if stride != 0:
@@ -64,8 +68,10 @@ def call_bytes(args, kwargs, out) -> int:
     """Bytes read (every tensor among ``args`` and ``kwargs``) plus bytes written (every
     tensor in ``out``) by one call."""
     n = 0
-    for t in tensor_leaves(kwargs, tensor_leaves(args)):
+    for t in tensor_leaves(kwargs, tensor_leaves(args)) if kwargs else tensor_leaves(args):
         n += touched_bytes(t)
+    if isinstance(out, torch.Tensor):
+        return n + touched_bytes(out)
     for t in tensor_leaves(out):
         n += touched_bytes(t)
     return n
