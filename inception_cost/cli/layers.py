@@ -24,6 +24,8 @@ SHOWN = ["module", "op", "kernel", "stride", "in_shape", "out_shape", "params", 
 # left out of the terminal view, in this order, as far as the width requires
 OPTIONAL = ["kernel", "stride", "in_shape", "activations", "flop/B", "out_shape", "% flops",
             "bytes", "params", "op"]
+# left out before quantities turn compact (bytes moved gives way to units in the cells)
+FIRST = ["flop/B", "bytes"]
 
 
 META_HINT = ("this model's forward reads tensor values, which the meta device does not have; "
@@ -240,8 +242,8 @@ def layers(model, input_, dtype, batch, depth, convention, engine, device, stric
     if fmt == "json":
         write_output(layers_json(report, df, label, call), output)
         return
-    write_output(render(df, fmt, title=title, units=units, notes=notes, optional=OPTIONAL),
-                 output)
+    write_output(render(df, fmt, title=title, units=units, notes=notes, optional=OPTIONAL,
+                        first=FIRST), output)
 
 
 def layers_json(report, df: pd.DataFrame, label: str, call) -> str:

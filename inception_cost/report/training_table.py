@@ -16,6 +16,8 @@ SHOWN = ["module", "params", "trainable", "fwd_macs", "bwd_input_macs", "bwd_wei
          "bwd/fwd", "opt_flops", "step_flops", "step_bytes", "flop/B", "aux"]
 # left out of the terminal view, in this order, as far as the width requires
 OPTIONAL = ["aux", "trainable", "flop/B", "step_bytes", "bwd/fwd", "opt_flops", "params"]
+# left out before quantities turn compact (bytes moved gives way to units in the cells)
+FIRST = ["flop/B", "step_bytes"]
 UNITS = {"params": "params", "trainable": "params", "fwd_macs": "MACs", "bwd_input_macs": "MACs",
          "bwd_weight_macs": "MACs", "bwd_macs": "MACs", "step_macs": "MACs", "fwd_flops": "FLOPs",
          "bwd_input_flops": "FLOPs", "bwd_weight_flops": "FLOPs", "bwd_flops": "FLOPs",
