@@ -258,6 +258,7 @@ def layers_json(report, df: pd.DataFrame, label: str, call) -> str:
            "input": [{"name": n, "shape": [int(v) for v in t.shape],
                       "dtype": str(t.dtype).replace("torch.", "")} for n, t in zip(names, xs)],
            "convention": report.convention, "engine": report.engine,
-           "totals": {k: int(v) for k, v in report.totals().items()},
+           "totals": {k: int(v) for k, v in report.totals().items()
+                      if k != "bytes" or report.engine != "fvcore"},   # fvcore: no bytes
            "rows": json.loads(to_json(format_shapes(df)))}
     return json.dumps(obj, indent=2) + "\n"
