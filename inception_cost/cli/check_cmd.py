@@ -67,18 +67,15 @@ def _fmt_change(c) -> dict:
     def pair(col):
         o, n = c.old.get(col, ""), c.new.get(col, "")
         return f"{o} → {n}" if c.kind == "changed" else (n if c.kind == "added" else o)
-    row = {"change": c.kind, "module": c.module, "op": c.op, "params": pair("params"),
-           "macs": pair("macs"), "out_shape": pair("out_shape")}
-    if "bytes" in c.old or "bytes" in c.new:
-        row["bytes"] = pair("bytes")
-    return row
+    return {"change": c.kind, "module": c.module, "op": c.op, "params": pair("params"),
+            "macs": pair("macs"), "out_shape": pair("out_shape")}
 
 
 def _json_variant(d) -> dict:
     """One variant's diff for --format json; a training diff carries every count column
     (old, new, and the list of drifted ones)."""
-    keys = ("params", "macs", "out_shape")
-    delta = {c: d.delta(c) for c in ("params", "macs", "flops")}
+    keys = ("params", "macs", "out_shape", "bytes")
+    delta = {c: d.delta(c) for c in ("params", "macs", "flops", "bytes") if c in d.old_totals}
     if isinstance(d, TrainingDiff):
         keys = ("params", "macs", "out_shape", *DRIFT_COLUMNS)
         delta.update(d.column_deltas())
