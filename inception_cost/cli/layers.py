@@ -193,7 +193,7 @@ def check_cpu_forward(module, call, what: str) -> None:
 @format_option()
 @output_option()
 def layers(model, input_, dtype, batch, depth, convention, engine, device, strict, fmt, output):
-    """Per-layer params, MACs, FLOPs and activations of MODEL.
+    """Per-layer params, MACs, FLOPs, activations and bytes moved of MODEL.
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME,
     timm:NAME, or path/to/file.py:factory (which may return (model, example_inputs))."""
@@ -248,7 +248,8 @@ def layers(model, input_, dtype, batch, depth, convention, engine, device, stric
 
 def layers_json(report, df: pd.DataFrame, label: str, call) -> str:
     """{model, input, convention, engine, totals, rows}: exact integers (params and
-    activations in elements, macs in MACs, flops in FLOPs of the convention)."""
+    activations in elements, macs in MACs, flops in FLOPs of the convention, bytes in
+    bytes moved; ``flop_per_byte`` a float, null for a row that moves nothing)."""
     import json
 
     from ..report.render import to_json
