@@ -20,8 +20,8 @@ T = "tests/"
 # (file, exact text, replacement, pytest selection)
 MUTATIONS = [
     ("inception_cost/report/baseline.py",
-     'COMPARED = ["out_shape", "params", "macs", "flops", "activations"]',
-     'COMPARED = ["out_shape", "params", "macs", "activations"]',
+     'COMPARED = ["out_shape", "params", "macs", "flops", "activations", "bytes"]',
+     'COMPARED = ["out_shape", "params", "macs", "activations", "bytes"]',
      [T + "test_gate_hand_edits.py", "-k", "layers_gate"]),
     ("inception_cost/report/training_reports.py",
      "elif any(int(a[k][c]) != int(rec[c]) for c in COUNTS)",
@@ -94,6 +94,23 @@ MUTATIONS = [
      '("changed" if changed or orphans else "identical")',
      '("changed" if changed else "identical")',
      [T + "test_gate_hand_edits.py", "-k", "orphan"]),
+    ("inception_cost/counting/bytes_moved.py",
+     "        if stride != 0:", "        if True:",
+     [T + "test_bytes_columns.py", "-k", "get_num_bytes"]),
+    ("inception_cost/counting/composite_bytes.py",
+     " + 2 * int(x.shape[1]) * 4, out", ", out",
+     [T + "test_bytes_columns.py", "-k", "layers_bytes_sum and meta"]),
+    ("inception_cost/report/baseline.py",
+     'COMPARED = ["out_shape", "params", "macs", "flops", "activations", "bytes"]',
+     'COMPARED = ["out_shape", "params", "macs", "flops", "activations"]',
+     [T + "test_bytes_columns.py", "-k", "check"]),
+    ("inception_cost/counting/optimizer_formulas.py",
+     "e = 3                                   # p.add_(g)", "e = 2  # p.add_(g)",
+     [T + "test_training_optimizer.py", "-k", "bytes"]),
+    ("inception_cost/counting/formulas.py",
+     'return Cost(0, call.out_numel * (1 + _scale_flops(call, 2, "alpha")))',
+     "return Cost(0, call.out_numel)",
+     [T + "test_training_optimizer.py", "-k", "stream or alpha"]),
 ]
 
 
