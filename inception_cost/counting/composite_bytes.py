@@ -15,7 +15,9 @@ bytes must still be those of the aten ops they dispatch (see :mod:`.bytes_moved`
   real per distinct call signature (shapes, strides, dtypes, scalar arguments); its
   dispatched bytes and its output's strides are remembered (:data:`MEASURED`), and a
   later skipped call returns an output with those strides, so the ops after it
-  dispatch as they would after the real kernel.
+  dispatch as they would after the real kernel.  A call that cannot run (operands on
+  another device beside meta ones, which only the skipped call tolerated) keeps its
+  stand-in output and is charged its own operands read and its result written.
 
 Units: bytes (exact Python integers).
 """

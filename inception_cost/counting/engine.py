@@ -438,10 +438,17 @@ class _FunctionMode(TorchFunctionMode):
                 if known is not None:    # else run it (once per call signature)
                     rec.pending_bytes += known[0]
                     out = known[1]
-            if out is None:
-                out = func(*args, **kwargs)
-                if shortcut is not None:
+            if out is None and shortcut is not None:
+                try:
+                    out = func(*args, **kwargs)
                     remember(name, args, kwargs, rec.pending_bytes - before, out)
+                except Exception:  # noqa: BLE001 - it never had to run: keep the stand-in
+                    # (operands only meta tolerates, e.g. a CPU weight beside meta inputs):
+                    # its own operands read and its result written
+                    rec.pending_bytes = before + call_bytes(args, kwargs, shortcut)
+                    out = shortcut
+            elif out is None:
+                out = func(*args, **kwargs)
         finally:
             self.rec.inside_composite -= 1
         self.rec.propagate(name, args, out)
