@@ -34,7 +34,8 @@ NOT_BELOW: dict[tuple[str, str], frozenset[str]] = {
     ("memory_analysis", "models"): frozenset(),
     ("report", "models"): frozenset(),
     ("report", "counting"): frozenset({"CostReport", "TrainingReport", "COUNTS",
-                                       "TRAINING_COLUMNS", "LOSS_MODULE", "format_shapes"}),
+                                       "TRAINING_COLUMNS", "BYTES_COLUMNS", "LOSS_MODULE",
+                                       "format_shapes"}),
 }
 """Imports of a lower layer that are still refused: (importer, imported) -> the names the
 importer may take from it. Counting and memory analysis take a model (an ``nn.Module``)

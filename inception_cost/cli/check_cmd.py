@@ -74,8 +74,8 @@ def _fmt_change(c) -> dict:
 def _json_variant(d) -> dict:
     """One variant's diff for --format json; a training diff carries every count column
     (old, new, and the list of drifted ones)."""
-    keys = ("params", "macs", "out_shape")
-    delta = {c: d.delta(c) for c in ("params", "macs", "flops")}
+    keys = ("params", "macs", "out_shape", "bytes")
+    delta = {c: d.delta(c) for c in ("params", "macs", "flops", "bytes") if c in d.old_totals}
     if isinstance(d, TrainingDiff):
         keys = ("params", "macs", "out_shape", *DRIFT_COLUMNS)
         delta.update(d.column_deltas())
@@ -224,7 +224,8 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
             table = pd.DataFrame([_fmt_change(c) for c in d.changes])
             totals = (f"{d.name} total: params {d.delta('params'):+,} "
                       f"({human(d.new_totals['params'], 'params')}), MACs {d.delta('macs'):+,} "
-                      f"({human(d.new_totals['macs'], 'MACs')}), FLOPs {d.delta('flops'):+,}")
+                      f"({human(d.new_totals['macs'], 'MACs')}), FLOPs {d.delta('flops'):+,}"
+                      + (f", bytes {d.delta('bytes'):+,}" if "bytes" in d.old_totals else ""))
             parts.append(render(table, fmt, title=f"{d.name}: {len(d.changes)} layer(s) changed",
                                 notes=[totals]))
         parts += [_orphan_line(p) + "\n" for p in orphans]

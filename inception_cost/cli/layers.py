@@ -17,11 +17,15 @@ from .input_option import (default_call, input_options, make_call, parse_dtype, 
 from .limits import check_numel, check_real_forward, real_forward_cap
 from .options import batch_option, format_option, output_option
 
-UNITS = {"params": "params", "macs": "MACs", "flops": "FLOPs", "activations": "elements"}
+UNITS = {"params": "params", "macs": "MACs", "flops": "FLOPs", "activations": "elements",
+         "bytes": "B"}
 SHOWN = ["module", "op", "kernel", "stride", "in_shape", "out_shape", "params", "macs", "flops",
-         "activations"]
+         "activations", "bytes"]
 # left out of the terminal view, in this order, as far as the width requires
-OPTIONAL = ["kernel", "stride", "in_shape", "activations", "% flops", "out_shape", "params", "op"]
+OPTIONAL = ["kernel", "stride", "in_shape", "activations", "flop/B", "out_shape", "% flops",
+            "bytes", "params", "op"]
+# left out before quantities turn compact (bytes moved gives way to units in the cells)
+FIRST = ["flop/B", "bytes"]
 
 
 META_HINT = ("this model's forward reads tensor values, which the meta device does not have; "
@@ -54,14 +58,37 @@ def layers_table(report, depth: int | None, fmt: str) -> pd.DataFrame:
         df = report.layers.drop(columns=["callers"]) if fmt in ("csv", "json") else report.layers[SHOWN]
         df = format_shapes(df)
     total = report.total_flops or 1
+    df = with_intensity(df, text=fmt in ("rich", "md"))
     if fmt in ("rich", "md"):
-        df = df.copy()
         df["% flops"] = [f"{100 * int(v) / int(total):.2f}" for v in df["flops"]]
         if depth != 0:
             tot = {c: "" for c in df.columns}
-            tot.update({"module": "TOTAL", **report.totals(), "% flops": "100.00"})
+            tot.update({"module": "TOTAL", **report.totals(), "% flops": "100.00",
+                        "flop/B": _intensity_text(report.total_flops, report.total_bytes)})
             df = pd.concat([df, pd.DataFrame([tot])], ignore_index=True)
     return df
+
+
+def _intensity_text(flops: int, moved: int) -> str:
+    return f"{int(flops) / int(moved):.2f}" if int(moved) else ""
+
+
+def with_intensity(df: pd.DataFrame, text: bool) -> pd.DataFrame:
+    """A copy of ``df`` with arithmetic intensity beside ``bytes``: ``flop_per_byte``
+    (FLOPs / bytes moved, a float; None where a row moves no bytes) for csv/json, or
+    ``flop/B`` as 2-decimal text for the terminal and markdown."""
+    if "bytes" not in df.columns:
+        return df
+    out = df.copy()
+    pairs = list(zip(out["flops"], out["bytes"]))
+    if text:
+        out.insert(out.columns.get_loc("bytes") + 1, "flop/B",
+                   [_intensity_text(f, b) for f, b in pairs])
+    else:
+        out.insert(out.columns.get_loc("bytes") + 1, "flop_per_byte",
+                   pd.Series([int(f) / int(b) if int(b) else None for f, b in pairs],
+                             index=out.index, dtype=object))
+    return out
 
 
 def fvcore_table(report, native, depth: int | None, fmt: str) -> pd.DataFrame:
@@ -70,7 +97,8 @@ def fvcore_table(report, native, depth: int | None, fmt: str) -> pd.DataFrame:
     reports no activations, so that column is left out."""
     df = layers_table(report, depth, fmt)
     drop = [c for c in ("activations", "kernel", "stride", "weight_shape", "padding",
-                        "dilation", "groups") if c in df.columns]
+                        "dilation", "groups", "bytes", "flop/B", "flop_per_byte")
+            if c in df.columns]
     df = df.drop(columns=drop)
     if depth is None:
         own = native.layers
@@ -168,7 +196,7 @@ def check_cpu_forward(module, call, what: str) -> None:
 @output_option()
 def layers(model, input_, dtype, batch, depth, convention, engine, device, strict, tree, fmt,
            output):
-    """Per-layer params, MACs, FLOPs and activations of MODEL.
+    """Per-layer params, MACs, FLOPs, activations and bytes moved of MODEL.
 
     MODEL: a variant name (see `inception-cost variants`), torchvision:NAME,
     timm:NAME, or path/to/file.py:factory (which may return (model, example_inputs))."""
@@ -206,6 +234,9 @@ def layers(model, input_, dtype, batch, depth, convention, engine, device, stric
              f"{report.convention} convention, {report.engine} engine")
     notes = [f"MACs = multiply-accumulates (bias excluded); {unit_flops} per "
              f"inception_cost.counting.formulas"]
+    if engine != "fvcore":
+        notes.append("bytes = bytes moved (each op reads its tensor operands and writes its "
+                     "results; views 0); flop/B = FLOPs per byte moved")
     if engine == "fvcore":
         notes.append("fvcore reports FLOPs per module and operator only: shapes are the "
                      "module's input and output from the native count; activations: "
@@ -219,13 +250,14 @@ def layers(model, input_, dtype, batch, depth, convention, engine, device, stric
     if fmt == "json":
         write_output(layers_json(report, df, label, call), output)
         return
-    write_output(render(df, fmt, title=title, units=units, notes=notes, optional=OPTIONAL),
-                 output)
+    write_output(render(df, fmt, title=title, units=units, notes=notes, optional=OPTIONAL,
+                        first=FIRST), output)
 
 
 def layers_json(report, df: pd.DataFrame, label: str, call) -> str:
     """{model, input, convention, engine, totals, rows}: exact integers (params and
-    activations in elements, macs in MACs, flops in FLOPs of the convention)."""
+    activations in elements, macs in MACs, flops in FLOPs of the convention, bytes in
+    bytes moved; ``flop_per_byte`` a float, null for a row that moves nothing)."""
     import json
 
     from ..report.render import to_json
@@ -235,6 +267,7 @@ def layers_json(report, df: pd.DataFrame, label: str, call) -> str:
            "input": [{"name": n, "shape": [int(v) for v in t.shape],
                       "dtype": str(t.dtype).replace("torch.", "")} for n, t in zip(names, xs)],
            "convention": report.convention, "engine": report.engine,
-           "totals": {k: int(v) for k, v in report.totals().items()},
+           "totals": {k: int(v) for k, v in report.totals().items()
+                      if k != "bytes" or report.engine != "fvcore"},   # fvcore: no bytes
            "rows": json.loads(to_json(format_shapes(df)))}
     return json.dumps(obj, indent=2) + "\n"

@@ -7,7 +7,7 @@ from ..counting.engine import ForwardError
 from ..counting.training import count_training
 from ..errors import UsageError
 from ..models.resolve import example_inputs, resolve_training_model
-from ..report.training_table import OPTIONAL, UNITS, training_notes, training_table
+from ..report.training_table import FIRST, OPTIONAL, UNITS, training_notes, training_table
 from ..report.render import render, write_output
 from .input_option import (batch_for, default_call, input_options, make_call, parse_dtype,
                            parse_input)
@@ -72,7 +72,7 @@ def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, device
     title = (f"{label} training step @ {call_title(call)}, "
              f"optimizer {optimizer if report.optimizer else 'none'}")
     text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,
-                  notes=training_notes(report), optional=OPTIONAL)
+                  notes=training_notes(report), optional=OPTIONAL, first=FIRST)
     if checkpoint:
         from .checkpoint_cli import train_phases
         phases = train_phases(module, call.inputs, optimizer, freeze, report, checkpoint)

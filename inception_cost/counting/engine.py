@@ -32,6 +32,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
+from .bytes_moved import call_bytes, is_free
+from .composite_bytes import known_bytes, remember
 from .higher_order import eager_higher_order_ops, run_higher_order
 from .registry import BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides
 
@@ -151,6 +153,7 @@ class OpRecord:
     blind_macs: int = 0  # ... and this row's native MACs, which fvcore does not count
     callers: tuple = ()  # paths of every named module whose forward was running, outer first
     qualified: str = ""  # the op's full name, e.g. "aten::convolution"
+    bytes: int = 0       # bytes moved: read + written by the aten ops of this row (bytes_moved)
 
 
 class ForwardError(RuntimeError):
@@ -249,6 +252,10 @@ class Recorder:
         self.blind_calls = 0
         self.sdpa_region = False    # inside nn.MultiheadAttention(need_weights=False)
         self.sdpa_id = 0
+        # bytes moved (see bytes_moved): of the ops making up the next row, and of
+        # unrecorded ops (fills, copies) that go with the next row
+        self.pending_bytes = 0
+        self.carry_bytes = 0
 
     # phase and attribution ------------------------------------------------
     def set_phase(self, phase: str, module: str | None = None) -> None:
@@ -380,7 +387,9 @@ class Recorder:
             macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
             activations=int(act), depth=self.last_depth, phase=self.current_phase,
             blind=blind, blind_op=blind_op, blind_macs=blind_macs,
-            callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name), **geo))
+            callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name),
+            bytes=self.pending_bytes + self.carry_bytes, **geo))
+        self.pending_bytes = self.carry_bytes = 0
 
 
 
@@ -422,9 +431,29 @@ class _FunctionMode(TorchFunctionMode):
             return func(*args, **kwargs)
         name = key_name(key)
         self.rec.inside_composite += 1
+        before = rec.pending_bytes
         try:
-            out = _meta_shortcut(name, args, kwargs)
-            if out is None:
+            out = None
+            shortcut = _meta_shortcut(name, args, kwargs)
+            if shortcut is not None:
+                known = known_bytes(name, args, kwargs, shortcut)
+                if known is not None:    # else run it (once per call signature)
+                    rec.pending_bytes += known[0]
+                    out = known[1]
+            if out is None and shortcut is not None:
+                try:
+                    out = func(*args, **kwargs)
+                    if name == "scaled_dot_product_attention":
+                        # bytes: meta's own (math) path; the output: the fused CPU/CUDA
+                        # kernels' layout, so what follows runs as it does there
+                        out = shortcut
+                    remember(name, args, kwargs, rec.pending_bytes - before, out)
+                except Exception:  # noqa: BLE001 - it never had to run: keep the stand-in
+                    # (operands only meta tolerates, e.g. a CPU weight beside meta inputs):
+                    # its own operands read and its result written
+                    rec.pending_bytes = before + call_bytes(args, kwargs, shortcut)
+                    out = shortcut
+            elif out is None:
                 out = func(*args, **kwargs)
         finally:
             self.rec.inside_composite -= 1
@@ -648,11 +677,15 @@ class _DispatchMode(TorchDispatchMode):
                 if out is not NotImplemented:
                     return out
             out = func(*args, **kwargs)
+        moved = 0 if is_free(func, name) else call_bytes(args, kwargs, out)
         if rec.inside_composite:
+            rec.pending_bytes += moved
             return out
         rec.propagate(name, args, out)
         if name in _SILENT or func.is_view:
+            rec.carry_bytes += moved
             return out
+        rec.pending_bytes += moved
         inplace = name.endswith("_") or (
             bool(args) and isinstance(out, torch.Tensor) and out is args[0])
         rec.record(packet, tuple(args), kwargs, out, inplace)
@@ -710,6 +743,9 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
         with eager_higher_order_ops(), _FunctionMode(rec), _DispatchMode(rec):
             yield rec
     finally:
+        if rec.rows:            # bytes of fills/copies after the last recorded op
+            rec.rows[-1].bytes += rec.carry_bytes + rec.pending_bytes
+        rec.carry_bytes = rec.pending_bytes = 0
         torch.backends.mha.set_fastpath_enabled(fastpath)
         h1.remove()
         h2.remove()

@@ -42,59 +42,18 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, storage_key,
                            watch_mixed_nodes)
+from .bytes_moved import FREE_OPS, LIST_VIEWS as _LIST_VIEWS, tensor_leaves, touched_bytes  # noqa: F401
 from .engine import _META_FAST, _meta_fast, module_names
 from .registry import GradCost, OpCall, lookup, split_of
 
 PHASES = ("forward", "backward", "optimizer")
 
-# aten ops that read and write nothing: metadata, aliasing, allocation without a fill,
-# and the creation ops torch/utils/_runtime_estimation.py ignores (_CREATE_OPS)
-FREE_OPS = frozenset({
-    "lift_fresh", "detach", "alias", "_unsafe_view", "_local_scalar_dense", "sym_size",
-    "sym_stride", "sym_numel", "sym_storage_offset", "is_same_size", "empty", "empty_like",
-    "empty_strided", "new_empty", "new_empty_strided", "resize_", "set_",
-    "randint", "randn", "rand", "randn_like", "rand_like", "randint_like", "arange",
-    "ones_like", "zeros_like", "_record_function_enter_new", "_record_function_exit",
-})
 # ops with no formula that only fill or copy memory (0 FLOPs, counted)
 FILL_OPS = frozenset({"zeros", "ones", "full", "new_zeros", "new_ones", "new_full", "fill_", "zero_",
                       "copy_", "_to_copy", "clone", "scalar_tensor"})
-# views torch's _VIEW_OPS lists whose schema is not marked as a view (they return lists)
-_LIST_VIEWS = frozenset({"split", "unbind", "chunk", "split_with_sizes", "vsplit", "hsplit",
-                         "unflatten", "movedim", "swapaxes", "swapdims", "expand_as", "view_as"})
-
 DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16",
                torch.float64: "float64", torch.int64: "int64", torch.int32: "int32",
                torch.int8: "int8", torch.uint8: "uint8", torch.bool: "bool"}
-
-
-def tensor_leaves(x, out: list | None = None) -> list:
-    """Every tensor in ``x`` (nested lists, tuples and dicts), in order: the same tensors
-    ``torch.utils._pytree.tree_leaves`` finds among an op's arguments, without its cost."""
-    if out is None:
-        out = []
-    if isinstance(x, torch.Tensor):
-        out.append(x)
-    elif isinstance(x, (list, tuple)):
-        for v in x:
-            if isinstance(v, torch.Tensor):
-                out.append(v)
-            elif isinstance(v, (list, tuple, dict)):
-                tensor_leaves(v, out)
-    elif isinstance(x, dict):
-        for v in x.values():
-            tensor_leaves(v, out)
-    return out
-
-
-def touched_bytes(t: torch.Tensor) -> int:
-    """Bytes an op touches in ``t``: elements with stride-0 (broadcast) dimensions counted
-    once, times the element size.  Exact Python integer."""
-    n = 1
-    for size, stride in zip(t.shape, t.stride()):
-        if stride != 0:
-            n *= int(size)
-    return n * t.element_size()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ batch/layer/group norm,     7 flops / element with affine, 5 without
 relu, sigmoid, tanh, ...    1 flop / output element (transcendentals count 1)
 add, sub, mul, div, ...     1 flop / output element (broadcast included); where,
   comparisons, masked_fill  1 flop / output element (a select or compare each)
+add/sub/rsub, alpha != 1   2 flops / output element (multiply by alpha, add)
+addcmul / addcdiv          2 flops / output element, 3 when value != 1
 max/avg pool k x k          k*k flops / output element (compares or adds + divide)
 adaptive avg pool           its window size per output element (sum = input
                             elements when the windows tile the input)
@@ -207,11 +209,32 @@ def _elementwise_unary(call: OpCall) -> Cost:
     return Cost(0, call.out_numel)
 
 
-@formula("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "rsub", "maximum",
-         "minimum", "where", "addcmul", "addcdiv", "masked_fill", "masked_fill_",
+@formula("mul", "mul_", "div", "div_", "maximum",
+         "minimum", "where", "masked_fill", "masked_fill_",
          "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not")
 def _elementwise_binary(call: OpCall) -> Cost:
     return Cost(0, call.out_numel)
+
+
+def _scale_flops(call: OpCall, pos: int, name: str) -> int:
+    """Extra FLOPs per element of the op's scale argument (``alpha``/``value``, at ``pos``
+    or by ``name``): 0 when it is absent or 1, else 1 (the multiply by it)."""
+    scale = _arg(call, pos, name, 1)
+    return 0 if isinstance(scale, bool) or scale == 1 else 1
+
+
+@formula("add", "add_", "sub", "sub_", "rsub")
+def _add(call: OpCall) -> Cost:
+    """a + alpha * b: 1 FLOP per output element, 2 when ``alpha != 1`` (multiply, add) --
+    SGD's ``p.add_(g, alpha=-lr)``.  No MACs: MACs count contractions only."""
+    return Cost(0, call.out_numel * (1 + _scale_flops(call, 2, "alpha")))
+
+
+@formula("addcmul", "addcmul_", "addcdiv", "addcdiv_")
+def _addc(call: OpCall) -> Cost:
+    """a + value * (b * c) (or b / c): 2 FLOPs per output element, 3 when ``value != 1``
+    (Adam's moment and parameter updates)."""
+    return Cost(0, call.out_numel * (2 + _scale_flops(call, 3, "value")))
 
 
 def _pool_kernel(call: OpCall) -> list[int]:

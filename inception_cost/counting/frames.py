@@ -2,7 +2,8 @@
 
 Shape columns (``in_shape``, ``weight_shape``, ``out_shape``, ``kernel``, ``stride``,
 ``padding``, ``dilation``) hold integer tuples or ``None``; renderers format them.
-Count columns (params, macs, flops, activations: elements / MACs / FLOPs) are exact:
+Count columns (params, macs, flops, activations, bytes: elements / MACs / FLOPs /
+elements / bytes moved) are exact:
 ``int64`` when the column's total fits in int64, Python integers (object dtype)
 otherwise, so no sum can wrap.
 """
@@ -73,7 +74,8 @@ def layers_frame(model: nn.Module, records: list[OpRecord]) -> pd.DataFrame:
             rows.append(dict(module=mname, module_type=types[mname], op="params", counted=True,
                              inplace=False, in_shape=None, weight_shape=None, out_shape=None,
                              kernel=None, stride=None, padding=None, dilation=None, groups=None,
-                             macs=0, flops=0, activations=0, params=n, depth=0, phase="forward",
+                             macs=0, flops=0, activations=0, bytes=0, params=n, depth=0,
+                             phase="forward",
                              callers=()))
     df = pd.DataFrame(rows, columns=LAYER_COLUMNS)
     df["groups"] = pd.Series([r["groups"] for r in rows], index=df.index, dtype=object)

@@ -35,6 +35,14 @@ adam                            13   1   m.lerp_(g, 1-b1) 3; v.mul_(b2) 1;
 adam + weight decay (L2)        +2   0   g = g.add(p, alpha=wd)
 adamw (decoupled decay)         14   1   adam + p.mul_(1 - lr*wd) 1
 ==============================  ===  ==  ==============================================
+
+Bytes moved by a step (:meth:`OptimizerSpec.step_bytes`): every op reads each tensor
+operand and writes its result (the convention of :mod:`inception_cost.counting.bytes_moved`),
+so a step moves :attr:`OptimizerSpec.accesses_per_element` element accesses per parameter
+element -- sgd 3 (p.add_: p, g -> p), +3 weight decay, +5 momentum (mul_ 2, add_ 3),
++3 nesterov; adam 19 (lerp_ 3, mul_ 2, addcmul_(g, g) 4, sqrt 2, div 2, add_ 2,
+addcdiv_ 4), +3 L2 decay, adamw +2 (p.mul_) -- at the parameter's element size, plus
+8 bytes per tensor for Adam's float32 step counter.
 """
 from __future__ import annotations
 
@@ -74,6 +82,38 @@ class OptimizerSpec:
         if self.name == "adamw":
             return 13 + (1 if self.weight_decay else 0)
         raise UsageError(f"unknown optimizer '{self.name}'")
+
+    @property
+    def accesses_per_element(self) -> int:
+        """Element reads + writes per parameter element of one steady-state step (each
+        op reads every tensor operand and writes its result, see
+        :mod:`inception_cost.counting.bytes_moved`); times the element size = bytes."""
+        if self.name == "sgd":
+            e = 3                                   # p.add_(g): read p, g; write p
+            if self.weight_decay:
+                e += 3                              # g.add(p): read g, p; write g'
+            if self.momentum:
+                e += 2 + 3                          # buf.mul_(m); buf.add_(g)
+                if self.nesterov:
+                    e += 3                          # g.add(buf)
+            return e
+        if self.name in ("adam", "adamw"):
+            # lerp_ 3, mul_ 2, addcmul_(g, g) 4, sqrt 2, div 2, add_ 2, addcdiv_ 4
+            e = 19
+            if self.weight_decay:
+                e += 3 if self.name == "adam" else 2   # g.add(p) / p.mul_(1 - lr*wd)
+            return e
+        raise UsageError(f"unknown optimizer '{self.name}'")
+
+    @property
+    def bytes_per_tensor(self) -> int:
+        """Bytes per parameter tensor: Adam's float32 step counter, read and written."""
+        return 8 if self.name in ("adam", "adamw") else 0
+
+    def step_bytes(self, numel: int, itemsize: int) -> int:
+        """Bytes moved by one step for a parameter tensor of ``numel`` elements of
+        ``itemsize`` bytes (its gradient and state buffers of the same dtype)."""
+        return self.accesses_per_element * int(numel) * int(itemsize) + self.bytes_per_tensor
 
     @property
     def per_tensor(self) -> int:

@@ -4,7 +4,11 @@
 that owns parameters but executed no op, so the params column always sums to
 ``sum(p.numel() for p in model.parameters())``).
 Units: params (elements), macs (multiply-accumulates), flops (floating-point
-operations, see :mod:`inception_cost.counting.formulas`), activations (elements).
+operations, see :mod:`inception_cost.counting.formulas`), activations (elements),
+bytes (bytes moved: every tensor an op reads and writes, at its dtype's size, broadcast
+dimensions once, views and allocations 0 -- see :mod:`inception_cost.counting.bytes_moved`;
+a composite row such as ``linear`` holds the bytes of the aten ops it runs, and a fill
+or copy that is no row of its own goes with the next row).
 
 Shape columns hold integer tuples (or ``None``); :func:`format_shapes` turns them
 into ``1x64x112x112`` text for renderers.  Count columns are exact integers
@@ -18,10 +22,10 @@ import pandas as pd
 
 LAYER_COLUMNS = [
     "module", "module_type", "op", "kernel", "stride", "padding", "dilation", "groups",
-    "in_shape", "weight_shape", "out_shape", "params", "macs", "flops", "activations",
+    "in_shape", "weight_shape", "out_shape", "params", "macs", "flops", "activations", "bytes",
     "inplace", "counted", "depth", "phase", "callers",
 ]
-NUMERIC = ["params", "macs", "flops", "activations"]
+NUMERIC = ["params", "macs", "flops", "activations", "bytes"]
 COUNT_COLUMNS = NUMERIC
 SHAPE_COLUMNS = ["kernel", "stride", "padding", "dilation", "in_shape", "weight_shape", "out_shape"]
 
@@ -94,6 +98,17 @@ class CostReport:
         return _exact_sum(self.layers["activations"])
 
     @property
+    def total_bytes(self) -> int:
+        """Bytes moved by the whole forward (read + written, every op)."""
+        return _exact_sum(self.layers["bytes"])
+
+    @property
+    def flop_per_byte(self) -> float:
+        """Arithmetic intensity of the whole forward: FLOPs per byte moved (NaN for 0 bytes)."""
+        b = self.total_bytes
+        return self.total_flops / b if b else float("nan")
+
+    @property
     def depth(self) -> int:
         """Weight layers (conv/linear) on the longest input-to-output path."""
         return int(self.layers["depth"].max()) if len(self.layers) else 0
@@ -124,7 +139,8 @@ class CostReport:
 
     def totals(self) -> dict[str, int]:
         return {"params": self.total_params, "macs": self.total_macs,
-                "flops": self.total_flops, "activations": self.total_activations}
+                "flops": self.total_flops, "activations": self.total_activations,
+                "bytes": self.total_bytes}
 
     # aggregation ---------------------------------------------------------
     def by_module(self, depth: int | None = None, mode: str = "owner") -> pd.DataFrame:
@@ -159,7 +175,7 @@ class CostReport:
             parts = mod.split(".") if mod else []
             for i in range(len(parts) + 1):
                 p = ".".join(parts[:i])
-                a = acc.setdefault(p, [0, 0, 0, 0])
+                a = acc.setdefault(p, [0] * len(NUMERIC))
                 for j, v in enumerate(vals):
                     a[j] += int(v)
         out = pd.DataFrame([[k, *v] for k, v in acc.items()], columns=["module", *NUMERIC])
@@ -168,12 +184,12 @@ class CostReport:
     def _by_caller(self) -> pd.DataFrame:
         df = self.layers
         owner = self.by_module().set_index("module")["params"]
-        acc: dict[str, list[int]] = {"": [0, 0, 0]}
-        cols = ["macs", "flops", "activations"]
+        cols = ["macs", "flops", "activations", "bytes"]
+        acc: dict[str, list[int]] = {"": [0] * len(cols)}
         callers = df["callers"] if "callers" in df.columns else [()] * len(df)
         for chain, vals in zip(callers, df[cols].itertuples(index=False)):
             for name in ("", *[c for c in (chain or ()) if c]):
-                a = acc.setdefault(name, [0, 0, 0])
+                a = acc.setdefault(name, [0] * len(cols))
                 for j, v in enumerate(vals):
                     a[j] += int(v)
         rows = [[k, int(owner.get(k, 0)), *v] for k, v in acc.items()]

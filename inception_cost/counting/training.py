@@ -18,7 +18,11 @@ under the same dispatch-level counter as :func:`inception_cost.count`.
   dispatches).
 
 Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operations:
-2 x MACs + the documented element-wise work), params (elements).
+2 x MACs + the documented element-wise work), params (elements), bytes (bytes moved: every
+tensor an op reads and writes, see :mod:`.bytes_moved`; a backward op that computes both
+gradients, such as ``convolution_backward``, has its bytes shared between them in
+proportion to their FLOPs, the input gradient's share rounded down -- as ``predict``
+does; the optimizer's bytes by :meth:`.OptimizerSpec.step_bytes`).
 """
 from __future__ import annotations
 
@@ -56,14 +60,20 @@ TRAINING_COLUMNS = [
     "module", "module_type", "params", "trainable", "fwd_macs", "fwd_flops",
     "bwd_input_macs", "bwd_input_flops", "bwd_weight_macs", "bwd_weight_flops",
     "bwd_macs", "bwd_flops", "opt_flops", "step_macs", "step_flops", "aux",
+    "fwd_bytes", "bwd_input_bytes", "bwd_weight_bytes", "bwd_bytes", "opt_bytes", "step_bytes",
 ]
-"""Per-layer columns. Counts: params/trainable (elements), *_macs (MACs), *_flops (FLOPs).
-``bwd_* = bwd_input_* + bwd_weight_*``; ``step_macs = fwd_macs + bwd_macs``;
-``step_flops = fwd_flops + bwd_flops + opt_flops``; ``aux``: the layer belongs to a
-training-only head (its output reaches the loss only through an auxiliary output)."""
+"""Per-layer columns. Counts: params/trainable (elements), *_macs (MACs), *_flops (FLOPs),
+*_bytes (bytes moved). ``bwd_* = bwd_input_* + bwd_weight_*``; ``step_macs = fwd_macs +
+bwd_macs``; ``step_flops = fwd_flops + bwd_flops + opt_flops`` (and so for bytes);
+``aux``: the layer belongs to a training-only head (its output reaches the loss only
+through an auxiliary output)."""
+
+BYTES_COLUMNS = ["fwd_bytes", "bwd_input_bytes", "bwd_weight_bytes", "bwd_bytes", "opt_bytes",
+                 "step_bytes"]
+"""The bytes-moved columns (absent from training baselines written before they existed)."""
 
 COUNTS = [c for c in TRAINING_COLUMNS if c not in ("module", "module_type", "aux")]
-OP_COLUMNS = ["module", "module_type", "phase", "grad", "op", "macs", "flops", "counted"]
+OP_COLUMNS = ["module", "module_type", "phase", "grad", "op", "macs", "flops", "bytes", "counted"]
 
 
 # --------------------------------------------------------------------------- #
@@ -101,6 +111,20 @@ class TrainingReport:
     def aux_totals(self) -> dict[str, int]:
         """Totals of the training-only heads alone."""
         return {c: self._sum(c, self.layers["aux"]) for c in COUNTS}
+
+    def phase_bytes(self) -> dict[str, int]:
+        """Bytes moved per phase: forward, backward input-grad, backward weight-grad,
+        optimizer (and the step)."""
+        t = self.totals()
+        return {"forward": t["fwd_bytes"], "backward input-grad": t["bwd_input_bytes"],
+                "backward weight-grad": t["bwd_weight_bytes"], "optimizer": t["opt_bytes"],
+                "step": t["step_bytes"]}
+
+    @property
+    def flop_per_byte(self) -> float:
+        """Arithmetic intensity of the whole step: step FLOPs per byte moved."""
+        t = self.totals()
+        return t["step_flops"] / t["step_bytes"] if t["step_bytes"] else float("nan")
 
     @property
     def backward_forward_ratio(self) -> float:
@@ -470,7 +494,7 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
             for m, training in modes:
                 m.training = training
     df = _layers(work, rows, owned, spec, aux)
-    ops = exact_counts(pd.DataFrame(rows, columns=OP_COLUMNS), ["macs", "flops"])
+    ops = exact_counts(pd.DataFrame(rows, columns=OP_COLUMNS), ["macs", "flops", "bytes"])
     return TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
                           input_shapes=tensor_shapes(args, kwargs), optimizer=spec,
                           frozen=frozen, aux_modules=_roots(aux))
@@ -560,19 +584,25 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner, formul
     for i, r in enumerate(rec.rows):
         if r.phase != "backward":
             rows.append(dict(module=r.module, module_type=r.module_type or "loss", phase=r.phase,
-                             grad="", op=r.op, macs=r.macs, flops=r.flops, counted=r.counted))
+                             grad="", op=r.op, macs=r.macs, flops=r.flops, bytes=r.bytes,
+                             counted=r.counted))
             continue
         part, wmod = attribution.parts.get(i, ("input", r.module))
         base = dict(module_type=r.module_type, phase="backward", op=r.op, counted=r.counted)
         if isinstance(part, GradCost):
-            if part.input.macs or part.input.flops or not (part.weight.macs or part.weight.flops):
+            has_input = part.input.macs or part.input.flops or not (part.weight.macs or part.weight.flops)
+            has_weight = part.weight.macs or part.weight.flops
+            fi, fw = int(part.input.flops), int(part.weight.flops)
+            b_in = r.bytes if not has_weight or not fi + fw else (r.bytes * fi // (fi + fw) if has_input else 0)
+            if has_input:
                 rows.append(dict(base, module=r.module, grad="input", macs=part.input.macs,
-                                 flops=part.input.flops))
-            if part.weight.macs or part.weight.flops:
+                                 flops=part.input.flops, bytes=b_in))
+            if has_weight:
                 rows.append(dict(base, module=r.module, grad="weight", macs=part.weight.macs,
-                                 flops=part.weight.flops))
+                                 flops=part.weight.flops, bytes=r.bytes - b_in))
         else:
-            rows.append(dict(base, module=r.module, grad=part, macs=r.macs, flops=r.flops))
+            rows.append(dict(base, module=r.module, grad=part, macs=r.macs, flops=r.flops,
+                             bytes=r.bytes))
     return rows, aux
 
 
@@ -591,9 +621,11 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
         if r["phase"] == "forward":
             a["fwd_macs"] += r["macs"]
             a["fwd_flops"] += r["flops"]
+            a["fwd_bytes"] += r["bytes"]
         else:
             a[f"bwd_{r['grad']}_macs"] += r["macs"]
             a[f"bwd_{r['grad']}_flops"] += r["flops"]
+            a[f"bwd_{r['grad']}_bytes"] += r["bytes"]
     for mname, params in owned.items():
         a = row(mname)
         a["params"] += sum(p.numel() for p in params)
@@ -601,12 +633,15 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
         a["trainable"] += sum(p.numel() for p in trainable)
         if spec is not None:
             a["opt_flops"] += sum(spec.step_flops(p.numel()) for p in trainable)
+            a["opt_bytes"] += sum(spec.step_bytes(p.numel(), p.element_size()) for p in trainable)
     out = []
     for module, a in acc.items():
         a["bwd_macs"] = a["bwd_input_macs"] + a["bwd_weight_macs"]
         a["bwd_flops"] = a["bwd_input_flops"] + a["bwd_weight_flops"]
         a["step_macs"] = a["fwd_macs"] + a["bwd_macs"]
         a["step_flops"] = a["fwd_flops"] + a["bwd_flops"] + a["opt_flops"]
+        a["bwd_bytes"] = a["bwd_input_bytes"] + a["bwd_weight_bytes"]
+        a["step_bytes"] = a["fwd_bytes"] + a["bwd_bytes"] + a["opt_bytes"]
         mtype = "loss" if module == LOSS_MODULE else types.get(module, "")
         out.append(dict(module=module, module_type=mtype, **a, aux=_is_under(module, aux)))
     # the loss last, every other layer in order of first appearance

@@ -1,15 +1,19 @@
-"""Dense (no sparsity) peak compute and memory bandwidth of common GPUs.
+"""Dense (no sparsity) peak compute and memory bandwidth of the GPU being profiled,
+read from the device catalog (:mod:`inception_cost.timing_model.devices`, the file
+``devices.json`` with each value's datasheet source): one table serves ``predict`` and
+``profile``.
 
-Units: TFLOP/s (10^12 floating-point operations per second) per dtype mode and
-TB/s (10^12 bytes per second). "fp32" is the plain FP32 pipe (TF32 off);
-"tf32" is TensorFloat-32 on tensor cores; "fp16"/"bf16" are tensor-core peaks
-with FP32 accumulation. Values are the vendors' datasheet numbers.
+Units here: TFLOP/s (10^12 floating-point operations per second) per dtype mode and
+TB/s (10^12 bytes per second; the catalog stores GB/s). "fp32" is the plain FP32 pipe
+(TF32 off); "tf32" is TensorFloat-32 on tensor cores; "fp16"/"bf16" are tensor-core
+peaks with FP32 accumulation.
 
-A device is found by matching ``torch.cuda.get_device_name()`` against each
-entry's pattern, first match wins (so "H100 PCIe" is tried before plain
-"H100"). Nothing matches a CPU or an unlisted GPU: its peaks are *unknown*
-(NaN) unless given with ``--peak-tflops`` / ``--peak-bandwidth``; no number is
-ever guessed.
+A device is found by its ``torch.cuda.get_device_name()`` with a leading "NVIDIA"
+dropped ("NVIDIA H100 80GB HBM3" -> "H100 80GB HBM3"), matched exactly against the
+catalog's names and aliases with case, spaces and dashes ignored. Nothing matches a
+CPU or an unlisted GPU ("H100 NVL", "A100 80GB PCIe"): its peaks are *unknown* (NaN)
+unless given with ``--peak-tflops`` / ``--peak-bandwidth``, as is a mode the device
+lacks (T4 bf16); no number is ever guessed.
 """
 from __future__ import annotations
 
@@ -24,8 +28,7 @@ DTYPE_MODES = ("fp32", "tf32", "fp16", "bf16")
 
 @dataclass(frozen=True)
 class DevicePeak:
-    name: str                      # the table's label, e.g. "H100 SXM"
-    pattern: str                   # regex searched (case-insensitive) in the device name
+    name: str                      # the catalog's device name, e.g. "H100 SXM"
     tflops: dict = field(default_factory=dict)  # dtype mode -> TFLOP/s
     bandwidth_tbs: float = math.nan  # TB/s
 
@@ -33,30 +36,19 @@ class DevicePeak:
         return float(self.tflops.get(dtype, math.nan))
 
 
-def _gpu(name: str, pattern: str, half: float, tf32: float, fp32: float, tbs: float) -> DevicePeak:
-    return DevicePeak(name, pattern, {"fp16": half, "bf16": half, "tf32": tf32, "fp32": fp32}, tbs)
+UNKNOWN = DevicePeak("unknown", {}, math.nan)
 
-
-# Order matters: the first entry whose pattern matches wins.
-PEAKS: tuple[DevicePeak, ...] = (
-    _gpu("H100 PCIe", r"h100.*pcie", 756.0, 378.0, 51.2, 2.0),
-    _gpu("H100 SXM", r"h100(?!.*nvl)", 989.0, 494.7, 66.9, 3.35),
-    _gpu("H200", r"h200(?!.*nvl)", 989.0, 494.7, 66.9, 4.8),
-    _gpu("A100 SXM 80GB", r"a100.*sxm.*80\s*gb", 312.0, 156.0, 19.5, 2.039),
-    _gpu("A100 40GB", r"a100.*40\s*gb", 312.0, 156.0, 19.5, 1.555),
-    _gpu("L4", r"\bl4\b", 121.0, 60.0, 30.3, 0.3),
-)
-
-UNKNOWN = DevicePeak("unknown", r"$^", {}, math.nan)
+_VENDOR = re.compile(r"^\s*nvidia\s+", re.IGNORECASE)
 
 
 def lookup(device_name: str) -> DevicePeak:
-    """The table entry for a device name (``torch.cuda.get_device_name()``), or UNKNOWN."""
-    text = (device_name or "").lower()
-    for entry in PEAKS:
-        if re.search(entry.pattern, text):
-            return entry
-    return UNKNOWN
+    """The catalog's peaks for a device name (``torch.cuda.get_device_name()``), or UNKNOWN."""
+    from ..timing_model.devices import _index, normalise
+    text = _VENDOR.sub("", device_name or "")
+    dev = _index().get(normalise(text)) if text.strip() else None
+    if dev is None or dev.kind != "gpu" or dev.measured:
+        return UNKNOWN
+    return DevicePeak(dev.name, dict(dev.peaks_tflops), dev.bandwidth_gbs / 1000.0)
 
 
 def _positive(value, what: str) -> float | None:
@@ -72,7 +64,7 @@ def resolve_peaks(device_name: str, dtype: str, peak_tflops=None,
                   peak_bandwidth=None) -> tuple[float, float, str]:
     """(peak TFLOP/s, peak TB/s, source) for one device and dtype mode.
 
-    An override replaces the table value; a missing value is NaN ("unknown")."""
+    An override replaces the catalog value; a missing value is NaN ("unknown")."""
     if dtype not in DTYPE_MODES:
         raise UsageError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPE_MODES)})")
     override_t = _positive(peak_tflops, "--peak-tflops")

@@ -2,6 +2,7 @@
 
 A baseline is ``<dir>/layers/<name>.csv`` with the columns below, exact integers.
 Rows are matched by (module, op, n-th occurrence of that op in that module).
+A baseline written before the ``bytes`` column existed is read and compared without it.
 """
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ from ..errors import InceptionCostError
 from .render import to_csv
 
 BASELINE_COLUMNS = ["module", "op", "kernel", "stride", "padding", "dilation", "groups", "in_shape",
-                    "weight_shape", "out_shape", "params", "macs", "flops", "activations", "depth"]
-COMPARED = ["out_shape", "params", "macs", "flops", "activations"]
-INTS = ["params", "macs", "flops", "activations", "depth"]
+                    "weight_shape", "out_shape", "params", "macs", "flops", "activations", "depth",
+                    "bytes"]
+COMPARED = ["out_shape", "params", "macs", "flops", "activations", "bytes"]
+INTS = ["params", "macs", "flops", "activations", "depth", "bytes"]
+OPTIONAL_COLUMNS = ["bytes"]
+"""Columns an older baseline may lack (then they are not compared)."""
 
 
 class BaselineError(InceptionCostError):
@@ -171,12 +175,12 @@ def read_baseline(path: str) -> pd.DataFrame:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as e:  # noqa: BLE001 - any parse failure is a corrupt baseline
         raise BaselineError(f"baseline {path} is corrupt: {str(e).splitlines()[0]}") from None
-    missing = [c for c in BASELINE_COLUMNS if c not in df.columns]
+    missing = [c for c in BASELINE_COLUMNS if c not in df.columns and c not in OPTIONAL_COLUMNS]
     if missing:
         raise BaselineError(f"baseline {path} is corrupt: missing column(s) {', '.join(missing)}")
     if df.empty:
         raise BaselineError(f"baseline {path} has a header but no rows")
-    for c in INTS:
+    for c in [c for c in INTS if c in df.columns]:
         vals = [_to_count(v) for v in df[c]]
         if None in vals:
             i = vals.index(None)
@@ -185,7 +189,7 @@ def read_baseline(path: str) -> pd.DataFrame:
             raise BaselineError(f"baseline {path} is corrupt: row {i + 2} column '{c}' is "
                                 f"'{cell}', not an integer in 0..2^63-1")
         df[c] = pd.Series(vals, dtype=object, index=df.index)
-    return df[BASELINE_COLUMNS]
+    return df[[c for c in BASELINE_COLUMNS if c in df.columns]]
 
 
 @dataclass
@@ -226,14 +230,16 @@ def _keyed(df: pd.DataFrame) -> dict:
 def diff_layers(name: str, old: pd.DataFrame, new: pd.DataFrame) -> VariantDiff:
     """Every changed, added or removed layer between two per-layer frames."""
     a, b = _keyed(old), _keyed(new)
+    compared = [c for c in COMPARED if c in old.columns and c in new.columns]
     changes: list[LayerChange] = []
     for k, rec in b.items():
         if k not in a:
             changes.append(LayerChange("added", k[0], k[1], {}, rec))
-        elif any(str(a[k][c]) != str(rec[c]) for c in COMPARED):
+        elif any(str(a[k][c]) != str(rec[c]) for c in compared):
             changes.append(LayerChange("changed", k[0], k[1], a[k], rec))
     for k, rec in a.items():
         if k not in b:
             changes.append(LayerChange("removed", k[0], k[1], rec, {}))
-    tot = lambda df: {c: sum(int(v) for v in df[c]) for c in ("params", "macs", "flops", "activations")}
+    tot = lambda df: {c: sum(int(v) for v in df[c]) for c in ("params", "macs", "flops", "activations",
+                                                               "bytes") if c in df.columns}
     return VariantDiff(name, changes, tot(old), tot(new))

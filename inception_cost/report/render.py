@@ -129,13 +129,14 @@ def _text_cells(df: pd.DataFrame, units: dict[str, str], compact: bool):
 
 def to_rich_text(df: pd.DataFrame, title: str = "", units: dict[str, str] | None = None,
                  notes: Iterable[str] = (), width: int | None = None,
-                 optional: Iterable[str] = ()) -> str:
+                 optional: Iterable[str] = (), first: Iterable[str] = ()) -> str:
     """Render with rich, fitted to ``width`` (default: COLUMNS, the terminal's width, or
     100 off a terminal) without splitting a number, a name or a header word: cells wrap
-    between words; if that is not enough, quantities show compact with their unit in
-    the header, then the ``optional`` columns are left out (in that order, named in a
-    footnote), and as a last resort every row prints as a record. Off a terminal (or
-    into a file) the text is plain ASCII."""
+    between words; if that is not enough, the ``first`` columns are left out (so the
+    others keep their units in the cells), then quantities show compact with their unit
+    in the header (every column back), then the ``optional`` columns are left out (in
+    that order; left-out columns are named in a footnote), and as a last resort every
+    row prints as a record. Off a terminal (or into a file) the text is plain ASCII."""
     from rich import box
     from rich.console import Console
     from rich.markup import escape
@@ -146,15 +147,20 @@ def to_rich_text(df: pd.DataFrame, title: str = "", units: dict[str, str] | None
     is_tty = to_terminal()
     width = width or terminal_width(is_tty)
     optional = [str(c) for c in optional]
+    first = [str(c) for c in first if str(c) in [str(h) for h in df.columns]]
     notes = list(notes)
     lay = None
-    for compact, drop in ((False, False), (True, False), (True, True)):
+    steps = ((False, False), (False, "first"), (True, False), (True, True))
+    for compact, drop in steps:
         if compact and not drop and not any(units.values()):
+            continue
+        if drop == "first" and not first:
             continue
         headers, cells, right = _text_cells(df, units, compact and any(units.values()))
         names = dict(zip(headers, [str(c) for c in df.columns]))
         by_name = {names[h]: h for h in headers}
-        opt = [by_name[c] for c in optional if c in by_name] if drop else []
+        wanted = first if drop == "first" else optional if drop else []
+        opt = [by_name[c] for c in wanted if c in by_name]
         lay = layout(headers, cells, right, width, opt)
         if lay is not None:
             break
@@ -183,10 +189,10 @@ def to_rich_text(df: pd.DataFrame, title: str = "", units: dict[str, str] | None
 
 def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
            units: dict[str, str] | None = None, notes: Iterable[str] = (),
-           optional: Iterable[str] = ()) -> str:
+           optional: Iterable[str] = (), first: Iterable[str] = ()) -> str:
     """The text of ``df`` in ``fmt``. csv/json keep exact values; rich/md add notes.
-    rich leaves out the ``optional`` columns (in that order) as far as it must to fit
-    the width (see :func:`to_rich_text`)."""
+    rich leaves out the ``first`` columns, then the ``optional`` ones (in that order) as
+    far as it must to fit the width (see :func:`to_rich_text`)."""
     notes = list(notes)
     df = format_shapes(df)
     if fmt == "csv":
@@ -196,7 +202,7 @@ def render(df: pd.DataFrame, fmt: str = "rich", title: str = "",
     if fmt == "md":
         return to_markdown(df, title, notes)
     if fmt == "rich":
-        return to_rich_text(df, title, units, notes, optional=optional)
+        return to_rich_text(df, title, units, notes, optional=optional, first=first)
     raise UsageError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
 
 

@@ -28,11 +28,12 @@ def _shapes(shapes) -> str:
 
 
 def cost_text(r) -> str:
-    """A CostReport: params (elements), MACs, FLOPs, activations (elements)."""
+    """A CostReport: params (elements), MACs, FLOPs, activations (elements), bytes moved."""
     flops = "fvcore-FLOPs" if r.convention == "fvcore" else "FLOPs"
     rows = [("params", _n(r.total_params, "params")), ("MACs", _n(r.total_macs, "MACs")),
             (flops, _n(r.total_flops, "FLOPs")),
-            ("activations", _n(r.total_activations, "elements"))]
+            ("activations", _n(r.total_activations, "elements")),
+            ("bytes moved", _n(r.total_bytes, "B"))]
     title = (f"CostReport {r.model_name or 'model'} @ {_shapes(r.input_shapes)} "
              f"({r.convention} convention, {r.engine} engine, {r.device})")
     return lines_text(title, rows, f"  {len(r.layers)} op rows: .layers, .by_module(depth=1), "
@@ -41,14 +42,15 @@ def cost_text(r) -> str:
 
 def training_text(r) -> str:
     """A TrainingReport: forward, backward (input / weight gradient) MACs, optimizer and
-    step FLOPs."""
+    step FLOPs, bytes moved by the step."""
     t = r.totals()
     rows = [("forward MACs", _n(t["fwd_macs"], "MACs")),
             ("backward MACs", _n(t["bwd_macs"], "MACs")),
             ("  input grad", _n(t["bwd_input_macs"], "MACs")),
             ("  weight grad", _n(t["bwd_weight_macs"], "MACs")),
             ("optimizer FLOPs", _n(t["opt_flops"], "FLOPs")),
-            ("step FLOPs", _n(t["step_flops"], "FLOPs"))]
+            ("step FLOPs", _n(t["step_flops"], "FLOPs")),
+            ("step bytes moved", _n(t["step_bytes"], "B"))]
     opt = r.optimizer.name if r.optimizer else "none"
     title = f"TrainingReport {r.model_name or 'model'} @ {_shapes(r.input_shapes)}, optimizer {opt}"
     return lines_text(title, rows, f"  backward/forward {r.backward_forward_ratio:.2f}; "

@@ -13,7 +13,7 @@ import os
 
 import pandas as pd
 
-from ..counting.training import COUNTS, TRAINING_COLUMNS, TrainingReport
+from ..counting.training import BYTES_COLUMNS, COUNTS, TRAINING_COLUMNS, TrainingReport
 from .baseline import (BaselineError, LayerChange, VariantDiff, _to_count, read_baseline_text,
                        safe_name)
 from .render import to_csv
@@ -38,6 +38,8 @@ _IDENTITIES = [
     ("bwd_flops", ("bwd_input_flops", "bwd_weight_flops")),
     ("step_macs", ("fwd_macs", "bwd_macs")),
     ("step_flops", ("fwd_flops", "bwd_flops", "opt_flops")),
+    ("bwd_bytes", ("bwd_input_bytes", "bwd_weight_bytes")),
+    ("step_bytes", ("fwd_bytes", "bwd_bytes", "opt_bytes")),
 ]
 """Sums every row of a training table satisfies (see TRAINING_COLUMNS)."""
 
@@ -51,16 +53,20 @@ def read_training_baseline(path: str) -> pd.DataFrame:
     """The training baseline at ``path``, counts as exact Python ints. Corrupt (a
     :class:`BaselineError`, exit 2): unparsable, a missing column, no rows, a count
     that is not an integer in 0..2^63-1, an ``aux`` other than True/False, a module
-    listed twice, or a row whose totals are not the sums of its parts."""
+    listed twice, or a row whose totals are not the sums of its parts.  A baseline written
+    before the bytes columns existed has none of them (it is compared without them);
+    one with only some of them is corrupt."""
     text = read_baseline_text(path, "training baseline")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except Exception as e:  # noqa: BLE001 - any parse failure is a corrupt baseline
         raise _corrupt(path, str(e).splitlines()[0]) from None
     missing = [c for c in TRAINING_COLUMNS if c not in df.columns]
+    if missing == BYTES_COLUMNS:
+        missing = []                      # an older baseline: no bytes columns at all
     if missing or df.empty:
         raise _corrupt(path, f"missing column(s) {', '.join(missing)}" if missing else "no rows")
-    for c in COUNTS:
+    for c in baseline_counts(df):
         vals = [_to_count(v) for v in df[c]]
         if None in vals:
             i = vals.index(None)
@@ -79,6 +85,8 @@ def read_training_baseline(path: str) -> pd.DataFrame:
             raise _corrupt(path, f"row {i + 2} repeats module '{m[:80]}' of row {first[m] + 2}")
         first[m] = i
     for total, parts in _IDENTITIES:
+        if total not in df.columns:
+            continue
         for i in range(len(df)):
             want = sum(df.at[i, c] for c in parts)
             if df.at[i, total] != want:
@@ -88,7 +96,14 @@ def read_training_baseline(path: str) -> pd.DataFrame:
 
 
 DRIFT_COLUMNS = [*COUNTS, "aux"]
-"""Columns of a training baseline compared row by row (every one is shown when it drifts)."""
+"""Columns of a training baseline compared row by row (every one is shown when it drifts;
+the bytes columns only where the baseline has them)."""
+
+
+def baseline_counts(df: pd.DataFrame) -> list[str]:
+    """The count columns a training baseline holds (COUNTS, less the bytes columns of a
+    baseline written before they existed)."""
+    return [c for c in COUNTS if c in df.columns]
 
 
 class TrainingDiff(VariantDiff):
@@ -99,7 +114,8 @@ class TrainingDiff(VariantDiff):
         """The columns that differ in a changed row (all its counts when added/removed)."""
         if change.kind != "changed":
             return ["params", "step_macs", "step_flops"]
-        return [c for c in DRIFT_COLUMNS if str(change.old[c]) != str(change.new[c])]
+        return [c for c in DRIFT_COLUMNS
+                if c in change.old and str(change.old[c]) != str(change.new[c])]
 
     def change_table(self) -> pd.DataFrame:
         """One row per (changed layer, drifted column): exact old and new values."""
@@ -110,7 +126,8 @@ class TrainingDiff(VariantDiff):
 
     def column_deltas(self) -> dict[str, int]:
         """new total - old total of every count column."""
-        return {c: int(self.new_totals[c]) - int(self.old_totals[c]) for c in COUNTS}
+        return {c: int(self.new_totals[c]) - int(self.old_totals[c]) for c in COUNTS
+                if c in self.old_totals}
 
     def totals_line(self) -> str:
         moved = [f"{c} {d:+,}" for c, d in self.column_deltas().items() if d]
@@ -122,7 +139,7 @@ class TrainingDiff(VariantDiff):
 
 def _exact(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
-    for c in COUNTS:
+    for c in baseline_counts(df):
         out[c] = pd.Series([int(v) for v in out[c]], dtype=object, index=out.index)
     out["aux"] = out["aux"].map(str)
     return out
@@ -132,26 +149,27 @@ def diff_training(name: str, old: pd.DataFrame, report: TrainingReport) -> Train
     """Every layer whose training counts changed, appeared or disappeared; totals as
     params / macs (forward + backward MACs) / flops (the whole step's FLOPs), plus
     every count column under its own name."""
-    new = _exact(report.layers[TRAINING_COLUMNS])
     old = _exact(old)
+    compared = [c for c in DRIFT_COLUMNS if c in old.columns]
+    new = _exact(report.layers[[c for c in TRAINING_COLUMNS if c in old.columns]])
 
     def keyed(df):
         return {r["module"]: r for r in df.to_dict(orient="records")}
 
     def view(r):
         return {"params": r["params"], "macs": r["step_macs"], "flops": r["step_flops"],
-                "out_shape": "", **{c: r[c] for c in DRIFT_COLUMNS}}
+                "out_shape": "", **{c: r[c] for c in compared}}
     a, b = keyed(old), keyed(new)
     changes = []
     for k, rec in b.items():
         if k not in a:
             changes.append(LayerChange("added", k, "train", {}, view(rec)))
-        elif any(str(a[k][c]) != str(rec[c]) for c in DRIFT_COLUMNS):
+        elif any(str(a[k][c]) != str(rec[c]) for c in compared):
             changes.append(LayerChange("changed", k, "train", view(a[k]), view(rec)))
     changes += [LayerChange("removed", k, "train", view(rec), {}) for k, rec in a.items() if k not in b]
 
     def tot(df):
-        t = {c: sum(int(v) for v in df[c]) for c in COUNTS}
+        t = {c: sum(int(v) for v in df[c]) for c in baseline_counts(df)}
         return {**t, "macs": t["step_macs"], "flops": t["step_flops"], "activations": 0}
     return TrainingDiff(f"{name} (training)", changes, tot(old), tot(new))
 
