@@ -8,6 +8,9 @@ from inception_cost import UsageError, apply_checkpointing
 
 from checkpoint_nets import TinyNet
 
+# small CPU forward + backward passes: one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def net():

@@ -13,10 +13,12 @@ from checkpoint_nets import BLOCKS, TinyNet
 
 BATCH, CHW = 8, (3, 32, 32)
 CANDS = ["block1", "block2", "block3", "block4", "block5"]
+# 33 small CPU forward + backward passes: one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def brute():
+def brute(one_thread):
     """{subset: (peak bytes, recompute FLOPs by FlopCounterMode)} for all subsets."""
     from torch.utils.flop_counter import FlopCounterMode
     torch.manual_seed(0)

@@ -17,6 +17,9 @@ from inception_cost.counting.formulas_attention import sdpa_flops
 from inception_cost.counting.formulas_linalg import (einsum_cost, fvcore_einsum_macs,
                                                      torch_einsum_path)
 
+# tiny CPU forwards: one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def fcm_flops(model, xs) -> int:
     meta = copy.deepcopy(model).to("meta")

@@ -8,6 +8,9 @@ from inception_cost import count
 from inception_cost.counting import ForwardError
 from inception_cost.errors import InputTooSmallError, UsageError
 
+# tiny CPU forwards: one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def tv(name, **kw):
     kw.setdefault("weights", None)

@@ -11,6 +11,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from inception_cost import UsageError, count
 from inception_cost.models import build
 
+# tiny CPU forwards: one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def fcm_macs(model, *args, **kwargs):
     """FlopCounterMode's total / 2 on the given inputs (its FLOPs are 2 per MAC)."""

@@ -21,6 +21,9 @@ from inception_cost import count
 from micro import Fn
 from inception_cost.counting.registry import CONVENTIONS, Cost, OpCall
 
+# tiny CPU forwards: one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 aten = torch.ops.aten
 DEVICES = ["meta", "cpu"]
 

@@ -14,6 +14,9 @@ from inception_cost.counting import ForwardError
 from inception_cost.errors import InputTooSmallError, UsageError
 from structure import conv_signature, signature_diff
 
+# tiny CPU forwards: one torch thread (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TABLE1_LABELS = ["conv 3×3/2", "conv 3×3/1", "conv padded 3×3/1", "pool 3×3/2", "conv 3×3/1 (2)",
                  "conv 3×3/2 (2)", "conv 3×3/1 (3)", "3×Inception (Fig. 5)",
                  "5×Inception (Fig. 6)", "2×Inception (Fig. 7)", "pool 8×8", "linear", "softmax"]
