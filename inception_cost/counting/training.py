@@ -23,7 +23,6 @@ Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operati
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -31,7 +30,6 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..errors import UsageError
@@ -45,6 +43,7 @@ from .engine import ForwardError, counting
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
+from .step_program import StepProgram, default_loss, freeze_patterns  # noqa: F401 - public names
 from .placement import copy_on, unwrap
 from .registry import SPLITS, GradCost, OpCall, RegistryError, key_name, overrides
 
@@ -249,52 +248,6 @@ def _outputs(out) -> list[torch.Tensor] | None:
     return None
 
 
-def _cross_entropy(t: torch.Tensor) -> torch.Tensor:
-    if t.dim() < 2:
-        raise UsageError(f"the default loss (cross-entropy over dim 1) needs a batched output, "
-                         f"got shape {tuple(t.shape)}; pass loss=")
-    target = torch.zeros((t.shape[0], *t.shape[2:]), dtype=torch.long, device=t.device)
-    return F.cross_entropy(t, target)
-
-
-def default_loss(outputs: list[torch.Tensor], aux_weight: float = AUX_LOSS_WEIGHT) -> torch.Tensor:
-    """Cross-entropy of the main output (class index 0 as target) plus ``aux_weight``
-    times the cross-entropy of each auxiliary output."""
-    loss = _cross_entropy(outputs[0])
-    for aux in outputs[1:]:
-        loss = loss + aux_weight * _cross_entropy(aux)
-    return loss
-
-
-def freeze_patterns(freeze) -> list[str]:
-    if freeze is None:
-        return []
-    if isinstance(freeze, str):
-        freeze = freeze.split(",")
-    return [p.strip() for p in freeze if p and p.strip()]
-
-
-def _apply_freeze(model: nn.Module, params: dict[str, torch.Tensor], patterns: list[str]) -> None:
-    """``requires_grad=False`` on the step's parameter tensors (``params``: name -> tensor)
-    of each module (or parameter) whose path matches a pattern (fnmatch: ``conv1``,
-    ``conv2*``, ``inception3?``)."""
-    modules = [n for n, _ in model.named_modules(remove_duplicate=False) if n]
-    for pat in patterns:
-        hit = False
-        for mname in modules:
-            if fnmatch.fnmatchcase(mname, pat):
-                hit = True
-                for pname, p in params.items():
-                    if pname.startswith(mname + "."):
-                        p.requires_grad_(False)
-        for pname, p in params.items():
-            if fnmatch.fnmatchcase(pname, pat):
-                p.requires_grad_(False)
-                hit = True
-        if not hit:
-            raise UsageError(f"freeze pattern '{pat}' matches no module or parameter")
-
-
 def _step_state(model: nn.Module, device: str) -> tuple[nn.Module, dict | None]:
     """(module to run, its state for ``functional_call`` or None).
 
@@ -443,14 +396,15 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     except RegistryError as e:
         raise UsageError(str(e)) from None
     spec = optimizer_spec(optimizer)
-    patterns = freeze_patterns(freeze)
+    program = StepProgram(optimizer=spec, foreach=False, freeze=freeze, aux_weight=aux_weight,
+                          loss=loss)
     inner = unwrap(model)
     with torch.inference_mode(False):
         work, state = _step_state(inner, device)
         names = {n for n, _ in work.named_parameters(remove_duplicate=False)}
         params = {n: t for n, t in (state.items() if state is not None else
                                     work.named_parameters(remove_duplicate=False)) if n in names}
-        _apply_freeze(work, params, patterns)
+        program.freeze_parameters(work, params)
         args, kwargs = make_inputs(input_size, inputs, device, batch, inner)
         args, kwargs = _keep_requires_grad(inputs, args, kwargs)
         owner, owned = _param_owners(work, params)
@@ -458,8 +412,7 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         modes = [(m, m.training) for m in work.modules()]
         try:
             work.train()
-            rows, aux = _run_step(work, state, params, args, kwargs, loss, aux_weight, owner,
-                                  extra)
+            rows, aux = _run_step(work, state, params, args, kwargs, program, owner, extra)
         finally:
             for m, training in modes:
                 m.training = training
@@ -500,7 +453,7 @@ def _reason(exc: BaseException) -> str:
     return text.split(" Hint: ", 1)[0].strip()
 
 
-def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner, formulas=None):
+def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, formulas=None):
     with torch.enable_grad(), counting(work, formulas=formulas) as rec:
         node_map = NodeMap(owner, lambda: rec.current()[0])
         for p in params.values():
@@ -521,12 +474,12 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner, formul
                 msg = str(exc).splitlines()[0] if str(exc) else ""
                 raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
             outputs = _outputs(out)
-            if loss is None and outputs is None:
+            if program.loss is None and outputs is None:
                 raise UsageError(f"the model's output is a {type(out).__name__}, not a tensor or a "
                                  f"tuple/dict of tensors: pass loss=")
             with rec.phase("forward", LOSS_MODULE):
                 try:
-                    value = default_loss(outputs, aux_weight) if loss is None else loss(out)
+                    value = program.loss_value(out, outputs)
                 except UsageError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - re-raised naming the loss
