@@ -33,6 +33,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
 from .higher_order import eager_higher_order_ops, run_higher_order
+from .optimizer_formulas import optimizer_ops
 from .registry import BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides
 
 aten = torch.ops.aten
@@ -81,6 +82,11 @@ _SILENT = {
 }
 
 PHASES = ("forward", "backward", "optimizer")
+
+OPTIMIZER_OPS = optimizer_ops()
+"""Costs of the ops an optimizer step dispatches (phase "optimizer"): one FLOP per
+arithmetic operation per element, an ``alpha``/``value`` multiplier included
+(:func:`.optimizer_formulas.optimizer_op_flops`); ahead of every other formula."""
 
 # functions fvcore's tracer records as one op it has no handle for (so it counts them 0);
 # in the fvcore convention their work is kept apart, see Recorder.blind
@@ -291,6 +297,8 @@ class Recorder:
     def formula(self, key) -> Formula | None:
         """The formula for a call of ``key`` now (per-call entry first; the backward formula
         inside ``loss.backward()``)."""
+        if self.current_phase == "optimizer" and key in OPTIMIZER_OPS:
+            return OPTIMIZER_OPS[key]
         extra = self.extra
         if extra and key in extra:
             return extra[key].cost(self.current_phase)
@@ -299,7 +307,8 @@ class Recorder:
         return self.table.get(key)
 
     def is_counted(self, key) -> bool:
-        return key in self.extra or key in self.table or key in self.native
+        return (key in self.extra or key in self.table or key in self.native
+                or (self.current_phase == "optimizer" and key in OPTIMIZER_OPS))
 
     def _blind_kernel(self, name: str) -> tuple[int, str]:
         """fvcore convention, outside a skipped call: is this dispatched op one fvcore skips?"""

@@ -13,9 +13,11 @@ under the same dispatch-level counter as :func:`inception_cost.count`.
   the module that owns the parameter); ops with an ``output_mask``
   (``convolution_backward``, the norms' backward) are split by their formulas
   (:mod:`.backward_formulas`), or by a per-call ``formulas=`` entry's ``split``.
-* The optimizer step is counted per parameter element by the formulas of
-  :mod:`.optimizer_formulas` (checked in the tests against the ops ``torch.optim``
-  dispatches).
+* The optimizer step is the step program's ``torch.optim`` optimizer
+  (:mod:`.step_program`, per-parameter loop) stepping once in its steady state under
+  the same capture (phase "optimizer"); each op it dispatches is costed by the per-op
+  weights of :mod:`.optimizer_formulas` and given to the module owning the parameter.
+  The closed per-element formulas there are the tests' oracle.
 
 Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operations:
 2 x MACs + the documented element-wise work), params (elements).
@@ -412,11 +414,13 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         modes = [(m, m.training) for m in work.modules()]
         try:
             work.train()
-            rows, aux = _run_step(work, state, params, args, kwargs, program, owner, extra)
+            optimizers = _optimizers(program, owned)
+            rows, aux = _run_step(work, state, params, args, kwargs, program, owner, extra,
+                                  optimizers)
         finally:
             for m, training in modes:
                 m.training = training
-    df = _layers(work, rows, owned, spec, aux)
+    df = _layers(work, rows, owned, aux)
     ops = exact_counts(pd.DataFrame(rows, columns=OP_COLUMNS), ["macs", "flops"])
     return TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
                           input_shapes=tensor_shapes(args, kwargs), optimizer=spec,
@@ -453,7 +457,32 @@ def _reason(exc: BaseException) -> str:
     return text.split(" Hint: ", 1)[0].strip()
 
 
-def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, formulas=None):
+def _optimizers(program: StepProgram, owned: dict[str, list[torch.Tensor]]) -> dict:
+    """{module path: the program's optimizer over that module's trainable parameters},
+    each in its steady state (state buffers created by one step on zero gradients, the
+    gradients then dropped), so that every op of the counted step belongs to one module.
+    The per-parameter loop (foreach off) runs the same ops whether the parameters share
+    one optimizer or not; a multi-tensor step runs the same per-element work in fewer,
+    per-module calls."""
+    if program.optimizer is None:
+        return {}
+    out = {}
+    with torch.no_grad():
+        for mname, tensors in owned.items():
+            trainable = [p for p in tensors if p.requires_grad]
+            if not trainable:
+                continue
+            opt = program.make_optimizer(trainable)
+            for p in trainable:
+                p.grad = torch.zeros_like(p)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            out[mname] = opt
+    return out
+
+
+def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, formulas=None,
+              optimizers=None):
     with torch.enable_grad(), counting(work, formulas=formulas) as rec:
         node_map = NodeMap(owner, lambda: rec.current()[0])
         for p in params.values():
@@ -503,8 +532,17 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
                     if _raised_here(exc):       # a defect of this package: an internal error
                         raise
                     raise BackwardError(f"{type(exc).__name__}: {_reason(exc)}") from exc
+        for mname, opt in (optimizers or {}).items():
+            with rec.phase("optimizer", mname):
+                opt.step()
     rows = []
     for i, r in enumerate(rec.rows):
+        if r.phase == "optimizer":
+            if not r.op.startswith("_record_function"):       # profiler markers
+                rows.append(dict(module=r.module, module_type=rec.types.get(r.module, ""),
+                                 phase="optimizer", grad="", op=r.op, macs=r.macs,
+                                 flops=r.flops, counted=r.counted))
+            continue
         if r.phase != "backward":
             rows.append(dict(module=r.module, module_type=r.module_type or "loss", phase=r.phase,
                              grad="", op=r.op, macs=r.macs, flops=r.flops, counted=r.counted))
@@ -523,8 +561,7 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
     return rows, aux
 
 
-def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec | None,
-            aux: set[str]) -> pd.DataFrame:
+def _layers(work: nn.Module, rows: list[dict], owned: dict, aux: set[str]) -> pd.DataFrame:
     types = {n: type(m).__name__ for n, m in work.named_modules()}
     acc: dict[str, dict] = {}
 
@@ -538,6 +575,8 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
         if r["phase"] == "forward":
             a["fwd_macs"] += r["macs"]
             a["fwd_flops"] += r["flops"]
+        elif r["phase"] == "optimizer":
+            a["opt_flops"] += r["flops"]
         else:
             a[f"bwd_{r['grad']}_macs"] += r["macs"]
             a[f"bwd_{r['grad']}_flops"] += r["flops"]
@@ -546,8 +585,6 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
         a["params"] += sum(p.numel() for p in params)
         trainable = [p for p in params if p.requires_grad]
         a["trainable"] += sum(p.numel() for p in trainable)
-        if spec is not None:
-            a["opt_flops"] += sum(spec.step_flops(p.numel()) for p in trainable)
     out = []
     for module, a in acc.items():
         a["bwd_macs"] = a["bwd_input_macs"] + a["bwd_weight_macs"]
