@@ -520,13 +520,50 @@ _META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY 
 # matrix products and softmaxes whose meta output shape is plain (their meta kernels are
 # Python decompositions: most of the time of attention on meta)
 _META_PRODUCTS = {"mm", "bmm", "addmm", "_softmax", "_safe_softmax"}
-_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS
+# in-place ops of an optimizer step with two tensor operands besides the one written
+_META_INPLACE3 = {"lerp_", "addcmul_", "addcdiv_"}
+_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3
+_PLAIN = (torch.Tensor, nn.Parameter)   # an in-place op may write a parameter (optimizer)
 
 
 def _meta_fast(name: str, args: tuple, kwargs: dict):
     if name in _META_PRODUCTS:
         return _meta_product(name, args, kwargs)
+    if name in _META_INPLACE3:
+        return _meta_inplace3(args, kwargs)
     return _meta_elementwise(name, args, kwargs)
+
+
+def _meta_inplace3(args: tuple, kwargs: dict):
+    """``lerp_``/``addcmul_``/``addcdiv_`` on floating meta tensors of one shape, dtype and
+    stride: the tensor written (no meta kernel run); ``None`` otherwise."""
+    if len(args) < 2 or any(k != "value" for k in kwargs):
+        return None
+    a = args[0]
+    ts = [x for x in args[1:] if isinstance(x, torch.Tensor)]
+    if type(a) not in _PLAIN or any(type(t) is not torch.Tensor for t in ts):
+        return None
+    if not a.is_meta or not a.is_floating_point():     # below autograd: a is only written
+        return None
+    if any(not t.is_meta or t.shape != a.shape or t.dtype != a.dtype
+           or t.stride() != a.stride() for t in ts):
+        return None
+    if any(not isinstance(x, (torch.Tensor, int, float)) or isinstance(x, bool)
+           for x in args[1:]):
+        return None
+    return a
+
+
+class MetaFastMode(TorchDispatchMode):
+    """Runs ops on meta tensors with the engine's fast paths (no meta kernel where the
+    output is plain) and records nothing: for work that must run but is not counted,
+    such as the optimizer step that creates its state before the counted one."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
+        return func(*args, **kwargs) if out is None else out
 
 
 def _meta_product(name: str, args: tuple, kwargs: dict):
@@ -574,7 +611,9 @@ def _meta_elementwise(name: str, args: tuple, kwargs: dict):
     if not args:
         return None
     a = args[0]
-    if type(a) is not torch.Tensor or not a.is_meta or not a.is_floating_point() or a.requires_grad:
+    if type(a) not in _PLAIN or not a.is_meta or not a.is_floating_point():
+        return None
+    if (a.requires_grad or type(a) is not torch.Tensor) and not name.endswith("_"):   # in place, the result is ``a`` itself
         return None
     base = name[:-1] if name.endswith("_") else name
     if base in _META_BINARY:

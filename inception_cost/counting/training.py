@@ -41,7 +41,7 @@ from .arguments import (check_aux_weight, check_device, check_formulas, check_fr
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode,
                            watch_mixed_nodes)
-from .engine import ForwardError, counting
+from .engine import ForwardError, MetaFastMode, counting
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
@@ -467,7 +467,7 @@ def _optimizers(program: StepProgram, owned: dict[str, list[torch.Tensor]]) -> d
     if program.optimizer is None:
         return {}
     out = {}
-    with torch.no_grad():
+    with torch.no_grad(), MetaFastMode():
         for mname, tensors in owned.items():
             trainable = [p for p in tensors if p.requires_grad]
             if not trainable:
