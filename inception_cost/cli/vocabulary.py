@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-OLD_OPTIMIZERS = {"momentum": "sgd_momentum"}
+from ..counting.step_program import OLD_OPTIMIZER_NAMES as OLD_OPTIMIZERS
 
 
 def note(old: str, new: str) -> None:

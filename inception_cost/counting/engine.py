@@ -35,6 +35,7 @@ from . import formulas as _formulas  # noqa: F401 - registers the built-in formu
 from .bytes_moved import call_bytes, is_free
 from .composite_bytes import known_bytes, remember
 from .higher_order import eager_higher_order_ops, run_higher_order
+from .optimizer_formulas import optimizer_ops
 from .registry import BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides
 
 aten = torch.ops.aten
@@ -83,6 +84,11 @@ _SILENT = {
 }
 
 PHASES = ("forward", "backward", "optimizer")
+
+OPTIMIZER_OPS = optimizer_ops()
+"""Costs of the ops an optimizer step dispatches (phase "optimizer"): one FLOP per
+arithmetic operation per element, an ``alpha``/``value`` multiplier included
+(:func:`.optimizer_formulas.optimizer_op_flops`); ahead of every other formula."""
 
 # functions fvcore's tracer records as one op it has no handle for (so it counts them 0);
 # in the fvcore convention their work is kept apart, see Recorder.blind
@@ -298,6 +304,8 @@ class Recorder:
     def formula(self, key) -> Formula | None:
         """The formula for a call of ``key`` now (per-call entry first; the backward formula
         inside ``loss.backward()``)."""
+        if self.current_phase == "optimizer" and key in OPTIMIZER_OPS:
+            return OPTIMIZER_OPS[key]
         extra = self.extra
         if extra and key in extra:
             return extra[key].cost(self.current_phase)
@@ -306,7 +314,8 @@ class Recorder:
         return self.table.get(key)
 
     def is_counted(self, key) -> bool:
-        return key in self.extra or key in self.table or key in self.native
+        return (key in self.extra or key in self.table or key in self.native
+                or (self.current_phase == "optimizer" and key in OPTIMIZER_OPS))
 
     def _blind_kernel(self, name: str) -> tuple[int, str]:
         """fvcore convention, outside a skipped call: is this dispatched op one fvcore skips?"""
@@ -544,13 +553,50 @@ _META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY 
 # matrix products and softmaxes whose meta output shape is plain (their meta kernels are
 # Python decompositions: most of the time of attention on meta)
 _META_PRODUCTS = {"mm", "bmm", "addmm", "_softmax", "_safe_softmax"}
-_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS
+# in-place ops of an optimizer step with two tensor operands besides the one written
+_META_INPLACE3 = {"lerp_", "addcmul_", "addcdiv_"}
+_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3
+_PLAIN = (torch.Tensor, nn.Parameter)   # an in-place op may write a parameter (optimizer)
 
 
 def _meta_fast(name: str, args: tuple, kwargs: dict):
     if name in _META_PRODUCTS:
         return _meta_product(name, args, kwargs)
+    if name in _META_INPLACE3:
+        return _meta_inplace3(args, kwargs)
     return _meta_elementwise(name, args, kwargs)
+
+
+def _meta_inplace3(args: tuple, kwargs: dict):
+    """``lerp_``/``addcmul_``/``addcdiv_`` on floating meta tensors of one shape, dtype and
+    stride: the tensor written (no meta kernel run); ``None`` otherwise."""
+    if len(args) < 2 or any(k != "value" for k in kwargs):
+        return None
+    a = args[0]
+    ts = [x for x in args[1:] if isinstance(x, torch.Tensor)]
+    if type(a) not in _PLAIN or any(type(t) is not torch.Tensor for t in ts):
+        return None
+    if not a.is_meta or not a.is_floating_point():     # below autograd: a is only written
+        return None
+    if any(not t.is_meta or t.shape != a.shape or t.dtype != a.dtype
+           or t.stride() != a.stride() for t in ts):
+        return None
+    if any(not isinstance(x, (torch.Tensor, int, float)) or isinstance(x, bool)
+           for x in args[1:]):
+        return None
+    return a
+
+
+class MetaFastMode(TorchDispatchMode):
+    """Runs ops on meta tensors with the engine's fast paths (no meta kernel where the
+    output is plain) and records nothing: for work that must run but is not counted,
+    such as the optimizer step that creates its state before the counted one."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
+        return func(*args, **kwargs) if out is None else out
 
 
 def _meta_product(name: str, args: tuple, kwargs: dict):
@@ -598,7 +644,9 @@ def _meta_elementwise(name: str, args: tuple, kwargs: dict):
     if not args:
         return None
     a = args[0]
-    if type(a) is not torch.Tensor or not a.is_meta or not a.is_floating_point() or a.requires_grad:
+    if type(a) not in _PLAIN or not a.is_meta or not a.is_floating_point():
+        return None
+    if (a.requires_grad or type(a) is not torch.Tensor) and not name.endswith("_"):   # in place, the result is ``a`` itself
         return None
     base = name[:-1] if name.endswith("_") else name
     if base in _META_BINARY:

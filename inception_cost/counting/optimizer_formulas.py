@@ -46,9 +46,11 @@ addcdiv_ 4), +3 L2 decay, adamw +2 (p.mul_) -- at the parameter's element size, 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from .registry import Cost
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw")
 """Names accepted by ``optimizer=`` / ``--optimizer``."""
@@ -174,3 +176,56 @@ def optimizer_op_flops(op: str, args: tuple, kwargs: dict, out_numel: int) -> in
     if base in ("clone", "copy", "zeros_like", "detach", "empty_like", "_to_copy", "alias"):
         return 0
     raise KeyError(op)
+
+
+_OPTIMIZER_OP_NAMES = ("add", "sub", "mul", "div", "sqrt", "maximum", "neg", "lerp", "addcmul",
+                       "addcdiv", "clone", "copy", "zeros_like")
+"""The ops ``optimizer_op_flops`` weighs (each also in place, and as a ``_foreach_`` op)."""
+
+_MARKERS = ("_record_function_enter", "_record_function_enter_new", "_record_function_exit")
+"""Profiler markers ``optimizer.step()`` dispatches around its work (no arithmetic)."""
+
+
+def _elements(value) -> int:
+    """Elements of a tensor, or summed over a list of tensors (or of their shapes)."""
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, int) for v in value):
+            return math.prod(value)               # a shape
+        return sum(_elements(v) for v in value)
+    return int(value.numel()) if hasattr(value, "numel") else 0
+
+
+def _optimizer_formula(name: str):
+    """The cost (:class:`~.registry.Cost`, FLOPs, 0 MACs) of a dispatched call of ``name``
+    inside ``optimizer.step()``. A ``_foreach_`` op is the same op over each tensor of its
+    first list (its elements summed)."""
+    base = name[len("_foreach_"):] if name.startswith("_foreach_") else name
+
+    def cost(call) -> Cost:
+        if name.startswith("_foreach_"):
+            numel = _elements(call.args[0])
+        elif call.out_shapes and call.out_shapes[0] is not None:
+            numel = call.out_numel
+        else:
+            numel = 0
+        return Cost(0, optimizer_op_flops(base, call.args, call.kwargs, numel))
+    return cost
+
+
+def optimizer_ops() -> dict:
+    """{aten op packet: formula} of every op costed by :func:`optimizer_op_flops` while
+    an optimizer steps (plain, in place, ``_foreach_``; profiler markers cost 0). An op
+    missing from ``torch.ops.aten`` is left out."""
+    import torch
+
+    table: dict = {}
+    for base in _OPTIMIZER_OP_NAMES:
+        for name in (base, base + "_", "_foreach_" + base, "_foreach_" + base + "_"):
+            packet = getattr(torch.ops.aten, name, None)
+            if packet is not None and hasattr(packet, "overloads"):
+                table[packet] = _optimizer_formula(name)
+    for name in _MARKERS:
+        packet = getattr(torch.ops.profiler, name, None)
+        if packet is not None:
+            table[packet] = lambda call: Cost(0, 0)
+    return table

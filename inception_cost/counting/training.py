@@ -13,9 +13,11 @@ under the same dispatch-level counter as :func:`inception_cost.count`.
   the module that owns the parameter); ops with an ``output_mask``
   (``convolution_backward``, the norms' backward) are split by their formulas
   (:mod:`.backward_formulas`), or by a per-call ``formulas=`` entry's ``split``.
-* The optimizer step is counted per parameter element by the formulas of
-  :mod:`.optimizer_formulas` (checked in the tests against the ops ``torch.optim``
-  dispatches).
+* The optimizer step is the step program's ``torch.optim`` optimizer
+  (:mod:`.step_program`, per-parameter loop) stepping once in its steady state under
+  the same capture (phase "optimizer"); each op it dispatches is costed by the per-op
+  weights of :mod:`.optimizer_formulas` and given to the module owning the parameter.
+  The closed per-element formulas there are the tests' oracle.
 
 Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operations:
 2 x MACs + the documented element-wise work), params (elements), bytes (bytes moved: every
@@ -27,7 +29,6 @@ does; the optimizer's bytes by :meth:`.OptimizerSpec.step_bytes`).
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -35,7 +36,6 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.func import functional_call
 
 from ..errors import UsageError
@@ -46,10 +46,11 @@ from . import backward_registry as _backward_registry  # noqa: F401 - registers 
 from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode,
                            watch_mixed_nodes)
 from .api import meta_value_error, reads_values
-from .engine import ForwardError, counting
+from .engine import ForwardError, MetaFastMode, counting
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
+from .step_program import StepProgram, default_loss, freeze_patterns  # noqa: F401 - public names
 from .placement import copy_on, unwrap
 from .registry import SPLITS, GradCost, OpCall, RegistryError, key_name, overrides
 
@@ -275,52 +276,6 @@ def _outputs(out) -> list[torch.Tensor] | None:
     return None
 
 
-def _cross_entropy(t: torch.Tensor) -> torch.Tensor:
-    if t.dim() < 2:
-        raise UsageError(f"the default loss (cross-entropy over dim 1) needs a batched output, "
-                         f"got shape {tuple(t.shape)}; pass loss=")
-    target = torch.zeros((t.shape[0], *t.shape[2:]), dtype=torch.long, device=t.device)
-    return F.cross_entropy(t, target)
-
-
-def default_loss(outputs: list[torch.Tensor], aux_weight: float = AUX_LOSS_WEIGHT) -> torch.Tensor:
-    """Cross-entropy of the main output (class index 0 as target) plus ``aux_weight``
-    times the cross-entropy of each auxiliary output."""
-    loss = _cross_entropy(outputs[0])
-    for aux in outputs[1:]:
-        loss = loss + aux_weight * _cross_entropy(aux)
-    return loss
-
-
-def freeze_patterns(freeze) -> list[str]:
-    if freeze is None:
-        return []
-    if isinstance(freeze, str):
-        freeze = freeze.split(",")
-    return [p.strip() for p in freeze if p and p.strip()]
-
-
-def _apply_freeze(model: nn.Module, params: dict[str, torch.Tensor], patterns: list[str]) -> None:
-    """``requires_grad=False`` on the step's parameter tensors (``params``: name -> tensor)
-    of each module (or parameter) whose path matches a pattern (fnmatch: ``conv1``,
-    ``conv2*``, ``inception3?``)."""
-    modules = [n for n, _ in model.named_modules(remove_duplicate=False) if n]
-    for pat in patterns:
-        hit = False
-        for mname in modules:
-            if fnmatch.fnmatchcase(mname, pat):
-                hit = True
-                for pname, p in params.items():
-                    if pname.startswith(mname + "."):
-                        p.requires_grad_(False)
-        for pname, p in params.items():
-            if fnmatch.fnmatchcase(pname, pat):
-                p.requires_grad_(False)
-                hit = True
-        if not hit:
-            raise UsageError(f"freeze pattern '{pat}' matches no module or parameter")
-
-
 def _step_state(model: nn.Module, device: str) -> tuple[nn.Module, dict | None]:
     """(module to run, its state for ``functional_call`` or None).
 
@@ -469,14 +424,15 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     except RegistryError as e:
         raise UsageError(str(e)) from None
     spec = optimizer_spec(optimizer)
-    patterns = freeze_patterns(freeze)
+    program = StepProgram(optimizer=spec, foreach=False, freeze=freeze, aux_weight=aux_weight,
+                          loss=loss)
     inner = unwrap(model)
     with torch.inference_mode(False):
         work, state = _step_state(inner, device)
         names = {n for n, _ in work.named_parameters(remove_duplicate=False)}
         params = {n: t for n, t in (state.items() if state is not None else
                                     work.named_parameters(remove_duplicate=False)) if n in names}
-        _apply_freeze(work, params, patterns)
+        program.freeze_parameters(work, params)
         args, kwargs = make_inputs(input_size, inputs, device, batch, inner)
         args, kwargs = _keep_requires_grad(inputs, args, kwargs)
         owner, owned = _param_owners(work, params)
@@ -484,8 +440,9 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         modes = [(m, m.training) for m in work.modules()]
         try:
             work.train()
-            rows, aux = _run_step(work, state, params, args, kwargs, loss, aux_weight, owner,
-                                  extra)
+            optimizers = _optimizers(program, owned)
+            rows, aux = _run_step(work, state, params, args, kwargs, program, owner, extra,
+                                  optimizers)
         except ForwardError as e:
             if device == "meta" and reads_values(e):
                 raise meta_value_error(e) from None
@@ -493,7 +450,7 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         finally:
             for m, training in modes:
                 m.training = training
-    df = _layers(work, rows, owned, spec, aux)
+    df = _layers(work, rows, owned, aux)
     ops = exact_counts(pd.DataFrame(rows, columns=OP_COLUMNS), ["macs", "flops", "bytes"])
     return TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
                           input_shapes=tensor_shapes(args, kwargs), optimizer=spec,
@@ -530,7 +487,32 @@ def _reason(exc: BaseException) -> str:
     return text.split(" Hint: ", 1)[0].strip()
 
 
-def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner, formulas=None):
+def _optimizers(program: StepProgram, owned: dict[str, list[torch.Tensor]]) -> dict:
+    """{module path: the program's optimizer over that module's trainable parameters},
+    each in its steady state (state buffers created by one step on zero gradients, the
+    gradients then dropped), so that every op of the counted step belongs to one module.
+    The per-parameter loop (foreach off) runs the same ops whether the parameters share
+    one optimizer or not; a multi-tensor step runs the same per-element work in fewer,
+    per-module calls."""
+    if program.optimizer is None:
+        return {}
+    out = {}
+    with torch.no_grad(), MetaFastMode():
+        for mname, tensors in owned.items():
+            trainable = [p for p in tensors if p.requires_grad]
+            if not trainable:
+                continue
+            opt = program.make_optimizer(trainable)
+            for p in trainable:
+                p.grad = torch.zeros_like(p)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            out[mname] = opt
+    return out
+
+
+def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, formulas=None,
+              optimizers=None):
     with torch.enable_grad(), counting(work, formulas=formulas) as rec:
         node_map = NodeMap(owner, lambda: rec.current()[0])
         for p in params.values():
@@ -551,12 +533,12 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner, formul
                 msg = str(exc).splitlines()[0] if str(exc) else ""
                 raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
             outputs = _outputs(out)
-            if loss is None and outputs is None:
+            if program.loss is None and outputs is None:
                 raise UsageError(f"the model's output is a {type(out).__name__}, not a tensor or a "
                                  f"tuple/dict of tensors: pass loss=")
             with rec.phase("forward", LOSS_MODULE):
                 try:
-                    value = default_loss(outputs, aux_weight) if loss is None else loss(out)
+                    value = program.loss_value(out, outputs)
                 except UsageError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - re-raised naming the loss
@@ -580,8 +562,17 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner, formul
                     if _raised_here(exc):       # a defect of this package: an internal error
                         raise
                     raise BackwardError(f"{type(exc).__name__}: {_reason(exc)}") from exc
+        for mname, opt in (optimizers or {}).items():
+            with rec.phase("optimizer", mname):
+                opt.step()
     rows = []
     for i, r in enumerate(rec.rows):
+        if r.phase == "optimizer":
+            if not r.op.startswith("_record_function"):       # profiler markers
+                rows.append(dict(module=r.module, module_type=rec.types.get(r.module, ""),
+                                 phase="optimizer", grad="", op=r.op, macs=r.macs,
+                                 flops=r.flops, bytes=r.bytes, counted=r.counted))
+            continue
         if r.phase != "backward":
             rows.append(dict(module=r.module, module_type=r.module_type or "loss", phase=r.phase,
                              grad="", op=r.op, macs=r.macs, flops=r.flops, bytes=r.bytes,
@@ -606,8 +597,7 @@ def _run_step(work, state, params, args, kwargs, loss, aux_weight, owner, formul
     return rows, aux
 
 
-def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec | None,
-            aux: set[str]) -> pd.DataFrame:
+def _layers(work: nn.Module, rows: list[dict], owned: dict, aux: set[str]) -> pd.DataFrame:
     types = {n: type(m).__name__ for n, m in work.named_modules()}
     acc: dict[str, dict] = {}
 
@@ -622,6 +612,9 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
             a["fwd_macs"] += r["macs"]
             a["fwd_flops"] += r["flops"]
             a["fwd_bytes"] += r["bytes"]
+        elif r["phase"] == "optimizer":
+            a["opt_flops"] += r["flops"]
+            a["opt_bytes"] += r["bytes"]
         else:
             a[f"bwd_{r['grad']}_macs"] += r["macs"]
             a[f"bwd_{r['grad']}_flops"] += r["flops"]
@@ -631,9 +624,6 @@ def _layers(work: nn.Module, rows: list[dict], owned: dict, spec: OptimizerSpec 
         a["params"] += sum(p.numel() for p in params)
         trainable = [p for p in params if p.requires_grad]
         a["trainable"] += sum(p.numel() for p in trainable)
-        if spec is not None:
-            a["opt_flops"] += sum(spec.step_flops(p.numel()) for p in trainable)
-            a["opt_bytes"] += sum(spec.step_bytes(p.numel(), p.element_size()) for p in trainable)
     out = []
     for module, a in acc.items():
         a["bwd_macs"] = a["bwd_input_macs"] + a["bwd_weight_macs"]

@@ -9,8 +9,10 @@ from fractions import Fraction
 import numpy as np
 import torch.nn as nn
 
+from ..counting.arguments import check_freeze
 from ..counting.inputs import input_shape
 from ..counting.placement import copy_on, unwrap
+from ..counting.step_program import OLD_OPTIMIZER_NAMES, freeze_patterns
 from ..errors import UsageError
 from .analysis import (INT64_MAX, live_by_category, module_frame, public_columns,
                        resolve_modules, rounded, timeline_frame)
@@ -68,10 +70,14 @@ def _flag(value, what: str):
     raise UsageError(f"{what} must be None, True or False, got {value!r}")
 
 
+_MEMORY_SPELLING = {new: old for old, new in OLD_OPTIMIZER_NAMES.items()}
+
+
 def memory_optimizer(name: str) -> str:
-    """The optimizer name the step runs: 'sgd_momentum' (the name ``count_training``
-    and ``train`` use) is 'momentum' here."""
-    return "momentum" if name == "sgd_momentum" else name
+    """The optimizer name the memory analysis reports: 'sgd_momentum' (the name of the
+    step program, ``count_training`` and ``train``) keeps its older spelling 'momentum'
+    here (the same optimizer, :mod:`inception_cost.counting.step_program`)."""
+    return _MEMORY_SPELLING.get(name, name)
 
 
 def _model_and_input(model, input_size, batch, training, inputs):
@@ -89,7 +95,7 @@ def _model_and_input(model, input_size, batch, training, inputs):
 
 
 def _config(chw, batch, training, optimizer, dtype, step, device="cuda", foreach=None,
-            workspace=True, temps=()) -> StepConfig:
+            workspace=True, temps=(), freeze=None) -> StepConfig:
     n, chw = (batch, tuple(chw)) if temps else _split_input(chw, batch)
     if not isinstance(training, (bool, np.bool_)):
         raise UsageError(f"training must be True or False, got {training!r}")
@@ -99,7 +105,8 @@ def _config(chw, batch, training, optimizer, dtype, step, device="cuda", foreach
                      optimizer=memory_optimizer(optimizer),
                      dtype=_name(dtype, "dtype", DTYPES), step=_name(step, "step", STEPS),
                      device=_name(device, "device", DEVICES), foreach=_flag(foreach, "foreach"),
-                     workspace=bool(workspace), inputs=tuple(temps))
+                     workspace=bool(workspace), inputs=tuple(temps),
+                     freeze=tuple(freeze_patterns(freeze)))
     if not temps:
         check_input_bytes(cfg.batch, cfg.input_size, cfg.dtype)
     return cfg
@@ -224,7 +231,8 @@ def report_from(module: nn.Module, tracker, cfg: StepConfig, label: str = "model
 def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
            optimizer: str | None = None, dtype: str = "fp32", allocator_rounding: bool = False,
            step: str = "steady", name: str | None = None, device: str = "cuda",
-           foreach: bool | None = None, workspace: bool = True, inputs=None) -> MemoryReport:
+           foreach: bool | None = None, workspace: bool = True, inputs=None,
+           freeze=None) -> MemoryReport:
     """Predicted memory of one inference forward (``training=False``) or one training step
     (forward in train mode, cross-entropy loss with 0.3 x each auxiliary head, backward,
     ``optimizer.step()``), tracked storage by storage on the meta device.
@@ -252,9 +260,13 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     of the model with its values (integer inputs all zeros: a mask of zeros pads every
     position); a model given on the meta device, or another target, is a
     ``ReadsValuesError`` (one line).
+    freeze (training): module/parameter path patterns (fnmatch; a comma-separated string
+    or a list) whose parameters get no gradient, as ``count_training``'s ``freeze``.
     """
+    check_freeze(freeze)
     module, chw, label, n, temps = _model_and_input(model, input_size, batch, training, inputs)
-    cfg = _config(chw, n, training, optimizer, dtype, step, device, foreach, workspace, temps)
+    cfg = _config(chw, n, training, optimizer, dtype, step, device, foreach, workspace, temps,
+                  freeze)
     try:
         return analyse(module, cfg, name or label, bool(allocator_rounding))
     except ReadsValuesError as e:

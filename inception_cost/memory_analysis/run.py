@@ -16,8 +16,7 @@ from ..errors import UsageError
 from .attention import FusedAttention
 from .categories import BACKWARD, FORWARD, OPTIMIZER
 from .failures import step_error
-from .step import StepConfig, autocast, loss_of, make_batch, make_optimizer, prepare_model, \
-    warm_optimizer
+from .step import StepConfig, autocast, loss_of, make_batch, prepare_model, warm_optimizer
 from .tracker import StorageTracker
 from .workspace import default_threads
 from .workspace import rules as workspace_rules
@@ -44,7 +43,7 @@ def run_program(model: nn.Module, cfg: StepConfig, device, optimizer,
             return
         out = model(*args, **kwargs)
         set_module("(loss)")
-        loss = loss_of(out, target)
+        loss = loss_of(out, target, cfg.program)
         del out
     set_phase(BACKWARD)
     loss.backward()
@@ -63,11 +62,12 @@ def module_names(model: nn.Module) -> dict[int, str]:
 def setup(model: nn.Module, cfg: StepConfig):
     """Model in the right mode/dtype, and its optimizer (state created for 'steady')."""
     model = prepare_model(model, cfg)
+    if cfg.training:
+        cfg.program.freeze_parameters(model)
     if cfg.training and not any(p.requires_grad for p in model.parameters()):
         raise UsageError("the model has no parameters that require gradients: a training step "
                          "has nothing to train (analyse inference without --train)")
-    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.uses_foreach) \
-        if cfg.training else None
+    opt = cfg.program.make_optimizer(model.parameters()) if cfg.training else None
     if opt is not None and cfg.step == "steady":
         warm_optimizer(opt, model)
     return model, opt

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import UsageError
-from ..counting.training_loss import AUX_LOSS_WEIGHT
+from ..counting.step_program import StepProgram
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
           "amp": torch.float32}
@@ -74,6 +73,7 @@ class StepConfig:
     foreach: bool | None = None
     workspace: bool = True     # add kernel workspace (workspace.py) where modelled
     inputs: tuple[InputTemplate, ...] = ()   # several or non-float inputs (else input_size)
+    freeze: tuple[str, ...] = ()   # module/parameter path patterns without gradient
 
     def __post_init__(self):
         check_options(self.dtype, self.optimizer, self.step, self.batch)
@@ -86,6 +86,13 @@ class StepConfig:
         """The optimizer implementation: ``foreach`` if given, else PyTorch's default on the
         target device (multi-tensor on CUDA, the per-parameter loop on CPU)."""
         return self.device == "cuda" if self.foreach is None else bool(self.foreach)
+
+    @property
+    def program(self) -> StepProgram:
+        """The training step's loss, freezing and optimizer: the program ``count_training``
+        runs, with this configuration's optimizer and implementation."""
+        return StepProgram(optimizer=self.optimizer, foreach=self.uses_foreach,
+                           freeze=self.freeze)
 
 
 def check_options(dtype: str, optimizer: str, step: str = "steady", batch: int = 1) -> None:
@@ -105,25 +112,9 @@ def make_optimizer(name: str, params, foreach: bool = True) -> torch.optim.Optim
     CUDA; its temporaries are whole lists of tensors), False = the per-parameter loop
     (torch's default on CPU; temporaries one parameter at a time).  Named explicitly
     because on meta tensors torch would always pick the loop."""
-    params = [p for p in params if p.requires_grad]
-    fe = bool(foreach)
-    if name == "none":
-        return None
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=0.1, foreach=fe)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=fe)
-    if name == "sgd_nesterov":
-        return torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, foreach=fe)
-    if name == "adam":
-        return torch.optim.Adam(params, foreach=fe)
-    if name == "adamw":
-        return torch.optim.AdamW(params, foreach=fe)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, foreach=fe)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, foreach=fe)
-    raise UsageError(f"unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
+    if name not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer '{name}' (choose from {', '.join(OPTIMIZERS)})")
+    return StepProgram(optimizer=name, foreach=foreach).make_optimizer(params)
 
 
 def warm_optimizer(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
@@ -178,8 +169,9 @@ def outputs(out) -> list[torch.Tensor]:
                      "tensors")
 
 
-def loss_of(out, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on the main logits plus 0.3 x each auxiliary head's cross-entropy."""
+def loss_of(out, target: torch.Tensor, program: StepProgram | None = None) -> torch.Tensor:
+    """The step program's loss (default: cross-entropy on the main logits plus 0.3 x each
+    auxiliary head's cross-entropy, logits flattened to N x classes)."""
     logits = outputs(out)
     if not logits:
         raise UsageError(f"model returned {type(out).__name__} with no tensor in it; a "
@@ -192,13 +184,7 @@ def loss_of(out, target: torch.Tensor) -> torch.Tensor:
             raise UsageError(f"model returned a {t.dim()}-d tensor of shape "
                              f"{tuple(int(s) for s in t.shape)}; a training step needs logits "
                              "with a batch and a class dimension (N x classes)")
-    main = logits[0]
-    if main.dim() != 2:
-        main = main.flatten(1)
-    loss = F.cross_entropy(main, target)
-    for aux in logits[1:]:
-        loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(aux.flatten(1), target)
-    return loss
+    return (program or StepProgram()).loss_value(out, logits, target)
 
 
 def autocast(cfg: StepConfig, device_type: str):

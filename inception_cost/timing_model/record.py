@@ -18,7 +18,7 @@ import torch.nn as nn
 from ..counting.events import EventCapture, EventLog, OpEvent
 from ..counting.inputs import make_inputs
 from ..counting.placement import copy_on, unwrap
-from ..counting.training import default_loss
+from ..counting.step_program import default_loss
 from ..errors import UsageError
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "tf32": torch.float32,
