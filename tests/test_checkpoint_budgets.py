@@ -124,12 +124,16 @@ def test_planned_peak_matches_memtracker_and_fits(subject, name, frac):
         assert m, str(plan)
         lowest, k, n = int(m.group(1).replace(",", "")), int(m.group(2)), int(m.group(3))
         assert n == len(s.cands) and lowest > budget
-        assert k == n, "the lowest reachable peak is expected with every candidate wrapped"
+        assert 0 < k <= n
+        # every candidate wrapped is among the plans compared (the whole greedy order), so
+        # its exact peak is no lower than the one named; it is the lowest, or a set of k < n
+        # of the candidates reaches the same floor (a module whose wrapping no longer moves
+        # the peak is left out)
         wrapped = apply_checkpointing(s.model, s.cands)
-        assert memory(wrapped, s.chw, batch=BATCH, training=True,
-                      optimizer="adam").peak_bytes == lowest
+        every = memory(wrapped, s.chw, batch=BATCH, training=True, optimizer="adam").peak_bytes
+        assert every >= lowest and (k < n or every == lowest)
         ref = s.memtracker(s.cands)
-        assert within_1pct(lowest, ref), (lowest, ref)
+        assert within_1pct(every, ref), (every, ref)
         assert ref > budget
         return
     assert plan.modules, "a budget below the unplanned peak needs checkpointing"
