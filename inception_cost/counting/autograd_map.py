@@ -22,6 +22,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
 PARAM_ONLY, MIXED, ACTIVATION = "param", "mixed", "activation"
+LOSS_MODULE = "(loss)"
+"""The row that backward work outside every module (the loss, its seed) is charged to."""
 
 
 def _tensors(out) -> list[torch.Tensor]:
@@ -177,3 +179,31 @@ def watch_mixed_nodes(node_map: "NodeMap", done: set) -> None:
     for node, kind in node_map.kind.items():
         if kind == MIXED:
             node.register_hook(lambda _grad_inputs, _grad_outputs, node=node: done.add(node))
+
+
+def backward_attribution(node_map: "NodeMap", node, args, done: set, split_part=None
+                         ) -> tuple[str, str | None, object]:
+    """(module charged, parameter owner or None, gradient part) of a backward op run
+    under the autograd ``node`` (None: outside every node, e.g. the loss seed).
+
+    ``split_part``: the part an op's split formula decided (it wins), else the node's
+    kind decides: a parameter-only node is weight-gradient work, an activation node
+    input-gradient work, and a mixed node's op is input work when it reads a parameter
+    or runs after the node's own backward returned (``done``, see
+    :func:`watch_mixed_nodes`). Weight work is charged to the parameter's owner."""
+    module = node_map.module.get(node) if node is not None else None
+    kind = node_map.kind.get(node, ACTIVATION) if node is not None else ACTIVATION
+    owner = node_map.owner.get(node) if node is not None else None
+    if split_part is not None:
+        part = split_part
+    elif kind == PARAM_ONLY:
+        part = "weight"
+    elif kind == MIXED:
+        part = "input" if node in done or node_map.reads_parameter(args) else "weight"
+    else:
+        part = "input"
+    if module is None:
+        module = LOSS_MODULE if node is None or owner is None else owner
+    if part == "weight" and owner:
+        module = owner
+    return module, owner, part

@@ -40,7 +40,7 @@ import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
-from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, storage_key,
+from .autograd_map import (LOSS_MODULE, NodeMap, backward_attribution, storage_key,
                            watch_mixed_nodes)
 from .bytes_moved import FREE_OPS, LIST_VIEWS as _LIST_VIEWS, tensor_leaves, touched_bytes  # noqa: F401
 from .engine import _META_FAST, _meta_fast, module_names
@@ -285,26 +285,14 @@ class EventCapture(TorchDispatchMode):
         if nmap is None:
             module, mtype = self.current()
             return module, mtype, "input", None
-        module = nmap.module.get(node) if node is not None else None
-        kind = nmap.kind.get(node, ACTIVATION) if node is not None else ACTIVATION
-        owner = nmap.owner.get(node) if node is not None else None
         split = split_of(key, self.extra)
-        cost = None
+        cost = part = None
         if split is not None:
             cost = split(_call(name, key, args, kwargs, outs))
             part = "split" if (cost.input.flops and cost.weight.flops) else (
                 "weight" if cost.weight.flops and not cost.input.flops else "input")
-        elif kind == PARAM_ONLY:
-            part = "weight"
-        elif kind == MIXED:
-            part = "input" if node in self._done or nmap.reads_parameter(args) else "weight"
-        else:
-            part = "input"
-        if module is None:
-            module = "(loss)" if node is None or owner is None else owner
-        if part == "weight" and owner:
-            module = owner
-        return module, self.types.get(module, "loss" if module == "(loss)" else ""), part, cost
+        module, _owner, part = backward_attribution(nmap, node, args, self._done, part)
+        return module, self.types.get(module, "loss" if module == LOSS_MODULE else ""), part, cost
 
     # the dispatch hook ---------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):

@@ -43,7 +43,7 @@ from .training_loss import AUX_LOSS_WEIGHT
 from .arguments import (check_aux_weight, check_device, check_formulas, check_freeze, check_loss,
                         check_name)
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
-from .autograd_map import (ACTIVATION, MIXED, PARAM_ONLY, NodeMap, NodeMapMode,
+from .autograd_map import (LOSS_MODULE, NodeMap, NodeMapMode, backward_attribution,
                            watch_mixed_nodes)
 from .api import meta_value_error, reads_values
 from .engine import ForwardError, MetaFastMode, counting
@@ -54,8 +54,6 @@ from .step_program import StepProgram, default_loss, freeze_patterns  # noqa: F4
 from .placement import copy_on, unwrap
 from .registry import SPLITS, GradCost, OpCall, RegistryError, key_name, overrides
 
-LOSS_MODULE = "(loss)"
-"""Pseudo-module holding the loss computation (forward and backward)."""
 
 TRAINING_COLUMNS = [
     "module", "module_type", "params", "trainable", "fwd_macs", "fwd_flops",
@@ -229,26 +227,14 @@ class _BackwardAttribution:
             return self._record(key, args, kwargs, out, inplace)
         name = key_name(key)
         node = torch._C._current_autograd_node()
-        nmap = self.map
-        module = nmap.module.get(node) if node is not None else None
-        kind = nmap.kind.get(node, ACTIVATION) if node is not None else ACTIVATION
-        owner = nmap.owner.get(node) if node is not None else None
         extra = rec.extra
         split = extra[key].split if extra and key in extra else SPLITS.get(key)
+        part: Any = None
         if split is not None:
-            part: Any = split(OpCall(name, [_int_shape(a) for a in args],
-                                     [_int_shape(o) for o in _flat_tensors(out)],
-                                     _shapes_args(args), dict(kwargs), key))
-        elif kind == PARAM_ONLY:
-            part = "weight"
-        elif kind == MIXED:
-            part = "input" if node in self.done or nmap.reads_parameter(args) else "weight"
-        else:
-            part = "input"
-        if module is None:
-            module = LOSS_MODULE if node is None or owner is None else owner
-        if part == "weight" and owner:
-            module = owner
+            part = split(OpCall(name, [_int_shape(a) for a in args],
+                                [_int_shape(o) for o in _flat_tensors(out)],
+                                _shapes_args(args), dict(kwargs), key))
+        module, owner, part = backward_attribution(self.map, node, args, self.done, part)
         self.module = module
         try:
             self._record(key, args, kwargs, out, inplace)
