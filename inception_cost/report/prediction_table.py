@@ -76,9 +76,10 @@ def _clean(v):
     return v
 
 
-def prediction_json(preds: list, model: str, training: bool) -> str:
+def prediction_json(preds: list, model: str, training: bool, freeze: list | None = None) -> str:
     """A JSON object: ``totals`` (one object per batch and device, with latency_ms and
-    images_per_s), ``layers`` (one row per layer, batch and device), ``phases`` and notes."""
+    images_per_s), ``layers`` (one row per layer, batch and device), ``phases`` and notes;
+    for a training step also its ``optimizer`` and the ``freeze`` patterns."""
     totals, layers, phases = [], [], []
     for p in preds:
         totals.append({k: _clean(v) for k, v in p.totals.items()})
@@ -86,8 +87,10 @@ def prediction_json(preds: list, model: str, training: bool) -> str:
             layers.append({"device": p.device.name, "batch": p.batch, **{k: _clean(v) for k, v in r.items()}})
         for r in p.phases.to_dict(orient="records"):
             phases.append({"device": p.device.name, "batch": p.batch, **{k: _clean(v) for k, v in r.items()}})
-    obj = {"model": model, "training": training, "execution": "eager, no fusion",
-           "totals": totals, "phases": phases, "layers": layers, "notes": prediction_notes(preds)}
+    obj = {"model": model, "training": training, "execution": "eager, no fusion"}
+    if training:
+        obj.update(optimizer=preds[0].optimizer if preds else "", freeze=list(freeze or []))
+    obj.update({"totals": totals, "phases": phases, "layers": layers, "notes": prediction_notes(preds)})
     return json.dumps(obj, indent=2) + "\n"
 
 
