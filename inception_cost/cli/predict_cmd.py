@@ -97,12 +97,10 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
         preds += [predict_events(events, d, mode, batch=n, training=train, model_name=label,
                                  optimizer=optimizer_label(optimizer) if train else "")
                   for d in devices]
-    what = "forward"
-    if train:
-        what = f"training step ({optimizer_label(optimizer)}"
-        what += f", frozen: {freeze})" if freeze else ")"
+    what = f"training step ({optimizer_label(optimizer)})" if train else "forward"
+    frozen = freeze_patterns(freeze)
     if fmt == "json":
-        write_output(prediction_json(preds, label, train, freeze_patterns(freeze)), output)
+        write_output(prediction_json(preds, label, train, frozen), output)
         return
     if fmt == "csv":
         write_output(render(layers_csv_frame(preds, depth), "csv"), output)
@@ -114,6 +112,7 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
         title = f"{label} {what} @ {shape}, {mode}: predicted ms per layer"
         table = layer_table(group, depth, stacked=fmt == "rich")
         parts.append(plain_table(table, title) if fmt == "rich" else render(table, fmt, title=title))
-    notes = _wrap(prediction_notes(preds)) if fmt == "rich" else prediction_notes(preds)
+    notes = prediction_notes(preds, frozen)
+    notes = _wrap(notes) if fmt == "rich" else notes
     parts.append(render(totals_table(preds), fmt, title=f"{label} {what}, {mode}: totals (ms)", notes=notes))
     write_output("\n".join(parts), output)
