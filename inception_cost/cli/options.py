@@ -67,8 +67,8 @@ of the committed training reports and of the training gate."""
 
 
 OPTIMIZER_NAMES = ("none", "sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw")
-"""The optimizers of ``train`` and ``memory`` (``memory`` also models ``rmsprop`` and
-``adagrad``)."""
+"""The optimizers of ``train``, ``predict --train`` and ``memory`` (``memory`` also models
+``rmsprop`` and ``adagrad``)."""
 
 
 def default_batch(training: bool) -> int:
@@ -106,7 +106,8 @@ FREEZE_HELP = "Comma-separated module/parameter patterns with no gradient, e.g. 
 
 
 def freeze_option():
-    """``--freeze PATTERNS`` of a training step (``train``, ``predict --train``)."""
+    """``--freeze PATTERNS`` of a training step (``train``, ``predict --train``): fnmatch
+    patterns of module or parameter paths whose parameters get no gradient."""
     return click.option("--freeze", default=None, help=FREEZE_HELP)
 
 
