@@ -128,8 +128,6 @@ def record_training(model: nn.Module, input_size, batch: int | None = None, dtyp
     args, kwargs = make_inputs(input_size, None, "meta", batch, work)
     args = tuple(a.to(dt) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
     params = list(work.parameters())
-    if not any(p.requires_grad for p in params):
-        raise UsageError("nothing to train: the model has no parameter that requires a gradient")
     owner, owned = _param_owners(work)
     optimizers = program.steady_optimizers(owned)
     with torch.enable_grad(), EventCapture(work, reference_flops=reference_flops) as cap:
