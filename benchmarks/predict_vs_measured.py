@@ -362,7 +362,7 @@ def main() -> None:
             log(f"{spec} b{b}: predicted {p.totals['latency_ms']:.1f} ms, measured median {med:.1f} best {best:.1f}")
     for spec, chw in train_models:
         model, _, _ = resolve_model(spec)
-        ev = record_training(model, (TRAIN_BATCH, *chw))
+        ev = record_training(model, (TRAIN_BATCH, *chw), optimizer="sgd")   # as measured: plain SGD
         p = predict_events(ev, cpu, "fp32", batch=TRAIN_BATCH, training=True, model_name=spec)
         med, best = measure_training(spec, chw, TRAIN_BATCH, args.iters)
         rows.append(dict(kind="train", model=spec, input="x".join(map(str, chw)), batch=TRAIN_BATCH, _events=ev,

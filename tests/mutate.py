@@ -127,6 +127,16 @@ MUTATIONS = [
      'return Cost(0, call.out_numel * (1 + _scale_flops(call, 2, "alpha")))',
      "return Cost(0, call.out_numel)",
      [T + "test_training_optimizer.py", "-k", "stream or alpha"]),
+    ("inception_cost/counting/events.py",
+     'fn = OPTIMIZER_OPS.get(key) if phase == "optimizer" else None', "fn = None",
+     [T + "test_predict_training_step.py", "-k", "adam"]),
+    ("inception_cost/timing_model/record.py",
+     "    program.freeze_parameters(work)\n", "",
+     [T + "test_predict_training_step.py", "-k", "frozen or freeze"]),
+    ("inception_cost/timing_model/record.py",
+     "optimizers = program.steady_optimizers(owned)",
+     "optimizers = {m: program.make_optimizer(ts) for m, ts in owned.items()}",
+     [T + "test_predict_training_step.py", "-k", "tiny_net"]),
 ]
 
 

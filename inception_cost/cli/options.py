@@ -5,6 +5,7 @@ import re
 
 import click
 
+from ..counting.step_program import DEFAULT_OPTIMIZER  # noqa: F401 - the shared default
 from ..errors import UsageError
 from ..report.render import FORMATS
 
@@ -64,14 +65,10 @@ TRAINING_BATCH = 32
 --train``): Szegedy et al. 2016 (Rethinking), Sec. 8, batch 32 per replica; also the batch
 of the committed training reports and of the training gate."""
 
-DEFAULT_OPTIMIZER = "sgd_momentum"
-"""Default optimizer of every training analysis: SGD with momentum 0.9, the optimizer of
-GoogLeNet, BN-Inception, VGG and ResNet as published, and of the committed training
-reports (so ``train MODEL`` reproduces them)."""
 
 OPTIMIZER_NAMES = ("none", "sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw")
-"""The optimizers of ``train`` and ``memory`` (``memory`` also models ``rmsprop`` and
-``adagrad``)."""
+"""The optimizers of ``train``, ``predict --train`` and ``memory`` (``memory`` also models
+``rmsprop`` and ``adagrad``)."""
 
 
 def default_batch(training: bool) -> int:
@@ -103,6 +100,15 @@ def optimizer_option(extra: tuple[str, ...] = ()):
     names = " | ".join(OPTIMIZER_NAMES + tuple(extra))
     return click.option("--optimizer", default=DEFAULT_OPTIMIZER, show_default=True,
                         help=f"{names} (old spelling: momentum = sgd_momentum).")
+
+
+FREEZE_HELP = "Comma-separated module/parameter patterns with no gradient, e.g. 'conv1,conv2*'."
+
+
+def freeze_option():
+    """``--freeze PATTERNS`` of a training step (``train``, ``predict --train``): fnmatch
+    patterns of module or parameter paths whose parameters get no gradient."""
+    return click.option("--freeze", default=None, help=FREEZE_HELP)
 
 
 def dtype_option(choices: str, default: str | None = "fp32", detail: str = ""):

@@ -7,16 +7,19 @@ import click
 
 from ..counting.engine import ForwardError
 from ..errors import UsageError
-from ..models.resolve import resolve_model
+from ..counting.arguments import check_freeze
+from ..counting.step_program import freeze_patterns
+from ..models.resolve import resolve_model, resolve_training_model
 from ..report.prediction_table import (layer_table, layers_csv_frame, prediction_json,
                                        prediction_notes, totals_table)
 from ..report.plain_table import plain_table
 from ..report.render import render, write_output
-from ..timing_model.api import _mode, record_events
+from ..timing_model.api import _mode, optimizer_label, record_events
 from ..timing_model.devices import find_device
 from ..timing_model.model import MODE_DTYPE, predict_events
-from .options import (batch_option, default_batch, dtype_option, format_option, input_option,
-                      output_option, parse_int_list)
+from .options import (batch_option, default_batch, dtype_option, format_option, freeze_option,
+                      input_option, optimizer_option, output_option, parse_int_list)
+from .vocabulary import optimizer_name
 
 
 def _wrap(notes):
@@ -48,17 +51,28 @@ def image_input(texts, module, batches: list[int], batch_given: bool):
               detail="fp16/bf16: tensor cores, FP32 accumulate.")
 @batch_option(sweep=True)
 @input_option()
-@click.option("--train", is_flag=True, help="One training step (forward, backward, plain SGD "
-                                            "step: the timing model records no other optimizer).")
+@click.option("--train", is_flag=True, help="One training step: forward, loss, backward and the "
+                                            "--optimizer step, as `train` counts it.")
+@optimizer_option()
+@freeze_option()
 @click.option("--depth", default=None, type=int, help="Sum layers to module depth K.")
 @format_option()
 @output_option()
-def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
+@click.pass_context
+def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, depth, fmt, output):
     """Predicted time of MODEL on named devices, per layer and in total (eager, no fusion).
 
     Per op: max(FLOPs / (peak x efficiency), bytes / (bandwidth x efficiency)) + launch
     overhead, from the exact FLOPs and bytes of every op the model runs. MODEL: a variant
     name, torchvision:NAME, timm:NAME or path/to/file.py:factory."""
+    if not train:
+        for name in ("optimizer", "freeze"):
+            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+                raise UsageError(f"--{name} describes a training step: add --train")
+    else:
+        optimizer = optimizer_name(optimizer)
+        optimizer_label(optimizer)        # an unknown name fails before the model is built
+        check_freeze(freeze)
     mode = _mode(dtype)
     devices = [find_device(d) for d in on]
     for d in devices:
@@ -66,7 +80,7 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     batches = parse_int_list(batch or str(default_batch(train)), "--batch")
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
-    module, size, label = resolve_model(model)
+    module, size, label = (resolve_training_model if train else resolve_model)(model)
     chw = size
     if input_:
         chw, batches = image_input(input_, module, batches, batch is not None)
@@ -76,14 +90,17 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     preds = []
     for n in batches:
         try:
-            events = record_events(module, (n, *chw), mode, train)   # one stream per batch size
+            events = record_events(module, (n, *chw), mode, train, optimizer=optimizer,
+                                   freeze=freeze)     # one stream per batch size
         except ForwardError as e:
             raise UsageError(str(e)) from None
-        preds += [predict_events(events, d, mode, batch=n, training=train, model_name=label)
+        preds += [predict_events(events, d, mode, batch=n, training=train, model_name=label,
+                                 optimizer=optimizer_label(optimizer) if train else "")
                   for d in devices]
-    what = "training step" if train else "forward"
+    what = f"training step ({optimizer_label(optimizer)})" if train else "forward"
+    frozen = freeze_patterns(freeze)
     if fmt == "json":
-        write_output(prediction_json(preds, label, train), output)
+        write_output(prediction_json(preds, label, train, frozen), output)
         return
     if fmt == "csv":
         write_output(render(layers_csv_frame(preds, depth), "csv"), output)
@@ -95,6 +112,7 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
         title = f"{label} {what} @ {shape}, {mode}: predicted ms per layer"
         table = layer_table(group, depth, stacked=fmt == "rich")
         parts.append(plain_table(table, title) if fmt == "rich" else render(table, fmt, title=title))
-    notes = _wrap(prediction_notes(preds)) if fmt == "rich" else prediction_notes(preds)
+    notes = prediction_notes(preds, frozen)
+    notes = _wrap(notes) if fmt == "rich" else notes
     parts.append(render(totals_table(preds), fmt, title=f"{label} {what}, {mode}: totals (ms)", notes=notes))
     write_output("\n".join(parts), output)

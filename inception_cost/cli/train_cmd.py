@@ -13,7 +13,8 @@ from .input_option import (batch_for, default_call, input_options, make_call, pa
                            parse_input)
 from .layers import call_title, check_cpu_forward, count_error
 from .limits import check_numel
-from .options import batch_option, format_option, optimizer_option, output_option
+from .options import (batch_option, format_option, freeze_option, optimizer_option,
+                      output_option)
 from .vocabulary import optimizer_name
 
 
@@ -22,8 +23,7 @@ from .vocabulary import optimizer_name
 @input_options
 @batch_option(training=True)
 @optimizer_option()
-@click.option("--freeze", default=None,
-              help="Comma-separated module/parameter patterns with no gradient, e.g. 'conv1,conv2*'.")
+@freeze_option()
 @click.option("--aux/--no-aux", default=True, show_default=True,
               help="Build the auxiliary classifiers where the model has them (GoogLeNet, Inception-v3).")
 @click.option("--depth", default=None, type=int, help="Aggregate by module depth K.")

@@ -43,7 +43,7 @@ from . import backward_registry as _backward_registry  # noqa: F401 - registers 
 from .autograd_map import (LOSS_MODULE, NodeMap, backward_attribution, storage_key,
                            watch_mixed_nodes)
 from .bytes_moved import FREE_OPS, LIST_VIEWS as _LIST_VIEWS, tensor_leaves, touched_bytes  # noqa: F401
-from .engine import _META_FAST, _meta_fast, module_names
+from .engine import _META_FAST, OPTIMIZER_OPS, _meta_fast, module_names
 from .registry import GradCost, OpCall, lookup, split_of
 
 PHASES = ("forward", "backward", "optimizer")
@@ -167,8 +167,12 @@ def _call(name: str, key, args, kwargs, outs) -> OpCall:
 def native_cost(name: str, key, args, kwargs, outs, extra=None,
                 phase: str = "forward") -> tuple[bool, int, int]:
     """(counted, MACs, FLOPs) of one aten call in ``phase`` by the native registry; norms that
-    reach the dispatcher as their ``native_*`` kernels use the composite's formula."""
-    fn = lookup("native", key, extra, phase)
+    reach the dispatcher as their ``native_*`` kernels use the composite's formula.  In the
+    optimizer phase the optimizer's per-op weights come first (``lerp_`` 3 FLOPs per
+    element ...), as in the counting engine (:data:`.engine.OPTIMIZER_OPS`)."""
+    fn = OPTIMIZER_OPS.get(key) if phase == "optimizer" else None
+    if fn is None:
+        fn = lookup("native", key, extra, phase)
     if fn is not None:
         c = fn(_call(name, key, args, kwargs, outs))
         return True, int(c.macs), int(c.flops)

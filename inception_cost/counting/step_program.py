@@ -26,6 +26,12 @@ OPTIMIZER_NAMES = ("none", "sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw
                    "adagrad")
 """Every optimizer a step program can run (``none``: no optimizer step)."""
 
+DEFAULT_OPTIMIZER = "sgd_momentum"
+"""Default optimizer of every training analysis (``train``, ``memory --train``, ``predict
+--train`` and ``inception_cost.predict(training=True)``): SGD with momentum 0.9, the
+optimizer of GoogLeNet, BN-Inception, VGG and ResNet as published, and of the committed
+training reports (so ``train MODEL`` reproduces them)."""
+
 OLD_OPTIMIZER_NAMES = {"momentum": "sgd_momentum"}
 """Older spelling -> its name in :data:`OPTIMIZER_NAMES`."""
 
@@ -169,3 +175,30 @@ class StepProgram:
             return opt.torch_class()(params, **kwargs)
         cls, kwargs = _TORCH_OPTIMIZERS[opt]
         return getattr(torch.optim, cls)(params, **kwargs, foreach=self.foreach)
+
+    def steady_optimizers(self, owned: dict[str, list[torch.Tensor]]
+                          ) -> dict[str, torch.optim.Optimizer]:
+        """{module path: this program's optimizer over that module's parameters that
+        require a gradient} (``owned``: module path -> the parameter tensors it owns), each
+        in its steady state: its state buffers created by one step on zero gradients, the
+        gradients then dropped (every step after the first). One optimizer per module, so
+        that every op of the step belongs to one module: the per-parameter loop (foreach
+        off) runs the same ops whether the parameters share one optimizer or not; a
+        multi-tensor step runs the same per-element work in fewer, per-module calls.
+        Empty without an optimizer."""
+        if self.optimizer is None:
+            return {}
+        from .engine import MetaFastMode
+        out = {}
+        with torch.no_grad(), MetaFastMode():
+            for mname, tensors in owned.items():
+                trainable = [p for p in tensors if p.requires_grad]
+                if not trainable:
+                    continue
+                opt = self.make_optimizer(trainable)
+                for p in trainable:
+                    p.grad = torch.zeros_like(p)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                out[mname] = opt
+        return out

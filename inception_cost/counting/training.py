@@ -46,7 +46,7 @@ from . import backward_registry as _backward_registry  # noqa: F401 - registers 
 from .autograd_map import (LOSS_MODULE, NodeMap, NodeMapMode, backward_attribution,
                            watch_mixed_nodes)
 from .api import meta_value_error, reads_values
-from .engine import ForwardError, MetaFastMode, counting
+from .engine import ForwardError, counting
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
@@ -426,7 +426,7 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         modes = [(m, m.training) for m in work.modules()]
         try:
             work.train()
-            optimizers = _optimizers(program, owned)
+            optimizers = program.steady_optimizers(owned)
             rows, aux = _run_step(work, state, params, args, kwargs, program, owner, extra,
                                   optimizers)
         except ForwardError as e:
@@ -471,30 +471,6 @@ def _reason(exc: BaseException) -> str:
     """The first line of an exception's message, without PyTorch's debugging hint."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return text.split(" Hint: ", 1)[0].strip()
-
-
-def _optimizers(program: StepProgram, owned: dict[str, list[torch.Tensor]]) -> dict:
-    """{module path: the program's optimizer over that module's trainable parameters},
-    each in its steady state (state buffers created by one step on zero gradients, the
-    gradients then dropped), so that every op of the counted step belongs to one module.
-    The per-parameter loop (foreach off) runs the same ops whether the parameters share
-    one optimizer or not; a multi-tensor step runs the same per-element work in fewer,
-    per-module calls."""
-    if program.optimizer is None:
-        return {}
-    out = {}
-    with torch.no_grad(), MetaFastMode():
-        for mname, tensors in owned.items():
-            trainable = [p for p in tensors if p.requires_grad]
-            if not trainable:
-                continue
-            opt = program.make_optimizer(trainable)
-            for p in trainable:
-                p.grad = torch.zeros_like(p)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            out[mname] = opt
-    return out
 
 
 def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, formulas=None,

@@ -57,8 +57,23 @@ def totals_table(preds: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def prediction_notes(preds: list) -> list[str]:
+def training_note(optimizer: str, freeze: list | None = None) -> str:
+    """What a predicted training step ran: the step ``train`` counts, with its optimizer
+    and the frozen patterns."""
+    step = "no optimizer step" if optimizer == "none" else (
+        f"{optimizer} step (steady state: its state exists; the per-parameter loop)")
+    text = ("training step = forward (train mode) + loss (cross-entropy, + 0.3 x each "
+            f"training-only head) + backward + {step}, as `train` counts it")
+    if freeze:
+        text += f"; frozen (no gradient, no update): {', '.join(freeze)}"
+    return text
+
+
+def prediction_notes(preds: list, freeze: list | None = None) -> list[str]:
     seen, notes = set(), [EAGER_NOTE]
+    step = next((p for p in preds if p.training), None)
+    if step is not None:
+        notes.append(training_note(step.optimizer, freeze))
     for p in preds:
         if p.device.name not in seen:
             seen.add(p.device.name)
@@ -76,9 +91,10 @@ def _clean(v):
     return v
 
 
-def prediction_json(preds: list, model: str, training: bool) -> str:
+def prediction_json(preds: list, model: str, training: bool, freeze: list | None = None) -> str:
     """A JSON object: ``totals`` (one object per batch and device, with latency_ms and
-    images_per_s), ``layers`` (one row per layer, batch and device), ``phases`` and notes."""
+    images_per_s), ``layers`` (one row per layer, batch and device), ``phases`` and notes;
+    for a training step also its ``optimizer`` and the ``freeze`` patterns."""
     totals, layers, phases = [], [], []
     for p in preds:
         totals.append({k: _clean(v) for k, v in p.totals.items()})
@@ -86,8 +102,10 @@ def prediction_json(preds: list, model: str, training: bool) -> str:
             layers.append({"device": p.device.name, "batch": p.batch, **{k: _clean(v) for k, v in r.items()}})
         for r in p.phases.to_dict(orient="records"):
             phases.append({"device": p.device.name, "batch": p.batch, **{k: _clean(v) for k, v in r.items()}})
-    obj = {"model": model, "training": training, "execution": "eager, no fusion",
-           "totals": totals, "phases": phases, "layers": layers, "notes": prediction_notes(preds)}
+    obj = {"model": model, "training": training, "execution": "eager, no fusion"}
+    if training:
+        obj.update(optimizer=preds[0].optimizer if preds else "", freeze=list(freeze or []))
+    obj.update({"totals": totals, "phases": phases, "layers": layers, "notes": prediction_notes(preds, freeze)})
     return json.dumps(obj, indent=2) + "\n"
 
 

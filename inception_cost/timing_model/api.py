@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+from ..counting.arguments import check_freeze
 from ..counting.inputs import input_shape
+from ..counting.optimizer_formulas import optimizer_spec
+from ..counting.step_program import DEFAULT_OPTIMIZER, canonical_optimizer
 from ..errors import UsageError
 from .devices import Device, find_device
 from .model import MODE_DTYPE, Prediction, Terms, predict_events
@@ -19,29 +22,51 @@ def _mode(dtype: str) -> str:
 
 
 def record_events(model: nn.Module, input_size, dtype: str = "fp32", training: bool = False,
-           batch: int | None = None) -> list:
-    """The op events of one inference forward (or one training step) at ``dtype``."""
+                  batch: int | None = None, optimizer=DEFAULT_OPTIMIZER, freeze=None) -> list:
+    """The op events of one inference forward (or one training step, with ``optimizer``
+    and ``freeze`` as :func:`~.record.record_training` takes them) at ``dtype``."""
     mode = _mode(dtype)
-    fn = record_training if training else record_forward
-    return fn(model, input_size, batch, MODE_DTYPE[mode])
+    if training:
+        return record_training(model, input_size, batch, MODE_DTYPE[mode], optimizer=optimizer,
+                               freeze=freeze)
+    return record_forward(model, input_size, batch, MODE_DTYPE[mode])
+
+
+def optimizer_label(optimizer) -> str:
+    """The name an output shows for ``optimizer`` (a name, an OptimizerSpec or None)."""
+    spec = optimizer_spec(canonical_optimizer(optimizer) if isinstance(optimizer, str) else optimizer)
+    if spec is None:
+        return "none"
+    return canonical_optimizer(optimizer) if isinstance(optimizer, str) else spec.name
 
 
 def predict(model, input_size=None, device: str | Device = "H100", dtype: str = "fp32",
-            training: bool = False, batch: int | None = None, terms: Terms = Terms()) -> Prediction:
+            training: bool = False, batch: int | None = None, terms: Terms = Terms(),
+            optimizer=DEFAULT_OPTIMIZER, freeze=None) -> Prediction:
     """Predicted latency of ``model`` on ``device`` (a catalog name, a device file, or a
     :class:`Device`), eager execution, no fusion.
 
     ``model``: an ``nn.Module`` or a model name (as the CLI takes it); ``input_size``:
     (N, C, H, W) or (C, H, W) with ``batch``; ``dtype``: fp32, tf32, fp16 or bf16 (the math
     mode; fp16/bf16 record the model in that dtype); ``training``: one training step
-    (forward, backward, SGD step) instead of an inference forward.  Returns a
+    (forward, loss, backward, optimizer step: the step program ``train`` counts, on the
+    model ``train`` builds -- a name gets its training-only heads) instead of an inference
+    forward; ``optimizer``: ``none``, ``sgd``, ``sgd_momentum`` (default, as ``train``),
+    ``sgd_nesterov``, ``adam``, ``adamw`` or an OptimizerSpec; ``freeze``: module/parameter
+    patterns (fnmatch; a comma-separated string or a list) with no gradient and no
+    update.  Returns a
     :class:`~inception_cost.timing_model.model.Prediction` (DataFrames per op and layer,
     totals with ``latency_ms`` and ``images_per_s``)."""
     name = ""
+    if not training and (freeze is not None or optimizer != DEFAULT_OPTIMIZER):
+        raise UsageError("optimizer= and freeze= describe a training step: pass training=True")
+    if training:
+        label = optimizer_label(optimizer)     # an unknown name fails before any model is built
+        check_freeze(freeze)
     if isinstance(model, str):
-        from ..models.resolve import resolve_model
+        from ..models.resolve import resolve_model, resolve_training_model
         name = model
-        model, size, _ = resolve_model(model)
+        model, size, _ = (resolve_training_model if training else resolve_model)(model)
         input_size = input_size or size
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module or a model name, got {type(model).__name__}")
@@ -49,6 +74,7 @@ def predict(model, input_size=None, device: str | Device = "H100", dtype: str = 
     mode = _mode(dtype)
     dev.peak(mode)
     shape = input_shape(input_size, batch, model)
-    events = record_events(model, shape, mode, training)
+    events = record_events(model, shape, mode, training, optimizer=optimizer, freeze=freeze)
     return predict_events(events, dev, mode, batch=shape[0], training=training, terms=terms,
-                          model_name=name or type(model).__name__)
+                          model_name=name or type(model).__name__,
+                          optimizer=label if training else "")

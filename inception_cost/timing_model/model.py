@@ -251,7 +251,8 @@ class Prediction:
     ``layers``: :data:`LAYER_COLUMNS` (per attributed module, in order of first op);
     ``phases``: time/FLOPs/bytes per phase (forward, backward input-grad, backward
     weight-grad, optimizer); ``totals``: latency_ms, images_per_s, flops, bytes,
-    achieved_tflops, pct_of_peak and the device and mode."""
+    achieved_tflops, pct_of_peak and the device and mode (and a training step's
+    ``optimizer``)."""
 
     model_name: str
     device: Device
@@ -263,6 +264,7 @@ class Prediction:
     phases: pd.DataFrame
     totals: dict
     notes: list = field(default_factory=list)
+    optimizer: str = ""       # a training step's optimizer ("none": no step), "" for inference
 
 
 def _phase_parts(ev: OpEvent, flops) -> list[tuple[str, float, object, int]]:
@@ -309,8 +311,10 @@ def _bound(compute: float, memory: float, overhead: float) -> str:
 
 
 def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", batch: int = 1,
-                   training: bool = False, terms: Terms = Terms(), model_name: str = "") -> Prediction:
-    """Arithmetic over a recorded event stream: no model is run here."""
+                   training: bool = False, terms: Terms = Terms(), model_name: str = "",
+                   optimizer: str = "") -> Prediction:
+    """Arithmetic over a recorded event stream: no model is run here. ``optimizer``: the
+    name of the optimizer the training step's events ran (shown in totals and notes)."""
     if mode not in MODE_DTYPE:
         raise UsageError(f"unknown math mode '{mode}' (choose from {', '.join(MODE_DTYPE)})")
     device.peak(mode)           # a mode the device lacks is an error up front
@@ -363,6 +367,8 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
                   compute_ms=sum(v["c"] for v in layers.values()) * 1e3,
                   memory_ms=sum(v["m"] for v in layers.values()) * 1e3,
                   overhead_ms=sum(v["o"] for v in layers.values()) * 1e3, terms=terms.name)
+    if training and optimizer:
+        totals["optimizer"] = optimizer
     notes = [EAGER_NOTE,
              f"{device.name}: {mode} peak {peak:.3g} TFLOP/s x {device.compute_efficiency:g}, "
              f"{device.bandwidth_gbs:.3g} GB/s x {device.memory_efficiency:g}, "
@@ -374,7 +380,8 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
                      + (f", {device.cache_bandwidth_gbs:.3g} GB/s for ops whose bytes fit in "
                         f"{device.cache_bytes / 2 ** 20:.3g} MiB of cache" if device.cache_bandwidth_gbs else "")
                      + " (measured)")
-    return Prediction(model_name, device, mode, batch, training, ops, layer_df, phase_df, totals, notes)
+    return Prediction(model_name, device, mode, batch, training, ops, layer_df, phase_df, totals, notes,
+                      optimizer if training else "")
 
 
 def pytorch_device(gpu_type: str, tf32: bool = False) -> Device:

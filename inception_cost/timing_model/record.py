@@ -5,10 +5,12 @@ Both run on the meta device (no memory, any batch) under one
 runs as a meta copy cast to the requested dtype (``float16``/``bfloat16``: the whole
 model and input in that dtype, the eager equivalent of half-precision inference).
 
-A training step is: forward in training mode, the default loss of the training counts
-(cross-entropy of the first output against class 0 plus 0.3 x each auxiliary output),
-``loss.backward()``, and ``torch.optim.SGD(lr=0.01, foreach=False)``'s step, each
-parameter update dispatched (so its bytes are those of the real ops).
+A training step is the step program ``train`` counts
+(:class:`~inception_cost.counting.step_program.StepProgram`): forward in training mode, its
+loss (cross-entropy of the first output against class 0 plus 0.3 x each auxiliary output),
+its frozen parameters, ``loss.backward()``, and its ``torch.optim`` optimizer's step
+(``sgd_momentum`` unless told otherwise; the per-parameter loop), each parameter update
+dispatched (so its FLOPs and bytes are those of the real ops).
 """
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ import torch.nn as nn
 from ..counting.events import EventCapture, EventLog, OpEvent
 from ..counting.inputs import make_inputs
 from ..counting.placement import copy_on, unwrap
-from ..counting.step_program import default_loss
+from ..counting.arguments import check_freeze
+from ..counting.autograd_map import LOSS_MODULE
+from ..counting.optimizer_formulas import OptimizerSpec, optimizer_spec
+from ..counting.step_program import DEFAULT_OPTIMIZER, StepProgram, canonical_optimizer
 from ..errors import UsageError
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "tf32": torch.float32,
@@ -79,38 +84,69 @@ def record_forward(model: nn.Module, input_size, batch: int | None = None, dtype
     return log.events
 
 
-def _owners(model: nn.Module) -> dict[int, str]:
+def _param_owners(model: nn.Module) -> tuple[dict[int, str], dict[str, list[torch.Tensor]]]:
+    """(id(parameter) -> owning module path, module path -> its parameters); a shared
+    parameter belongs to its first owner in ``named_modules`` order (as the training counts)."""
     owner: dict[int, str] = {}
+    owned: dict[str, list[torch.Tensor]] = {}
     for mname, mod in model.named_modules():
         for p in mod.parameters(recurse=False):
-            owner.setdefault(id(p), mname)
-    return owner
+            if id(p) not in owner:
+                owner[id(p)] = mname
+                owned.setdefault(mname, []).append(p)
+    return owner, owned
+
+
+def step_program(optimizer: str | OptimizerSpec | None = DEFAULT_OPTIMIZER, freeze=None
+                 ) -> StepProgram:
+    """The step program a recorded training step runs: the one ``count_training`` (``train``)
+    builds for the same ``optimizer`` and ``freeze`` (same loss, training-only heads' loss
+    weight, torch optimizer and implementation), so that both see the same ops."""
+    check_freeze(freeze)
+    if isinstance(optimizer, str):
+        optimizer = canonical_optimizer(optimizer)      # old spellings mapped
+    return StepProgram(optimizer=optimizer_spec(optimizer), foreach=False, freeze=freeze)
 
 
 def record_training(model: nn.Module, input_size, batch: int | None = None, dtype: str = "fp32",
-                    reference_flops: bool = False, lr: float = 0.01) -> list[OpEvent]:
-    """Events of one training step (forward in train mode, loss, backward, SGD step) on meta."""
+                    reference_flops: bool = False,
+                    optimizer: str | OptimizerSpec | None = DEFAULT_OPTIMIZER,
+                    freeze=None) -> list[OpEvent]:
+    """Events of one training step on meta: forward in train mode, the step program's loss
+    (:func:`step_program`: cross-entropy plus 0.3 x each training-only head), backward,
+    and the optimizer's steady-state step (its state buffers exist; the per-parameter loop,
+    one optimizer per module so that each update is attributed to its module).
+
+    ``optimizer``: a name of ``train``'s vocabulary (``none``, ``sgd``, ``sgd_momentum``,
+    ``sgd_nesterov``, ``adam``, ``adamw``), an :class:`OptimizerSpec`, or None; default
+    ``sgd_momentum``, as ``train``. ``freeze``: module/parameter path patterns (fnmatch; a
+    comma-separated string or a list) whose parameters get no gradient and no update."""
+    program = step_program(optimizer, freeze)
     dt = torch_dtype(dtype)
     work = _meta_model(model, dt).train()
+    program.freeze_parameters(work)
     args, kwargs = make_inputs(input_size, None, "meta", batch, work)
     args = tuple(a.to(dt) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
-    params = [p for p in work.parameters() if p.requires_grad]
-    if not params:
-        raise UsageError("nothing to train: the model has no parameter that requires a gradient")
-    opt = torch.optim.SGD(params, lr=lr, foreach=False)
+    params = list(work.parameters())
+    owner, owned = _param_owners(work)
+    optimizers = program.steady_optimizers(owned)
     with torch.enable_grad(), EventCapture(work, reference_flops=reference_flops) as cap:
         log = cap.subscribe(EventLog())
-        cap.track_autograd(_owners(work), params, list(args) + list(kwargs.values()))
+        cap.track_autograd(owner, params, list(args) + list(kwargs.values()))
         with cap.autograd_tracking():
             out = work(*args, **kwargs)
             outs = _outputs(out)
-            if not outs:
+            if program.loss is None and not outs:
                 raise UsageError(f"the model's output is a {type(out).__name__}, not tensors")
-            with cap.phase("forward", "(loss)"):
-                loss = default_loss(outs)
+            with cap.phase("forward", LOSS_MODULE):
+                loss = program.loss_value(out, outs)
+        if not loss.requires_grad:
+            raise UsageError("nothing to train: the loss does not depend on any parameter "
+                             "that requires a gradient (everything frozen?)")
         cap.watch_mixed_nodes()
         with cap.phase("backward"):
             loss.backward()
-        with cap.phase("optimizer"):
-            opt.step()
+        for mname, opt in optimizers.items():
+            with cap.phase("optimizer", mname):
+                opt.step()
     return log.events
