@@ -35,7 +35,7 @@ def tiny(tmp_path_factory):
 def _train_json(capsys, *args):
     code, out, err = run(["train", *args, "--format", "json"], capsys)
     assert code == 0, err
-    return json.loads(out), err
+    return json.loads(out)["rows"], err
 
 
 def _memory_json(capsys, *args):
