@@ -85,3 +85,20 @@ def json_object(model: Any, inputs: list[dict] | None, totals: dict | None,
 def dumps(obj: dict, ascii_only: bool = True) -> str:
     """The object as indented JSON text ending in a newline."""
     return json.dumps(obj, indent=2, ensure_ascii=ascii_only) + "\n"
+
+
+def with_envelope(obj: dict, inputs: list[dict] | None, totals: dict | None = None,
+                  rows: list[dict] | None = None, convention: str | None = None,
+                  model: Any = None) -> dict:
+    """An object a command already wrote (its keys and values kept) with the envelope's
+    keys it lacks: ``model`` (``obj``'s own when it has one), ``input``, ``convention``
+    (where given), ``totals`` and ``rows`` (each only where ``obj`` has none)."""
+    out: dict[str, Any] = {"model": obj.get("model", model), "input": obj.get("input", inputs)}
+    if convention is not None or "convention" in obj:
+        out["convention"] = obj.get("convention", convention)
+    out.update({k: v for k, v in obj.items() if k not in out})
+    if "totals" not in obj:
+        out["totals"] = exact_totals(totals)
+    if "rows" not in obj:
+        out["rows"] = rows
+    return out
