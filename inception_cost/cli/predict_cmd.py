@@ -83,7 +83,10 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
                   for d in devices]
     what = "training step" if train else "forward"
     if fmt == "json":
-        write_output(prediction_json(preds, label, train), output)
+        from ..report.json_object import input_entry
+        write_output(prediction_json(preds, label, train,
+                                     [input_entry(None, chw, MODE_DTYPE[mode])], batch=batches,
+                                     dtype=mode, devices=[d.name for d in devices]), output)
         return
     if fmt == "csv":
         write_output(render(layers_csv_frame(preds, depth), "csv"), output)
