@@ -156,7 +156,7 @@ def changes_frame(results, orphans) -> pd.DataFrame:
     for path in orphans:
         rows.append({"variant": name_of(os.path.basename(path)[:-4]),
                      "change": "orphan baseline", "module": path})
-    return pd.DataFrame(rows, columns=cols).fillna("")
+    return pd.DataFrame(rows, columns=cols, dtype=object).fillna("")
 
 
 def _orphan_line(path: str) -> str:
