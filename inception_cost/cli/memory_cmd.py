@@ -19,13 +19,13 @@ from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DEVICES, DTYPES, STEPS, check_options
 from ..models.resolve import example_inputs, resolve_model, resolve_training_model
 from ..units import human_bytes
+from ..report.json_object import (dumps, input_entry, json_object, rows_of, tensor_inputs,
+                                  with_envelope)
 from ..report.render import render, to_csv, write_output
 from .input_option import batch_for, default_call, make_call, parse_input
 from .options import (batch_option, default_batch, dtype_option, format_option, input_option,
                       optimizer_option, output_option)
 from .vocabulary import optimizer_name
-from ..report.json_object import (dumps, input_entry, json_object, rows_of, tensor_inputs,
-                                  with_envelope)
 
 BYTE_COLUMNS = ("param_bytes", "output_bytes", "saved_bytes", "live_forward_peak_bytes",
                 "live_backward_peak_bytes")

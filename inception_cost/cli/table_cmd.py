@@ -55,10 +55,12 @@ def table_cmd(variant, stem, wide, fmt, output, train, on, dtype):
     else:
         raise UsageError(f"no paper table for '{variant}' (choose from "
                          f"{', '.join(TABLE1_VARIANTS + OUTLINE_VARIANTS + (BN_VARIANT,))})")
-    from ..models.registry import get_variant
-    from ..report.json_object import input_entry
-    text = render_report(rep, fmt, wide=wide, model=variant,
-                         inputs=[input_entry(None, (1, *get_variant(variant).input_size))])
+    inputs = None
+    if fmt == "json":
+        from ..models.registry import get_variant
+        from ..report.json_object import input_entry
+        inputs = [input_entry(None, (1, *get_variant(variant).input_size))]
+    text = render_report(rep, fmt, wide=wide, model=variant, inputs=inputs)
     if on:
         from ..models.registry import build, get_variant
         from .module_cmd import with_predicted_ratio
