@@ -24,5 +24,5 @@ def factorize_cmd(channels, grid, fmt, output):
     and 7x7 vs three 3x3: params (weights), MACs, saving % and the measured
     receptive field of both sides, beside the printed savings."""
     from ..report.json_object import input_entry
-    write_output(render_report(factorize_report(channels, grid), fmt,
+    write_output(render_report(factorize_report(channels, grid), fmt, envelope=True,
                                inputs=[input_entry(None, (1, channels, grid, grid))]), output)

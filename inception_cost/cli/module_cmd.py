@@ -89,7 +89,7 @@ def module_cmd(example, input_, fmt, output, on, dtype, **widths):
                     ("reduced", build("inception_reduced", **cfg.reduced_options()), cfg.input_size))
     from ..report.json_object import input_entry
     chw = (cfg.in_channels, cfg.height, cfg.width)
-    text = render_report(rep, fmt, model=("direct", "reduced") if example == "5x5" else
+    text = render_report(rep, fmt, envelope=True, model=("direct", "reduced") if example == "5x5" else
                          ("inception_naive", "inception_reduced"),
                          inputs=[input_entry(None, (1, *chw))])
     if pair is not None:

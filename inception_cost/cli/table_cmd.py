@@ -60,7 +60,7 @@ def table_cmd(variant, stem, wide, fmt, output, train, on, dtype):
         from ..models.registry import get_variant
         from ..report.json_object import input_entry
         inputs = [input_entry(None, (1, *get_variant(variant).input_size))]
-    text = render_report(rep, fmt, wide=wide, model=variant, inputs=inputs)
+    text = render_report(rep, fmt, wide=wide, envelope=True, model=variant, inputs=inputs)
     if on:
         from ..models.registry import build, get_variant
         from .module_cmd import with_predicted_ratio

@@ -37,12 +37,13 @@ def _display(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     return pd.DataFrame(cols), right
 
 
-def render_report(rep: PaperReport, fmt: str, wide: bool = False, model=None,
-                  inputs: list[dict] | None = None) -> str:
+def render_report(rep: PaperReport, fmt: str, wide: bool = False, envelope: bool = False,
+                  model=None, inputs: list[dict] | None = None) -> str:
     """rich/md: every section with its notes; csv: the sections separated by a blank
-    line; json: {"model", "input", "convention", "title", <section name>: [rows],
-    "findings": [...], "totals", "rows"} (``totals`` and ``rows`` null unless a section
-    has that name: the sections hold the rows).
+    line; json: {"title", <section name>: [rows], "findings": [...]}, and with
+    ``envelope`` (the commands' output; ``reports/papers/`` has none) first "model",
+    "input", "convention" and last "totals" and "rows" (null unless a section has that
+    name: the sections hold the rows).
 
     rich uses a section's narrower ``terminal`` view when it has one, unless
     ``wide``; csv, json and md always carry the full table."""
@@ -57,8 +58,9 @@ def render_report(rep: PaperReport, fmt: str, wide: bool = False, model=None,
                 obj[f"{s.name}_notes"] = list(s.notes)
         obj["findings"] = [f.__dict__ for f in rep.findings]
         from .json_object import dumps, with_envelope
-        return dumps(with_envelope(obj, inputs, convention="native", model=model),
-                     ascii_only=False)
+        if envelope:
+            obj = with_envelope(obj, inputs, convention="native", model=model)
+        return dumps(obj, ascii_only=False)
     if fmt == "csv":
         return "\n".join(to_csv(s.df) for s in rep.sections)
     parts = []
