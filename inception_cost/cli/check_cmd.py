@@ -66,7 +66,6 @@ class _Counted:
     def __init__(self, name, module, chw, specs):
         if module is None:
             module, _, _ = resolve_model(name)
-        self.module = module
         self.train_inputs = None
         try:
             if specs:
@@ -85,11 +84,6 @@ class _Counted:
 
 def _shown(entry: dict) -> str:
     return (f"{entry['name']}=" if entry["name"] else "") + "x".join(map(str, entry["shape"]))
-
-
-def _count(name, module, chw, specs=()):
-    return _Counted(name, module, chw, specs)
-
 
 def _fmt_change(c) -> dict:
     def pair(col):
@@ -181,7 +175,7 @@ def _missing_hint(baseline, vname, path) -> str:
 
 def _update(targets, baseline, full, train: bool, specs) -> None:
     for vname, module, chw in targets:
-        counted = _count(vname, module, chw, specs)
+        counted = _Counted(vname, module, chw, specs)
         report = counted.report
         if train:
             gate_training(baseline, vname, module, chw, True, [], [], streams.echo,
@@ -241,7 +235,7 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
         raise BaselineError(f"baseline folder '{baseline}' does not exist")
     results, problems, inputs = [], [], {}
     for vname, module, chw in targets:
-        counted = _count(vname, module, chw, specs)
+        counted = _Counted(vname, module, chw, specs)
         report, inputs[vname] = counted.report, counted.input
         if gate_train:
             gate_training(baseline, vname, module, chw, False, results, problems, streams.echo,
