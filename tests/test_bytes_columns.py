@@ -72,8 +72,7 @@ def tiny_model(tiny_file):
 
 
 def _rows(out: str) -> list[dict]:
-    obj = json.loads(out)
-    return obj["rows"] if isinstance(obj, dict) else obj
+    return json.loads(out)["rows"]
 
 
 def test_layers_json_rows_by_hand(tiny_file, capsys):

@@ -76,7 +76,7 @@ def answer(tmp_path_factory):
     """The CLI's two rows (none, auto) and the plan it saved."""
     plan = tmp_path_factory.mktemp("fit") / "plan.json"
     rows = cli_json([*MEMORY, "--input", "x".join(map(str, CHW)), "--fit", "4MiB",
-                     "--checkpoint", "auto", "--save-plan", str(plan), "--format", "json"])
+                     "--checkpoint", "auto", "--save-plan", str(plan), "--format", "json"])["rows"]
     by = {r["checkpointing"]: r for r in rows}
     assert set(by) == {"none", "auto"}
     return by["none"], by["auto"], json.loads(plan.read_text())
@@ -89,7 +89,7 @@ def test_candidates_are_the_four_blocks(net):
 def test_largest_batch_without_plan(net, answer):
     none, _auto, _plan = answer
     plain = cli_json([*MEMORY, "--input", "3x16x16", "--fit", "4MiB", "--train",
-                      "--format", "json"])
+                      "--format", "json"])["rows"]
     assert len(plain) == 1
     assert none["largest_batch"] == plain[0]["largest_batch"]
     assert none["peak_bytes"] == plain[0]["peak_bytes"]
@@ -160,7 +160,7 @@ def test_budget_equal_to_a_batch_peak_fits(net, answer):
     b = answer[1]["largest_batch"]
     exact = peak(net, FIT_BLOCKS, b)
     rows = cli_json([*MEMORY, "--input", "3x16x16", "--fit", f"{exact}B", "--reserve",
-                     "0", "--checkpoint", "auto", "--format", "json"])
+                     "0", "--checkpoint", "auto", "--format", "json"])["rows"]
     auto = [r for r in rows if r["checkpointing"] == "auto"][0]
     assert auto["largest_batch"] == b and auto["peak_bytes"] <= exact
 

@@ -109,7 +109,7 @@ def test_train_and_memory_take_the_same_inputs(f, capsys):
     code, out, err = run(["train", f"{f}:mlp", "--input", "784", "--batch", "1",
                           "--optimizer", "none", "--format", "json"], capsys)
     assert code == 0, err
-    rows = json.loads(out)
+    rows = json.loads(out)["rows"]
     assert sum(r["fwd_macs"] for r in rows) == MLP_MACS
     assert sum(r["bwd_weight_macs"] for r in rows) == MLP_MACS     # dW = x^T dy per Linear
     assert sum(r["bwd_input_macs"] for r in rows) == 300 * 10      # the first layer has no dX
@@ -155,7 +155,7 @@ def test_old_optimizer_spelling_works_with_a_note(f, capsys):
     code, out, err = run(["train", f"{f}:mlp", "--input", "784", "--optimizer", "momentum",
                           "--format", "json"], capsys)
     assert code == 0 and "note: --optimizer momentum is now spelled --optimizer sgd_momentum" in err
-    rows = json.loads(out)
+    rows = json.loads(out)["rows"]
     # SGD with momentum: 2 FLOPs (momentum buffer) + 2 (update) per parameter element
     params = 784 * 300 + 300 + 300 * 10 + 10
     assert sum(r["opt_flops"] for r in rows) >= 2 * params

@@ -35,7 +35,7 @@ def tiny(tmp_path_factory):
 def _train_json(capsys, *args):
     code, out, err = run(["train", *args, "--format", "json"], capsys)
     assert code == 0, err
-    return json.loads(out), err
+    return json.loads(out)["rows"], err
 
 
 def _memory_json(capsys, *args):
@@ -102,10 +102,10 @@ def test_old_batch_size_spelling_gives_a_note_and_the_same_sweep(tiny, capsys):
     code, out, err = run(["profile", tiny, "--batch-size", "1,2", *fast], capsys)
     assert code == 0, err
     assert "note: --batch-size is now spelled --batch (the old spelling still works)" in err
-    old = [(r["batch"], r["macs"]) for r in json.loads(out)]
+    old = [(r["batch"], r["macs"]) for r in json.loads(out)["rows"]]
     code, out, err = run(["profile", tiny, "--batch", "1,2", *fast], capsys)
     assert code == 0 and "note:" not in err
-    assert old == [(r["batch"], r["macs"]) for r in json.loads(out)] == [
+    assert old == [(r["batch"], r["macs"]) for r in json.loads(out)["rows"]] == [
         (1, CONV_MACS + LINEAR_MACS), (2, 2 * (CONV_MACS + LINEAR_MACS))]
 
 

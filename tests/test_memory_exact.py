@@ -167,7 +167,7 @@ def test_fit_when_not_even_batch_1_fits_reports_batch_1s_peak(capsys, mlp_spec):
     rc, out, err = run(capsys, "memory", mlp_spec, "--fit", budget, "--reserve", "0",
                            "--format", "json")
     assert rc == 0, err
-    inference = json.loads(out)[0]
+    inference = json.loads(out)["rows"][0]
     assert inference["largest_batch"] == 0 and inference["peak_bytes"] is None
     assert inference["peak_bytes_at_batch_plus_1"] == peak(1)
     rc, out, err = run(capsys, "memory", mlp_spec, "--fit", budget, "--reserve", "0")

@@ -119,7 +119,7 @@ def test_cli_fit_equals_memtracker_scan(capsys, mlp_spec, mt_peaks):
         rc, out, err = run(["memory", mlp_spec, "--input", "3x4x4", "--optimizer", "sgd",
                             "--fit", str(budget), "--reserve", "0", "--format", "json"], capsys)
         assert rc == 0, err
-        rows = json.loads(out)
+        rows = json.loads(out)["rows"]
         assert [r["mode"] for r in rows] == ["inference", "training"]
         for row in rows:
             peaks = mt_peaks[row["mode"]]
@@ -141,7 +141,7 @@ def test_cli_budget_of_the_parameters_alone_is_batch_0_and_one_byte_less_an_erro
     rc, out, err = run(["memory", mlp_spec, "--input", "3x4x4", "--fit", f"{params}B",
                         "--reserve", "0", "--format", "json"], capsys)
     assert rc == 0, err
-    rows = {r["mode"]: r for r in json.loads(out)}
+    rows = {r["mode"]: r for r in json.loads(out)["rows"]}
     assert rows["inference"]["largest_batch"] == 0
     rc, out, err = run(["memory", mlp_spec, "--input", "3x4x4", "--fit", f"{params - 1}B",
                         "--reserve", "0"], capsys)

@@ -63,7 +63,7 @@ def keep_threads():
 def rows(capsys, *args):
     code, out, err = run(["profile", *args, *FAST], capsys)
     assert code == 0, err
-    got = json.loads(out)
+    got = json.loads(out)["rows"]
     assert all(r["status"] == "ok" for r in got), got
     return [(r["batch"], r["macs"], r["input"]) for r in got]
 
@@ -94,7 +94,7 @@ def test_the_range_is_the_values_the_real_forward_gets(nets, capsys):
     # the meta device has no values, so only the timed run can tell)
     code, out, err = run(["profile", f"{nets}:tok", "--input", "ids:int64:5x12:50..60", *FAST],
                          capsys)
-    got = json.loads(out)
+    got = json.loads(out)["rows"]
     assert got[0]["status"] == "error" and "index out of range" in got[0]["message"], got
 
 

@@ -78,7 +78,7 @@ def test_default_device_is_cpu_with_a_notice(capsys, monkeypatch, spec):
     assert code == 0, err
     assert err.splitlines()[0] == ("notice: CUDA is not available; profiling on cpu "
                                    "(choose with --device)")
-    rows = json.loads(out)
+    rows = json.loads(out)["rows"]
     assert rows[0]["device"] == "cpu" and rows[0]["status"] == "ok"
     # conv 16*16 outputs x 8 channels x 27 taps + linear 8 x 4 (pooling has no MACs)
     assert rows[0]["macs"] == 16 * 16 * 8 * 27 + 8 * 4
@@ -146,4 +146,4 @@ def test_old_batch_size_spelling_works_with_a_note(capsys, spec):
                          capsys)
     assert code == 0, err
     assert "note: --batch-size is now spelled --batch" in err
-    assert [r["batch"] for r in __import__("json").loads(out)] == [2]
+    assert [r["batch"] for r in __import__("json").loads(out)["rows"]] == [2]

@@ -30,7 +30,7 @@ def test_build_is_eval_and_rejects_unknown_options():
 
 def test_variants_cli_json(capsys):
     assert main(["variants", "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["rows"]
     g = next(r for r in rows if r["name"] == "inception_v3")
     assert g["input (CxHxW)"] == "3x299x299"
 

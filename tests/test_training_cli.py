@@ -30,7 +30,7 @@ def test_train_googlenet_shows_training_only_heads(capsys):
     # and weight gradients of heads of 1x1 conv 128, fc 2048->1024, fc 1024->1000)
     assert f"training-only heads (aux1, aux2): {32 * 3 * (4_169_728 + 4_202_496):,} MACs" in out
     code, out, err = run(["train", "googlenet", "--no-aux", "--format", "json", "--depth", "1"], capsys)
-    rows = json.loads(out)
+    rows = json.loads(out)["rows"]
     assert not any(r["module"].startswith("aux") for r in rows) and not any(r["aux"] for r in rows)
 
 
@@ -38,7 +38,7 @@ def test_train_freeze_backbone(capsys):
     code, out, err = run(["train", "torchvision:resnet50", "--freeze", "conv1,bn1,layer*",
                           "--format", "json", "--depth", "1"], capsys)
     assert code == 0, err
-    rows = {r["module"]: r for r in json.loads(out)}
+    rows = {r["module"]: r for r in json.loads(out)["rows"]}
     assert rows["layer4"]["bwd_macs"] == 0 and rows["layer4"]["trainable"] == 0
     fc = rows["fc"]
     assert (fc["bwd_input_macs"], fc["bwd_weight_macs"], fc["trainable"]) == (0, 32 * 2048 * 1000, 2048 * 1000 + 1000)

@@ -92,7 +92,7 @@ def test_counts_past_int64_are_exact_in_csv_and_json(model_files, capsys, fmt):
                           "--optimizer", "sgd", "--batch",
                           str(B), "--format", fmt], capsys)
     assert code == 0, err
-    rows = list(csv.DictReader(io.StringIO(out))) if fmt == "csv" else json.loads(out)
+    rows = list(csv.DictReader(io.StringIO(out))) if fmt == "csv" else json.loads(out)["rows"]
     by = {r["module"]: r for r in rows}
     want = conv_step(B)
     assert want["conv_step_flops"] > INT64_MAX

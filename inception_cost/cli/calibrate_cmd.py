@@ -50,6 +50,11 @@ def calibrate_cmd(device, output, threads, quick, fmt):
     if output:
         write_text(output, json.dumps(profile_json(profile, ms), indent=2) + "\n", what="--output")
         notes.append(f"profile written to {output} (use: inception-cost predict MODEL --on {output})")
+    if fmt == "json":
+        from ..report.json_object import dumps, json_object, rows_of
+        write_output(dumps(json_object(None, None, {"measurements": len(df)}, rows_of(df),
+                                       device=profile.name, quick=quick, notes=notes)), None)
+        return
     if fmt == "rich":
         notes = [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
     write_output(render(df, fmt, title="Calibration (achieved, median of N)", notes=notes), None)

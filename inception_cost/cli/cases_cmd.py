@@ -19,4 +19,4 @@ def cases_cmd(fmt, output):
     AlexNet's conv1 (the lecture's 96 filters vs torchvision's 64) at 227x227x3,
     VGG16's total params and its forward activation memory per image (elements and
     fp32 bytes), beside what CS231n lecture 9 prints."""
-    write_output(render_report(cases_report(), fmt), output)
+    write_output(render_report(cases_report(), fmt, envelope=True, model=["alexnet", "vgg16"]), output)

@@ -16,11 +16,13 @@ from ..models.resolve import resolve_model
 from ..report.baseline import (BaselineError, baseline_path, check_unique, diff_layers,
                                layers_frame, legacy_name, name_of, orphan_baselines,
                                read_baseline, write_baseline)
+from ..report.json_object import call_inputs, input_entry, json_object, rows_of
 from ..report.render import render, to_csv, write_output
 from ..regeneration.training_gate import gate_training
 from ..report.training_reports import DRIFT_COLUMNS, TRAINING_DIR, TrainingDiff, training_gate_on
 from ..units import human
-from .options import format_option, output_option, parse_chw
+from .input_option import batch_for, make_call, parse_input
+from .options import INPUT_HELP, format_option, output_option
 
 
 def model_name(spec: str) -> str:
@@ -33,13 +35,15 @@ def model_name(spec: str) -> str:
     return f"{target}.{factory}" if target else spec
 
 
-def _targets(variant_list, model_spec, input_, name):
+def _targets(variant_list, model_spec, specs, name):
+    """[(baseline name, module or None (a zoo variant, built when counted), its own
+    C x H x W)]; ``specs`` (the parsed --input, read before anything is counted or
+    written) replace that size for every target."""
     if model_spec:
         if variant_list is not None:
             raise UsageError("give --model or --variants, not both")
         module, size, label = resolve_model(model_spec)
-        chw = parse_chw(input_) if input_ else size
-        return [(name or model_name(model_spec), module, chw)]
+        return [(name or model_name(model_spec), module, size)]
     if variant_list is not None:
         names = list(dict.fromkeys(v.strip() for v in variant_list.split(",") if v.strip()))
         if not names:
@@ -50,18 +54,36 @@ def _targets(variant_list, model_spec, input_, name):
     out = []
     for n in names:
         info = get_variant(n)
-        out.append((n, None, parse_chw(input_) if input_ else info.input_size))
+        out.append((n, None, info.input_size))
     return out
 
 
-def _count(name, module, chw):
-    if module is None:
-        module, _, _ = resolve_model(name)
-    try:
-        return count(module, (1, *chw), name=name)
-    except ForwardError as e:
-        raise UsageError(str(e)) from None
+class _Counted:
+    """One target's inference count, the inputs it ran on (for ``--format json``) and,
+    with --input, the training step's inputs (the batch of ``reports/training/``
+    unless the shapes carry one)."""
 
+    def __init__(self, name, module, chw, specs):
+        if module is None:
+            module, _, _ = resolve_model(name)
+        self.train_inputs = None
+        try:
+            if specs:
+                call = make_call(specs, module, None, "meta")    # batch 1 unless carried
+                self.input = call_inputs(call)
+                self.report = count(module, inputs=call.inputs, name=name)
+                self.train_inputs = make_call(specs, module, batch_for(None, specs, module, True),
+                                              "meta").inputs
+            else:
+                self.input = [input_entry(None, (1, *chw))]
+                self.report = count(module, (1, *chw), name=name)
+        except ForwardError as e:
+            raise UsageError(f"{e} (inputs: {', '.join(_shown(i) for i in self.input)})"
+                             if specs else str(e)) from None
+
+
+def _shown(entry: dict) -> str:
+    return (f"{entry['name']}=" if entry["name"] else "") + "x".join(map(str, entry["shape"]))
 
 def _fmt_change(c) -> dict:
     def pair(col):
@@ -89,6 +111,22 @@ def _json_variant(d) -> dict:
     return {"variant": d.name, "identical": d.identical, "delta": delta, "changes": changes}
 
 
+def check_json(results, problems, orphans, changed, inputs: dict) -> str:
+    """{model (the checked names), input (the one target's inputs; null for several),
+    convention, status, errors, orphan_baselines, variants, totals (how many diffs were
+    identical, drifted, ...), rows (one per change, as --format csv)}."""
+    names = list(inputs)
+    totals = {"checked": len(results), "identical": len(results) - len(changed),
+              "drifted": len(changed), "errors": len(problems), "orphan_baselines": len(orphans),
+              "changes": sum(len(d.changes) for d in results)}
+    status = "error" if problems else ("changed" if changed or orphans else "identical")
+    obj = json_object(names, inputs[names[0]] if len(names) == 1 else None, totals,
+                      rows_of(changes_frame(results, orphans)), convention="native",
+                      status=status, errors=problems, orphan_baselines=orphans,
+                      variants=[_json_variant(d) for d in results])
+    return json.dumps(obj, indent=2, default=int) + "\n"
+
+
 def _drift_cell(d, c) -> str:
     """'fwd_flops: 100 -> 101; ...' for a training change ('' for a layers change)."""
     if not isinstance(d, TrainingDiff):
@@ -112,7 +150,7 @@ def changes_frame(results, orphans) -> pd.DataFrame:
     for path in orphans:
         rows.append({"variant": name_of(os.path.basename(path)[:-4]),
                      "change": "orphan baseline", "module": path})
-    return pd.DataFrame(rows, columns=cols).fillna("")
+    return pd.DataFrame(rows, columns=cols, dtype=object).fillna("")
 
 
 def _orphan_line(path: str) -> str:
@@ -135,11 +173,13 @@ def _missing_hint(baseline, vname, path) -> str:
     return ""
 
 
-def _update(targets, baseline, full, train: bool) -> None:
+def _update(targets, baseline, full, train: bool, specs) -> None:
     for vname, module, chw in targets:
-        report = _count(vname, module, chw)
+        counted = _Counted(vname, module, chw, specs)
+        report = counted.report
         if train:
-            gate_training(baseline, vname, module, chw, True, [], [], streams.echo)
+            gate_training(baseline, vname, module, chw, True, [], [], streams.echo,
+                          inputs=counted.train_inputs)
         path = baseline_path(baseline, vname)
         state = "created"
         if os.path.exists(path):
@@ -163,7 +203,9 @@ def _update(targets, baseline, full, train: bool) -> None:
 @click.option("--baseline", default="reports", show_default=True, help="Folder holding layers/<name>.csv.")
 @click.option("--variants", "variant_list", default=None, help="Comma-separated variants (default: all).")
 @click.option("--model", "model_spec", default=None, help="Your own model: pkg.mod:factory or file.py:factory.")
-@click.option("--input", "input_", default=None, help="C x H x W (default: the model's own).")
+@click.option("--input", "input_", multiple=True,
+              help=INPUT_HELP + " The gate compares per-layer shapes and counts: a baseline "
+                   "made with other inputs shows as drift.")
 @click.option("--name", default=None, help="Baseline name for --model (default: the file or module name and the "
                    "factory, e.g. nets.build, wherever the file lies).")
 @click.option("--update", is_flag=True, help="Rewrite the baselines with the current counts "
@@ -178,7 +220,8 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
     Exit 0 identical; 1 any layer changed/added/removed, or (checking all
     variants) a baseline file whose variant no longer exists; 2 missing or
     corrupt baseline, or bad input."""
-    targets = _targets(variant_list, model_spec, input_, name)
+    specs = [parse_input(t) for t in input_]      # bad input: exit 2 before any file is written
+    targets = _targets(variant_list, model_spec, specs, name)
     full = variant_list is None and not model_spec
     names = [t[0] for t in targets]
     gate_train = training_gate_on(train, baseline)
@@ -186,15 +229,17 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
     if gate_train:
         check_unique(baseline, TRAINING_DIR, names)
     if update:
-        _update(targets, baseline, full, gate_train)
+        _update(targets, baseline, full, gate_train, specs)
         return
     if not os.path.isdir(baseline):
         raise BaselineError(f"baseline folder '{baseline}' does not exist")
-    results, problems = [], []
+    results, problems, inputs = [], [], {}
     for vname, module, chw in targets:
-        report = _count(vname, module, chw)
+        counted = _Counted(vname, module, chw, specs)
+        report, inputs[vname] = counted.report, counted.input
         if gate_train:
-            gate_training(baseline, vname, module, chw, False, results, problems, streams.echo)
+            gate_training(baseline, vname, module, chw, False, results, problems, streams.echo,
+                          inputs=counted.train_inputs)
         path = baseline_path(baseline, vname)
         try:
             old = read_baseline(path)
@@ -205,11 +250,7 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
     orphans = _orphans(baseline, names, gate_train) if full else []
     changed = [d for d in results if not d.identical]
     if fmt == "json":
-        payload = {"status": "error" if problems else
-                   ("changed" if changed or orphans else "identical"),
-                   "errors": problems, "orphan_baselines": orphans,
-                   "variants": [_json_variant(d) for d in results]}
-        write_output(json.dumps(payload, indent=2, default=int) + "\n", output)
+        write_output(check_json(results, problems, orphans, changed, inputs), output)
     elif fmt == "csv" and not problems:
         write_output(to_csv(changes_frame(results, orphans)), output)
     if problems:

@@ -3,8 +3,6 @@
 the work is in ``inception_cost.checkpointing``)."""
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from ..report.render import render, to_csv
@@ -20,7 +18,16 @@ def _h(v) -> str:
 def plan_text(result, fmt: str) -> str:
     """The plan: summary, candidate rows and the trade-off curve."""
     if fmt == "json":
-        return json.dumps(result.to_dict(), indent=2) + "\n"
+        from ..memory_analysis.step import DTYPES
+        from ..report.json_object import dumps, input_entry, with_envelope
+        data = result.to_dict()
+        totals = {k: data[k] for k in ("peak_bytes", "baseline_peak_bytes", "static_bytes",
+                                       "recompute_macs", "recompute_flops", "step_macs",
+                                       "step_flops")}
+        return dumps(with_envelope(
+            data, [input_entry(None, (result.batch, *result.input_size),
+                               DTYPES.get(result.dtype, result.dtype))],
+            totals, data["candidates"]))     # rows: the candidates ("candidates" kept)
     if fmt == "csv":
         return to_csv(result.candidates)
     summary = result.summary()
@@ -64,7 +71,7 @@ def fit_checkpoint_table(without, with_batch: int, with_peak: int, plan) -> pd.D
          "peak_bytes": plan.peak_bytes if plan is not None else with_peak,
          "recompute_macs": plan.recompute_macs if plan is not None else 0,
          "modules": " ".join(plan.modules) if plan is not None else ""},
-    ])
+    ], dtype=object)   # exact ints, None where no batch fits
 
 
 def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, rounding,
@@ -104,8 +111,16 @@ def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, ro
                              f"batch 1 needs {human_bytes(peak)} ({peak:,} bytes)"
                              if peak else f"--fit {human_bytes(size)} holds no training batch")
         df = fit_checkpoint_table(without, best, peak, plan)
-        if fmt in ("csv", "json"):
-            text = to_csv(df) if fmt == "csv" else df.to_json(orient="records", indent=2) + "\n"
+        if fmt == "json":
+            from ..memory_analysis.step import DTYPES
+            from ..report.json_object import dumps, input_entry, json_object, rows_of
+            text = dumps(json_object(
+                label, [input_entry(None, chw, DTYPES.get(dtype, dtype))],
+                {"largest_batch": best, "largest_batch_without_checkpointing": without.batch},
+                rows_of(df), budget_bytes=size, reserve=reserve, dtype=dtype,
+                optimizer=optimizer, step=step, rounding=rounding))
+        elif fmt == "csv":
+            text = to_csv(df)
         else:
             shown = df.copy()
             shown["peak_bytes"] = shown["peak_bytes"].map(_h)

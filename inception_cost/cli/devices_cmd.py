@@ -45,6 +45,11 @@ def devices_cmd(names, sources, fmt, output):
              "(stated defaults); `calibrate` measures this machine."]
     if sources:
         notes += [f"{d.name}: {d.source}" for d in devs]
+    if fmt == "json":
+        from ..report.json_object import dumps, json_object, rows_of
+        write_output(dumps(json_object(None, None, {"devices": len(df)}, rows_of(df),
+                                       notes=notes)), output)
+        return
     if fmt == "rich":
         df = df.drop(columns=["aliases"])
         notes = [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]

@@ -23,4 +23,6 @@ def factorize_cmd(channels, grid, fmt, output):
     5x5 vs two 3x3, 3x3 vs 3x1 + 1x3, 3x3 vs two 2x2, nxn vs 1xn + nx1 (n = 3, 5, 7)
     and 7x7 vs three 3x3: params (weights), MACs, saving % and the measured
     receptive field of both sides, beside the printed savings."""
-    write_output(render_report(factorize_report(channels, grid), fmt), output)
+    from ..report.json_object import input_entry
+    write_output(render_report(factorize_report(channels, grid), fmt, envelope=True,
+                               inputs=[input_entry(None, (1, channels, grid, grid))]), output)

@@ -255,19 +255,12 @@ def layers(model, input_, dtype, batch, depth, convention, engine, device, stric
 
 
 def layers_json(report, df: pd.DataFrame, label: str, call) -> str:
-    """{model, input, convention, engine, totals, rows}: exact integers (params and
+    """{model, input, convention, engine, batch, totals, rows}: exact integers (params and
     activations in elements, macs in MACs, flops in FLOPs of the convention, bytes in
     bytes moved; ``flop_per_byte`` a float, null for a row that moves nothing)."""
-    import json
-
-    from ..report.render import to_json
-    xs = list(call.args) + list(call.kwargs.values())
-    names = [None] * len(call.args) + list(call.kwargs)
-    obj = {"model": label,
-           "input": [{"name": n, "shape": [int(v) for v in t.shape],
-                      "dtype": str(t.dtype).replace("torch.", "")} for n, t in zip(names, xs)],
-           "convention": report.convention, "engine": report.engine,
-           "totals": {k: int(v) for k, v in report.totals().items()
-                      if k != "bytes" or report.engine != "fvcore"},   # fvcore: no bytes
-           "rows": json.loads(to_json(format_shapes(df)))}
-    return json.dumps(obj, indent=2) + "\n"
+    from ..report.json_object import call_inputs, dumps, json_object, rows_of
+    totals = {k: v for k, v in report.totals().items()
+              if k != "bytes" or report.engine != "fvcore"}   # fvcore: no bytes
+    return dumps(json_object(label, call_inputs(call), totals, rows_of(format_shapes(df)),
+                             convention=report.convention, engine=report.engine,
+                             batch=call.batch))

@@ -2,13 +2,11 @@
 MACs, FLOPs), depth-limited, like fvcore's ``flop_count_table`` / torchinfo's summary."""
 from __future__ import annotations
 
-import json
-
 from ..counting.engine import ForwardError
 from ..counting.module_tree import module_tree, output_shapes
 from ..errors import UsageError
 from ..report.module_tree_text import tree_text
-from ..report.render import render, to_json
+from ..report.render import render
 
 TREE_DEPTH = 2
 """Default depth of the tree (0: the model, 1: its children, ...)."""
@@ -17,7 +15,7 @@ TREE_DEPTH = 2
 def tree_output(module, report, call, label: str, depth: int | None, device: str,
                 fmt: str, title: str, notes: list[str]) -> str:
     """The tree in ``fmt``: rich (fixed-width text fitting COLUMNS), md, csv, or json
-    ({model, input, convention, totals, depth, rows}); exact integers in csv/json."""
+    ({model, input, convention, batch, depth, totals, rows}); exact integers in csv/json."""
     depth = TREE_DEPTH if depth is None else depth
     try:
         shapes = output_shapes(module, call.args, call.kwargs, device)
@@ -35,13 +33,7 @@ def tree_output(module, report, call, label: str, depth: int | None, device: str
     if fmt == "rich":
         return tree_text(tree, title=title, notes=notes, flops=flops)
     if fmt == "json":
-        xs = list(call.args) + list(call.kwargs.values())
-        names = [None] * len(call.args) + list(call.kwargs)
-        obj = {"model": label,
-               "input": [{"name": n, "shape": [int(v) for v in t.shape],
-                          "dtype": str(t.dtype).replace("torch.", "")} for n, t in zip(names, xs)],
-               "convention": report.convention, "depth": depth,
-               "totals": {k: int(v) for k, v in report.totals().items()},
-               "rows": json.loads(to_json(tree))}
-        return json.dumps(obj, indent=2) + "\n"
+        from ..report.json_object import call_inputs, dumps, json_object, rows_of
+        return dumps(json_object(label, call_inputs(call), report.totals(), rows_of(tree),
+                                 convention=report.convention, batch=call.batch, depth=depth))
     return render(tree, fmt, title=title, notes=notes)

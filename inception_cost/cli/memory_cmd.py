@@ -19,6 +19,8 @@ from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step import DEVICES, DTYPES, STEPS, check_options
 from ..models.resolve import example_inputs, resolve_model, resolve_training_model
 from ..units import human_bytes
+from ..report.json_object import (dumps, input_entry, json_object, rows_of, tensor_inputs,
+                                  with_envelope)
 from ..report.render import render, to_csv, write_output
 from .input_option import batch_for, default_call, make_call, parse_input
 from .options import (batch_option, default_batch, dtype_option, format_option, input_option,
@@ -76,6 +78,12 @@ FIT_HEADERS = {"budget_bytes": "budget", "largest_batch": "largest batch", "peak
 columns."""
 
 
+def fit_totals(results) -> dict:
+    """The largest batch that fits, per mode searched (0: not even batch 1)."""
+    return {f"largest_batch_{'training' if r.training else 'inference'}": r.batch
+            for r in results}
+
+
 def fit_notes(results) -> list[str]:
     """A line for every mode in which not even batch 1 fits."""
     return [f"{'training' if r.training else 'inference'}: batch 1 does not fit; it needs "
@@ -129,6 +137,32 @@ def _call(module, default_size, specs, batch, training: bool):
             default_call(module, default_size, batch, "meta", example=example)
         return call.inputs, call.batch, None, call.text
     return None, batch, tuple(default_size), f"{batch}x{'x'.join(map(str, default_size))}"
+
+
+def input_list(inputs, batch: int | None, chw, dtype: str) -> list[dict]:
+    """The analysed step's inputs as ``{name, shape, dtype}``: float inputs in the dtype
+    the memory model runs them in (``--dtype``; amp keeps fp32 inputs). ``batch`` None
+    (``--fit``, which searches it): shapes per sample, without the batch."""
+    run = DTYPES[dtype]
+    if inputs is None:
+        return [input_entry(None, ((batch,) if batch else ()) + tuple(chw), run)]
+    args, kwargs = inputs if isinstance(inputs, tuple) and len(inputs) == 2 and \
+        isinstance(inputs[1], dict) else ((() if isinstance(inputs, dict) else inputs),
+                                          (inputs if isinstance(inputs, dict) else {}))
+    out = tensor_inputs(args, kwargs)
+    for e in out:
+        if e["dtype"].startswith(("float", "bfloat")):
+            e["dtype"] = str(run).replace("torch.", "")
+        if batch is None:
+            e["shape"] = e["shape"][1:]
+    return out
+
+
+def memory_totals(report) -> dict:
+    """The step's totals in bytes: the peak, parameters, buffers, every op's output summed."""
+    return {"peak_bytes": report.peak_bytes, "parameter_bytes": report.parameter_bytes,
+            "buffer_bytes": report.buffer_bytes,
+            "activation_sum_bytes": report.activation_sum_bytes}
 
 
 @click.command("memory")
@@ -239,7 +273,10 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         if fmt == "csv":
             text = to_csv(df)
         elif fmt == "json":
-            text = json.dumps(df.to_dict(orient="records"), indent=2) + "\n"
+            text = dumps(json_object(
+                label, input_list(inputs, None, chw, dtype), fit_totals(results),
+                rows_of(df), budget_bytes=budget, reserve_bytes=kept, dtype=dtype,
+                optimizer=shown_optimizer, step=step, device=device, rounding=rounding))
         else:
             shown_df = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
                                    "parameter_bytes")).rename(columns=FIT_HEADERS)
@@ -287,6 +324,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
             data["timeline"] = [{k: (v.item() if hasattr(v, "item") else v)
                                  for k, v in row.items()}
                                 for row in report.timeline.to_dict(orient="records")]
+        data = with_envelope(data, input_list(inputs, batch, chw, dtype), memory_totals(report),
+                             data["modules"])      # rows: the module rows ("modules" kept)
         write_output(json.dumps(data, indent=2) + "\n", output)
         return
     summary = report.summary()

@@ -87,15 +87,31 @@ def module_cmd(example, input_, fmt, output, on, dtype, **widths):
             from ..models.registry import build
             pair = (("naive", build("inception_naive", **cfg.naive_options()), cfg.input_size),
                     ("reduced", build("inception_reduced", **cfg.reduced_options()), cfg.input_size))
-    text = render_report(rep, fmt)
+    from ..report.json_object import input_entry
+    chw = (cfg.in_channels, cfg.height, cfg.width)
+    text = render_report(rep, fmt, envelope=True, model=("direct", "reduced") if example == "5x5" else
+                         ("inception_naive", "inception_reduced"),
+                         inputs=[input_entry(None, (1, *chw))])
     if pair is not None:
-        text += "\n" + predicted_ratio_text(pair, on, dtype, fmt)
+        text = with_predicted_ratio(text, pair, on, dtype, fmt)
     write_output(text, output)
 
 
-def predicted_ratio_text(pair, on, dtype: str, fmt: str) -> str:
-    """The --on table: predicted time ratio beside the MAC ratio, one row per device."""
-    from ..report.render import render
+def with_predicted_ratio(text: str, pair, on, dtype: str, fmt: str) -> str:
+    """``text`` followed by the --on table; in json, the one object with that table's
+    rows under ``predicted``."""
+    if fmt != "json":
+        return text + "\n" + predicted_ratio_text(pair, on, dtype, fmt)
+    import json
+
+    from ..report.json_object import dumps, rows_of
+    obj = json.loads(text)
+    df, title, notes = _predicted_ratio(pair, on, dtype)
+    obj.update(predicted=rows_of(df), predicted_notes=[title, *notes])
+    return dumps(obj, ascii_only=False)
+
+
+def _predicted_ratio(pair, on, dtype: str):
     from ..timing_model.api import _mode
     from ..timing_model.compare import time_vs_mac_ratio
     from ..timing_model.devices import find_device
@@ -106,6 +122,13 @@ def predicted_ratio_text(pair, on, dtype: str, fmt: str) -> str:
     title = f"Predicted time ({mode}, batch 1) vs MACs: {pair[1][0]} / {pair[0][0]}"
     notes = [EAGER_NOTE, "time/MAC ratio 1.0: time shrinks as MACs do; above 1: the MAC saving "
              "buys less time"]
+    return df, title, notes
+
+
+def predicted_ratio_text(pair, on, dtype: str, fmt: str) -> str:
+    """The --on table: predicted time ratio beside the MAC ratio, one row per device."""
+    from ..report.render import render
+    df, title, notes = _predicted_ratio(pair, on, dtype)
     if fmt == "rich":
         import textwrap
         notes = [textwrap.fill(n, 99, break_long_words=False) for n in notes]

@@ -100,7 +100,11 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
     what = f"training step ({optimizer_label(optimizer)})" if train else "forward"
     frozen = freeze_patterns(freeze)
     if fmt == "json":
-        write_output(prediction_json(preds, label, train, frozen), output)
+        from ..report.json_object import input_entry
+        write_output(prediction_json(preds, label, train,
+                                     [input_entry(None, chw, MODE_DTYPE[mode])], freeze=frozen,
+                                     batch=batches,
+                                     dtype=mode, devices=[d.name for d in devices]), output)
         return
     if fmt == "csv":
         write_output(render(layers_csv_frame(preds, depth), "csv"), output)

@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..profiling.api import profile, resolve_device
 from ..profiling.environment import describe
 from ..profiling.peaks import DTYPE_MODES
-from ..report.render import render, to_csv, to_json, write_output
+from ..report.render import render, to_csv, write_output
 from ..units import human, human_bytes
 from .options import (INFERENCE_BATCH, batch_option, dtype_option, format_option, input_option,
                       output_option, parse_int_list)
@@ -247,13 +247,18 @@ def profile_cmd(variants, batch, batch_size, device, dtype, channels_last, compi
         click.echo(f"{len(runs)} configuration(s) in {where} (each appended as it finished)",
                    err=True)
         return
-    if fmt in ("csv", "json"):
-        text = to_csv(runs) if fmt == "csv" else to_json(runs)
-        write_output(text, output)
+    if fmt == "csv":
+        write_output(to_csv(runs), output)
         if per_layer:
-            lp = layers_path(output, fmt)
-            layers = result.layers
-            write_output(to_csv(layers) if fmt == "csv" else to_json(layers), lp)
+            write_output(to_csv(result.layers), layers_path(output, fmt))
+        return
+    if fmt == "json":
+        settings = dict(batch=batches, dtype=dtypes, device=dev, channels_last=channels_last,
+                        compile=compile_, cuda_graphs=cuda_graphs)
+        write_output(profile_json(runs, list(variants), inputs, settings), output)
+        if per_layer:
+            write_output(profile_json(result.layers, list(variants), inputs, settings),
+                         layers_path(output, fmt))
         return
     env = result.environment
     peak_note = ""
@@ -293,6 +298,28 @@ def profile_cmd(variants, batch, batch_size, device, dtype, channels_last, compi
     if target is not None:
         parts += predicted_parts(runs, result.layers if per_layer else None, target, fmt, top)
     write_output("\n".join(parts), output)
+
+
+def profile_json(rows: pd.DataFrame, variants: list[str], inputs, settings: dict) -> str:
+    """{model (the VARIANTs), input (the --input arguments per sample, the batch swept;
+    null without --input: each row's ``input`` names what ran), convention, the sweep's
+    settings, totals (configurations, and those that ran: ok), rows}. Times in ms."""
+    from ..report.json_object import dumps, input_entry, json_object, rows_of
+    shown = None
+    if inputs:
+        float_dtype = MODE_DTYPES.get(settings["dtype"][0], "float32")
+        shown = [input_entry(p.keyword, p.shape, p.dtype or float_dtype) for p in inputs]
+    status = rows["status"] if "status" in rows.columns else pd.Series([], dtype=object)
+    totals = {"rows": len(rows), "configurations": len(set(
+        zip(*[rows[c] for c in ("variant", "dtype", "channels_last", "batch")]))
+        ) if len(rows) else 0}
+    if len(status):
+        totals["ok"] = int((status == "ok").sum())
+    return dumps(json_object(variants, shown, totals, rows_of(rows), convention="native",
+                             **settings))
+
+
+MODE_DTYPES = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 def predicted_parts(runs, layers, target, fmt: str, top: int) -> list[str]:

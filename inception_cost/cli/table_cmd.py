@@ -55,11 +55,16 @@ def table_cmd(variant, stem, wide, fmt, output, train, on, dtype):
     else:
         raise UsageError(f"no paper table for '{variant}' (choose from "
                          f"{', '.join(TABLE1_VARIANTS + OUTLINE_VARIANTS + (BN_VARIANT,))})")
-    text = render_report(rep, fmt, wide=wide)
+    inputs = None
+    if fmt == "json":
+        from ..models.registry import get_variant
+        from ..report.json_object import input_entry
+        inputs = [input_entry(None, (1, *get_variant(variant).input_size))]
+    text = render_report(rep, fmt, wide=wide, envelope=True, model=variant, inputs=inputs)
     if on:
         from ..models.registry import build, get_variant
-        from .module_cmd import predicted_ratio_text
+        from .module_cmd import with_predicted_ratio
         pair = tuple((n, build(n, device="meta"), get_variant(n).input_size)
                      for n in ("googlenet", "inception_v3"))
-        text += "\n" + predicted_ratio_text(pair, on, dtype, fmt)
+        text = with_predicted_ratio(text, pair, on, dtype, fmt)
     write_output(text, output)

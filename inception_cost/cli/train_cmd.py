@@ -71,15 +71,39 @@ def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, device
         raise count_error(e, device) from None
     title = (f"{label} training step @ {call_title(call)}, "
              f"optimizer {optimizer if report.optimizer else 'none'}")
-    text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,
-                  notes=training_notes(report), optional=OPTIONAL, first=FIRST)
+    phases = None
     if checkpoint:
         from .checkpoint_cli import train_phases
         phases = train_phases(module, call.inputs, optimizer, freeze, report, checkpoint)
+    if fmt == "json":
+        write_output(train_json(report, depth, label, call, module, freeze, aux, device,
+                                checkpoint, phases), output)
+        return
+    text = render(training_table(report, depth, fmt), fmt, title=title, units=UNITS,
+                  notes=training_notes(report), optional=OPTIONAL, first=FIRST)
+    if phases is not None:
         ptext = render(phases, fmt, title=f"by phase, with checkpointing plan {checkpoint}",
                        notes=["recompute: forward work run again inside backward (counted: "
                               "the wrapped step minus the plain one)"])
-        text = ptext if fmt in ("csv", "json") else text + "\n" + ptext
+        text = ptext if fmt == "csv" else text + "\n" + ptext
     write_output(text, output)
 
 
+def train_json(report, depth, label: str, call, module, freeze, aux: bool, device: str,
+               checkpoint: str | None, phases) -> str:
+    """{model, input, convention, batch, optimizer, dtype, freeze, frozen, aux, depth,
+    device, totals, rows} (and ``checkpoint`` and ``phases`` with --checkpoint): exact
+    integers (params in elements, *_macs in MACs, *_flops in FLOPs, *_bytes in bytes
+    moved); ``totals`` is the sum of ``rows`` at any depth."""
+    from ..report.json_object import call_inputs, dumps, json_object, rows_of
+    floats = [p.dtype for p in module.parameters() if p.is_floating_point()]
+    dtype = str(floats[0] if floats else "torch.float32").replace("torch.", "")
+    extra = {}
+    if checkpoint:
+        extra = {"checkpoint": checkpoint, "phases": rows_of(phases)}
+    return dumps(json_object(
+        label, call_inputs(call), report.totals(),
+        rows_of(training_table(report, depth, "json")), convention="native",
+        batch=call.batch, optimizer=report.optimizer.name if report.optimizer else "none",
+        dtype=dtype, freeze=freeze, frozen=list(report.frozen), aux=aux,
+        aux_modules=list(report.aux_modules), depth=depth, device=device, **extra))

@@ -22,6 +22,12 @@ def variants_frame() -> pd.DataFrame:
 def variants_cmd(fmt, output):
     """List every registered module and network."""
     df = variants_frame()
+    if fmt == "json":
+        from ..report.json_object import dumps, json_object, rows_of
+        kinds = {f"{k}s": int((df["kind"] == k).sum()) for k in dict.fromkeys(df["kind"])}
+        write_output(dumps(json_object(None, None, {"entries": len(df), **kinds},
+                                       rows_of(df))), output)
+        return
     notes = []
     if fmt == "rich":
         # the terminal view: one short block per entry; md/csv/json carry source and options

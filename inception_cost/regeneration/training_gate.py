@@ -15,12 +15,16 @@ from ..report.training_reports import (REPORT_BATCH, REPORT_OPTIMIZER, diff_trai
                                        read_training_baseline, training_csv, training_path)
 
 
-def variant_training_report(name: str, module=None, chw=None) -> TrainingReport:
-    """One step of a zoo variant (auxiliary heads on where it has them), or of ``module``."""
+def variant_training_report(name: str, module=None, chw=None, inputs=None) -> TrainingReport:
+    """One step of a zoo variant (auxiliary heads on where it has them), or of ``module``:
+    at ``REPORT_BATCH`` x ``chw``, or on ``inputs`` (tensors, as ``count_training`` takes
+    them) when given."""
     if module is None:
         info = get_variant(name)
         module = build(name, **info.training_heads)
         chw = chw or info.input_size
+    if inputs is not None:
+        return count_training(module, inputs=inputs, optimizer=REPORT_OPTIMIZER, name=name)
     return count_training(module, (REPORT_BATCH, *chw), optimizer=REPORT_OPTIMIZER, name=name)
 
 
@@ -35,11 +39,12 @@ def _check_writable(report: TrainingReport, name: str) -> None:
                                 "gate a smaller input")
 
 
-def check_training(root: str, name: str, module=None, chw=None, update: bool = False):
+def check_training(root: str, name: str, module=None, chw=None, update: bool = False,
+                   inputs=None):
     """(VariantDiff or None, message or None). ``update`` rewrites the baseline
     atomically and returns a one-line message; a missing/corrupt baseline raises
     :class:`BaselineError`."""
-    rep = variant_training_report(name, module, chw)
+    rep = variant_training_report(name, module, chw, inputs)
     path = training_path(root, name)
     if update:
         state = "created"
@@ -56,11 +61,12 @@ def check_training(root: str, name: str, module=None, chw=None, update: bool = F
 
 
 def gate_training(root: str, name: str, module, chw, update: bool, results: list, problems: list,
-                  echo) -> None:
+                  echo, inputs=None) -> None:
     """The ``check`` hook: adds this variant's training diff to ``results`` (or its
-    baseline problem to ``problems``; with ``update``, echoes what was written)."""
+    baseline problem to ``problems``; with ``update``, echoes what was written).
+    ``inputs``: the step's tensors (``check --input``) instead of ``chw``."""
     try:
-        diff, message = check_training(root, name, module, chw, update)
+        diff, message = check_training(root, name, module, chw, update, inputs)
     except BaselineError as e:
         problems.append(str(e))
         return

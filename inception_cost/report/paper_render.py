@@ -2,8 +2,6 @@
 csv and json keep exact integers; rich and md add each section's notes."""
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from ..errors import UsageError
@@ -39,9 +37,13 @@ def _display(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     return pd.DataFrame(cols), right
 
 
-def render_report(rep: PaperReport, fmt: str, wide: bool = False) -> str:
+def render_report(rep: PaperReport, fmt: str, wide: bool = False, envelope: bool = False,
+                  model=None, inputs: list[dict] | None = None) -> str:
     """rich/md: every section with its notes; csv: the sections separated by a blank
-    line; json: {"title", <section name>: [rows], "findings": [...]}.
+    line; json: {"title", <section name>: [rows], "findings": [...]}, and with
+    ``envelope`` (the commands' output; ``reports/papers/`` has none) first "model",
+    "input", "convention" and last "totals" and "rows" (null unless a section has that
+    name: the sections hold the rows).
 
     rich uses a section's narrower ``terminal`` view when it has one, unless
     ``wide``; csv, json and md always carry the full table."""
@@ -55,7 +57,10 @@ def render_report(rep: PaperReport, fmt: str, wide: bool = False) -> str:
             if s.notes:
                 obj[f"{s.name}_notes"] = list(s.notes)
         obj["findings"] = [f.__dict__ for f in rep.findings]
-        return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+        from .json_object import dumps, with_envelope
+        if envelope:
+            obj = with_envelope(obj, inputs, convention="native", model=model)
+        return dumps(obj, ascii_only=False)
     if fmt == "csv":
         return "\n".join(to_csv(s.df) for s in rep.sections)
     parts = []

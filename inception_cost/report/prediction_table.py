@@ -1,7 +1,6 @@
 """Tables of predicted time (read-only views of :class:`~inception_cost.timing_model.model.Prediction`)."""
 from __future__ import annotations
 
-import json
 import math
 
 import pandas as pd
@@ -91,10 +90,14 @@ def _clean(v):
     return v
 
 
-def prediction_json(preds: list, model: str, training: bool, freeze: list | None = None) -> str:
-    """A JSON object: ``totals`` (one object per batch and device, with latency_ms and
-    images_per_s), ``layers`` (one row per layer, batch and device), ``phases`` and notes;
-    for a training step also its ``optimizer`` and the ``freeze`` patterns."""
+def prediction_json(preds: list, model: str, training: bool, inputs: list[dict] | None = None,
+                    freeze: list | None = None, **settings) -> str:
+    """A JSON object: ``model``, ``input`` (shapes per sample: ``batch`` lists the batch
+    sizes), ``convention``, ``training``, ``settings``, ``totals`` (one object per batch
+    and device, with latency_ms and images_per_s), ``phases``, ``layers`` (one row per
+    layer, batch and device; also as ``rows``) and notes; for a training step also its
+    ``optimizer`` and the ``freeze`` patterns."""
+    from .json_object import dumps, with_envelope
     totals, layers, phases = [], [], []
     for p in preds:
         totals.append({k: _clean(v) for k, v in p.totals.items()})
@@ -102,11 +105,12 @@ def prediction_json(preds: list, model: str, training: bool, freeze: list | None
             layers.append({"device": p.device.name, "batch": p.batch, **{k: _clean(v) for k, v in r.items()}})
         for r in p.phases.to_dict(orient="records"):
             phases.append({"device": p.device.name, "batch": p.batch, **{k: _clean(v) for k, v in r.items()}})
-    obj = {"model": model, "training": training, "execution": "eager, no fusion"}
+    obj = {"model": model, "training": training, **settings, "execution": "eager, no fusion"}
     if training:
         obj.update(optimizer=preds[0].optimizer if preds else "", freeze=list(freeze or []))
-    obj.update({"totals": totals, "phases": phases, "layers": layers, "notes": prediction_notes(preds, freeze)})
-    return json.dumps(obj, indent=2) + "\n"
+    obj.update({"totals": totals, "phases": phases, "layers": layers,
+                "notes": prediction_notes(preds, freeze)})
+    return dumps(with_envelope(obj, inputs, rows=layers, convention="native"))
 
 
 def layers_csv_frame(preds: list, depth: int | None) -> pd.DataFrame:
