@@ -163,7 +163,8 @@ def bracket(a, b):
                    overhead_us=g(a.overhead_us, b.overhead_us), op_tflops=gd(a.op_tflops, b.op_tflops),
                    op_overhead_us=gd(a.op_overhead_us, b.op_overhead_us), op_rate_table=table,
                    cache_bandwidth_gbs=g(a.cache_bandwidth_gbs, b.cache_bandwidth_gbs)
-                   if a.cache_bandwidth_gbs and b.cache_bandwidth_gbs else a.cache_bandwidth_gbs)
+                   if a.cache_bandwidth_gbs and b.cache_bandwidth_gbs else a.cache_bandwidth_gbs,
+                   reorder_gbs=g(a.reorder_gbs, b.reorder_gbs) if a.reorder_gbs and b.reorder_gbs else a.reorder_gbs)
 
 
 def spearman(a, b) -> float:

@@ -19,7 +19,14 @@ a repeat loops a short kernel until it lasts about a millisecond.
   CPU the same add over 3 MB (inside the last-level cache): the cache GB/s, used for ops
   whose bytes fit in the last-level cache (its size read from sysfs);
 * a tiny op (``x + 1`` on a 1-element tensor): seconds per op, the overhead of every
-  other op.
+  other op;
+* on a CPU with oneDNN, the layout reorder a oneDNN convolution runs on its output
+  (``to_dense`` of a blocked 16 x 64 x 16 x 16 convolution result, 1 MiB): the reorder
+  bandwidth, 2 x its bytes (read once, written once) over its median time.  The
+  convolution timings above then have their own reorders
+  (:func:`~inception_cost.timing_model.model.reorder_bytes` at that bandwidth) taken
+  out before their rates are computed, so that a prediction can add them back at each
+  layer's own shapes.
 
 The result is a device profile (a :class:`~inception_cost.timing_model.devices.Device`
 whose peaks are achieved rates and whose efficiencies are 1) that ``--on FILE`` accepts.
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import math
 import os
 import statistics
 import time
@@ -122,14 +130,34 @@ def _interleaved(fns: list[Callable[[], object]], device: str, repeats: int,
     return [statistics.median(s) for s in samples]
 
 
-def _counted_flops(fn: Callable[[], object]) -> int:
-    """FLOPs of one call of ``fn`` as the timing model counts them (the native registry,
-    through the same event capture), so measured rates and predicted FLOPs agree."""
+def _counted(fn: Callable[[], object], threads: int | None = None) -> tuple[int, int]:
+    """(FLOPs, oneDNN reorder bytes) of one call of ``fn`` as the timing model counts them
+    (the native registry and :func:`~inception_cost.timing_model.model.reorder_bytes`,
+    through the same event capture), so measured rates and predictions agree."""
     from ..counting.events import EventCapture, EventLog
+    from .model import reorder_bytes
     with torch.no_grad(), EventCapture() as cap:
         log = cap.subscribe(EventLog())
         fn()
-    return sum(e.flops for e in log.events)
+    return (sum(e.flops for e in log.events),
+            sum(reorder_bytes(e, threads) for e in log.events) if threads else 0)
+
+
+REORDER_SHAPE = (16, 64, 16, 16)
+"""The convolution output whose reorder back to plain layout calibrates ``reorder_gbs``."""
+
+
+def reorder_kernel() -> Callable[[], object] | None:
+    """One oneDNN layout reorder, blocked (nChw16c) -> plain (NCHW), of a
+    :data:`REORDER_SHAPE` fp32 tensor: the kernel a CPU convolution on oneDNN runs on its
+    output (and, the other way round, on its input and weight).  None without oneDNN."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    n, c, h, w = REORDER_SHAPE
+    with torch.no_grad():
+        xm = torch.randn(n, c, h, w).to_mkldnn()
+        y = torch.mkldnn_convolution(xm, torch.randn(c, c, 1, 1), None, [0, 0], [1, 1], [1, 1], 1)
+    return y.to_dense
 
 
 @dataclass
@@ -370,7 +398,7 @@ def _repeats(device: str, quick: bool) -> int:
 def steps(device: str = "cpu", quick: bool = False) -> int:
     """How many progress messages :func:`calibrate` sends (a progress bar's total)."""
     gpu = device == "cuda"
-    return len(_dtypes(device)) + _repeats(device, quick) + (1 if gpu else 2) + 1
+    return len(_dtypes(device)) + _repeats(device, quick) + (1 if gpu else 3) + 1
 
 
 def calibrate(device: str = "cpu", quick: bool = False,
@@ -397,6 +425,16 @@ def calibrate(device: str = "cpu", quick: bool = False,
     finally:
         if gpu:
             torch.backends.cuda.matmul.allow_tf32 = old_tf32
+    threads = None if gpu else torch.get_num_threads()
+    reorder_gbs = None
+    reorder = None if gpu else reorder_kernel()
+    if reorder is not None:
+        say("oneDNN layout reorder")
+        t = _timed(reorder, device, repeats)
+        moved = 2 * 4 * math.prod(REORDER_SHAPE)
+        reorder_gbs = moved / t / 1e9
+        out.append(Measurement(f"oneDNN reorder nChw16c -> NCHW {'x'.join(map(str, REORDER_SHAPE))} fp32",
+                               reorder_gbs, "GB/s", t, repeats))
     rates: dict[str, float] = {}
     overheads: dict[str, float] = {}
     table: dict[str, list] = {}
@@ -414,9 +452,11 @@ def calibrate(device: str = "cpu", quick: bool = False,
             overheads[key] = tiny * 1e6           # per call: the round ran TINY_COPIES calls
             out.append(Measurement(f"{key} overhead (tiny call)", tiny * 1e6, "us", tiny, repeats))
             continue
-        flops = _counted_flops(fn)
-        # the work above the call's fixed cost; never less than half the call
-        rate = flops / max(t - tiny, t / 2) / 1e12
+        flops, moved = _counted(fn, threads if reorder_gbs else None)
+        # the work above the call's fixed cost and its layout reorders; never less than a
+        # quarter of the call
+        layout = moved / (reorder_gbs * 1e9) if reorder_gbs else 0.0
+        rate = flops / max(t - tiny - layout, t / 4) / 1e12
         if role is None:
             rates[key] = rate
             out.append(Measurement(labels[key], rate, "TFLOP/s", t, repeats))
@@ -460,7 +500,8 @@ def calibrate(device: str = "cpu", quick: bool = False,
                 f" torch {torch.__version__}, {threads} threads, median of {repeats}"),
         compute_efficiency=1.0, memory_efficiency=1.0, overhead_us=t * 1e6,
         op_tflops=rates, measured=True, op_overhead_us=overheads, op_rate_table=table,
-        cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=None if gpu else threads)
+        cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=None if gpu else threads,
+        reorder_gbs=reorder_gbs)
     return profile, out
 
 
