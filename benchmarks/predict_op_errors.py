@@ -127,6 +127,60 @@ def measured(model, x, iters: int):
     return dict(cls), dict(cnt), total, convs
 
 
+BACKWARD = {"convolution_backward": "conv backward", "native_batch_norm_backward": "batch norm backward",
+            "threshold_backward": "activation backward", "max_pool2d_with_indices_backward": "pooling backward",
+            "avg_pool2d_backward": "pooling backward", "_adaptive_avg_pool2d_backward": "pooling backward"}
+
+
+def train_class(name: str, shapes) -> str:
+    """Op class of a training step's op: backward kernels by name, ``add_``/``mul_`` on a
+    parameter-shaped tensor after the loss as the optimizer, else the forward classes."""
+    name = name.split("::")[-1]
+    return BACKWARD.get(name) or op_class(name, shapes)
+
+
+def measured_train(model, x, iters: int):
+    """{class: ms} of one training step (forward, cross-entropy against class 0, backward,
+    SGD(foreach=False) step), ops timed as in :func:`measured`, and the step's median ms."""
+    import statistics
+    import torch.nn.functional as F
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.01, foreach=False)
+    target = torch.zeros(x.shape[0], dtype=torch.long)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        outs = [out] if isinstance(out, torch.Tensor) else [o for o in out if isinstance(o, torch.Tensor)]
+        loss = F.cross_entropy(outs[0], target)
+        for aux in outs[1:]:
+            loss = loss + 0.3 * F.cross_entropy(aux, target)
+        loss.backward()
+        opt.step()
+    step()
+    tot = []
+    for _ in range(iters):
+        t0 = time.thread_time()
+        step()
+        tot.append(time.thread_time() - t0)
+    runs = []
+    for _ in range(iters):
+        with _OpTimer() as tm:
+            step()
+        runs.append(tm.ops)
+    n = min(len(r) for r in runs)
+    cls = defaultdict(float)
+    cnt = defaultdict(int)
+    for i in range(n):
+        name, shapes, _ = runs[0][i]
+        c = train_class(name, shapes)
+        cls[c] += statistics.median(r[i][2] for r in runs) * 1e3
+        cnt[c] += 1
+    total = statistics.median(tot) * 1e3
+    cls["(python)"] = total - sum(v for k, v in cls.items())
+    return dict(cls), dict(cnt), total
+
+
 def predicted(events, device):
     cls = defaultdict(float)
     cnt = defaultdict(int)
@@ -135,7 +189,7 @@ def predicted(events, device):
         if ev.free:
             continue
         shapes = [f.shape for f in ev.inputs] + [(), ()]
-        c = op_class(ev.op, shapes)
+        c = train_class(ev.op, shapes)
         t = op_time(ev, device, "fp32").time_s * 1e3
         cls[c] += t
         cnt[c] += 1
@@ -151,12 +205,34 @@ def main() -> None:
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--out", default=None)
     ap.add_argument("--convs", default=None, help="CSV of every convolution, measured vs predicted")
+    ap.add_argument("--train", action="store_true", help="one training step at batch 8 instead")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
     device = find_device(args.profile)
     rows, conv_rows = [], []
+    if args.train:
+        from inception_cost.timing_model.record import record_training
+        for spec, chw in MODELS:
+            model, _, _ = resolve_model(spec, device="cpu")
+            model.train()
+            ev = record_training(model, (8, *chw))
+            pc, pn, _ = predicted(ev, device)
+            mc, mn, total = measured_train(model, torch.randn(8, *chw), args.iters)
+            ptotal = predict_events(ev, device, "fp32", batch=8, training=True).totals["latency_ms"]
+            for c in sorted(set(pc) | set(mc), key=lambda k: -mc.get(k, 0)):
+                rows.append(dict(model=spec, batch=8, cls=c, n_pred=pn.get(c, 0), n_meas=mn.get(c, 0),
+                                 pred_ms=round(pc.get(c, 0.0), 3), meas_ms=round(mc.get(c, 0.0), 3),
+                                 ratio=round(mc.get(c, 0.0) / pc[c], 2) if pc.get(c) else float("nan")))
+            rows.append(dict(model=spec, batch=8, cls="TOTAL", n_pred=sum(pn.values()), n_meas=sum(mn.values()),
+                             pred_ms=round(ptotal, 3), meas_ms=round(total, 3), ratio=round(total / ptotal, 2)))
+            print(f"[{time.strftime('%H:%M:%S')}] train {spec}: predicted {ptotal:.2f} ms, measured {total:.2f} ms",
+                  flush=True)
+        print(pd.DataFrame(rows).to_string(index=False))
+        if args.out:
+            write_text(args.out, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+        return
     for spec, chw in MODELS:
         model, _, _ = resolve_model(spec, device="cpu")
         model.eval()

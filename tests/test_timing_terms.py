@@ -218,3 +218,38 @@ def test_reorder_field_round_trip_and_old_profiles(tmp_path, capsys):
     code, out, err = run(["predict", "googlenet", "--on", str(bad)], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith("error: ") and "reorder_gbs must be a positive number" in err
+
+
+# cold bytes ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def linear_relu():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    with torch.no_grad(), EventCapture(model) as cap:
+        log = cap.subscribe(EventLog())
+        model(torch.randn(2, 4))
+    return [e for e in log.events if not e.free]
+
+
+def test_cold_bytes_are_first_touches(linear_relu):
+    from inception_cost.timing_model.model import cold_bytes
+    addmm, relu = linear_relu
+    assert (addmm.op, relu.op) == ("addmm", "relu")
+    # addmm reads bias 3*4 = 12 B, x 2*4*4 = 32 B and W^T 3*4*4 = 48 B, none touched before:
+    # 92 cold bytes; relu reads addmm's output (touched): none.  Distinct bytes: 12 + 32 + 48
+    # + addmm's output 24 + relu's output 24 = 140
+    assert cold_bytes(linear_relu, 139) == {addmm.index: 12 + 32 + 48}
+    assert cold_bytes(linear_relu, 140) == {}                      # the stream fits: all warm
+    assert cold_bytes(linear_relu, None) == {}
+
+
+def test_cold_bytes_move_at_the_memory_bandwidth(linear_relu):
+    addmm = linear_relu[0]
+    assert addmm.bytes == 12 + 32 + 48 + 24                         # 116 B: in the 1 MiB cache
+    t = op_time(addmm, CPU, "fp32", cold=92)
+    # 24 warm bytes at 400 GB/s, 92 cold bytes at 100 GB/s
+    assert t.memory_s == pytest.approx(24 / 400e9 + 92 / 100e9)
+    assert op_time(addmm, CPU, "fp32").memory_s == pytest.approx(116 / 400e9)
+    # without a cache term every byte already moves at the memory bandwidth
+    dev = Device(**{**CPU.__dict__, "cache_bandwidth_gbs": None, "cache_bytes": None})
+    assert op_time(addmm, dev, "fp32", cold=92).memory_s == pytest.approx(116 / 100e9)

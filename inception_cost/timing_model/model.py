@@ -19,6 +19,12 @@ Per op (eager execution: one kernel per aten op, nothing fused)::
 * overhead: a fixed cost per op that moves bytes or does work (dispatch + launch); a
   calibrated device holds one per op class (a oneDNN convolution call costs far more
   than an element-wise op), else one for every op.
+* cold bytes (a device with a cache term): bytes an op reads from a tensor that no earlier
+  op of the recorded stream touched -- the weights, buffers and input of a forward --
+  were last used one step ago; when the stream's distinct bytes (every storage it reads
+  or writes, counted once: the reuse distance of such a tensor) exceed the last-level
+  cache, an LRU cache has evicted them, and they move at the memory bandwidth while the
+  op's other bytes move at the cache bandwidth (:func:`cold_bytes`).
 * layout reorders (a calibrated CPU with ``reorder_gbs``): a convolution that PyTorch runs
   on oneDNN with plain (NCHW) tensors reorders, inside the one aten op, its input and
   weight into oneDNN's blocked layouts and its output back (three reorder kernels per
@@ -75,13 +81,14 @@ class Terms:
     dtype_peaks: bool = False
     overhead: bool = True
     name: str = "default"
+    cold: bool = True
 
     @classmethod
     def pytorch(cls) -> "Terms":
         """torch.utils._runtime_estimation's roofline (with a device at 0.75 x peak,
         full bandwidth and no overhead, see :func:`pytorch_device`)."""
         return cls(flops="reference", flop_scale=0.5, dtype_peaks=True, overhead=False,
-                   name="pytorch")
+                   name="pytorch", cold=False)
 
 
 @dataclass(frozen=True)
@@ -267,14 +274,45 @@ def bandwidth_gbs(ev: OpEvent, device: Device) -> float:
     return device.bandwidth_gbs
 
 
-def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms()) -> OpTime:
-    """Predicted time of one event on ``device`` in math ``mode``."""
+def cold_bytes(events: list[OpEvent], cache_bytes: int | None) -> dict[int, int]:
+    """Event index -> bytes the op reads from storages that no earlier non-free op of the
+    stream read or wrote (first touches: a forward's weights, buffers and input), when
+    the stream's distinct bytes exceed ``cache_bytes``; empty when they fit (or when
+    there is no cache).  Distinct bytes: each storage once, at the most bytes any op
+    touches of it."""
+    if not cache_bytes:
+        return {}
+    seen: set[int] = set()
+    size: dict[int, int] = {}
+    cold: dict[int, int] = {}
+    for ev in events:
+        if ev.free:
+            continue
+        c = 0
+        for f in ev.inputs:
+            if f.storage not in seen:
+                c += f.bytes
+        for f in (*ev.inputs, *ev.outputs):
+            seen.add(f.storage)
+            if f.bytes > size.get(f.storage, 0):
+                size[f.storage] = f.bytes
+        if c:
+            cold[ev.index] = c
+    return cold if sum(size.values()) > cache_bytes else {}
+
+
+def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms(), cold: int = 0) -> OpTime:
+    """Predicted time of one event on ``device`` in math ``mode``; ``cold``: bytes of it
+    (see :func:`cold_bytes`) that move at the memory bandwidth even when the op's bytes
+    fit in the cache."""
     if ev.free:
         return OpTime(0.0, 0.0, 0.0, 0.0, "free")
     flops = _op_flops(ev, terms)
     compute = flops / (_peak_tflops(ev, device, mode, terms) * 1e12 * device.compute_efficiency) \
         if flops else 0.0
-    memory = ev.bytes / (bandwidth_gbs(ev, device) * 1e9 * device.memory_efficiency)
+    bw = bandwidth_gbs(ev, device)
+    cold = min(cold, ev.bytes) if terms.cold and bw != device.bandwidth_gbs else 0
+    memory = ((ev.bytes - cold) / (bw * 1e9) + cold / (device.bandwidth_gbs * 1e9)) / device.memory_efficiency
     over = _overhead_us(ev, device) * 1e-6 if terms.overhead else 0.0
     reorder = reorder_bytes(ev, device.threads) / (device.reorder_gbs * 1e9) \
         if device.reorder_gbs and terms.overhead else 0.0
@@ -365,8 +403,9 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
     rows = []
     layers: dict[str, dict] = {}
     phases: dict[str, dict] = {}
+    cold = cold_bytes(events, device.cache_bytes) if terms.cold and device.cache_bandwidth_gbs else {}
     for ev in events:
-        t = op_time(ev, device, mode, terms)
+        t = op_time(ev, device, mode, terms, cold.get(ev.index, 0))
         if ev.free:
             continue
         flops = int(_op_flops(ev, terms)) if terms.flops == "native" else _op_flops(ev, terms)
