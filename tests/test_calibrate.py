@@ -79,6 +79,10 @@ def test_quick_profile_round_trip(tmp_path, capsys):
     # the native kernel's table counts pixels per image (batch 1); every class has a table
     assert {"convolution_kxk", "convolution_1x1", "convolution_depthwise", "convolution_grouped",
             "convolution_kxk_native", "convolution_1x1_native"} <= set(dev.op_rate_table)
+    # the context factor: the same tiny calls interleaved by class over grouped by class
+    grouped = next(m for m in data["measurements"] if m["name"].endswith("tiny calls grouped by class"))
+    inter = next(m for m in data["measurements"] if m["name"].endswith("tiny calls interleaved by class"))
+    assert dev.overhead_context == pytest.approx(inter["median_s"] / grouped["median_s"])
     # the in-cache add: 3 x 2^18 fp32 (two reads, one write) over its median time
     cache = next(m for m in data["measurements"] if m["name"].startswith("in-cache add"))
     assert dev.cache_bandwidth_gbs == pytest.approx(max(dev.bandwidth_gbs, 3 * 4 * 2 ** 18 / cache["median_s"] / 1e9))

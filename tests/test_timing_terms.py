@@ -253,3 +253,45 @@ def test_cold_bytes_move_at_the_memory_bandwidth(linear_relu):
     # without a cache term every byte already moves at the memory bandwidth
     dev = Device(**{**CPU.__dict__, "cache_bandwidth_gbs": None, "cache_bytes": None})
     assert op_time(addmm, dev, "fp32", cold=92).memory_s == pytest.approx(116 / 100e9)
+
+
+# overhead in context ---------------------------------------------------------------
+
+def test_overhead_context_multiplies_every_overhead(relu_64k):
+    conv = _event(nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.randn(2, 8, 8, 8))
+    dev = Device(**{**CPU.__dict__, "overhead_context": 1.5})
+    assert op_time(conv, dev, "fp32").overhead_s == pytest.approx(70e-6 * 1.5)      # class overhead
+    assert op_time(relu_64k, dev, "fp32").overhead_s == pytest.approx(10e-6 * 1.5)  # device overhead
+    assert op_time(relu_64k, CPU, "fp32").overhead_s == pytest.approx(10e-6)        # no factor: 1
+
+
+def test_context_calls_are_the_same_calls_in_two_orders():
+    from inception_cost.timing_model.calibrate import TINY_COPIES, Calls, Kernel, context_calls
+    seen = []
+    kernels = [Kernel(key, key, Calls([(lambda k=key, i=i: seen.append((k, i))) for i in range(TINY_COPIES)]))
+               for key in ("a", "b", "convolution_backward")]
+    grouped, interleaved = context_calls(kernels, "cpu")
+    # classes a and b (the backward is left out) and the 16 tiny adds: 3 x 16 calls each
+    assert len(grouped.calls) == len(interleaved.calls) == 3 * TINY_COPIES
+    assert set(grouped.calls) == set(interleaved.calls)
+    grouped()
+    assert seen == [("a", i) for i in range(16)] + [("b", i) for i in range(16)]
+    seen.clear()
+    interleaved()
+    assert seen == [(k, i) for i in range(16) for k in ("a", "b")]
+
+
+def test_context_field_round_trip(tmp_path, capsys):
+    from inception_cost.timing_model.devices import load_device_file
+    dev = {"name": "cpu", "kind": "cpu", "peaks_tflops": {"fp32": 0.1}, "bandwidth_gbs": 10}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"format": "inception-cost device profile", "version": 1,
+                                "device": {**dev, "overhead_context": 1.4}}))
+    assert load_device_file(str(path)).overhead_context == 1.4
+    path.write_text(json.dumps({"format": "inception-cost device profile", "version": 1, "device": dev}))
+    assert load_device_file(str(path)).overhead_context is None
+    path.write_text(json.dumps({"format": "inception-cost device profile", "version": 1,
+                                "device": {**dev, "overhead_context": -1}}))
+    code, out, err = run(["predict", "googlenet", "--on", str(path)], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: ") and "overhead_context must be a positive number" in err

@@ -20,6 +20,13 @@ a repeat loops a short kernel until it lasts about a millisecond.
   whose bytes fit in the last-level cache (its size read from sysfs);
 * a tiny op (``x + 1`` on a 1-element tensor): seconds per op, the overhead of every
   other op;
+* the overhead's context factor: the tiny calls of every forward op class and 16 tiny
+  adds, timed once grouped by class (as the overheads above are measured: 16 copies of
+  one class, then the next) and once interleaved (copy i of every class in turn, as a
+  forward's stream of conv, batch norm, ReLU, pool ... runs); their time ratio.  A model
+  alternates op classes, so each call finds less of its code and data warm in the
+  instruction and data caches, branch predictors and TLBs than in a class-by-class
+  loop; the timing model multiplies every per-op overhead by this ratio;
 * on a CPU with oneDNN, the layout reorder a oneDNN convolution runs on its output
   (``to_dense`` of a blocked 16 x 64 x 16 x 16 convolution result, 1 MiB): the reorder
   bandwidth, 2 x its bytes (read once, written once) over its median time.  The
@@ -187,11 +194,19 @@ def _module(device, mod: torch.nn.Module, shape, copies: int = 1) -> Callable[[]
         xt = torch.randn(*shape, device=device)
         return lambda: mod(xt)
     pairs = [(copy.deepcopy(mod), torch.randn(*shape, device=device)) for _ in range(copies)]
+    return Calls([(lambda m=m, x=x: m(x)) for m, x in pairs])
 
-    def run():
-        for m, x in pairs:
-            m(x)
-    return run
+
+class Calls:
+    """Distinct calls run one after the other by one call of this object; ``calls`` keeps
+    them apart, so that the context measurement can interleave them with other classes'."""
+
+    def __init__(self, calls: list[Callable[[], object]]):
+        self.calls = calls
+
+    def __call__(self) -> None:
+        for fn in self.calls:
+            fn()
 
 
 def _conv(device, x, w, groups=1, padding=0, copies: int = 1):
@@ -201,12 +216,7 @@ def _conv(device, x, w, groups=1, padding=0, copies: int = 1):
 
 def _copies(make: Callable[[], Callable[[], object]]) -> Callable[[], object]:
     """One call of each of :data:`TINY_COPIES` distinct calls ``make()`` builds."""
-    fns = [make() for _ in range(TINY_COPIES)]
-
-    def run():
-        for fn in fns:
-            fn()
-    return run
+    return Calls([make() for _ in range(TINY_COPIES)])
 
 
 def _tiny_conv(device, x, w, groups=1, padding=0):
@@ -312,6 +322,25 @@ def _op_kernels(device: str, gpu: bool, quick: bool) -> list[Kernel]:
                _module(device, _batch_norm(96), (4 * n, 96, 16, 16))),
     ]
     return ks
+
+
+CONTEXT_SKIP = ("convolution_backward",)
+"""Op classes left out of the context chain (it is a forward's stream)."""
+
+
+def context_calls(kernels: list[Kernel], device: str) -> tuple[Calls, Calls]:
+    """(grouped, interleaved): the tiny calls of every op class in
+    ``kernels`` (less :data:`CONTEXT_SKIP`) and :data:`TINY_COPIES` one-element adds, first
+    grouped by class as the overhead measurement runs them (all copies of one class, then
+    the next class), then interleaved as a forward runs them (copy i of every class in
+    turn).  The same calls in both; the ratio of their times is the overhead's context
+    factor (:func:`calibrate`)."""
+    ones = [torch.ones(1, device=device) for _ in range(TINY_COPIES)]
+    adds = Calls([(lambda t=t: t + 1) for t in ones])
+    groups = [k.tiny for k in kernels if k.key not in CONTEXT_SKIP and isinstance(k.tiny, Calls)] + [adds]
+    grouped = Calls([fn for g in groups for fn in g.calls])
+    interleaved = Calls([g.calls[i] for i in range(TINY_COPIES) for g in groups])
+    return grouped, interleaved
 
 
 def _size(text: str) -> int:
@@ -443,7 +472,17 @@ def calibrate(device: str = "cpu", quick: bool = False,
     for k in kernels:
         calls.append((k.key, "tiny", k.tiny))
         calls += [(k.key, None, k.big)] if k.big is not None else [(k.key, px, fn) for px, fn in k.table or []]
+    grouped, interleaved = context_calls(kernels, device)
+    calls += [("(context)", "grouped", grouped), ("(context)", "interleaved", interleaved)]
     times = _interleaved([fn for _, _, fn in calls], device, repeats, say)
+    context = {role: t for (key, role, _), t in zip(calls, times) if key == "(context)"}
+    calls, times = calls[:-2], times[:-2]
+    overhead_context = context["interleaved"] / context["grouped"]
+    for role in ("grouped", "interleaved"):
+        out.append(Measurement(f"context: {len(interleaved.calls)} tiny calls {role} by class",
+                               context[role] * 1e6, "us", context[role], repeats))
+    out.append(Measurement("overhead context factor (interleaved / grouped)", overhead_context, "x",
+                           context["interleaved"], repeats))
     tiny_s = {key: t / TINY_COPIES for (key, role, _), t in zip(calls, times) if role == "tiny"}
     labels = {k.key: k.label for k in kernels}
     for (key, role, fn), t in zip(calls, times):
@@ -501,7 +540,7 @@ def calibrate(device: str = "cpu", quick: bool = False,
         compute_efficiency=1.0, memory_efficiency=1.0, overhead_us=t * 1e6,
         op_tflops=rates, measured=True, op_overhead_us=overheads, op_rate_table=table,
         cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=None if gpu else threads,
-        reorder_gbs=reorder_gbs)
+        reorder_gbs=reorder_gbs, overhead_context=overhead_context)
     return profile, out
 
 

@@ -18,7 +18,9 @@ Per op (eager execution: one kernel per aten op, nothing fused)::
   the op's bytes fit in its last-level cache (:func:`bandwidth_gbs`).
 * overhead: a fixed cost per op that moves bytes or does work (dispatch + launch); a
   calibrated device holds one per op class (a oneDNN convolution call costs far more
-  than an element-wise op), else one for every op.
+  than an element-wise op), else one for every op; a calibrated CPU also holds the
+  context factor (``overhead_context``) that turns a class's overhead measured in a loop
+  of that class into its overhead in a stream of mixed classes, as a model runs.
 * cold bytes (a device with a cache term): bytes an op reads from a tensor that no earlier
   op of the recorded stream touched -- the weights, buffers and input of a forward --
   were last used one step ago; when the stream's distinct bytes (every storage it reads
@@ -256,7 +258,13 @@ def op_class(ev: OpEvent) -> str:
 
 def _overhead_us(ev: OpEvent, device: Device) -> float:
     """The op class's measured overhead (first of :func:`op_keys` the device holds), else
-    the device's ``overhead_us``."""
+    the device's ``overhead_us``; times the device's ``overhead_context`` when it has one
+    (a calibrated CPU: the overhead in a stream of mixed op classes over the overhead in
+    a loop of one class)."""
+    return _class_overhead_us(ev, device) * (device.overhead_context or 1.0)
+
+
+def _class_overhead_us(ev: OpEvent, device: Device) -> float:
     if device.op_overhead_us:
         for key in op_keys(ev, device.threads):
             v = device.op_overhead_us.get(key)
@@ -463,6 +471,8 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
                      + (f", {device.cache_bandwidth_gbs:.3g} GB/s for ops whose bytes fit in "
                         f"{device.cache_bytes / 2 ** 20:.3g} MiB of cache" if device.cache_bandwidth_gbs else "")
                      + (f", oneDNN layout reorders at {device.reorder_gbs:.3g} GB/s" if device.reorder_gbs else "")
+                     + (f", overheads x{device.overhead_context:.3g} for a stream of mixed op classes"
+                        if device.overhead_context else "")
                      + " (measured)")
     return Prediction(model_name, device, mode, batch, training, ops, layer_df, phase_df, totals, notes)
 
