@@ -206,7 +206,13 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--convs", default=None, help="CSV of every convolution, measured vs predicted")
     ap.add_argument("--train", action="store_true", help="one training step at batch 8 instead")
+    ap.add_argument("--models", default=None,
+                    help="comma-separated MODEL@CxHxW (default: googlenet_torchvision, resnet50, "
+                         "mobilenet_v2 at 3x64x64, inception_v3 at 3x96x96)")
     args = ap.parse_args()
+    if args.models:
+        MODELS[:] = [(m.split("@")[0], tuple(int(v) for v in m.split("@")[1].split("x")))
+                     for m in args.models.split(",")]
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)

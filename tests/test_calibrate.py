@@ -79,6 +79,13 @@ def test_quick_profile_round_trip(tmp_path, capsys):
     # the native kernel's table counts pixels per image (batch 1); every class has a table
     assert {"convolution_kxk", "convolution_1x1", "convolution_depthwise", "convolution_grouped",
             "convolution_kxk_native", "convolution_1x1_native"} <= set(dev.op_rate_table)
+    # global average pooling (``mean``): 2 x 512 x 7 x 7 inputs, one FLOP per element read
+    # (the registry's count), over its time less its tiny call; no reorders
+    gap = next(m for m in data["measurements"] if m["name"].startswith("global average pool"))
+    gap_tiny = ms["mean overhead (tiny call)"]["median_s"]
+    t = gap["median_s"]
+    assert dev.op_tflops["mean"] == pytest.approx(2 * 512 * 7 * 7 / max(t - gap_tiny, t / 4) / 1e12)
+    assert "native_batch_norm_backward" in dev.op_tflops and "native_batch_norm_backward" in dev.op_overhead_us
     # the context factor: the same tiny calls interleaved by class over grouped by class
     grouped = next(m for m in data["measurements"] if m["name"].endswith("tiny calls grouped by class"))
     inter = next(m for m in data["measurements"] if m["name"].endswith("tiny calls interleaved by class"))

@@ -8,7 +8,9 @@ a repeat loops a short kernel until it lasts about a millisecond.
 * per op class whose kernels run far from the GEMM rate (convolutions by kind -- k x k,
   1x1, depthwise, grouped -- and, on a CPU, by kernel: PyTorch's own im2col + GEMM
   kernel that it picks for small batch-1 convolutions, or oneDNN; a convolution
-  backward; max, average and 3-D average pooling): a tiny call gives the class's per-op
+  backward; a batch norm backward; max, average and 3-D average pooling; global average pooling, ``mean`` over
+  height and width, whose per-channel reduction of a few pixels runs far below the
+  streaming bandwidth): a tiny call gives the class's per-op
   overhead (seconds) and a larger call its rate, FLOPs / (time - overhead), FLOPs
   counted as the timing model counts them; tiny calls go through the ``nn`` layer (its
   Python is part of what a model's forward pays per layer) and cycle through 16 distinct
@@ -261,6 +263,19 @@ def _conv_backward(device, x, w):
     return lambda: conv_bw(g, xt, wt, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, True, False])
 
 
+def _bn_backward(device, shape):
+    """``native_batch_norm_backward`` (training mode, every gradient) of a batch norm over
+    ``shape``, as a training step's backward calls it."""
+    c = shape[1]
+    x = torch.randn(*shape, device=device)
+    g = torch.randn(*shape, device=device)
+    w, b = torch.ones(c, device=device), torch.zeros(c, device=device)
+    rm, rv = torch.zeros(c, device=device), torch.ones(c, device=device)
+    _, mean, invstd = torch.ops.aten.native_batch_norm(x, w, b, rm, rv, True, 0.1, 1e-5)
+    bw = torch.ops.aten.native_batch_norm_backward.default
+    return lambda: bw(g, x, w, rm, rv, mean, invstd, True, 1e-5, [True, True, True])
+
+
 def _pool(device, fn, shape, *args):
     xt = torch.randn(*shape, device=device)
     return lambda: fn(xt, *args)
@@ -316,16 +331,22 @@ def _op_kernels(device: str, gpu: bool, quick: bool) -> list[Kernel]:
                _pool(device, F.avg_pool3d, (1, 1, 68, 28, 28), (5, 1, 1), 1)),
     ]
     ks += [
+        Kernel("mean", f"global average pool {n}x512x7x7",
+               _tiny(device, torch.nn.AdaptiveAvgPool2d(1), (1, 8, 4, 4)),
+               _module(device, torch.nn.AdaptiveAvgPool2d(1), (n, 512, 7, 7))),
         Kernel("addmm", "linear 1x8 -> 8", _tiny(device, torch.nn.Linear(8, 8), (1, 8))),
         Kernel("native_batch_norm", f"batch norm (eval) {4 * n}x96x16x16",
                _tiny(device, _batch_norm(8), (1, 8, 4, 4)),
                _module(device, _batch_norm(96), (4 * n, 96, 16, 16))),
+        Kernel("native_batch_norm_backward", f"batch norm backward {4 * n}x96x16x16",
+               _copies(lambda: _bn_backward(device, (2, 8, 4, 4))),
+               _bn_backward(device, (4 * n, 96, 16, 16))),
     ]
     return ks
 
 
-CONTEXT_SKIP = ("convolution_backward",)
-"""Op classes left out of the context chain (it is a forward's stream)."""
+CONTEXT_SKIP = ("convolution_backward", "native_batch_norm_backward")
+"""Op classes left out of the context chain (backward kernels: the chain is a forward's stream)."""
 
 
 def context_calls(kernels: list[Kernel], device: str) -> tuple[Calls, Calls]:
