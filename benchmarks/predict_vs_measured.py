@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import warnings
+from dataclasses import replace
 
 import pandas as pd
 import torch
@@ -52,7 +53,7 @@ from inception_cost.atomic import write_text  # noqa: E402
 from inception_cost.models.resolve import resolve_model  # noqa: E402
 from inception_cost.timing_model.calibrate import calibrate, profile_json  # noqa: E402
 from inception_cost.timing_model.devices import find_device  # noqa: E402
-from inception_cost.timing_model.model import predict_events  # noqa: E402
+from inception_cost.timing_model.model import Terms, predict_events  # noqa: E402
 from inception_cost.timing_model.record import record_forward, record_training  # noqa: E402
 
 OUT = os.path.join(ROOT, "reports", "benchmarks")
@@ -163,7 +164,10 @@ def bracket(a, b):
                    overhead_us=g(a.overhead_us, b.overhead_us), op_tflops=gd(a.op_tflops, b.op_tflops),
                    op_overhead_us=gd(a.op_overhead_us, b.op_overhead_us), op_rate_table=table,
                    cache_bandwidth_gbs=g(a.cache_bandwidth_gbs, b.cache_bandwidth_gbs)
-                   if a.cache_bandwidth_gbs and b.cache_bandwidth_gbs else a.cache_bandwidth_gbs)
+                   if a.cache_bandwidth_gbs and b.cache_bandwidth_gbs else a.cache_bandwidth_gbs,
+                   reorder_gbs=g(a.reorder_gbs, b.reorder_gbs) if a.reorder_gbs and b.reorder_gbs else a.reorder_gbs,
+                   overhead_context=g(a.overhead_context, b.overhead_context)
+                   if a.overhead_context and b.overhead_context else a.overhead_context)
 
 
 def spearman(a, b) -> float:
@@ -337,7 +341,8 @@ def main() -> None:
     cpu, measurements = calibrate("cpu")
     write_text(os.path.join(OUT, "cpu_profile.json"), json.dumps(profile_json(cpu, measurements), indent=2) + "\n")
     log(f"  fp32 GEMM {cpu.peaks_tflops['fp32'] * 1e3:.1f} GFLOP/s, conv 3x3 {cpu.op_tflops['convolution'] * 1e3:.1f} "
-        f"GFLOP/s, {cpu.bandwidth_gbs:.2f} GB/s, {cpu.overhead_us:.2f} us/op")
+        f"GFLOP/s, {cpu.bandwidth_gbs:.2f} GB/s, {cpu.overhead_us:.2f} us/op, reorders {cpu.reorder_gbs or 0:.1f} GB/s, "
+        f"overhead context x{cpu.overhead_context or 1:.2f}")
 
     rows = []
     failed = []
@@ -401,11 +406,17 @@ def main() -> None:
         p = predict_events(ev, cpu_both, "fp32", batch=row["batch"], training=row["kind"] == "train")
         row["predicted_start_ms"] = row["predicted_ms"]
         row["error_start_pct"] = row["error_median_pct"]
+        warm = predict_events(ev, cpu_both, "fp32", batch=row["batch"], training=row["kind"] == "train",
+                              terms=Terms(cold=False)).totals["latency_ms"]
+        row["error_no_cold_pct"] = error_pct(warm, row["measured_median_ms"])
+        loop = predict_events(ev, replace(cpu_both, overhead_context=None), "fp32", batch=row["batch"],
+                              training=row["kind"] == "train").totals["latency_ms"]
+        row["error_no_context_pct"] = error_pct(loop, row["measured_median_ms"])
         row.update(predicted_ms=p.totals["latency_ms"],
                    error_median_pct=error_pct(p.totals["latency_ms"], row["measured_median_ms"]),
                    error_best_pct=error_pct(p.totals["latency_ms"], row["measured_best_ms"]),
                    predicted_compute_ms=p.totals["compute_ms"], predicted_memory_ms=p.totals["memory_ms"],
-                   predicted_overhead_ms=p.totals["overhead_ms"])
+                   predicted_overhead_ms=p.totals["overhead_ms"], predicted_reorder_ms=p.totals["reorder_ms"])
     df = pd.DataFrame(rows)
 
     zoo_rows = []
@@ -431,6 +442,12 @@ def main() -> None:
         {"set": f"training step, batch {TRAIN_BATCH}", **distribution(trn["error_median_pct"])},
         {"set": "all, vs best-of-N", **distribution(df["error_best_pct"])},
         {"set": "all, start calibration only", **distribution(df["error_start_pct"])},
+        {"set": "forward b1, without the cold-bytes term", **distribution(fwd[fwd["batch"] == 1]["error_no_cold_pct"])},
+        {"set": "forward b16, without the cold-bytes term", **distribution(fwd[fwd["batch"] == 16]["error_no_cold_pct"])},
+        {"set": "training, without the cold-bytes term", **distribution(trn["error_no_cold_pct"])},
+        {"set": "forward b1, without the overhead context factor", **distribution(fwd[fwd["batch"] == 1]["error_no_context_pct"])},
+        {"set": "forward b16, without the overhead context factor", **distribution(fwd[fwd["batch"] == 16]["error_no_context_pct"])},
+        {"set": "training, without the overhead context factor", **distribution(trn["error_no_context_pct"])},
     ])
     hist = pd.DataFrame([
         {"set": "forward, batch 1", **buckets(fwd[fwd["batch"] == 1]["error_median_pct"])},
@@ -441,7 +458,8 @@ def main() -> None:
     write_text(os.path.join(OUT, "predict_layers_spearman.csv"),
                pd.DataFrame(layer_rows).to_csv(index=False, lineterminator="\n"))
     show = df[["kind", "model", "input", "batch", "predicted_ms", "measured_median_ms", "measured_best_ms",
-               "error_median_pct", "error_start_pct", "predicted_compute_ms", "predicted_memory_ms", "predicted_overhead_ms"]]
+               "error_median_pct", "error_start_pct", "error_no_cold_pct", "error_no_context_pct", "predicted_compute_ms", "predicted_memory_ms",
+               "predicted_overhead_ms", "predicted_reorder_ms"]]
     cal = pd.DataFrame([{"measurement": m.name, "value": round(m.value, 4), "unit": m.unit} for m in measurements])
     text = "\n".join([
         "# Predicted vs measured latency on this CPU",
@@ -471,8 +489,15 @@ def main() -> None:
         "the GEMM's, or a convolution class's (k x k, 1x1, depthwise, grouped; oneDNN or PyTorch's "
         "native kernel) from its calibrated table over output pixels, or a pooling / batch-norm "
         "class's; the bandwidth is the in-cache one when the op's bytes fit in the last-level cache, "
-        "else the streaming one; the overhead is the op class's tiny call (the tiny add for other "
-        "ops). Eager execution, no fusion; fp32.",
+        "else the streaming one, except the bytes an op reads from a tensor no earlier op touched "
+        "(weights, buffers, the input: cold bytes), which stream from memory when the forward's "
+        "distinct bytes exceed the cache; a convolution on oneDNN adds its layout reorders (input, "
+        "weight and output read and written once at the calibrated reorder bandwidth); the "
+        "overhead is the op class's tiny call (the tiny add for other ops). Eager execution, no "
+        "fusion; fp32; every overhead is multiplied by the calibrated context factor (tiny calls "
+        "interleaved by class over the same calls grouped by class). `error_no_cold_pct` and "
+        "`error_no_context_pct`: the same prediction without the cold-bytes term, without the "
+        "context factor.",
         "",
         "## Calibration (start of run)",
         "",

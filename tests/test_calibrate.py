@@ -59,19 +59,37 @@ def test_quick_profile_round_trip(tmp_path, capsys):
     assert dev.measured and dev.kind == "cpu" and dev.compute_efficiency == 1.0
     assert dev.peaks_tflops["fp32"] == gemm["value"]
     assert dev.threads == torch.get_num_threads()
-    # the 3x3 oneDNN table at 14 x 14 outputs per image, batch 2, 256 -> 256 channels:
-    # 2 * (2 * 256 * 14 * 14 * 256 * 9) FLOPs over (its time - the class's tiny call)
+    # the oneDNN reorder: a blocked 16 x 64 x 16 x 16 fp32 tensor back to NCHW, read once
+    # and written once, over its median time
     ms = {m["name"]: m for m in data["measurements"]}
+    reorder = next(m for m in data["measurements"] if m["name"].startswith("oneDNN reorder"))
+    assert dev.reorder_gbs == pytest.approx(2 * 4 * 16 * 64 * 16 * 16 / reorder["median_s"] / 1e9)
+    # the 3x3 oneDNN table at 14 x 14 outputs per image, batch 2, 256 -> 256 channels:
+    # 2 * (2 * 256 * 14 * 14 * 256 * 9) FLOPs over (its time - the class's tiny call - its
+    # reorders: input 2*256*14*14*4 B, weight 256*256*9*4 B, output as the input, each
+    # read and written once, at the reorder bandwidth)
     tiny = ms["convolution_kxk overhead (tiny call)"]
     point = ms["conv 3x3, batch 2 at 392 output pixels"]
     flops = 2 * (2 * 256 * 14 * 14 * 256 * 9)
+    layout = 2 * (401408 + 2359296 + 401408) / (dev.reorder_gbs * 1e9)
     t = point["median_s"]
-    assert point["value"] == pytest.approx(flops / max(t - tiny["median_s"], t / 2) / 1e12)
+    assert point["value"] == pytest.approx(flops / max(t - tiny["median_s"] - layout, t / 4) / 1e12)
     assert dev.op_overhead_us["convolution_kxk"] == pytest.approx(tiny["median_s"] * 1e6)
     assert dict(dev.op_rate_table["convolution_kxk"])[392.0] == pytest.approx(point["value"])
     # the native kernel's table counts pixels per image (batch 1); every class has a table
     assert {"convolution_kxk", "convolution_1x1", "convolution_depthwise", "convolution_grouped",
             "convolution_kxk_native", "convolution_1x1_native"} <= set(dev.op_rate_table)
+    # global average pooling (``mean``): 2 x 512 x 7 x 7 inputs, one FLOP per element read
+    # (the registry's count), over its time less its tiny call; no reorders
+    gap = next(m for m in data["measurements"] if m["name"].startswith("global average pool"))
+    gap_tiny = ms["mean overhead (tiny call)"]["median_s"]
+    t = gap["median_s"]
+    assert dev.op_tflops["mean"] == pytest.approx(2 * 512 * 7 * 7 / max(t - gap_tiny, t / 4) / 1e12)
+    assert "native_batch_norm_backward" in dev.op_tflops and "native_batch_norm_backward" in dev.op_overhead_us
+    # the context factor: the same tiny calls interleaved by class over grouped by class
+    grouped = next(m for m in data["measurements"] if m["name"].endswith("tiny calls grouped by class"))
+    inter = next(m for m in data["measurements"] if m["name"].endswith("tiny calls interleaved by class"))
+    assert dev.overhead_context == pytest.approx(inter["median_s"] / grouped["median_s"])
     # the in-cache add: 3 x 2^18 fp32 (two reads, one write) over its median time
     cache = next(m for m in data["measurements"] if m["name"].startswith("in-cache add"))
     assert dev.cache_bandwidth_gbs == pytest.approx(max(dev.bandwidth_gbs, 3 * 4 * 2 ** 18 / cache["median_s"] / 1e9))

@@ -144,3 +144,154 @@ def test_cache_bandwidth_without_cache_size_is_one_line(tmp_path, capsys):
                                 "cache_bandwidth_gbs": 30}))
     code, out, err = run(["predict", "googlenet", "--on", str(path)], capsys)
     assert code == 2 and err.count("\n") == 1 and "needs both cache_bandwidth_gbs and cache_bytes" in err
+
+
+# oneDNN layout reorders ------------------------------------------------------------
+
+def test_reorder_bytes_of_a_onednn_convolution_by_hand():
+    from inception_cost.timing_model.model import reorder_bytes
+    # batch 2, 3x3: oneDNN.  x 2*8*10*10*4 = 6400 B, weight 16*8*3*3*4 = 4608 B,
+    # output 2*16*10*10*4 = 12800 B; each read once and written once: 2 x 23808
+    ev = _event(nn.Conv2d(8, 16, 3, padding=1, bias=False), torch.randn(2, 8, 10, 10))
+    assert reorder_bytes(ev, 1) == 2 * (6400 + 4608 + 12800) == 47616
+    # a depthwise convolution is oneDNN even at batch 1 (grouped convolutions never take
+    # the native kernel): x 1*8*10*10*4 = 3200 B, weight 8*1*3*3*4 = 288 B, output = x
+    dw = _event(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), torch.randn(1, 8, 10, 10))
+    assert reorder_bytes(dw, 1) == 2 * (3200 + 288 + 3200)
+
+
+def test_no_reorder_on_the_native_kernel_or_other_ops(relu_64k):
+    from inception_cost.timing_model.model import reorder_bytes
+    # batch 1, 3x3, 8*10*10 = 800 <= 20480 input elements: PyTorch's native kernel
+    native = _event(nn.Conv2d(8, 16, 3, padding=1, bias=False), torch.randn(1, 8, 10, 10))
+    assert op_keys(native, 1)[0] == "convolution_kxk_native"
+    assert reorder_bytes(native, 1) == 0
+    assert reorder_bytes(relu_64k, 1) == 0
+
+
+def test_reorder_bytes_of_a_convolution_backward_by_hand():
+    from inception_cost.counting.events import EventCapture, EventLog
+    from inception_cost.timing_model.model import reorder_bytes
+    g, x, w = torch.randn(2, 16, 10, 10), torch.randn(2, 8, 10, 10), torch.randn(16, 8, 3, 3)
+    with EventCapture() as cap:
+        log = cap.subscribe(EventLog())
+        torch.ops.aten.convolution_backward(g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
+                                            [True, True, False])
+    (ev,) = [e for e in log.events if e.op == "convolution_backward"]
+    # in: grad_output 12800 B, input 6400, weight 4608; out: grad_input 6400, grad_weight 4608
+    assert reorder_bytes(ev, 1) == 2 * (12800 + 6400 + 4608 + 6400 + 4608) == 69632
+
+
+def test_reorder_time_is_added_at_the_reorder_bandwidth():
+    ev = _event(nn.Conv2d(8, 16, 3, padding=1, bias=False), torch.randn(2, 8, 10, 10))
+    base = op_time(ev, CPU, "fp32")
+    assert base.reorder_s == 0.0                                    # no reorder_gbs: no term
+    dev = Device(**{**CPU.__dict__, "reorder_gbs": 10.0})
+    t = op_time(ev, dev, "fp32")
+    assert t.reorder_s == pytest.approx(47616 / 10e9)
+    # a separate kernel: added to max(compute, memory) + overhead, not overlapped
+    assert t.time_s == pytest.approx(max(t.compute_s, t.memory_s) + 47616 / 10e9 + 70e-6)
+
+
+def test_calibration_counts_the_reorders_of_its_convolutions():
+    from inception_cost.timing_model.calibrate import _conv, _counted
+    fn = _conv("cpu", (2, 8, 10, 10), (16, 8, 3, 3), padding=1)
+    flops, moved = _counted(fn, 1)
+    assert flops == 2 * (2 * 16 * 10 * 10 * 8 * 9)
+    assert moved == 47616
+    assert _counted(fn, None) == (flops, 0)                        # no reorder term: nothing
+
+
+def test_reorder_field_round_trip_and_old_profiles(tmp_path, capsys):
+    from inception_cost.timing_model.devices import load_device_file
+    dev = {"name": "cpu", "kind": "cpu", "peaks_tflops": {"fp32": 0.1}, "bandwidth_gbs": 10}
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": "inception-cost device profile", "version": 1, "device": dev}))
+    assert load_device_file(str(old)).reorder_gbs is None           # older profile: no term
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"format": "inception-cost device profile", "version": 1,
+                               "device": {**dev, "reorder_gbs": 19.5}}))
+    assert load_device_file(str(new)).reorder_gbs == 19.5
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "inception-cost device profile", "version": 1,
+                               "device": {**dev, "reorder_gbs": 0}}))
+    code, out, err = run(["predict", "googlenet", "--on", str(bad)], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: ") and "reorder_gbs must be a positive number" in err
+
+
+# cold bytes ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def linear_relu():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    with torch.no_grad(), EventCapture(model) as cap:
+        log = cap.subscribe(EventLog())
+        model(torch.randn(2, 4))
+    return [e for e in log.events if not e.free]
+
+
+def test_cold_bytes_are_first_touches(linear_relu):
+    from inception_cost.timing_model.model import cold_bytes
+    addmm, relu = linear_relu
+    assert (addmm.op, relu.op) == ("addmm", "relu")
+    # addmm reads bias 3*4 = 12 B, x 2*4*4 = 32 B and W^T 3*4*4 = 48 B, none touched before:
+    # 92 cold bytes; relu reads addmm's output (touched): none.  Distinct bytes: 12 + 32 + 48
+    # + addmm's output 24 + relu's output 24 = 140
+    assert cold_bytes(linear_relu, 139) == {addmm.index: 12 + 32 + 48}
+    assert cold_bytes(linear_relu, 140) == {}                      # the stream fits: all warm
+    assert cold_bytes(linear_relu, None) == {}
+
+
+def test_cold_bytes_move_at_the_memory_bandwidth(linear_relu):
+    addmm = linear_relu[0]
+    assert addmm.bytes == 12 + 32 + 48 + 24                         # 116 B: in the 1 MiB cache
+    t = op_time(addmm, CPU, "fp32", cold=92)
+    # 24 warm bytes at 400 GB/s, 92 cold bytes at 100 GB/s
+    assert t.memory_s == pytest.approx(24 / 400e9 + 92 / 100e9)
+    assert op_time(addmm, CPU, "fp32").memory_s == pytest.approx(116 / 400e9)
+    # without a cache term every byte already moves at the memory bandwidth
+    dev = Device(**{**CPU.__dict__, "cache_bandwidth_gbs": None, "cache_bytes": None})
+    assert op_time(addmm, dev, "fp32", cold=92).memory_s == pytest.approx(116 / 100e9)
+
+
+# overhead in context ---------------------------------------------------------------
+
+def test_overhead_context_multiplies_every_overhead(relu_64k):
+    conv = _event(nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.randn(2, 8, 8, 8))
+    dev = Device(**{**CPU.__dict__, "overhead_context": 1.5})
+    assert op_time(conv, dev, "fp32").overhead_s == pytest.approx(70e-6 * 1.5)      # class overhead
+    assert op_time(relu_64k, dev, "fp32").overhead_s == pytest.approx(10e-6 * 1.5)  # device overhead
+    assert op_time(relu_64k, CPU, "fp32").overhead_s == pytest.approx(10e-6)        # no factor: 1
+
+
+def test_context_calls_are_the_same_calls_in_two_orders():
+    from inception_cost.timing_model.calibrate import TINY_COPIES, Calls, Kernel, context_calls
+    seen = []
+    kernels = [Kernel(key, key, Calls([(lambda k=key, i=i: seen.append((k, i))) for i in range(TINY_COPIES)]))
+               for key in ("a", "b", "convolution_backward")]
+    grouped, interleaved = context_calls(kernels, "cpu")
+    # classes a and b (the backward is left out) and the 16 tiny adds: 3 x 16 calls each
+    assert len(grouped.calls) == len(interleaved.calls) == 3 * TINY_COPIES
+    assert set(grouped.calls) == set(interleaved.calls)
+    grouped()
+    assert seen == [("a", i) for i in range(16)] + [("b", i) for i in range(16)]
+    seen.clear()
+    interleaved()
+    assert seen == [(k, i) for i in range(16) for k in ("a", "b")]
+
+
+def test_context_field_round_trip(tmp_path, capsys):
+    from inception_cost.timing_model.devices import load_device_file
+    dev = {"name": "cpu", "kind": "cpu", "peaks_tflops": {"fp32": 0.1}, "bandwidth_gbs": 10}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"format": "inception-cost device profile", "version": 1,
+                                "device": {**dev, "overhead_context": 1.4}}))
+    assert load_device_file(str(path)).overhead_context == 1.4
+    path.write_text(json.dumps({"format": "inception-cost device profile", "version": 1, "device": dev}))
+    assert load_device_file(str(path)).overhead_context is None
+    path.write_text(json.dumps({"format": "inception-cost device profile", "version": 1,
+                                "device": {**dev, "overhead_context": -1}}))
+    code, out, err = run(["predict", "googlenet", "--on", str(path)], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: ") and "overhead_context must be a positive number" in err

@@ -77,7 +77,9 @@ def prediction_notes(preds: list, freeze: list | None = None) -> list[str]:
         if p.device.name not in seen:
             seen.add(p.device.name)
             notes.extend(p.notes[1:])
-    notes.append("time = max(FLOPs / (peak x eff), bytes / (bandwidth x eff)) + per-op overhead; "
+    reorders = any(p.device.reorder_gbs for p in preds)
+    notes.append("time = max(FLOPs / (peak x eff), bytes / (bandwidth x eff)) + per-op overhead"
+                 + (" + oneDNN layout reorders (convolutions)" if reorders else "") + "; "
                  + BOUND_LEGEND)
     return notes
 

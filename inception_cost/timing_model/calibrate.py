@@ -8,7 +8,9 @@ a repeat loops a short kernel until it lasts about a millisecond.
 * per op class whose kernels run far from the GEMM rate (convolutions by kind -- k x k,
   1x1, depthwise, grouped -- and, on a CPU, by kernel: PyTorch's own im2col + GEMM
   kernel that it picks for small batch-1 convolutions, or oneDNN; a convolution
-  backward; max, average and 3-D average pooling): a tiny call gives the class's per-op
+  backward; a batch norm backward; max, average and 3-D average pooling; global average pooling, ``mean`` over
+  height and width, whose per-channel reduction of a few pixels runs far below the
+  streaming bandwidth): a tiny call gives the class's per-op
   overhead (seconds) and a larger call its rate, FLOPs / (time - overhead), FLOPs
   counted as the timing model counts them; tiny calls go through the ``nn`` layer (its
   Python is part of what a model's forward pays per layer) and cycle through 16 distinct
@@ -19,7 +21,21 @@ a repeat loops a short kernel until it lasts about a millisecond.
   CPU the same add over 3 MB (inside the last-level cache): the cache GB/s, used for ops
   whose bytes fit in the last-level cache (its size read from sysfs);
 * a tiny op (``x + 1`` on a 1-element tensor): seconds per op, the overhead of every
-  other op.
+  other op;
+* the overhead's context factor: the tiny calls of every forward op class and 16 tiny
+  adds, timed once grouped by class (as the overheads above are measured: 16 copies of
+  one class, then the next) and once interleaved (copy i of every class in turn, as a
+  forward's stream of conv, batch norm, ReLU, pool ... runs); their time ratio.  A model
+  alternates op classes, so each call finds less of its code and data warm in the
+  instruction and data caches, branch predictors and TLBs than in a class-by-class
+  loop; the timing model multiplies every per-op overhead by this ratio;
+* on a CPU with oneDNN, the layout reorder a oneDNN convolution runs on its output
+  (``to_dense`` of a blocked 16 x 64 x 16 x 16 convolution result, 1 MiB): the reorder
+  bandwidth, 2 x its bytes (read once, written once) over its median time.  The
+  convolution timings above then have their own reorders
+  (:func:`~inception_cost.timing_model.model.reorder_bytes` at that bandwidth) taken
+  out before their rates are computed, so that a prediction can add them back at each
+  layer's own shapes.
 
 The result is a device profile (a :class:`~inception_cost.timing_model.devices.Device`
 whose peaks are achieved rates and whose efficiencies are 1) that ``--on FILE`` accepts.
@@ -28,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import math
 import os
 import statistics
 import time
@@ -122,14 +139,34 @@ def _interleaved(fns: list[Callable[[], object]], device: str, repeats: int,
     return [statistics.median(s) for s in samples]
 
 
-def _counted_flops(fn: Callable[[], object]) -> int:
-    """FLOPs of one call of ``fn`` as the timing model counts them (the native registry,
-    through the same event capture), so measured rates and predicted FLOPs agree."""
+def _counted(fn: Callable[[], object], threads: int | None = None) -> tuple[int, int]:
+    """(FLOPs, oneDNN reorder bytes) of one call of ``fn`` as the timing model counts them
+    (the native registry and :func:`~inception_cost.timing_model.model.reorder_bytes`,
+    through the same event capture), so measured rates and predictions agree."""
     from ..counting.events import EventCapture, EventLog
+    from .model import reorder_bytes
     with torch.no_grad(), EventCapture() as cap:
         log = cap.subscribe(EventLog())
         fn()
-    return sum(e.flops for e in log.events)
+    return (sum(e.flops for e in log.events),
+            sum(reorder_bytes(e, threads) for e in log.events) if threads else 0)
+
+
+REORDER_SHAPE = (16, 64, 16, 16)
+"""The convolution output whose reorder back to plain layout calibrates ``reorder_gbs``."""
+
+
+def reorder_kernel() -> Callable[[], object] | None:
+    """One oneDNN layout reorder, blocked (nChw16c) -> plain (NCHW), of a
+    :data:`REORDER_SHAPE` fp32 tensor: the kernel a CPU convolution on oneDNN runs on its
+    output (and, the other way round, on its input and weight).  None without oneDNN."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    n, c, h, w = REORDER_SHAPE
+    with torch.no_grad():
+        xm = torch.randn(n, c, h, w).to_mkldnn()
+        y = torch.mkldnn_convolution(xm, torch.randn(c, c, 1, 1), None, [0, 0], [1, 1], [1, 1], 1)
+    return y.to_dense
 
 
 @dataclass
@@ -159,11 +196,19 @@ def _module(device, mod: torch.nn.Module, shape, copies: int = 1) -> Callable[[]
         xt = torch.randn(*shape, device=device)
         return lambda: mod(xt)
     pairs = [(copy.deepcopy(mod), torch.randn(*shape, device=device)) for _ in range(copies)]
+    return Calls([(lambda m=m, x=x: m(x)) for m, x in pairs])
 
-    def run():
-        for m, x in pairs:
-            m(x)
-    return run
+
+class Calls:
+    """Distinct calls run one after the other by one call of this object; ``calls`` keeps
+    them apart, so that the context measurement can interleave them with other classes'."""
+
+    def __init__(self, calls: list[Callable[[], object]]):
+        self.calls = calls
+
+    def __call__(self) -> None:
+        for fn in self.calls:
+            fn()
 
 
 def _conv(device, x, w, groups=1, padding=0, copies: int = 1):
@@ -173,12 +218,7 @@ def _conv(device, x, w, groups=1, padding=0, copies: int = 1):
 
 def _copies(make: Callable[[], Callable[[], object]]) -> Callable[[], object]:
     """One call of each of :data:`TINY_COPIES` distinct calls ``make()`` builds."""
-    fns = [make() for _ in range(TINY_COPIES)]
-
-    def run():
-        for fn in fns:
-            fn()
-    return run
+    return Calls([make() for _ in range(TINY_COPIES)])
 
 
 def _tiny_conv(device, x, w, groups=1, padding=0):
@@ -221,6 +261,19 @@ def _conv_backward(device, x, w):
     g = torch.randn(x[0], w[0], x[2], x[3], device=device)
     conv_bw = torch.ops.aten.convolution_backward.default
     return lambda: conv_bw(g, xt, wt, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, True, False])
+
+
+def _bn_backward(device, shape):
+    """``native_batch_norm_backward`` (training mode, every gradient) of a batch norm over
+    ``shape``, as a training step's backward calls it."""
+    c = shape[1]
+    x = torch.randn(*shape, device=device)
+    g = torch.randn(*shape, device=device)
+    w, b = torch.ones(c, device=device), torch.zeros(c, device=device)
+    rm, rv = torch.zeros(c, device=device), torch.ones(c, device=device)
+    _, mean, invstd = torch.ops.aten.native_batch_norm(x, w, b, rm, rv, True, 0.1, 1e-5)
+    bw = torch.ops.aten.native_batch_norm_backward.default
+    return lambda: bw(g, x, w, rm, rv, mean, invstd, True, 1e-5, [True, True, True])
 
 
 def _pool(device, fn, shape, *args):
@@ -278,12 +331,37 @@ def _op_kernels(device: str, gpu: bool, quick: bool) -> list[Kernel]:
                _pool(device, F.avg_pool3d, (1, 1, 68, 28, 28), (5, 1, 1), 1)),
     ]
     ks += [
+        Kernel("mean", f"global average pool {n}x512x7x7",
+               _tiny(device, torch.nn.AdaptiveAvgPool2d(1), (1, 8, 4, 4)),
+               _module(device, torch.nn.AdaptiveAvgPool2d(1), (n, 512, 7, 7))),
         Kernel("addmm", "linear 1x8 -> 8", _tiny(device, torch.nn.Linear(8, 8), (1, 8))),
         Kernel("native_batch_norm", f"batch norm (eval) {4 * n}x96x16x16",
                _tiny(device, _batch_norm(8), (1, 8, 4, 4)),
                _module(device, _batch_norm(96), (4 * n, 96, 16, 16))),
+        Kernel("native_batch_norm_backward", f"batch norm backward {4 * n}x96x16x16",
+               _copies(lambda: _bn_backward(device, (2, 8, 4, 4))),
+               _bn_backward(device, (4 * n, 96, 16, 16))),
     ]
     return ks
+
+
+CONTEXT_SKIP = ("convolution_backward", "native_batch_norm_backward")
+"""Op classes left out of the context chain (backward kernels: the chain is a forward's stream)."""
+
+
+def context_calls(kernels: list[Kernel], device: str) -> tuple[Calls, Calls]:
+    """(grouped, interleaved): the tiny calls of every op class in
+    ``kernels`` (less :data:`CONTEXT_SKIP`) and :data:`TINY_COPIES` one-element adds, first
+    grouped by class as the overhead measurement runs them (all copies of one class, then
+    the next class), then interleaved as a forward runs them (copy i of every class in
+    turn).  The same calls in both; the ratio of their times is the overhead's context
+    factor (:func:`calibrate`)."""
+    ones = [torch.ones(1, device=device) for _ in range(TINY_COPIES)]
+    adds = Calls([(lambda t=t: t + 1) for t in ones])
+    groups = [k.tiny for k in kernels if k.key not in CONTEXT_SKIP and isinstance(k.tiny, Calls)] + [adds]
+    grouped = Calls([fn for g in groups for fn in g.calls])
+    interleaved = Calls([g.calls[i] for i in range(TINY_COPIES) for g in groups])
+    return grouped, interleaved
 
 
 def _size(text: str) -> int:
@@ -370,7 +448,7 @@ def _repeats(device: str, quick: bool) -> int:
 def steps(device: str = "cpu", quick: bool = False) -> int:
     """How many progress messages :func:`calibrate` sends (a progress bar's total)."""
     gpu = device == "cuda"
-    return len(_dtypes(device)) + _repeats(device, quick) + (1 if gpu else 2) + 1
+    return len(_dtypes(device)) + _repeats(device, quick) + (1 if gpu else 3) + 1
 
 
 def calibrate(device: str = "cpu", quick: bool = False,
@@ -397,6 +475,16 @@ def calibrate(device: str = "cpu", quick: bool = False,
     finally:
         if gpu:
             torch.backends.cuda.matmul.allow_tf32 = old_tf32
+    threads = None if gpu else torch.get_num_threads()
+    reorder_gbs = None
+    reorder = None if gpu else reorder_kernel()
+    if reorder is not None:
+        say("oneDNN layout reorder")
+        t = _timed(reorder, device, repeats)
+        moved = 2 * 4 * math.prod(REORDER_SHAPE)
+        reorder_gbs = moved / t / 1e9
+        out.append(Measurement(f"oneDNN reorder nChw16c -> NCHW {'x'.join(map(str, REORDER_SHAPE))} fp32",
+                               reorder_gbs, "GB/s", t, repeats))
     rates: dict[str, float] = {}
     overheads: dict[str, float] = {}
     table: dict[str, list] = {}
@@ -405,7 +493,17 @@ def calibrate(device: str = "cpu", quick: bool = False,
     for k in kernels:
         calls.append((k.key, "tiny", k.tiny))
         calls += [(k.key, None, k.big)] if k.big is not None else [(k.key, px, fn) for px, fn in k.table or []]
+    grouped, interleaved = context_calls(kernels, device)
+    calls += [("(context)", "grouped", grouped), ("(context)", "interleaved", interleaved)]
     times = _interleaved([fn for _, _, fn in calls], device, repeats, say)
+    context = {role: t for (key, role, _), t in zip(calls, times) if key == "(context)"}
+    calls, times = calls[:-2], times[:-2]
+    overhead_context = context["interleaved"] / context["grouped"]
+    for role in ("grouped", "interleaved"):
+        out.append(Measurement(f"context: {len(interleaved.calls)} tiny calls {role} by class",
+                               context[role] * 1e6, "us", context[role], repeats))
+    out.append(Measurement("overhead context factor (interleaved / grouped)", overhead_context, "x",
+                           context["interleaved"], repeats))
     tiny_s = {key: t / TINY_COPIES for (key, role, _), t in zip(calls, times) if role == "tiny"}
     labels = {k.key: k.label for k in kernels}
     for (key, role, fn), t in zip(calls, times):
@@ -414,9 +512,11 @@ def calibrate(device: str = "cpu", quick: bool = False,
             overheads[key] = tiny * 1e6           # per call: the round ran TINY_COPIES calls
             out.append(Measurement(f"{key} overhead (tiny call)", tiny * 1e6, "us", tiny, repeats))
             continue
-        flops = _counted_flops(fn)
-        # the work above the call's fixed cost; never less than half the call
-        rate = flops / max(t - tiny, t / 2) / 1e12
+        flops, moved = _counted(fn, threads if reorder_gbs else None)
+        # the work above the call's fixed cost and its layout reorders; never less than a
+        # quarter of the call
+        layout = moved / (reorder_gbs * 1e9) if reorder_gbs else 0.0
+        rate = flops / max(t - tiny - layout, t / 4) / 1e12
         if role is None:
             rates[key] = rate
             out.append(Measurement(labels[key], rate, "TFLOP/s", t, repeats))
@@ -460,7 +560,8 @@ def calibrate(device: str = "cpu", quick: bool = False,
                 f" torch {torch.__version__}, {threads} threads, median of {repeats}"),
         compute_efficiency=1.0, memory_efficiency=1.0, overhead_us=t * 1e6,
         op_tflops=rates, measured=True, op_overhead_us=overheads, op_rate_table=table,
-        cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=None if gpu else threads)
+        cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=None if gpu else threads,
+        reorder_gbs=reorder_gbs, overhead_context=overhead_context)
     return profile, out
 
 

@@ -17,7 +17,14 @@ second, higher bandwidth for ops whose bytes fit the last-level cache
 torch thread count it was measured with (``threads``; it decides which CPU convolution
 kernel PyTorch picks), and a convolution class's rate at several output sizes
 (``op_rate_table``: class -> sorted ``(output pixels per image, TFLOP/s)`` pairs,
-interpolated in log pixels).
+interpolated in log pixels), and the bandwidth of oneDNN's layout reorders
+(``reorder_gbs``, GB/s: a CPU convolution on oneDNN reorders its plain tensors into
+blocked layouts and back on every call; see :func:`~inception_cost.timing_model.model.reorder_bytes`).
+``overhead_context`` multiplies every per-op overhead: the ratio of tiny calls' time
+interleaved by op class (as a forward runs them) to the same calls grouped by class (as
+the overheads are measured).  A profile written before ``reorder_gbs`` and
+``overhead_context`` existed loads unchanged and predicts as before
+(no reorder term; its convolution rates already include the reorders at their shapes).
 
 A device file is JSON (or TOML) with the catalog's fields, one device::
 
@@ -72,6 +79,8 @@ class Device:
     cache_bytes: int | None = None             # last-level cache size (bytes)
     threads: int | None = None                 # torch CPU threads of the calibration
     op_rate_table: dict = field(default_factory=dict)  # class -> [[output pixels, TFLOP/s], ...]
+    reorder_gbs: float | None = None           # oneDNN layout reorder bandwidth (GB/s, calibrated CPU)
+    overhead_context: float | None = None      # per-op overhead in a mixed op stream / in a class loop
 
     def peak(self, mode: str) -> float:
         """Dense peak of ``mode`` in TFLOP/s; UsageError when the device has none."""
@@ -142,6 +151,10 @@ def device_from_dict(d, where: str) -> Device:
             raise UsageError(f"{where}: op_rate_table.{k} must be a list of [output pixels, TFLOP/s] pairs")
         clean_table[k] = sorted((_positive(a, f"op_rate_table.{k} pixels", where),
                                  _positive(b, f"op_rate_table.{k} rate", where)) for a, b in pts)
+    context = d.get("overhead_context")
+    context = None if context is None else _positive(context, "overhead_context", where)
+    reorder = d.get("reorder_gbs")
+    reorder = None if reorder is None else _positive(reorder, "reorder_gbs", where)
     threads = d.get("threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0):
         raise UsageError(f"{where}: threads must be a positive integer (got {threads!r})")
@@ -167,7 +180,7 @@ def device_from_dict(d, where: str) -> Device:
                   op_tflops=rates, measured=bool(d.get("measured", False)),
                   op_overhead_us={k: float(v) for k, v in overheads.items()},
                   cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=threads,
-                  op_rate_table=clean_table)
+                  op_rate_table=clean_table, reorder_gbs=reorder, overhead_context=context)
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,24 @@ Per op (eager execution: one kernel per aten op, nothing fused)::
   the op's bytes fit in its last-level cache (:func:`bandwidth_gbs`).
 * overhead: a fixed cost per op that moves bytes or does work (dispatch + launch); a
   calibrated device holds one per op class (a oneDNN convolution call costs far more
-  than an element-wise op), else one for every op.
+  than an element-wise op), else one for every op; a calibrated CPU also holds the
+  context factor (``overhead_context``) that turns a class's overhead measured in a loop
+  of that class into its overhead in a stream of mixed classes, as a model runs.
+* cold bytes (a device with a cache term): bytes an op reads from a tensor that no earlier
+  op of the recorded stream touched -- the weights, buffers and input of a forward --
+  were last used one step ago; when the stream's distinct bytes (every storage it reads
+  or writes, counted once: the reuse distance of such a tensor) exceed the last-level
+  cache, an LRU cache has evicted them, and they move at the memory bandwidth while the
+  op's other bytes move at the cache bandwidth (:func:`cold_bytes`).
+* layout reorders (a calibrated CPU with ``reorder_gbs``): a convolution that PyTorch runs
+  on oneDNN with plain (NCHW) tensors reorders, inside the one aten op, its input and
+  weight into oneDNN's blocked layouts and its output back (three reorder kernels per
+  call, visible with ``ONEDNN_VERBOSE=1``).  Each reorder reads and writes its tensor
+  once: :func:`reorder_bytes` = 2 x (input + weight + output bytes) for a forward and
+  2 x (every tensor operand and gradient) for a backward, moved at the calibrated
+  reorder bandwidth and added to the op's time (a separate kernel: it does not overlap
+  the convolution's own compute).  The calibration subtracts the same term from its
+  convolution timings, so the class rates are the convolution kernel's alone.
 
 ``Terms.pytorch()`` reproduces ``torch.utils._runtime_estimation`` instead: PyTorch's
 FLOP counts divided by 2, every op at its output dtype's peak x 0.75, full bandwidth,
@@ -66,13 +83,14 @@ class Terms:
     dtype_peaks: bool = False
     overhead: bool = True
     name: str = "default"
+    cold: bool = True
 
     @classmethod
     def pytorch(cls) -> "Terms":
         """torch.utils._runtime_estimation's roofline (with a device at 0.75 x peak,
         full bandwidth and no overhead, see :func:`pytorch_device`)."""
         return cls(flops="reference", flop_scale=0.5, dtype_peaks=True, overhead=False,
-                   name="pytorch")
+                   name="pytorch", cold=False)
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,7 @@ class OpTime:
     overhead_s: float
     time_s: float
     bound: str          # compute | memory | overhead | free
+    reorder_s: float = 0.0   # oneDNN layout reorders inside the op (calibrated CPU)
 
 
 def _op_flops(ev: OpEvent, terms: Terms) -> float:
@@ -176,18 +195,54 @@ def op_keys(ev: OpEvent, threads: int | None = None) -> tuple[str, ...]:
     return tuple(dict.fromkeys((key, f"convolution_{kind}", old)))
 
 
-def _uses_native_kernel(ev: OpEvent, kind: str, threads: int | None) -> bool:
-    x = ev.inputs[0].shape
-    w = ev.inputs[1].shape
+def _uses_native_kernel(ev: OpEvent, kind: str, threads: int | None, backward: bool = False) -> bool:
+    x = ev.inputs[1 if backward else 0].shape
+    w = ev.inputs[2 if backward else 1].shape
     n = x[0]
     numel = 1
     for d in x:
         numel *= d
     one = kind == "1x1"
-    strided = one and len(ev.outputs) > 0 and len(x) == 4 and tuple(ev.outputs[0].shape[2:]) != tuple(x[2:])
+    y = ev.inputs[0].shape if backward else (ev.outputs[0].shape if ev.outputs else x)
+    strided = one and len(x) == 4 and tuple(y[2:]) != tuple(x[2:])
     onednn_side = strided or n >= 16 or not one or (threads or 1) > 1
     small = not (w[-1] > 3 and w[-2] > 3) and n <= 1 and numel <= 20480
     return not (onednn_side and not small)
+
+
+def runs_on_onednn(ev: OpEvent, threads: int | None) -> bool:
+    """True for a 2-D convolution (forward or backward) that PyTorch's CPU dispatch runs on
+    oneDNN: grouped or depthwise always, else unless :func:`_uses_native_kernel` picks
+    its native kernel (the same ``use_mkldnn`` rule decides the backward)."""
+    if ev.op not in CONV_OPS:
+        return False
+    backward = ev.op == "convolution_backward"
+    if len(ev.inputs) < (3 if backward else 2):
+        return False
+    x = ev.inputs[1 if backward else 0].shape
+    w = ev.inputs[2 if backward else 1].shape
+    if len(x) != 4 or len(w) != 4 or not w[1]:
+        return False
+    if x[1] // w[1] > 1:
+        return True
+    kind = "1x1" if w[2] == w[3] == 1 else "kxk"
+    return not _uses_native_kernel(ev, kind, threads, backward)
+
+
+def reorder_bytes(ev: OpEvent, threads: int | None = 1) -> int:
+    """Bytes the oneDNN layout reorders of one convolution call move (0 for any other op
+    and for a convolution on PyTorch's native kernel): every plain tensor the call hands
+    to oneDNN is read once and written once in blocked layout, every result read once in
+    blocked layout and written once in plain layout.  Forward: 2 x (input + weight +
+    output bytes); backward: 2 x (gradient of the output + input + weight + the input and
+    weight gradients; a bias gradient is a plain reduction and is left out)."""
+    if not runs_on_onednn(ev, threads):
+        return 0
+    if ev.op == "convolution_backward":
+        moved = sum(f.bytes for f in ev.inputs[:3]) + sum(f.bytes for f in ev.outputs if len(f.shape) == 4)
+    else:
+        moved = ev.inputs[0].bytes + ev.inputs[1].bytes + (ev.outputs[0].bytes if ev.outputs else 0)
+    return 2 * moved
 
 
 def op_class(ev: OpEvent) -> str:
@@ -203,7 +258,13 @@ def op_class(ev: OpEvent) -> str:
 
 def _overhead_us(ev: OpEvent, device: Device) -> float:
     """The op class's measured overhead (first of :func:`op_keys` the device holds), else
-    the device's ``overhead_us``."""
+    the device's ``overhead_us``; times the device's ``overhead_context`` when it has one
+    (a calibrated CPU: the overhead in a stream of mixed op classes over the overhead in
+    a loop of one class)."""
+    return _class_overhead_us(ev, device) * (device.overhead_context or 1.0)
+
+
+def _class_overhead_us(ev: OpEvent, device: Device) -> float:
     if device.op_overhead_us:
         for key in op_keys(ev, device.threads):
             v = device.op_overhead_us.get(key)
@@ -221,24 +282,57 @@ def bandwidth_gbs(ev: OpEvent, device: Device) -> float:
     return device.bandwidth_gbs
 
 
-def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms()) -> OpTime:
-    """Predicted time of one event on ``device`` in math ``mode``."""
+def cold_bytes(events: list[OpEvent], cache_bytes: int | None) -> dict[int, int]:
+    """Event index -> bytes the op reads from storages that no earlier non-free op of the
+    stream read or wrote (first touches: a forward's weights, buffers and input), when
+    the stream's distinct bytes exceed ``cache_bytes``; empty when they fit (or when
+    there is no cache).  Distinct bytes: each storage once, at the most bytes any op
+    touches of it."""
+    if not cache_bytes:
+        return {}
+    seen: set[int] = set()
+    size: dict[int, int] = {}
+    cold: dict[int, int] = {}
+    for ev in events:
+        if ev.free:
+            continue
+        c = 0
+        for f in ev.inputs:
+            if f.storage not in seen:
+                c += f.bytes
+        for f in (*ev.inputs, *ev.outputs):
+            seen.add(f.storage)
+            if f.bytes > size.get(f.storage, 0):
+                size[f.storage] = f.bytes
+        if c:
+            cold[ev.index] = c
+    return cold if sum(size.values()) > cache_bytes else {}
+
+
+def op_time(ev: OpEvent, device: Device, mode: str, terms: Terms = Terms(), cold: int = 0) -> OpTime:
+    """Predicted time of one event on ``device`` in math ``mode``; ``cold``: bytes of it
+    (see :func:`cold_bytes`) that move at the memory bandwidth even when the op's bytes
+    fit in the cache."""
     if ev.free:
         return OpTime(0.0, 0.0, 0.0, 0.0, "free")
     flops = _op_flops(ev, terms)
     compute = flops / (_peak_tflops(ev, device, mode, terms) * 1e12 * device.compute_efficiency) \
         if flops else 0.0
-    memory = ev.bytes / (bandwidth_gbs(ev, device) * 1e9 * device.memory_efficiency)
+    bw = bandwidth_gbs(ev, device)
+    cold = min(cold, ev.bytes) if terms.cold and bw != device.bandwidth_gbs else 0
+    memory = ((ev.bytes - cold) / (bw * 1e9) + cold / (device.bandwidth_gbs * 1e9)) / device.memory_efficiency
     over = _overhead_us(ev, device) * 1e-6 if terms.overhead else 0.0
+    reorder = reorder_bytes(ev, device.threads) / (device.reorder_gbs * 1e9) \
+        if device.reorder_gbs and terms.overhead else 0.0
     body = max(compute, memory)
     bound = "compute" if compute >= memory and compute > 0 else "memory"
-    if over > body:
+    if over > body + reorder:
         bound = "overhead"
-    return OpTime(compute, memory, over, body + over, bound)
+    return OpTime(compute, memory, over, body + reorder + over, bound, reorder)
 
 
 OP_COLUMNS = ["index", "phase", "grad", "module", "module_type", "op", "flops", "bytes",
-              "flop_per_byte", "compute_ms", "memory_ms", "overhead_ms", "time_ms", "bound"]
+              "flop_per_byte", "compute_ms", "memory_ms", "overhead_ms", "time_ms", "bound", "reorder_ms"]
 LAYER_COLUMNS = ["module", "module_type", "ops", "flops", "bytes", "flop_per_byte", "time_ms",
                  "pct_time", "bound", "compute_ms", "memory_ms", "overhead_ms"]
 
@@ -321,16 +415,17 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
     rows = []
     layers: dict[str, dict] = {}
     phases: dict[str, dict] = {}
+    cold = cold_bytes(events, device.cache_bytes) if terms.cold and device.cache_bandwidth_gbs else {}
     for ev in events:
-        t = op_time(ev, device, mode, terms)
+        t = op_time(ev, device, mode, terms, cold.get(ev.index, 0))
         if ev.free:
             continue
         flops = int(_op_flops(ev, terms)) if terms.flops == "native" else _op_flops(ev, terms)
         rows.append((ev.index, ev.phase, ev.grad, ev.module, ev.module_type, ev.op, flops, ev.bytes,
                      ev.intensity, t.compute_s * 1e3, t.memory_s * 1e3, t.overhead_s * 1e3,
-                     t.time_s * 1e3, t.bound))
+                     t.time_s * 1e3, t.bound, t.reorder_s * 1e3))
         lay = layers.setdefault(ev.module, dict(module_type=ev.module_type, ops=0, flops=0, bytes=0,
-                                                c=0.0, m=0.0, o=0.0, t=0.0))
+                                                c=0.0, m=0.0, o=0.0, t=0.0, r=0.0))
         lay["ops"] += 1
         lay["flops"] += flops
         lay["bytes"] += ev.bytes
@@ -338,6 +433,7 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
         lay["m"] += t.memory_s
         lay["o"] += t.overhead_s
         lay["t"] += t.time_s
+        lay["r"] += t.reorder_s
         for label, share, f, b in _phase_parts(ev, flops):
             ph = phases.setdefault(label, dict(flops=0, bytes=0, t=0.0))
             ph["flops"] += f
@@ -366,7 +462,8 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
                   achieved_tflops=achieved, pct_of_peak=100.0 * achieved / peak,
                   compute_ms=sum(v["c"] for v in layers.values()) * 1e3,
                   memory_ms=sum(v["m"] for v in layers.values()) * 1e3,
-                  overhead_ms=sum(v["o"] for v in layers.values()) * 1e3, terms=terms.name)
+                  overhead_ms=sum(v["o"] for v in layers.values()) * 1e3,
+                  reorder_ms=sum(v["r"] for v in layers.values()) * 1e3, terms=terms.name)
     if training and optimizer:
         totals["optimizer"] = optimizer
     notes = [EAGER_NOTE,
@@ -379,6 +476,9 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
                      f"by op class ({len(device.op_overhead_us)} classes)"
                      + (f", {device.cache_bandwidth_gbs:.3g} GB/s for ops whose bytes fit in "
                         f"{device.cache_bytes / 2 ** 20:.3g} MiB of cache" if device.cache_bandwidth_gbs else "")
+                     + (f", oneDNN layout reorders at {device.reorder_gbs:.3g} GB/s" if device.reorder_gbs else "")
+                     + (f", overheads x{device.overhead_context:.3g} for a stream of mixed op classes"
+                        if device.overhead_context else "")
                      + " (measured)")
     return Prediction(model_name, device, mode, batch, training, ops, layer_df, phase_df, totals, notes,
                       optimizer if training else "")
