@@ -159,6 +159,7 @@ class OpCapture(TorchDispatchMode):
         self._hooks: list = []
         self._node_mode = None
         self._fastpath = None
+        self._depth = 0                             # nested entries (a decomposition re-enters)
 
     # subscribers ----------------------------------------------------------
     def subscribe(self, fn):
@@ -399,7 +400,6 @@ class OpCapture(TorchDispatchMode):
             self._fastpath = torch.backends.mha.get_fastpath_enabled()
             if self.mha_fastpath is not None:
                 torch.backends.mha.set_fastpath_enabled(bool(self.mha_fastpath))
-            self._depth = 0
         self._depth += 1
         return super().__enter__()
 

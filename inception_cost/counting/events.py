@@ -1,17 +1,19 @@
 """One recorded op event per dispatched aten op, with a subscriber interface.
 
 :class:`EventCapture` is the one op capture (:class:`~.capture.OpCapture`) with the
-event defaults; it turns every aten op a model runs (after autograd and composite decomposition: what eager execution launches)
-into an :class:`OpEvent` and hands it to each subscriber.  An event holds plain facts:
+event defaults; it turns every aten op a model runs (after autograd and composite
+decomposition: what eager execution launches) into an :class:`OpEvent` and hands it to
+each subscriber.  An event holds plain facts:
 
 * the aten op (``convolution``) and its overload (``aten::convolution.default``);
 * its phase (``forward``, ``backward``, ``optimizer``) and, in backward, which gradient
   it computes (``input``, ``weight``, or ``split`` for ops such as ``convolution_backward``
   that compute both; ``grad_split`` then holds the FLOPs of each part);
 * the module it is attributed to: in forward the innermost named module whose forward is
-  running (as the counting engine does); in backward the module whose forward created the
-  running autograd node (:class:`~inception_cost.counting.autograd_map.NodeMap`, as
-  training counts do), a weight gradient given to the module owning the parameter;
+  running; in backward the module whose forward created the running autograd node
+  (:class:`~inception_cost.counting.autograd_map.NodeMap`), a weight gradient given to the
+  module owning the parameter -- the capture's attribution, which the training counts read
+  too;
 * every tensor operand and output as a :class:`TensorFact`: integer shape and strides,
   dtype, storage identity and bytes touched;
 * its MACs and FLOPs from the native formula registry (0 and ``counted=False`` for an
