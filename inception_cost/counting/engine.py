@@ -347,7 +347,10 @@ class Recorder(CaptureConsumer):
         return 0, ""
 
     def propagate(self, key: str, args, out) -> int:
-        """Longest path in weight layers: max over tensor inputs, +1 for conv/linear."""
+        """Longest path in weight layers: max over tensor inputs, +1 for conv/linear.  A
+        forward notion: skipped (0) in a backward attributed through autograd."""
+        if self._attributed():
+            return 0
         d = 0
         depth = self.depth
         for a in args:
@@ -402,22 +405,23 @@ class Recorder(CaptureConsumer):
         func, name, args, kwargs, out = call.func, call.name, call.args, call.kwargs, call.out
         if call.higher_order:
             self.propagate(name, args, out)
-            self.record(func, tuple(args), kwargs, out, False)
+            if self._attributed():
+                self._record_backward(func, tuple(args), kwargs, out, False)
+            else:
+                self.record(func, tuple(args), kwargs, out, False)
             return
         moved = 0 if is_free(func, name) else call_bytes(args, kwargs, out)
         if self.inside_composite:
             self.pending_bytes += moved
             return
-        attributed = self._attributed()
-        if not attributed:    # depth (weight layers on the longest path) is a forward notion
-            self.propagate(name, args, out)
+        self.propagate(name, args, out)
         if name in _SILENT or func.is_view:
             self.carry_bytes += moved
             return
         self.pending_bytes += moved
         inplace = name.endswith("_") or (
             bool(args) and isinstance(out, torch.Tensor) and out is args[0])
-        if attributed:
+        if self._attributed():
             self._record_backward(call.packet, tuple(args), kwargs, out, inplace)
         elif call.optimizer_module is not None and not self.phase_module:
             self._module = call.optimizer_module
