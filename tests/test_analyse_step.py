@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from inception_cost import analyse_step, memory
+from inception_cost import UsageError, analyse_step, memory
 from inception_cost.counting.registry import Cost, GradCost, OpCost
 from inception_cost.counting.step_program import default_loss
 from inception_cost.counting.training import count_training
@@ -116,3 +116,11 @@ def test_formula_given_once_reaches_forward_backward_and_split_by_hand():
                                                  formulas=entry, loss=_target_loss(4)))
     _same_memory(both.memory, memory(MatMul(), inputs=x, training=True, optimizer="sgd",
                                      foreach=False))
+
+
+def test_attention_models_are_refused_in_one_line():
+    """memory runs attention models on fake CPU tensors with the target's fused kernels, which
+    count_training on meta does not: analyse_step refuses them rather than differ."""
+    layer = nn.TransformerEncoderLayer(8, 2, batch_first=True)
+    with pytest.raises(UsageError, match="run count_training and memory apart"):
+        analyse_step(layer, inputs=torch.zeros(2, 4, 8))

@@ -9,6 +9,9 @@ output against the targets plus 0.3 x each auxiliary output's), ``loss.backward(
 ``optimizer.step()`` of a single ``torch.optim`` optimizer over the trainable parameters in
 its steady state, and ``zero_grad(set_to_none=True)``.
 
+* It runs on the meta device: a model with ``nn.MultiheadAttention`` or
+  ``nn.TransformerEncoderLayer`` (which ``memory`` runs on fake CPU tensors, with the target
+  device's fused attention) is refused with a UsageError.
 * The optimizer runs its per-parameter loop (``foreach=False``), the implementation
   ``count_training`` counts; the memory result is that of ``memory(..., foreach=False)``
   whatever the target device (``memory``'s own default on ``cuda`` is the multi-tensor one).
@@ -43,7 +46,7 @@ from ..counting.step_program import canonical_optimizer
 from ..counting.training import (OP_COLUMNS, TrainingReport, _aux_modules, _layers, _outputs,
                                  _param_owners, _roots, training_rows)
 from ..errors import UsageError
-from .api import _config, _model_and_input, _on_device, report_from
+from .api import _config, _model_and_input, _on_device, needs_fake_device, report_from
 from .categories import BACKWARD, OPTIMIZER
 from .result import MemoryReport
 from .run import new_tracker, run_tracked, setup
@@ -82,6 +85,10 @@ def analyse_step(model, input_size=None, *, batch: int = 1, optimizer: str | Non
     spec = optimizer_spec(None if opt_name == "none" else opt_name)
     module, chw, label, n, temps = _model_and_input(model, input_size, batch, True, inputs)
     cfg = _config(chw, n, True, opt_name, "fp32", step, device, False, workspace, temps, freeze)
+    if needs_fake_device(module, cfg.dtype):
+        raise UsageError(f"analyse_step runs on the meta device; {type(module).__name__} has "
+                         "attention modules the memory analysis runs on fake CPU tensors "
+                         "(the target's fused kernels): run count_training and memory apart")
     work = copy_on(unwrap(module), "meta")
     work, dev, mode = _on_device(work, cfg.dtype)
     with mode:
