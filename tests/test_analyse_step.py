@@ -49,8 +49,8 @@ def test_googlenet_step_equals_count_training_and_memory_apart(googlenet, optimi
     figure and timeline row, equal to the two analyses run apart (memory with the
     per-parameter optimizer loop, the implementation the counts use; Adam's state tensors
     are charged to the module owning their parameter; plain SGD: the one-matrix net below).
-    With conv1 frozen
-    its batch norm needs no gradient: the memory tracker must still see it run."""
+    With conv1 frozen its batch norm needs no gradient: the memory tracker must still see it
+    run."""
     both = analyse_step(googlenet, (3, 224, 224), batch=2, optimizer=optimizer, freeze=freeze)
     _same_training(both.training, count_training(googlenet, (2, 3, 224, 224), freeze=freeze,
                                                  optimizer=optimizer, loss=_target_loss(2)))
