@@ -4,9 +4,10 @@
 (:class:`~inception_cost.counting.capture.OpCapture`): it reads every op as it really runs
 (``sees_storages``: the counter's composite shortcuts are then off; the sub-ops of an op
 the counter decomposes are skipped and the op itself read, so its results do not depend
-on who else reads the capture).  After each op it looks at the op's output tensors: a storage it has not seen is an allocation (its ``nbytes``: real dtype size, no
-rounding); a storage it knows (a view, an in-place op) allocates nothing.  A weak reference
-to each storage's Python object tells when the last Python or autograd reference died: the
+on who else reads the capture).  After each op it looks at the op's output tensors: a
+storage it has not seen is an allocation (its ``nbytes``: real dtype size, no rounding);
+a storage it knows (a view, an in-place op) allocates nothing.  A weak reference to each
+storage's Python object tells when the last Python or autograd reference died: the
 storage is freed from the next op on.  Nothing is computed on the hot path beyond those
 records; ``analysis.py`` turns them into timelines afterwards.
 
