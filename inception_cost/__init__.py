@@ -13,10 +13,10 @@ __version__ = "0.1.0"
 
 _LAZY = {"count": ".counting", "CostReport": ".counting", "build": ".models",
          "variants": ".models", "profile": ".profiling",
-         "memory": ".memory_analysis", "predict": ".timing_model",
+         "memory": ".memory_analysis", "analyse_step": ".memory_analysis", "predict": ".timing_model",
          "apply_checkpointing": ".checkpointing", "checkpoint_plan": ".checkpointing"}
 
-__all__ = ["count", "build", "variants", "profile", "memory", "predict", "apply_checkpointing",
+__all__ = ["count", "build", "variants", "profile", "memory", "analyse_step", "predict", "apply_checkpointing",
            "checkpoint_plan", "CostReport", "InceptionCostError", "UsageError", "__version__"]
 
 

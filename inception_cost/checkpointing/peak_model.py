@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch.nn as nn
-from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
 from ..counting.placement import copy_on, unwrap
 from ..memory_analysis.analysis import INT64_MAX, resolve_modules, rounded
@@ -36,7 +35,7 @@ from ..memory_analysis.api import _on_device
 from ..memory_analysis.categories import BACKWARD, GRADIENTS, OPTIMIZER, SAVED
 from ..memory_analysis.run import track
 from ..memory_analysis.step import StepConfig
-from ..memory_analysis.tracker import StorageTracker
+from ..memory_analysis.tracker import StorageTracker, active_tracker
 from . import apply as _apply
 from .apply import checkpointed_class
 
@@ -65,8 +64,7 @@ def record(model: nn.Module, cfg: StepConfig, wrapped=()) -> Recording:
     events: list[tuple[str, bool, int, int]] = []
 
     def observe(mod, entering: bool) -> None:
-        tr = next((m for m in _get_current_dispatch_mode_stack()
-                   if isinstance(m, StorageTracker)), None)
+        tr = active_tracker()
         if tr is not None and id(mod) in names:
             events.append((names[id(mod)], entering, tr.n, tr.phase))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from . import engine as _engine  # noqa: F401 - the forward formulas register first
+from . import formulas as _formulas  # noqa: F401 - the forward formulas register first
 from .backward_formulas import GRADIENT_SPLITS
 from .registry import Cost, OpCall, register_op
 

@@ -3,8 +3,9 @@ records one row per executed op, attributed to the innermost module that ran it.
 
 Two interception levels cooperate:
 
-* a ``TorchDispatchMode`` sees every aten op after decomposition (``F.conv2d``,
-  ``x + y``, ``torch.cat`` all count the same as modules);
+* the op capture (:class:`~.capture.OpCapture`, the one ``TorchDispatchMode`` every
+  analysis reads) hands every aten op after decomposition to the :class:`Recorder`, one
+  of its consumers (``F.conv2d``, ``x + y``, ``torch.cat`` all count the same as modules);
 * a ``TorchFunctionMode`` recognises a few composite functions *before* they
   decompose (``linear``, ``batch_norm``, ``local_response_norm``, ``matmul`` ...),
   so each is one row with its documented formula instead of a handful of aten ops.
@@ -28,15 +29,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
 from .bytes_moved import call_bytes, is_free
+from .capture import CaptureConsumer, OpCapture, module_names  # noqa: F401 - module_names public here
 from .composite_bytes import known_bytes, remember
-from .higher_order import eager_higher_order_ops, run_higher_order
+from .higher_order import eager_higher_order_ops
+from .meta_fast import MetaFastMode  # noqa: F401 - public here too
 from .optimizer_formulas import optimizer_ops
-from .registry import BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides
+from .registry import (BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides,
+                       split_of)
 
 aten = torch.ops.aten
 
@@ -226,15 +229,19 @@ def _flat_outputs(out) -> list:
     return []
 
 
-class Recorder:
-    """Collects one :class:`OpRecord` per executed op.
+class Recorder(CaptureConsumer):
+    """Collects one :class:`OpRecord` per executed op: the counting consumer of an
+    :class:`~.capture.OpCapture` (see :meth:`on_call`).
 
-    Attribution: the innermost named module whose forward is running; when none is
-    (backward ops, an optimizer step) the module set with :meth:`phase` (default
-    ``""``, the top).  Every record carries the current phase."""
+    Attribution: the innermost named module whose forward is running (the capture's
+    module stack); when none is (an optimizer step) the module set with :meth:`phase`
+    (default ``""``, the top).  In backward, once the capture tracks autograd
+    (:meth:`~.capture.OpCapture.track_autograd`), each op is charged by the capture's
+    autograd attribution and how its cost splits into input/weight gradient is kept in
+    :attr:`grad_parts`.  Every record carries the current phase (the capture's)."""
 
     def __init__(self, convention: str = "native", names: dict[int, str] | None = None,
-                 formulas: dict | None = None):
+                 formulas: dict | None = None, capture: OpCapture | None = None):
         if convention not in CONVENTIONS:
             raise ValueError(f"unknown convention '{convention}' (choose from {sorted(CONVENTIONS)})")
         self.convention = convention
@@ -243,15 +250,17 @@ class Recorder:
         self.extra = overrides(formulas)
         self.names = names or {}
         self.types: dict[str, str] = {}
-        self.stack: list[nn.Module] = []
+        self.capture = capture if capture is not None else OpCapture(mha_fastpath=None)
         self.rows: list[OpRecord] = []
+        self.recording = True     # False: ops the capture hands over are not this count's
+        self.grad_parts: dict[int, tuple] = {}   # backward row -> (part or GradCost, weight module)
         self.inside_composite = 0
         self.depth = WeakTensorKeyDictionary()
         self.last_depth = 0
-        self.current_phase = "forward"
-        self.phase_module: str | None = None
+        self._module: str | None = None          # backward: the module the capture charged
         # fvcore convention: work inside ops fvcore skips is recorded at 0 with its native MACs
         self._callers: tuple | None = ()
+        self._callers_version = -1
         self.track_blind = convention == "fvcore"
         self.blind = 0
         self.blind_op = ""
@@ -264,27 +273,33 @@ class Recorder:
         self.carry_bytes = 0
 
     # phase and attribution ------------------------------------------------
+    @property
+    def current_phase(self) -> str:
+        """The capture's phase: "forward", "backward" or "optimizer"."""
+        return self.capture.current_phase
+
+    @property
+    def phase_module(self) -> str | None:
+        return self.capture.phase_module
+
+    @property
+    def stack(self) -> list:
+        """The capture's stack of modules whose forward is running (outer first)."""
+        return self.capture.stack
+
     def set_phase(self, phase: str, module: str | None = None) -> None:
         """Label the following records with ``phase``; ops run outside any module's
         forward are attributed to ``module`` (a module path, "" for the top)."""
-        if phase not in PHASES:
-            raise ValueError(f"unknown phase '{phase}' (choose from {', '.join(PHASES)})")
-        self.current_phase, self.phase_module = phase, module
-        self._callers = None
+        self.capture.set_phase(phase, module)
 
-    @contextmanager
     def phase(self, phase: str, module: str | None = None):
         """Context manager form of :meth:`set_phase`; restores the previous phase on exit."""
-        old = (self.current_phase, self.phase_module)
-        self.set_phase(phase, module)
-        try:
-            yield self
-        finally:
-            self.current_phase, self.phase_module = old
-            self._callers = None
+        return self.capture.phase(phase, module)
 
     def current(self) -> tuple[str, str]:
-        for mod in reversed(self.stack):
+        if self._module is not None:
+            return self._module, self.types.get(self._module, "")
+        for mod in reversed(self.capture.stack):
             name = self.names.get(id(mod))
             if name is not None:
                 return name, type(mod).__name__
@@ -294,11 +309,13 @@ class Recorder:
 
     def callers(self) -> tuple:
         """Paths of the named modules on the stack (outer first), cached until it changes."""
-        if self._callers is None:
-            seen = [self.names[id(m)] for m in self.stack if id(m) in self.names]
+        version = self.capture.stack_version
+        if self._callers_version != version:
+            seen = [self.names[id(m)] for m in self.capture.stack if id(m) in self.names]
             if not seen and self.phase_module:
                 seen = [self.phase_module]
             self._callers = tuple(dict.fromkeys(seen))
+            self._callers_version = version
         return self._callers
 
     def formula(self, key) -> Formula | None:
@@ -330,7 +347,10 @@ class Recorder:
         return 0, ""
 
     def propagate(self, key: str, args, out) -> int:
-        """Longest path in weight layers: max over tensor inputs, +1 for conv/linear."""
+        """Longest path in weight layers: max over tensor inputs, +1 for conv/linear.  A
+        forward notion: skipped (0) in a backward attributed through autograd."""
+        if self._attributed():
+            return 0
         d = 0
         depth = self.depth
         for a in args:
@@ -353,6 +373,82 @@ class Recorder:
                 depth[o] = d
         self.last_depth = d
         return d
+
+    # the consumer ---------------------------------------------------------
+    def wants_decomposition(self, func, packet, name: str) -> bool:
+        """The capture's ``decompose`` policy: an op with no formula (and not a view or
+        silent) runs as its decomposition -- its CompositeImplicitAutograd kernel
+        (``OpOverload.decompose``, as ``torch.utils.flop_counter.FlopCounterMode`` does) or a
+        ``torch._decomp`` entry -- so its work is the counted ops it decomposes into; an op
+        with neither is recorded as uncounted."""
+        return (packet not in self.table and not self.inside_composite and not self.blind
+                and not self.is_counted(packet) and name not in _SILENT and not func.is_view)
+
+    def checkpoint(self) -> int:
+        return len(self.rows)
+
+    def rollback(self, mark: int) -> None:
+        del self.rows[mark:]
+
+    def opaque(self, entering: bool) -> None:
+        """A higher-order op runs unobserved: its inner torch functions are not rows."""
+        self.inside_composite += 1 if entering else -1
+
+    def _attributed(self) -> bool:
+        return self.capture.node_map is not None and self.current_phase == "backward"
+
+    def on_call(self, call) -> None:
+        """One aten op from the capture: a row (with its bytes moved), or bytes carried to
+        the next row (views, silent ops, the aten ops inside a composite row)."""
+        if call.decomposed or not self.recording:     # a decomposed op: its sub-ops were the rows
+            return
+        func, name, args, kwargs, out = call.func, call.name, call.args, call.kwargs, call.out
+        if call.higher_order:
+            self.propagate(name, args, out)
+            if self._attributed():
+                self._record_backward(func, tuple(args), kwargs, out, False)
+            else:
+                self.record(func, tuple(args), kwargs, out, False)
+            return
+        moved = 0 if is_free(func, name) else call_bytes(args, kwargs, out)
+        if self.inside_composite:
+            self.pending_bytes += moved
+            return
+        self.propagate(name, args, out)
+        if name in _SILENT or func.is_view:
+            self.carry_bytes += moved
+            return
+        self.pending_bytes += moved
+        inplace = name.endswith("_") or (
+            bool(args) and isinstance(out, torch.Tensor) and out is args[0])
+        if self._attributed():
+            self._record_backward(call.packet, tuple(args), kwargs, out, inplace)
+        elif call.optimizer_module is not None and not self.phase_module:
+            self._module = call.optimizer_module
+            try:
+                self.record(call.packet, tuple(args), kwargs, out, inplace)
+            finally:
+                self._module = None
+        else:
+            self.record(call.packet, tuple(args), kwargs, out, inplace)
+
+    def _record_backward(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
+        """A backward op charged by the capture's autograd attribution; how its cost splits
+        into input- and weight-gradient work is kept in :attr:`grad_parts`."""
+        split = split_of(key, self.extra)
+        part: Any = None
+        if split is not None:
+            part = split(OpCall(key_name(key), [_shape(a) for a in args],
+                                [_shape(o) for o in _flat_outputs(out)],
+                                tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else a
+                                      for a in args), dict(kwargs), key))
+        module, owner, part = self.capture.backward_owner(args, part)
+        self._module = module
+        try:
+            self.record(key, args, kwargs, out, inplace)
+        finally:
+            self._module = None
+        self.grad_parts[len(self.rows) - 1] = (part, owner or module)
 
     def record(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
         name = key_name(key)
@@ -443,7 +539,8 @@ class _FunctionMode(TorchFunctionMode):
         before = rec.pending_bytes
         try:
             out = None
-            shortcut = _meta_shortcut(name, args, kwargs)
+            shortcut = (_meta_shortcut(name, args, kwargs) if rec.capture.shortcuts_allowed
+                        else None)
             if shortcut is not None:
                 known = known_bytes(name, args, kwargs, shortcut)
                 if known is not None:    # else run it (once per call signature)
@@ -544,215 +641,9 @@ def _normalise(key, func, args, kwargs) -> tuple:
     return args
 
 
-# elementwise ops whose meta output is an input's twin: skipping their (Python, prims-based)
-# meta kernels is most of the counting time of a CNN or a ViT on meta
-_META_UNARY = {"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
-               "hardtanh", "elu", "leaky_relu", "neg", "exp", "sqrt", "rsqrt", "abs", "reciprocal"}
-_META_BINARY = {"add", "sub", "mul", "div"}
-_META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY | _META_BINARY})
-# matrix products and softmaxes whose meta output shape is plain (their meta kernels are
-# Python decompositions: most of the time of attention on meta)
-_META_PRODUCTS = {"mm", "bmm", "addmm", "_softmax", "_safe_softmax"}
-# in-place ops of an optimizer step with two tensor operands besides the one written
-_META_INPLACE3 = {"lerp_", "addcmul_", "addcdiv_"}
-_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3
-_PLAIN = (torch.Tensor, nn.Parameter)   # an in-place op may write a parameter (optimizer)
-
-
-def _meta_fast(name: str, args: tuple, kwargs: dict):
-    if name in _META_PRODUCTS:
-        return _meta_product(name, args, kwargs)
-    if name in _META_INPLACE3:
-        return _meta_inplace3(args, kwargs)
-    return _meta_elementwise(name, args, kwargs)
-
-
-def _meta_inplace3(args: tuple, kwargs: dict):
-    """``lerp_``/``addcmul_``/``addcdiv_`` on floating meta tensors of one shape, dtype and
-    stride: the tensor written (no meta kernel run); ``None`` otherwise."""
-    if len(args) < 2 or any(k != "value" for k in kwargs):
-        return None
-    a = args[0]
-    ts = [x for x in args[1:] if isinstance(x, torch.Tensor)]
-    if type(a) not in _PLAIN or any(type(t) is not torch.Tensor for t in ts):
-        return None
-    if not a.is_meta or not a.is_floating_point():     # below autograd: a is only written
-        return None
-    if any(not t.is_meta or t.shape != a.shape or t.dtype != a.dtype
-           or t.stride() != a.stride() for t in ts):
-        return None
-    if any(not isinstance(x, (torch.Tensor, int, float)) or isinstance(x, bool)
-           for x in args[1:]):
-        return None
-    return a
-
-
-class MetaFastMode(TorchDispatchMode):
-    """Runs ops on meta tensors with the engine's fast paths (no meta kernel where the
-    output is plain) and records nothing: for work that must run but is not counted,
-    such as the optimizer step that creates its state before the counted one."""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = func.overloadpacket.__name__
-        out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
-        return func(*args, **kwargs) if out is None else out
-
-
-def _meta_product(name: str, args: tuple, kwargs: dict):
-    """Output of mm/bmm/addmm/_softmax/_safe_softmax on floating meta tensors of one dtype
-    (a new contiguous tensor, as their meta kernels return); ``None`` to run the kernel."""
-    if any(k not in ("beta", "alpha", "dtype") for k in kwargs) or kwargs.get("dtype") is not None:
-        return None
-    ts = [a for a in args if isinstance(a, torch.Tensor)]
-    if not ts or any(type(t) is not torch.Tensor or not t.is_meta or t.requires_grad for t in ts):
-        return None
-    dtype = ts[0].dtype
-    if not ts[0].is_floating_point() or any(t.dtype != dtype for t in ts):
-        return None
-    if name in ("_softmax", "_safe_softmax"):
-        x = args[0]
-        if len(args) > 2 and args[2] not in (None, False):       # half_to_float / dtype
-            return None
-        return torch.empty(x.shape, dtype=dtype, device="meta")
-    if name == "mm" and len(args) == 2:
-        a, b = args
-        if a.dim() == b.dim() == 2 and a.shape[1] == b.shape[0]:
-            return torch.empty((a.shape[0], b.shape[1]), dtype=dtype, device="meta")
-    if name == "bmm" and len(args) == 2:
-        a, b = args
-        if a.dim() == b.dim() == 3 and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1]:
-            return torch.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=dtype, device="meta")
-    if name == "addmm" and len(args) in (3, 4, 5):
-        bias, a, b = args[:3]
-        if (isinstance(bias, torch.Tensor) and a.dim() == b.dim() == 2 and a.shape[1] == b.shape[0]
-                and bias.dim() <= 2):
-            out = (a.shape[0], b.shape[1])
-            try:
-                if torch.broadcast_shapes(bias.shape, out) != out:
-                    return None
-            except RuntimeError:
-                return None
-            return torch.empty(out, dtype=dtype, device="meta")
-    return None
-
-
-def _meta_elementwise(name: str, args: tuple, kwargs: dict):
-    """The result of an elementwise op on a floating meta tensor without its meta kernel:
-    an empty twin of the first input (or the input itself, in place); ``None`` when the
-    shapes, strides or dtypes of the operands could make the real output differ."""
-    if not args:
-        return None
-    a = args[0]
-    if type(a) not in _PLAIN or not a.is_meta or not a.is_floating_point():
-        return None
-    if (a.requires_grad or type(a) is not torch.Tensor) and not name.endswith("_"):   # in place, the result is ``a`` itself
-        return None
-    base = name[:-1] if name.endswith("_") else name
-    if base in _META_BINARY:
-        if len(args) < 2 or any(k not in ("alpha", "rounding_mode") for k in kwargs):
-            return None
-        if kwargs.get("rounding_mode") is not None:
-            return None
-        b = args[1]
-        if type(b) is torch.Tensor:
-            if (not b.is_meta or b.shape != a.shape or b.dtype != a.dtype or b.stride() != a.stride()
-                    or b.requires_grad):
-                return None
-        elif not isinstance(b, (int, float)) or isinstance(b, bool):
-            return None
-        if len(args) > 2:
-            return None
-    elif len(args) > 1 and any(isinstance(x, torch.Tensor) for x in args[1:]):
-        return None
-    if name.endswith("_"):
-        return a
-    return torch.empty_like(a)
-
-
-def _decomposition(func):
-    """The Python decomposition PyTorch registers for ``func`` (an OpOverload), or None."""
-    from torch._decomp import decomposition_table
-    return decomposition_table.get(func)
-
-
-class _DispatchMode(TorchDispatchMode):
-    """Records every aten op.  An op with no formula (and not a view or silent) that has a
-    decomposition -- its CompositeImplicitAutograd kernel (``OpOverload.decompose``, as
-    ``torch.utils.flop_counter.FlopCounterMode`` does) or a ``torch._decomp`` entry -- runs
-    as that decomposition under this mode, so its work is the counted ops it decomposes
-    into; an op with neither is recorded as uncounted."""
-
-    supports_higher_order_operators = True     # see higher_order.run_higher_order
-
-    def __init__(self, rec: Recorder):
-        super().__init__()
-        self.rec = rec
-        self.decomposing: set = set()
-
-    def _decompose(self, func, args, kwargs):
-        """Run ``func`` as its decomposition under this mode; NotImplemented when it has none
-        (or fails on these arguments: then nothing it recorded is kept)."""
-        if func in self.decomposing:
-            return NotImplemented
-        table = _decomposition(func)
-        rows = len(self.rec.rows)
-        self.decomposing.add(func)
-        try:
-            with self:
-                out = func.decompose(*args, **kwargs)
-                if out is NotImplemented and table is not None:
-                    out = table(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - the op then runs (and is recorded) itself
-            del self.rec.rows[rows:]
-            return NotImplemented
-        finally:
-            self.decomposing.discard(func)
-        return out
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if isinstance(func, torch._ops.HigherOrderOperator):
-            return run_higher_order(self.rec, func, args, kwargs)
-        packet = func.overloadpacket
-        name = packet.__name__
-        rec = self.rec
-        out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
-        if out is None:
-            if (packet not in rec.table and not rec.inside_composite and not rec.blind
-                    and not rec.is_counted(packet) and name not in _SILENT and not func.is_view):
-                out = self._decompose(func, args, kwargs)
-                if out is not NotImplemented:
-                    return out
-            out = func(*args, **kwargs)
-        moved = 0 if is_free(func, name) else call_bytes(args, kwargs, out)
-        if rec.inside_composite:
-            rec.pending_bytes += moved
-            return out
-        rec.propagate(name, args, out)
-        if name in _SILENT or func.is_view:
-            rec.carry_bytes += moved
-            return out
-        rec.pending_bytes += moved
-        inplace = name.endswith("_") or (
-            bool(args) and isinstance(out, torch.Tensor) and out is args[0])
-        rec.record(packet, tuple(args), kwargs, out, inplace)
-        return out
-
-
-def module_names(model) -> dict[int, str]:
-    """{id(module): path} of every submodule (first path of a shared one)."""
-    names: dict[int, str] = {}
-    if model is None:
-        return names
-    for n, m in model.named_modules():
-        names.setdefault(id(m), n)
-    return names
-
-
 @contextmanager
 def counting(model: nn.Module | None = None, convention: str = "native", formulas: dict | None = None,
-             mha_fastpath: bool = True):
+             mha_fastpath: bool = True, capture: OpCapture | None = None):
     """Count every op run inside the block; yields the :class:`Recorder`.
 
     Grad mode is left as the caller set it, so a whole training step can run inside::
@@ -766,37 +657,29 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
         rows = rec.rows
 
     ``model`` (optional) names the modules for attribution.  ``mha_fastpath=False`` makes
-    ``nn.MultiheadAttention`` take its Python path (same MACs; faster on meta)."""
-    rec = Recorder(convention, module_names(model), formulas)
+    ``nn.MultiheadAttention`` take its Python path (same MACs; faster on meta).
+    ``capture``: the :class:`~.capture.OpCapture` to read (other consumers may read it
+    too, e.g. the memory tracker of the same step); default a new one.  The recorder is
+    one of its consumers and gives it its decomposition policy for the block."""
+    cap = capture if capture is not None else OpCapture(
+        model, mha_fastpath=False if convention == "fvcore" or not mha_fastpath else None)
+    # fvcore traces nn.MultiheadAttention's Python path (linear + bmm), never the fused one;
+    # on meta the Python path is also the fast one (its linears skip the meta kernels)
+    rec = Recorder(convention, module_names(model) if capture is not None else cap.names,
+                   formulas, cap)
     if model is not None:
         rec.types = {n: type(m).__name__ for n, m in model.named_modules()}
-
-    def pre(mod, _args):
-        rec.stack.append(mod)
-        rec._callers = None
-
-    def post(mod, _args, _out):
-        if rec.stack and rec.stack[-1] is mod:
-            rec.stack.pop()
-            rec._callers = None
-
-    h1 = nn.modules.module.register_module_forward_pre_hook(pre)
-    h2 = nn.modules.module.register_module_forward_hook(post)
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    if convention == "fvcore" or not mha_fastpath:
-        # fvcore traces nn.MultiheadAttention's Python path (linear + bmm), never the fused one;
-        # on meta the Python path is also the fast one (its linears skip the meta kernels)
-        torch.backends.mha.set_fastpath_enabled(False)
+    cap.decompose = rec.wants_decomposition
+    cap.consume(rec)
     try:
-        with eager_higher_order_ops(), _FunctionMode(rec), _DispatchMode(rec):
+        with eager_higher_order_ops(), _FunctionMode(rec), cap:
             yield rec
     finally:
         if rec.rows:            # bytes of fills/copies after the last recorded op
             rec.rows[-1].bytes += rec.carry_bytes + rec.pending_bytes
         rec.carry_bytes = rec.pending_bytes = 0
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-        h1.remove()
-        h2.remove()
+        cap.consumers.remove(rec)
+        cap.decompose = None
 
 
 def run_callable(fn: Callable[[Recorder], Any], model: nn.Module | None = None,

@@ -1,8 +1,8 @@
 """How the dispatch-level counter treats higher-order ops (``flex_attention``, ``cond``...).
 
 A higher-order op reaches the dispatch mode as one call whose operands include
-functions (``score_mod``, branches).  It runs once, unobserved, and is recorded as
-one row: costed by its formula when it has one (``flex_attention``, see
+functions (``score_mod``, branches).  The op capture (:class:`.capture.OpCapture`) runs
+it once, unobserved, and the counter records it as one row: costed by its formula when it has one (``flex_attention``, see
 ``formulas_attention``), otherwise reported as uncounted (``torch.cond``, ...), so
 its work is never silently zero.
 
@@ -15,21 +15,6 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Any
-
-import torch
-
-
-def run_higher_order(rec: Any, func: torch._ops.HigherOrderOperator, args: tuple, kwargs: dict):
-    """Run higher-order op ``func`` unobserved and record it as one row in ``rec``."""
-    rec.inside_composite += 1          # its inner torch functions are not separate rows
-    try:
-        out = func(*args, **kwargs)
-    finally:
-        rec.inside_composite -= 1
-    rec.propagate(func.name(), args, out)
-    rec.record(func, tuple(args), kwargs, out, False)
-    return out
 
 
 @contextmanager

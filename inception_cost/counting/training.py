@@ -43,8 +43,7 @@ from .training_loss import AUX_LOSS_WEIGHT
 from .arguments import (check_aux_weight, check_device, check_formulas, check_freeze, check_loss,
                         check_name)
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
-from .autograd_map import (LOSS_MODULE, NodeMap, NodeMapMode, backward_attribution,
-                           watch_mixed_nodes)
+from .autograd_map import LOSS_MODULE, NodeMap
 from .api import meta_value_error, reads_values
 from .engine import ForwardError, counting
 from .frames import exact_counts
@@ -52,7 +51,7 @@ from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
 from .step_program import StepProgram, default_loss, freeze_patterns  # noqa: F401 - public names
 from .placement import copy_on, unwrap
-from .registry import SPLITS, GradCost, OpCall, RegistryError, key_name, overrides
+from .registry import GradCost, RegistryError, overrides
 
 
 TRAINING_COLUMNS = [
@@ -173,76 +172,6 @@ class TrainingReport:
 # --------------------------------------------------------------------------- #
 # backward attribution
 # --------------------------------------------------------------------------- #
-def _int_shape(x) -> tuple | None:
-    return tuple(int(v) for v in x.shape) if isinstance(x, torch.Tensor) else None
-
-
-def _flat_tensors(out) -> list:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    return [o for o in out if isinstance(o, torch.Tensor)] if isinstance(out, (list, tuple)) else []
-
-
-def _shapes_args(args) -> tuple:
-    return tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else a for a in args)
-
-
-class _BackwardAttribution:
-    """Installed on the engine's recorder for the backward phase: before each backward
-    op is recorded, points the recorder at the module owning the running autograd
-    node, and remembers how the recorded row's cost splits into input/weight gradient.
-    (It wraps ``Recorder.record``/``Recorder.current`` instead of adding a dispatch
-    mode, so ops the engine does not record cost nothing extra.)"""
-
-    def __init__(self, rec, node_map: NodeMap):
-        self.rec = rec
-        self.map = node_map
-        self.parts: dict[int, tuple] = {}      # row index -> ("input"|"weight"|GradCost, weight module)
-        self.done: set = set()                 # mixed nodes whose own work has finished
-        self.module: str | None = None
-        self._record = rec.record
-        self._current = rec.current
-        self._propagate = rec.propagate
-        rec.record = self.record
-        rec.current = self.current
-        rec.propagate = self.propagate
-
-    def propagate(self, key, args, out) -> int:
-        """Depth (weight layers on the longest path) is a forward notion: skipped in backward."""
-        if self.rec.current_phase == "backward":
-            return 0
-        return self._propagate(key, args, out)
-
-    def current(self) -> tuple[str, str]:
-        if self.module is not None:
-            return self.module, self.rec.types.get(self.module, "")
-        return self._current()
-
-    def watch_mixed_nodes(self) -> None:
-        watch_mixed_nodes(self.map, self.done)
-
-    def record(self, key, args, kwargs, out, inplace) -> None:
-        rec = self.rec
-        if rec.current_phase != "backward":
-            return self._record(key, args, kwargs, out, inplace)
-        name = key_name(key)
-        node = torch._C._current_autograd_node()
-        extra = rec.extra
-        split = extra[key].split if extra and key in extra else SPLITS.get(key)
-        part: Any = None
-        if split is not None:
-            part = split(OpCall(name, [_int_shape(a) for a in args],
-                                [_int_shape(o) for o in _flat_tensors(out)],
-                                _shapes_args(args), dict(kwargs), key))
-        module, owner, part = backward_attribution(self.map, node, args, self.done, part)
-        self.module = module
-        try:
-            self._record(key, args, kwargs, out, inplace)
-        finally:
-            self.module = None
-        self.parts[len(rec.rows) - 1] = (part, owner or module)
-
-
 # --------------------------------------------------------------------------- #
 # inputs, loss, freezing
 # --------------------------------------------------------------------------- #
@@ -476,12 +405,10 @@ def _reason(exc: BaseException) -> str:
 def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, formulas=None,
               optimizers=None):
     with torch.enable_grad(), counting(work, formulas=formulas) as rec:
-        node_map = NodeMap(owner, lambda: rec.current()[0])
-        for p in params.values():
-            node_map.add_parameter(p)
-        node_map.mark_activation(list(args) + list(kwargs.values()))
-        attribution = _BackwardAttribution(rec, node_map)
-        with NodeMapMode(node_map):
+        cap = rec.capture
+        node_map = cap.track_autograd(owner, list(params.values()),
+                                      list(args) + list(kwargs.values()))
+        with cap.autograd_tracking():
             try:
                 if state is None:
                     out = work(*args, **kwargs)
@@ -514,7 +441,7 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
                 raise UsageError("nothing to train: the loss does not depend on any parameter "
                                  "that requires a gradient (everything frozen?)")
             aux = _aux_modules(outputs, node_map) if outputs else set()
-            attribution.watch_mixed_nodes()
+            cap.watch_mixed_nodes()
             with rec.phase("backward"):
                 try:
                     value.backward()
@@ -527,6 +454,14 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
         for mname, opt in (optimizers or {}).items():
             with rec.phase("optimizer", mname):
                 opt.step()
+    return training_rows(rec), aux
+
+
+def training_rows(rec) -> list[dict]:
+    """The recorder's rows of one training step as OP_COLUMNS dicts: a backward row whose
+    op computes both gradients becomes one row per part (its bytes shared in proportion
+    to the parts' FLOPs, the input gradient's share rounded down); profiler markers of the
+    optimizer step are dropped.  Units: MACs, FLOPs, bytes."""
     rows = []
     for i, r in enumerate(rec.rows):
         if r.phase == "optimizer":
@@ -540,7 +475,7 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
                              grad="", op=r.op, macs=r.macs, flops=r.flops, bytes=r.bytes,
                              counted=r.counted))
             continue
-        part, wmod = attribution.parts.get(i, ("input", r.module))
+        part, wmod = rec.grad_parts.get(i, ("input", r.module))
         base = dict(module_type=r.module_type, phase="backward", op=r.op, counted=r.counted)
         if isinstance(part, GradCost):
             has_input = part.input.macs or part.input.flops or not (part.weight.macs or part.weight.flops)
@@ -556,7 +491,7 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
         else:
             rows.append(dict(base, module=r.module, grad=part, macs=r.macs, flops=r.flops,
                              bytes=r.bytes))
-    return rows, aux
+    return rows
 
 
 def _layers(work: nn.Module, rows: list[dict], owned: dict, aux: set[str]) -> pd.DataFrame:

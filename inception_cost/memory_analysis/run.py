@@ -28,13 +28,19 @@ def _noop(*_a) -> None:
 
 def run_program(model: nn.Module, cfg: StepConfig, device, optimizer,
                 set_phase: Callable[[int], None] = _noop,
-                set_module: Callable[[str], None] = _noop) -> None:
+                set_module: Callable[[str], None] = _noop,
+                on_batch: Callable[[tuple, dict], None] = _noop,
+                on_loss: Callable[[object, object], None] = _noop) -> None:
     """Inference: build the batch, forward.  Training: build the batch and targets,
-    forward, loss, backward, optimizer.step(), zero_grad(set_to_none=True)."""
+    forward, loss, backward, optimizer.step(), zero_grad(set_to_none=True).
+    ``on_batch(args, kwargs)`` sees the inputs before the forward, ``on_loss(out, loss)``
+    the output and the loss before the step drops the output (another reader of the
+    same run, e.g. the training counts, looks there; neither may keep them)."""
     with autocast(cfg, torch.device(device).type):
         set_phase(FORWARD)
         set_module("(input)")
         args, kwargs, target = make_batch(cfg, device)
+        on_batch(args, kwargs)
         set_module("(model)")
         if not cfg.training:
             with torch.no_grad():
@@ -44,6 +50,7 @@ def run_program(model: nn.Module, cfg: StepConfig, device, optimizer,
         out = model(*args, **kwargs)
         set_module("(loss)")
         loss = loss_of(out, target, cfg.program)
+        on_loss(out, loss)
         del out
     set_phase(BACKWARD)
     loss.backward()
@@ -77,6 +84,14 @@ def track(model: nn.Module, cfg: StepConfig, device) -> StorageTracker:
     """Run ``cfg`` on ``model`` (on ``device``: meta, or a fake device) under a fresh
     StorageTracker and return it, finished."""
     model, opt = setup(model, cfg)
+    tracker = new_tracker(model, cfg, opt)
+    run_tracked(model, cfg, device, opt, tracker, tracker.capture())
+    return tracker
+
+
+def new_tracker(model: nn.Module, cfg: StepConfig, opt) -> StorageTracker:
+    """A StorageTracker for ``cfg`` on the set-up ``model`` and its optimizer ``opt``, with
+    the parameters, buffers, gradients and optimizer state that exist before the step."""
     tracker = StorageTracker(module_names(model))
     if cfg.workspace:
         tracker.workspace_rules = workspace_rules(cfg.device)
@@ -84,18 +99,30 @@ def track(model: nn.Module, cfg: StepConfig, device) -> StorageTracker:
     tracker.register_model(model)
     if opt is not None:
         tracker.register_optimizer(opt)
+    return tracker
 
+
+def run_tracked(model: nn.Module, cfg: StepConfig, device, opt, tracker: StorageTracker,
+                capture, on_phase: Callable[[int, str], None] = _noop,
+                on_batch: Callable[[tuple, dict], None] = _noop,
+                on_loss: Callable[[object, object], None] = _noop):
+    """Run the program of ``cfg`` with ``tracker`` reading it: ``capture`` is the context that
+    runs the op capture the tracker is subscribed to (entered once around the program; its
+    value is returned).  ``on_phase(phase, module)`` follows the tracker's phase and module;
+    ``on_batch``/``on_loss``: see :func:`run_program`."""
     def set_phase(p: int) -> None:
         tracker.phase = p
+        on_phase(p, tracker.module)
 
     def set_module(m: str) -> None:
         tracker.module = m
+        on_phase(tracker.phase, m)
 
     grad_ctx = contextlib.nullcontext() if cfg.training else torch.no_grad()
     attention = FusedAttention(cfg.device)
     try:
-        with grad_ctx, tracker.hooks(model, cfg.training), attention, tracker:
-            run_program(model, cfg, device, opt, set_phase, set_module)
+        with grad_ctx, tracker.hooks(model, cfg.training), attention, capture as entered:
+            run_program(model, cfg, device, opt, set_phase, set_module, on_batch, on_loss)
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's model failed: one line
@@ -103,4 +130,4 @@ def track(model: nn.Module, cfg: StepConfig, device) -> StorageTracker:
     tracker.attention = dict(attention.used)
     if opt is not None:
         tracker.register_optimizer(opt, from_birth=True)
-    return tracker
+    return entered

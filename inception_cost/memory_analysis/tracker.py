@@ -1,9 +1,13 @@
 """Storage lifetimes through the dispatcher: which bytes are alive after every op.
 
-``StorageTracker`` is a ``TorchDispatchMode``.  After each op it looks at the op's output
-tensors: a storage it has not seen is an allocation (its ``nbytes``: real dtype size, no
-rounding); a storage it knows (a view, an in-place op) allocates nothing.  A weak reference
-to each storage's Python object tells when the last Python or autograd reference died: the
+``StorageTracker`` is a consumer of the one op capture
+(:class:`~inception_cost.counting.capture.OpCapture`): it reads every op as it really runs
+(``sees_storages``: the counter's composite shortcuts are then off; the sub-ops of an op
+the counter decomposes are skipped and the op itself read, so its results do not depend
+on who else reads the capture).  After each op it looks at the op's output tensors: a
+storage it has not seen is an allocation (its ``nbytes``: real dtype size, no rounding);
+a storage it knows (a view, an in-place op) allocates nothing.  A weak reference to each
+storage's Python object tells when the last Python or autograd reference died: the
 storage is freed from the next op on.  Nothing is computed on the hot path beyond those
 records; ``analysis.py`` turns them into timelines afterwards.
 
@@ -18,8 +22,9 @@ import weakref
 from functools import partial
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
+from ..counting.capture import CaptureConsumer, OpCapture
 from .categories import (BACKWARD, BUFFERS, FORWARD, GRADIENTS, OPTIMIZER_STATE, PARAMETERS,
                          SAVED, TRANSIENT_FORWARD, transient_kind)
 
@@ -47,16 +52,18 @@ class StorageRecord:
         return self.segments[-1][1]
 
 
-class StorageTracker(TorchDispatchMode):
-    """Records every op (name, phase, module) and every storage's lifetime.
+class StorageTracker(CaptureConsumer):
+    """Records every op (name, phase, module) and every storage's lifetime (bytes).
 
     Use ``register(tensor, category)`` for storages that exist before the step (parameters,
     buffers, optimizer state); ``phase`` and ``module`` are set by the step runner and the
-    module hooks installed by ``hooks()``.
+    module hooks installed by ``hooks()``.  Subscribe it to an
+    :class:`~inception_cost.counting.capture.OpCapture` (or use :meth:`capture`).
     """
 
+    sees_storages = True
+
     def __init__(self, module_names: dict[int, str] | None = None):
-        super().__init__()
         self.n = 0
         self.phase = FORWARD
         self.module = "(input)"
@@ -115,9 +122,18 @@ class StorageTracker(TorchDispatchMode):
         else:
             rec.segments.append((self.n, category))
 
-    # --- the dispatch hook ------------------------------------------------------------
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+    # --- the capture's calls -----------------------------------------------------------
+    def capture(self) -> OpCapture:
+        """A new capture read by this tracker alone (enter it to run the program)."""
+        cap = OpCapture(mha_fastpath=None)
+        cap.consume(self)
+        return cap
+
+    def on_call(self, call) -> None:
+        """One op as it ran: new output storages are allocations."""
+        if call.inner:              # a sub-op of a decomposition: the op itself comes next
+            return
+        func, args, kwargs, out = call.func, call.args, call.kwargs, call.out
         see = self._see
         if isinstance(out, torch.Tensor):
             see(out)
@@ -131,7 +147,7 @@ class StorageTracker(TorchDispatchMode):
                             see(q)
         rule = self.workspace_rules.get(func)
         if rule is not None:
-            scratch = rule(args, kwargs or {}, out, self.threads)
+            scratch = rule(args, kwargs, out, self.threads)
             if scratch:
                 self.workspace[self.n] = scratch
         phase = self.phase
@@ -144,7 +160,6 @@ class StorageTracker(TorchDispatchMode):
             self.op_modules.append(self.module)
             self.op_seq.append(_sequence_nr())
         self.n += 1
-        return out
 
     def _backward_module(self):
         """The autograd node running now: its sequence nr (an int, resolved to the
@@ -221,6 +236,16 @@ class StorageTracker(TorchDispatchMode):
                         self.retag(rec, OPTIMIZER_STATE, from_birth=from_birth)
 
 
+def active_tracker() -> StorageTracker | None:
+    """The StorageTracker reading the innermost active op capture, if any."""
+    for mode in reversed(_get_current_dispatch_mode_stack()):
+        if isinstance(mode, OpCapture):
+            for c in mode.consumers:
+                if isinstance(c, StorageTracker):
+                    return c
+    return None
+
+
 class _Hooks:
     def __init__(self, tracker: StorageTracker, model, training: bool):
         self.t, self.model, self.training = tracker, model, training
@@ -294,4 +319,4 @@ def _unpack(obj):
     return t
 
 
-__all__ = ["StorageTracker", "StorageRecord", "InplaceModifiedError"]
+__all__ = ["StorageTracker", "StorageRecord", "InplaceModifiedError", "active_tracker"]

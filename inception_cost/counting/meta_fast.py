@@ -1,0 +1,146 @@
+"""Meta-device fast paths of the op capture: outputs of common ops on meta tensors made
+without running their (Python, prims-based) meta kernels, where the output is plain
+(an empty twin of an input, a new contiguous product, or the input itself in place).
+
+Each returns the tensor the real meta kernel would return (same shape, dtype, strides
+and aliasing, so the same storage bytes), or ``None`` when it cannot promise that and
+the kernel must run.  Used by :class:`~inception_cost.counting.capture.OpCapture` for
+every consumer (counting, memory), and by :class:`MetaFastMode` for uncounted work.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+# elementwise ops whose meta output is an input's twin: skipping their (Python, prims-based)
+# meta kernels is most of the counting time of a CNN or a ViT on meta
+_META_UNARY = {"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+               "hardtanh", "elu", "leaky_relu", "neg", "exp", "sqrt", "rsqrt", "abs", "reciprocal"}
+_META_BINARY = {"add", "sub", "mul", "div"}
+_META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY | _META_BINARY})
+# matrix products and softmaxes whose meta output shape is plain (their meta kernels are
+# Python decompositions: most of the time of attention on meta)
+_META_PRODUCTS = {"mm", "bmm", "addmm", "_softmax", "_safe_softmax"}
+# in-place ops of an optimizer step with two tensor operands besides the one written
+_META_INPLACE3 = {"lerp_", "addcmul_", "addcdiv_"}
+_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3
+_PLAIN = (torch.Tensor, nn.Parameter)   # an in-place op may write a parameter (optimizer)
+
+
+def _meta_fast(name: str, args: tuple, kwargs: dict):
+    """The output of aten op ``name`` on meta tensors without its meta kernel, or None."""
+    if name in _META_PRODUCTS:
+        return _meta_product(name, args, kwargs)
+    if name in _META_INPLACE3:
+        return _meta_inplace3(args, kwargs)
+    return _meta_elementwise(name, args, kwargs)
+
+
+def _meta_inplace3(args: tuple, kwargs: dict):
+    """``lerp_``/``addcmul_``/``addcdiv_`` on floating meta tensors of one shape, dtype and
+    stride: the tensor written (no meta kernel run); ``None`` otherwise."""
+    if len(args) < 2 or any(k != "value" for k in kwargs):
+        return None
+    a = args[0]
+    ts = [x for x in args[1:] if isinstance(x, torch.Tensor)]
+    if type(a) not in _PLAIN or any(type(t) is not torch.Tensor for t in ts):
+        return None
+    if not a.is_meta or not a.is_floating_point():     # below autograd: a is only written
+        return None
+    if any(not t.is_meta or t.shape != a.shape or t.dtype != a.dtype
+           or t.stride() != a.stride() for t in ts):
+        return None
+    if any(not isinstance(x, (torch.Tensor, int, float)) or isinstance(x, bool)
+           for x in args[1:]):
+        return None
+    return a
+
+
+class MetaFastMode(TorchDispatchMode):
+    """Runs ops on meta tensors with the engine's fast paths (no meta kernel where the
+    output is plain) and records nothing: for work that must run but is not counted,
+    such as the optimizer step that creates its state before the counted one."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
+        return func(*args, **kwargs) if out is None else out
+
+
+def _meta_product(name: str, args: tuple, kwargs: dict):
+    """Output of mm/bmm/addmm/_softmax/_safe_softmax on floating meta tensors of one dtype
+    (a new contiguous tensor, as their meta kernels return); ``None`` to run the kernel."""
+    if any(k not in ("beta", "alpha", "dtype") for k in kwargs) or kwargs.get("dtype") is not None:
+        return None
+    ts = [a for a in args if isinstance(a, torch.Tensor)]
+    if not ts or any(type(t) is not torch.Tensor or not t.is_meta or t.requires_grad for t in ts):
+        return None
+    dtype = ts[0].dtype
+    if not ts[0].is_floating_point() or any(t.dtype != dtype for t in ts):
+        return None
+    if name in ("_softmax", "_safe_softmax"):
+        x = args[0]
+        if len(args) > 2 and args[2] not in (None, False):       # half_to_float / dtype
+            return None
+        return torch.empty(x.shape, dtype=dtype, device="meta")
+    if name == "mm" and len(args) == 2:
+        a, b = args
+        if a.dim() == b.dim() == 2 and a.shape[1] == b.shape[0]:
+            return torch.empty((a.shape[0], b.shape[1]), dtype=dtype, device="meta")
+    if name == "bmm" and len(args) == 2:
+        a, b = args
+        if a.dim() == b.dim() == 3 and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1]:
+            return torch.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=dtype, device="meta")
+    if name == "addmm" and len(args) in (3, 4, 5):
+        bias, a, b = args[:3]
+        if (isinstance(bias, torch.Tensor) and a.dim() == b.dim() == 2 and a.shape[1] == b.shape[0]
+                and bias.dim() <= 2):
+            out = (a.shape[0], b.shape[1])
+            try:
+                if torch.broadcast_shapes(bias.shape, out) != out:
+                    return None
+            except RuntimeError:
+                return None
+            return torch.empty(out, dtype=dtype, device="meta")
+    return None
+
+
+def _meta_elementwise(name: str, args: tuple, kwargs: dict):
+    """The result of an elementwise op on a floating meta tensor without its meta kernel:
+    an empty twin of the first input (or the input itself, in place); ``None`` when the
+    shapes, strides or dtypes of the operands could make the real output differ."""
+    if not args:
+        return None
+    a = args[0]
+    if type(a) not in _PLAIN or not a.is_meta or not a.is_floating_point():
+        return None
+    if (a.requires_grad or type(a) is not torch.Tensor) and not name.endswith("_"):   # in place, the result is ``a`` itself
+        return None
+    base = name[:-1] if name.endswith("_") else name
+    if base in _META_BINARY:
+        if len(args) < 2 or any(k not in ("alpha", "rounding_mode") for k in kwargs):
+            return None
+        if kwargs.get("rounding_mode") is not None:
+            return None
+        b = args[1]
+        if type(b) is torch.Tensor:
+            if (not b.is_meta or b.shape != a.shape or b.dtype != a.dtype or b.stride() != a.stride()
+                    or b.requires_grad):
+                return None
+        elif not isinstance(b, (int, float)) or isinstance(b, bool):
+            return None
+        if len(args) > 2:
+            return None
+    elif len(args) > 1 and any(isinstance(x, torch.Tensor) for x in args[1:]):
+        return None
+    if name.endswith("_"):
+        return a
+    return torch.empty_like(a)
+
+
+def decomposition(func):
+    """The Python decomposition PyTorch registers for ``func`` (an OpOverload), or None."""
+    from torch._decomp import decomposition_table
+    return decomposition_table.get(func)
