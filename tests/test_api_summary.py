@@ -55,3 +55,55 @@ def test_forward_that_reads_values_says_so_and_cpu_works():
     with pytest.raises(ForwardError, match='device="cpu"'):
         count(ReadsValues(), inputs=inputs)
     assert count(ReadsValues(), inputs=inputs, device="cpu").total_macs == 2 * 4 * 3
+
+
+NAIVE_MACS = 28 * 28 * 256 * (128 * 1 + 192 * 9 + 96 * 25)   # CS231n's 854M multiply-adds
+
+
+def test_count_training_of_a_zoo_model_uses_the_registry_input():
+    t = count_training(build("inception_naive"), optimizer=None)   # registry input 256x28x28
+    assert t.totals()["fwd_macs"] == NAIVE_MACS
+    assert t.input_shapes == [(1, 256, 28, 28)]
+    # batch= scales the registry's sample, as count(batch=) does
+    assert count_training(build("inception_naive"), batch=2, optimizer=None).totals()[
+        "fwd_macs"] == 2 * NAIVE_MACS
+
+
+def _slow(tmp_path):
+    import json
+    from inception_cost.timing_model.devices import find_device
+    dev = tmp_path / "slow.json"
+    # 1 MFLOP/s, 10 kB/s, efficiencies 1, 1 us per op
+    dev.write_text(json.dumps({"name": "Slow", "peaks_tflops": {"fp32": 1e-6},
+                               "bandwidth_gbs": 1e-5, "compute_efficiency": 1,
+                               "memory_efficiency": 1, "overhead_us": 1}))
+    return find_device(str(dev))
+
+
+def test_predict_prints_a_summary_and_uses_the_registry_input(tmp_path):
+    from inception_cost import predict
+    relu = nn.ReLU()
+    relu.default_input_size = (1, 1, 4)          # no size given: this one, at batch 1
+    p = predict(relu, device=_slow(tmp_path))
+    # relu over 4 fp32 elements: 4 FLOPs, reads + writes 32 bytes; memory 32 B / 1e4 B/s =
+    # 3.2 ms (> compute 4 / 1e6 s = 0.004 ms), + 0.001 ms overhead
+    text = str(p)
+    assert "latency" in text and "3.201  ms" in text
+    assert " 4  (" in text and " 32  (" in text            # FLOPs, bytes: exact integers
+    assert "batch 1" in text and "Slow" in text and len(text.splitlines()) <= 12
+    assert p._repr_html_().startswith("<pre>") and "3.201" in p._repr_html_()
+    naive = predict(build("inception_naive"), device=_slow(tmp_path))
+    assert naive.batch == 1 and naive.totals["flops"] >= 2 * NAIVE_MACS
+
+
+def test_checkpoint_plan_prints_a_summary():
+    from inception_cost.checkpointing.planner import checkpoint_plan
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    r = checkpoint_plan(net, (3, 16, 16), budget="1GiB", batch=2, optimizer="sgd")
+    text = str(r)
+    assert f"{r.budget_bytes:,}" in text and f"{2 ** 30:,}" in text   # 1 GiB, exactly
+    assert f"{r.baseline_peak_bytes:,}" in text and "CheckpointPlan" in text
+    assert "dataclass" not in text and "DataFrame" not in text and len(text.splitlines()) <= 8
+    assert r._repr_html_().startswith("<pre>")
