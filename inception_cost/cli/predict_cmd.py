@@ -10,8 +10,9 @@ from ..errors import UsageError
 from ..models.resolve import resolve_model
 from ..report.prediction_table import (layer_table, layers_csv_frame, prediction_json,
                                        prediction_notes, totals_table)
-from ..report.plain_table import plain_table
-from ..report.render import render, write_output
+from ..report.fit import terminal_width
+from ..report.plain_table import plain_tables
+from ..report.render import render, to_terminal, write_output
 from ..timing_model.api import _mode, record_events
 from ..timing_model.devices import find_device
 from ..timing_model.model import MODE_DTYPE, predict_events
@@ -19,8 +20,22 @@ from .options import (batch_option, default_batch, dtype_option, format_option, 
                       output_option, parse_int_list)
 
 
-def _wrap(notes):
-    return [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
+def _wrap(notes, width: int):
+    return [textwrap.fill(n, width - 1, break_long_words=False, break_on_hyphens=False)
+            for n in notes]
+
+
+def fitted_layer_table(table, title: str, width: int) -> tuple[str, list[str]]:
+    """(text, notes) of the per-layer table in ``width`` columns, no cell split: devices
+    side by side as far as they fit, the others in further tables; FLOP/B left out (and
+    named) when one device beside it does not fit; as a last resort, records."""
+    text = plain_tables(table, title, keep=2, group=2, width=width)
+    if text is not None:
+        return text, []
+    note = [f"not shown at {width} columns: FLOP/B (--format md/csv/json carry every column; "
+            "a larger COLUMNS shows more)"]
+    text = plain_tables(table.drop(columns=["FLOP/B"]), title, keep=1, group=2, width=width)
+    return (text, note) if text is not None else (render(table, "rich", title=title), [])
 
 
 def image_input(texts, module, batches: list[int], batch_given: bool):
@@ -88,13 +103,20 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     if fmt == "csv":
         write_output(render(layers_csv_frame(preds, depth), "csv"), output)
         return
-    parts = []
+    parts, left_out = [], []
+    width = terminal_width(to_terminal())
     for n in batches:
         group = [p for p in preds if p.batch == n]
         shape = "x".join(map(str, (n, *chw)))
         title = f"{label} {what} @ {shape}, {mode}: predicted ms per layer"
         table = layer_table(group, depth, stacked=fmt == "rich")
-        parts.append(plain_table(table, title) if fmt == "rich" else render(table, fmt, title=title))
-    notes = _wrap(prediction_notes(preds)) if fmt == "rich" else prediction_notes(preds)
+        if fmt == "rich":
+            text, note = fitted_layer_table(table, title, width)
+            parts.append(text)
+            left_out += [x for x in note if x not in left_out]
+        else:
+            parts.append(render(table, fmt, title=title))
+    notes = left_out + prediction_notes(preds)
+    notes = _wrap(notes, width) if fmt == "rich" else notes
     parts.append(render(totals_table(preds), fmt, title=f"{label} {what}, {mode}: totals (ms)", notes=notes))
     write_output("\n".join(parts), output)
