@@ -186,3 +186,39 @@ def test_memory_of_integer_and_keyword_inputs_matches_memtracker():
     ref = memtracker_peak(net, StepConfig(n, temps[0].size, True, "sgd", inputs=temps))
     assert ref["Total"] == ours.peak_bytes
     assert ref["Parameter"] == 4 * (100 * 16 + 16 * 4 + 4)
+
+
+# every command that takes --input reads it the same way and refuses the same mistakes
+# in one line; profile's are found before anything is timed
+COMMANDS = {"layers": [], "train": [], "memory": [], "predict": [],
+            "profile": ["--device", "cpu", "--iters", "2", "--warmup", "0", "--threads", "1"]}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("model, inputs, fragments", [
+    ("tok", ["ids:int64:1x128:9..0"], ["range 9..0 is empty"]),
+    ("tok", ["x="], ["has no shape"]),
+    ("tok", ["1x0"], ["sizes must be positive"]),
+    ("two", ["3x8x8"], ["missing a required argument: 'y'", "Two.forward(x, y)"]),
+    # the forward itself rejects the input: the inputs and the signature are shown
+    ("mlp", ["3x8x8"], ["inputs: ", "x3x8x8", "Sequential.forward(input)"]),
+    ("tok", ["3x8x8"], ["inputs: ", "Tok.forward(ids, attention_mask=None)"]),
+])
+def test_every_command_refuses_bad_input_in_one_line(f, capsys, command, model, inputs,
+                                                     fragments):
+    args = [command, f"{f}:{model}", *[a for i in inputs for a in ("--input", i)],
+            *COMMANDS[command]]
+    code, out, err = run(args, capsys)
+    for fragment in fragments:
+        one_error(code, err, fragment)
+    assert not out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_refuses_an_unknown_keyword(f, capsys, command):
+    args = [command, f"{f}:tok", "--input", "1x5:int64", "--input", "foo=1x5:int64",
+            *COMMANDS[command]]
+    code, out, err = run(args, capsys)
+    # predict's timing model records one positional float input: it says so instead
+    one_error(code, err, "one float --input" if command == "predict" else
+              "has no argument 'foo'")

@@ -240,6 +240,13 @@ def signature_text(model: nn.Module) -> str:
         return f"{type(model).__name__}.forward(...)"
 
 
+def rejected(error, inputs_text: str, model: nn.Module) -> UsageError:
+    """A forward that failed on the ``--input`` given, as one line that shows the inputs
+    and the signature they were passed to."""
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return UsageError(f"{first} (inputs: {inputs_text}; {signature_text(model)})")
+
+
 def check_signature(model: nn.Module, args, kwargs) -> None:
     """UsageError naming the argument when the inputs cannot bind to ``model.forward``."""
     try:

@@ -2,6 +2,7 @@
 step (bytes, by category, per module), and with --fit the largest batch that fits."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -20,7 +21,7 @@ from ..memory_analysis.step import DEVICES, DTYPES, STEPS, check_options
 from ..models.resolve import example_inputs, resolve_model, resolve_training_model
 from ..units import human_bytes
 from ..report.render import render, to_csv, write_output
-from .input_option import batch_for, default_call, make_call, parse_input
+from .input_option import batch_for, default_call, make_call, parse_input, rejected
 from .options import (batch_option, default_batch, dtype_option, format_option, input_option,
                       optimizer_option, output_option)
 from .vocabulary import optimizer_name
@@ -116,6 +117,18 @@ def _check_real_step(module, training: bool, optimizer: str) -> None:
         raise UsageError(f"--device cpu runs this model's step for real (its forward reads "
                          f"tensor values), which needs at least {need / 2**30:,.1f} GiB, over "
                          f"the {cap / 2**30:.1f} GiB limit")
+
+
+@contextlib.contextmanager
+def _naming_inputs(specs, shown: str, module):
+    """A forward that fails on the ``--input`` given: the error line shows the inputs and
+    the forward's signature (as ``layers`` and ``train`` do)."""
+    try:
+        yield
+    except UsageError as e:
+        if specs and type(e) is UsageError and str(e).startswith("forward failed"):
+            raise rejected(e, shown, module) from None
+        raise
 
 
 def _call(module, default_size, specs, batch, training: bool):
@@ -223,10 +236,12 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
             module, default_size, label = _model(model, t, aux)
             inputs, _b, chw, shown = _call(module, default_size, specs, None, False)
             try:
-                results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
-                                         dtype=dtype, allocator_rounding=rounding, step=step,
-                                         device=device, foreach=foreach, reserve=kept,
-                                         inputs=inputs))
+                with _naming_inputs(specs, shown, module):
+                    results.append(fit_batch(module, budget, chw, training=t,
+                                             optimizer=optimizer, dtype=dtype,
+                                             allocator_rounding=rounding, step=step,
+                                             device=device, foreach=foreach, reserve=kept,
+                                             inputs=inputs))
             except ReadsValuesError as e:
                 if device != "cpu":
                     raise
@@ -263,7 +278,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
                 foreach=foreach, inputs=inputs)
     real = False
     try:
-        report = memory(module, chw, **args)
+        with _naming_inputs(specs, shown, module):
+            report = memory(module, chw, **args)
     except ReadsValuesError:
         if device != "cpu" or wrapped is not None:
             raise

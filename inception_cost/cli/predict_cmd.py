@@ -16,6 +16,7 @@ from ..report.render import render, to_terminal, write_output
 from ..timing_model.api import _mode, record_events
 from ..timing_model.devices import find_device
 from ..timing_model.model import MODE_DTYPE, predict_events
+from .input_option import rejected
 from .options import (batch_option, default_batch, dtype_option, format_option, input_option,
                       output_option, parse_int_list)
 
@@ -92,8 +93,14 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     for n in batches:
         try:
             events = record_events(module, (n, *chw), mode, train)   # one stream per batch size
-        except ForwardError as e:
-            raise UsageError(str(e)) from None
+        except UsageError:
+            raise
+        except (ForwardError, RuntimeError, TypeError, ValueError, IndexError) as e:
+            # the model's own forward failed on this input
+            err = e if isinstance(e, ForwardError) else \
+                f"forward failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            shape = "x".join(map(str, (n, *chw)))
+            raise (rejected(err, shape, module) if input_ else UsageError(str(err))) from None
         preds += [predict_events(events, d, mode, batch=n, training=train, model_name=label)
                   for d in devices]
     what = "training step" if train else "forward"
