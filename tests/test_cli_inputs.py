@@ -222,3 +222,11 @@ def test_every_command_refuses_an_unknown_keyword(f, capsys, command):
     # predict's timing model records one positional float input: it says so instead
     one_error(code, err, "one float --input" if command == "predict" else
               "has no argument 'foo'")
+
+
+@pytest.mark.parametrize("command, dtype, shown", [("layers", "fp16", "1x784 float16"),
+                                                   ("train", "bf16", "32x784 bfloat16")])
+def test_the_title_names_the_dtype_the_input_was_given(f, capsys, command, dtype, shown):
+    code, out, err = run([command, f"{f}:mlp", "--input", "784", "--dtype", dtype], capsys)
+    assert code == 0, err
+    assert shown in out.split("\n+")[0], out[:300]

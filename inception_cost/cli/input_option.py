@@ -62,9 +62,11 @@ class InputSpec:
     label: str | None = None
     dtype_given: bool = False
 
-    def describe(self, shape: tuple[int, ...]) -> str:
+    def describe(self, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> str:
+        """'ids:1x128 int64'; ``dtype``: the tensor's own when ``--dtype`` changed it."""
         name = f"{self.keyword}=" if self.keyword else (f"{self.label}:" if self.label else "")
-        dt = "" if self.dtype == torch.float32 else f" {str(self.dtype).replace('torch.', '')}"
+        dtype = dtype or self.dtype
+        dt = "" if dtype == torch.float32 else f" {str(dtype).replace('torch.', '')}"
         return f"{name}{'x'.join(map(str, shape))}{dt}"
 
 
@@ -227,7 +229,7 @@ def make_call(specs: list[InputSpec], model: nn.Module, batch: int | None, devic
                 raise UsageError("positional --input after a keyword --input: give the "
                                  "positional ones first")
             args.append(t)
-        parts.append(s.describe(shape))
+        parts.append(s.describe(shape, dt))
     check_signature(model, args, kwargs)
     return Call(tuple(args), kwargs, ", ".join(parts), shapes[0][0])
 
