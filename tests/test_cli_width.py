@@ -179,3 +179,13 @@ def test_pieces_finds_a_split_number_and_name():
     assert pieces("| conv1.co | 118,013,95 |\n| nv        |          2 |", wide) == [
         "118,013,95", "conv1.co"]
     assert pieces("| conv1.conv | 118,013,952 |", wide) == []
+
+
+def test_without_columns_a_pipe_gets_100_columns(monkeypatch, capsys):
+    """COLUMNS unset and stdout not a terminal (a pipe, a file): the tables fit 100
+    columns, and use them (a table with long cells is wider than 80)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, err = run(["variants"], capsys)
+    assert code == 0, err
+    widest = max(len(line) for line in _ANSI.sub("", out).splitlines())
+    assert 80 < widest <= 100
