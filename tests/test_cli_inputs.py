@@ -230,3 +230,39 @@ def test_the_title_names_the_dtype_the_input_was_given(f, capsys, command, dtype
     code, out, err = run([command, f"{f}:mlp", "--input", "784", "--dtype", dtype], capsys)
     assert code == 0, err
     assert shown in out.split("\n+")[0], out[:300]
+
+
+def _train_rows(capsys, *args):
+    code, out, err = run(["train", *args, "--optimizer", "none", "--format", "json"], capsys)
+    assert code == 0, err
+    return {r["module"]: r for r in json.loads(out)}
+
+
+def test_train_takes_two_batchless_inputs(f, capsys):
+    rows = _train_rows(capsys, f"{f}:two", "--input", "3x8x8", "--input", "10")  # batch 32
+    conv_macs, fc_macs = 4 * 6 * 6 * (3 * 3 * 3), 10 * 4
+    assert (rows["conv"]["fwd_macs"], rows["fc"]["fwd_macs"]) == (32 * conv_macs, 32 * fc_macs)
+    # weight gradients repeat each layer's MACs; neither input needs a gradient: no dX
+    assert (rows["conv"]["bwd_weight_macs"], rows["fc"]["bwd_weight_macs"]) == (
+        32 * conv_macs, 32 * fc_macs)
+    assert rows["conv"]["bwd_input_macs"] == rows["fc"]["bwd_input_macs"] == 0
+
+
+def test_train_takes_integer_and_keyword_inputs(f, capsys):
+    rows = _train_rows(capsys, f"{f}:tok", "--input", "ids:int64:1x128:0..100", "--input",
+                       "attention_mask=1x128:int64")
+    # Linear(8, 2) on 128 tokens: forward, dX (the embedding below trains) and dW alike
+    assert rows["fc"]["fwd_macs"] == rows["fc"]["bwd_input_macs"] == \
+        rows["fc"]["bwd_weight_macs"] == 128 * 8 * 2
+    assert rows["emb"]["fwd_macs"] == 0          # a lookup: no multiply-accumulate
+
+
+def test_memory_takes_two_batchless_inputs(f, capsys):
+    code, out, err = run(["memory", f"{f}:two", "--input", "3x8x8", "--input", "10",
+                          "--format", "json"], capsys)
+    assert code == 0, err
+    mem = json.loads(out)
+    params = 4 * (4 * 3 * 3 * 3 + 4 + 10 * 4 + 4)          # fp32 conv + linear, with biases
+    # at the peak, after .mean(): x (3x8x8) + y (10) + the conv's output (4x6x6) + the mean (4)
+    assert mem["peak_bytes"] == params + 4 * (3 * 8 * 8 + 10 + 4 * 6 * 6 + 4)
+    assert mem["batch"] == 1
