@@ -107,3 +107,16 @@ def test_checkpoint_plan_prints_a_summary():
     assert f"{r.baseline_peak_bytes:,}" in text and "CheckpointPlan" in text
     assert "dataclass" not in text and "DataFrame" not in text and len(text.splitlines()) <= 8
     assert r._repr_html_().startswith("<pre>")
+
+
+def test_fit_result_prints_a_summary():
+    from inception_cost.memory_analysis.api import fit_batch
+    net = nn.Sequential(nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 10))
+    params = 4 * (784 * 300 + 300 + 300 * 10 + 10)
+    per_sample = 4 * (784 + 300 + 300)     # input, first Linear's and ReLU's outputs, fp32
+    r = fit_batch(net, params + 10 * per_sample, inputs=torch.zeros(1, 784), reserve=0)
+    text = str(r)
+    assert "largest batch 10 " in text
+    assert f"{params + 10 * per_sample:,}" in text and "batch 10" in text
+    assert f"{params + 11 * per_sample:,}" in text and "batch 11" in text
+    assert "FitResult(" not in text and r._repr_html_().startswith("<pre>")

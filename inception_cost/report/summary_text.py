@@ -101,3 +101,16 @@ def plan_text(r) -> str:
     title = (f"CheckpointPlan {r.model} batch {r.batch} @ {chw} {r.dtype}, {r.optimizer}: "
              f"{len(r.modules)} of {len(r.candidates)} modules ({r.method})")
     return lines_text(title, rows, "  checkpoint: " + (", ".join(r.modules) or "(none)"))
+
+
+def fit_text(r) -> str:
+    """A FitResult: the largest batch, its peak and the next batch's (bytes)."""
+    b = lambda v: f"{int(v):>18,}  ({human_bytes(v)})"     # noqa: E731
+    what = "training step" if r.training else "inference"
+    rows = [("budget", b(r.budget_bytes)), ("parameters", b(r.static_bytes))]
+    if r.batch:
+        rows.append((f"peak at batch {r.batch}", b(r.peak_bytes)))
+    rows.append((f"peak at batch {r.batch + 1}", b(r.next_peak_bytes)))
+    title = f"FitResult {what}: largest batch {r.batch} in {human_bytes(r.budget_bytes)}"
+    return lines_text(title, rows, f"  fits: peak <= the budget less its reserve; "
+                                   f"{r.probes} batch sizes analysed")
