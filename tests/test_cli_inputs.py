@@ -53,6 +53,9 @@ def tok_reads():
 
 def tok_with_example():
     return Tok(), (torch.zeros(2, 5, dtype=torch.long),)
+
+def mlp_with_example():
+    return mlp(), torch.zeros(2, 784)
 '''
 MLP_MACS = 784 * 300 + 300 * 10                  # 238,200
 TWO_MACS = (4 * 6 * 6) * (3 * 3 * 3) + 10 * 4    # conv 3->4, 3x3 on 8x8 -> 6x6; linear 10->4
@@ -266,3 +269,22 @@ def test_memory_takes_two_batchless_inputs(f, capsys):
     # at the peak, after .mean(): x (3x8x8) + y (10) + the conv's output (4x6x6) + the mean (4)
     assert mem["peak_bytes"] == params + 4 * (3 * 8 * 8 + 10 + 4 * 6 * 6 + 4)
     assert mem["batch"] == 1
+
+
+def test_predict_and_profile_take_a_factorys_example_inputs(f, capsys):
+    code, out, err = run(["predict", f"{f}:mlp_with_example", "--format", "json"], capsys)
+    assert code == 0, err
+    [t] = json.loads(out)["totals"]
+    # the example's batch 2: 2 FLOPs per MAC, + one add per bias element, + ReLU's 1 per element
+    assert (t["batch"], t["flops"]) == (2, 2 * (2 * MLP_MACS + (300 + 10) + 300))
+    # integer ids: predict's timing model takes one float input, and says so in one line
+    code, out, err = run(["predict", f"{f}:tok_with_example"], capsys)
+    one_error(code, err, "the factory's example inputs are 2x5 int64")
+    # profile sweeps --batch (1) over the example's per-sample shape and dtype
+    code, out, err = run(["profile", f"{f}:tok_with_example", "--format", "csv",
+                          *COMMANDS["profile"]], capsys)
+    assert code == 0, err
+    import csv
+    import io
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert row["input"] == "5 int64" and int(row["macs"]) == 5 * 8 * 2   # Linear(8, 2), 5 ids

@@ -7,7 +7,7 @@ import click
 
 from ..counting.engine import ForwardError
 from ..errors import UsageError
-from ..models.resolve import resolve_model
+from ..models.resolve import example_inputs, resolve_model
 from ..report.prediction_table import (layer_table, layers_csv_frame, prediction_json,
                                        prediction_notes, totals_table)
 from ..report.fit import terminal_width
@@ -55,6 +55,20 @@ def image_input(texts, module, batches: list[int], batch_given: bool):
     return shape, [carried] if carried is not None else batches
 
 
+def example_input(example, batches: list[int], batch_given: bool):
+    """(per-sample size, batch sizes) from a factory's example inputs: one float tensor
+    (its first size the batch, unless --batch is given)."""
+    xs = [example] if hasattr(example, "shape") else \
+        list(example.values()) if isinstance(example, dict) else list(example)
+    if isinstance(example, dict) or len(xs) != 1 or not xs[0].is_floating_point():
+        shown = ", ".join(f"{'x'.join(map(str, t.shape))} {str(t.dtype).replace('torch.', '')}"
+                          for t in xs)
+        raise UsageError(f"predict takes one float input; the factory's example inputs are "
+                         f"{shown} (the timing model records a single positional float input)")
+    shape = tuple(int(s) for s in xs[0].shape)
+    return shape[1:], batches if batch_given else [shape[0]]
+
+
 @click.command("predict")
 @click.argument("model")
 @click.option("--on", "on", multiple=True, default=("H100",), show_default=True,
@@ -86,6 +100,8 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     chw = size
     if input_:
         chw, batches = image_input(input_, module, batches, batch is not None)
+    elif example_inputs(module) is not None:
+        chw, batches = example_input(example_inputs(module), batches, batch is not None)
     if not train:
         from ..timing_model.record import meta_model
         module = meta_model(module, MODE_DTYPE[mode])     # one meta copy for every batch size
