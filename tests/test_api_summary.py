@@ -120,3 +120,45 @@ def test_fit_result_prints_a_summary():
     assert f"{params + 10 * per_sample:,}" in text and "batch 10" in text
     assert f"{params + 11 * per_sample:,}" in text and "batch 11" in text
     assert "FitResult(" not in text and r._repr_html_().startswith("<pre>")
+
+
+def _half_conv():
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).half()
+    m.default_input_size = (3, 16, 16)
+    return m
+
+
+def test_a_half_model_gets_a_half_input():
+    """A .half() model counted from a size: the input is fp16 like the model (an fp32
+    input would not run: 'Input type (float) and bias type (c10::Half)')."""
+    m = _half_conv()
+    r = count(m)
+    assert r.total_macs == 8 * 14 * 14 * (3 * 3 * 3)                  # 42,336
+    # bytes at 2 per element: conv reads x (3x16x16), weight (8x3x3x3), bias (8), writes
+    # 8x14x14; ReLU reads and writes 8x14x14
+    x, w, b, y = 3 * 16 * 16, 8 * 27, 8, 8 * 14 * 14
+    assert r.total_bytes == 2 * (x + w + b + y) + 2 * (y + y)       # 11,392
+    assert count_training(m, optimizer=None).totals()["fwd_macs"] == 8 * 14 * 14 * 27
+    mem = memory(m)
+    # fp16 parameters + the input, the conv's output and ReLU's output, all alive at the end
+    assert (mem.dtype, mem.peak_bytes) == ("fp16", 2 * (w + b) + 2 * (x + y + y))   # 8,256
+
+
+def test_a_half_model_from_the_cli(tmp_path, capsys):
+    from micro import run
+    (tmp_path / "half.py").write_text(
+        "import torch.nn as nn\n"
+        "def half():\n"
+        "    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).half()\n"
+        "    m.default_input_size = (3, 16, 16)\n"
+        "    return m\n")
+    import json
+    for args in ([], ["--input", "3x16x16"]):
+        code, out, err = run(["layers", f"{tmp_path}/half.py:half", *args, "--format", "json"],
+                             capsys)
+        assert code == 0, err
+        obj = json.loads(out)
+        assert obj["input"][0]["dtype"] == "float16" and obj["totals"]["macs"] == 42336
+    code, out, err = run(["memory", f"{tmp_path}/half.py:half", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["peak_bytes"] == 2 * (8 * 27 + 8) + 2 * (768 + 2 * 1568)

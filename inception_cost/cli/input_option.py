@@ -203,6 +203,9 @@ def make_call(specs: list[InputSpec], model: nn.Module, batch: int | None, devic
     ``specs`` and ``batch``, see :func:`full_shapes`)."""
     shapes = shapes or full_shapes(specs, model, batch)
     g = torch.Generator().manual_seed(0)
+    if dtype is None:       # no --dtype: float inputs follow the model (a .half() model: fp16)
+        from ..counting.inputs import float_dtype
+        dtype = float_dtype(model)
     args, kwargs, parts = [], {}, []
     for s, shape in zip(specs, shapes):
         dt = dtype if (dtype is not None and s.dtype.is_floating_point and not s.dtype_given) \

@@ -12,7 +12,7 @@ import pandas as pd
 from ..atomic import writable_folder
 from ..errors import UsageError
 from ..memory_analysis.api import (DEFAULT_RESERVE, fit_batch, memory, memory_optimizer,
-                                   reserve_bytes)
+                                   model_dtype, reserve_bytes)
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.failures import ReadsValuesError
 from ..memory_analysis.fit import check_budget
@@ -259,7 +259,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
             shown_df = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
                                    "parameter_bytes")).rename(columns=FIT_HEADERS)
             per_sample = "x".join(map(str, chw)) if chw else shown
-            text = render(shown_df, fmt, title=f"{label} {per_sample} {dtype}: "
+            text = render(shown_df, fmt, title=f"{label} {per_sample} {model_dtype(module, dtype)}: "
                                             f"largest batch in {human_bytes(budget)}",
                           notes=fit_notes(results)
                           + [f"training = forward + loss + backward + {shown_optimizer} step "
@@ -319,7 +319,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         notes.append("tracked on a real CPU step (the forward reads tensor values); integer "
                      "inputs all zeros")
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
-    parts = [render(summary, fmt, title=f"{label} @ {shown} {dtype}: "
+    parts = [render(summary, fmt, title=f"{label} @ {shown} {report.dtype}: "
                                         f"{what}", notes=notes)]
     mods = _human(modules_table(report, depth), BYTE_COLUMNS)
     if fmt == "rich":
