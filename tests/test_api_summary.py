@@ -162,3 +162,8 @@ def test_a_half_model_from_the_cli(tmp_path, capsys):
     code, out, err = run(["memory", f"{tmp_path}/half.py:half", "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["peak_bytes"] == 2 * (8 * 27 + 8) + 2 * (768 + 2 * 1568)
+    code, out, err = run(["predict", f"{tmp_path}/half.py:half", "--format", "json"], capsys)
+    assert code == 0, err
+    [t] = json.loads(out)["totals"]
+    # the bytes of count() above; FLOPs: 2 per MAC + one bias add and one ReLU per output
+    assert (t["mode"], t["bytes"], t["flops"]) == ("fp16", 11392, 2 * 42336 + 1568 + 1568)

@@ -151,7 +151,8 @@ def _call(module, default_size, specs, batch, training: bool):
 @optimizer_option(extra=("rmsprop", "adagrad"))
 @batch_option()
 @input_option()
-@dtype_option(" | ".join(DTYPES), "fp32", "amp: fp32 parameters, fp16 autocast.")
+@dtype_option(" | ".join(DTYPES), "fp32", "amp: fp32 parameters, fp16 autocast. A model "
+              "built in fp16/bf16 (.half()) is analysed in its dtype.")
 @click.option("--step", default="steady", show_default=True,
               help=f"{' | '.join(STEPS)}. steady: optimizer state exists already (every "
                    "step after the first); first: created inside this step.")

@@ -75,7 +75,8 @@ def example_input(example, batches: list[int], batch_given: bool):
               help="Device: a catalog name (see `devices`; case, spaces, dashes ignored) or a "
                    "device file from `calibrate`. Repeat for side-by-side columns.")
 @dtype_option("Math mode: fp32 | tf32 | fp16 | bf16",
-              detail="fp16/bf16: tensor cores, FP32 accumulate.")
+              detail="fp16/bf16: tensor cores, FP32 accumulate. A model built in fp16/bf16 "
+                     "(.half()) runs in its dtype.")
 @batch_option(sweep=True)
 @input_option()
 @click.option("--train", is_flag=True, help="One training step (forward, backward, plain SGD "
@@ -97,6 +98,12 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     module, size, label = resolve_model(model)
+    if mode == "fp32":     # a model built in fp16/bf16 (.half()) runs in its own dtype
+        from ..counting.inputs import float_dtype
+        import torch
+        mode = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(float_dtype(module), mode)
+        for d in devices:
+            d.peak(mode)
     chw = size
     if input_:
         chw, batches = image_input(input_, module, batches, batch is not None)
