@@ -167,3 +167,14 @@ def test_a_half_model_from_the_cli(tmp_path, capsys):
     [t] = json.loads(out)["totals"]
     # the bytes of count() above; FLOPs: 2 per MAC + one bias add and one ReLU per output
     assert (t["mode"], t["bytes"], t["flops"]) == ("fp16", 11392, 2 * 42336 + 1568 + 1568)
+    # profile times the model as built: --dtype fp16 runs (MACs as counted), fp32 is one line
+    fast = ["--device", "cpu", "--iters", "2", "--warmup", "0", "--threads", "1"]
+    code, out, err = run(["profile", f"{tmp_path}/half.py:half", *fast], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: {tmp_path}/half.py:half is built in fp16 (.half() or .to()): profile it with "
+        "--dtype fp16 (dtype='fp16'), not fp32"]
+    code, out, err = run(["profile", f"{tmp_path}/half.py:half", *fast, "--dtype", "fp16",
+                          "--format", "json"], capsys)
+    assert code == 0, err
+    [row] = json.loads(out)
+    assert (row["status"], row["dtype"], row["macs"]) == ("ok", "fp16", 42336)

@@ -38,6 +38,22 @@ def default_iterations(device: str) -> tuple[int, int]:
 
 
 
+def _in_dtype_of(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Float inputs in the model's own float dtype (fp16 for a ``.half()`` model)."""
+    from ..counting.inputs import float_dtype
+    dt = float_dtype(module)
+    if dt is None or dt == torch.float32:
+        return args, kwargs
+    to = lambda t: t.to(dt) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+    return tuple(to(a) for a in args), {k: to(v) for k, v in kwargs.items()}
+
+
+def built_dtype(module: nn.Module) -> str | None:
+    """'fp16' or 'bf16' for a model built in that dtype (``.half()``), else None."""
+    from ..counting.inputs import float_dtype
+    return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(float_dtype(module))
+
+
 def example_profile_inputs(example) -> tuple:
     """A factory's example inputs (``(model, example_inputs)``) as profile inputs without
     their batch: floats in the configuration's dtype, integers drawn from the example's
@@ -116,6 +132,7 @@ class Profiler:
         if key not in self._reports:
             module, _ = self.models[label]
             args, kwargs = make_inputs(self.inputs[label], RunConfig(label, batch=batch), "meta")
+            args, kwargs = _in_dtype_of(module, args, kwargs)
             inputs = (args, kwargs) if kwargs and args else (kwargs or args)
             try:
                 self._reports[key] = count(module, inputs=inputs, name=label)
