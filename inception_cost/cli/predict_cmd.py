@@ -4,8 +4,10 @@ from __future__ import annotations
 import textwrap
 
 import click
+import torch
 
 from ..counting.engine import ForwardError
+from ..counting.inputs import float_dtype
 from ..errors import UsageError
 from ..models.resolve import example_inputs, resolve_model
 from ..report.prediction_table import (layer_table, layers_csv_frame, prediction_json,
@@ -99,8 +101,6 @@ def predict_cmd(model, on, dtype, batch, input_, train, depth, fmt, output):
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     module, size, label = resolve_model(model)
     if mode == "fp32":     # a model built in fp16/bf16 (.half()) runs in its own dtype
-        from ..counting.inputs import float_dtype
-        import torch
         mode = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(float_dtype(module), mode)
         for d in devices:
             d.peak(mode)
