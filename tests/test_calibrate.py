@@ -97,3 +97,18 @@ def test_quick_profile_round_trip(tmp_path, capsys):
     code, out, err = run(["predict", "googlenet", "--on", str(target), "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["totals"][0]["device"] == dev.name
+
+
+def test_a_slow_rate_is_shown_to_four_significant_digits_not_rounded_to_zero():
+    from inception_cost.cli.calibrate_cmd import calibration_text
+    from inception_cost.timing_model.calibrate import Measurement
+    from inception_cost.timing_model.devices import Device
+    ms = [Measurement("max pool 3x3/1 2x64x28x28", 0.000123456, "TFLOP/s", 0.0078281, 3),
+          Measurement("in-cache add 262144 fp32", 25.93812, "GB/s", 0.0001213, 3)]
+    dev = Device(name="cpu (measured)", kind="cpu", peaks_tflops={"fp32": 0.1}, bandwidth_gbs=6.0,
+                 source="inception-cost calibrate", measured=True)
+    rows = {r["measurement"]: r for r in json.loads(calibration_text(dev, ms, "json"))}
+    # 0.000123456 TFLOP/s = 123.456 MFLOP/s: 4 significant digits, where 3 decimals gave 0.0
+    assert rows["max pool 3x3/1 2x64x28x28"]["value"] == 0.0001235
+    assert rows["in-cache add 262144 fp32"]["value"] == 25.94
+    assert rows["max pool 3x3/1 2x64x28x28"]["median ms"] == 7.8281

@@ -73,3 +73,20 @@ def test_saved_plan_reproduces_its_peak_and_recompute(capsys, tmp_path):
     assert code == 0, err
     rows = dict(line.split(",")[:2] for line in out.strip().splitlines()[1:])
     assert int(rows["recompute"]) == saved["recompute_macs"]
+
+
+def test_a_model_with_no_candidate_module_gets_a_plan_not_a_crash(tmp_path, capsys):
+    """Only layers below the top (Sequential(conv, relu, pool, flatten, linear)): no block
+    to checkpoint. The plan says so (it used to fail drawing the empty candidate table)."""
+    (tmp_path / "flat.py").write_text(
+        "import torch.nn as nn\n"
+        "def flat():\n"
+        "    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU(),\n"
+        "                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))\n"
+        "    m.default_input_size = (3, 16, 16)\n"
+        "    return m\n")
+    code, out, err = run(["memory", f"{tmp_path}/flat.py:flat", "--train", "--plan", "--budget",
+                          "1GiB"], capsys)
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "of 0 candidates" in text and "no candidate module" in text

@@ -12,7 +12,9 @@ SCRIPT = """
 import contextlib, io, json, sys
 from inception_cost.cli import main
 seen = {}
-for cmd in (["module"], ["table"], ["factorize"], ["cases"], ["layers", "googlenet", "--depth", "0"]):
+for cmd in (["module"], ["table"], ["factorize"], ["cases"], ["layers", "googlenet", "--depth", "0"],
+            ["layers", "googlenet"], ["layers", "googlenet", "--tree"], ["predict", "googlenet"],
+            ["devices"]):
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(cmd) == 0, cmd
     seen[" ".join(cmd)] = sorted(m for m in %r if m in sys.modules)
@@ -28,7 +30,9 @@ def test_quick_commands_import_no_model_zoo_or_plotting():
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=_env(), capture_output=True,
                          text=True, check=True, cwd=ROOT).stdout
     assert json.loads(out.strip().splitlines()[-1]) == {
-        "module": [], "table": [], "factorize": [], "cases": [], "layers googlenet --depth 0": []}
+        "module": [], "table": [], "factorize": [], "cases": [], "layers googlenet --depth 0": [],
+        "layers googlenet": [], "layers googlenet --tree": [], "predict googlenet": [],
+        "devices": []}
 
 
 def test_help_imports_no_torch_and_is_quick():

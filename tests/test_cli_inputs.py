@@ -53,6 +53,9 @@ def tok_reads():
 
 def tok_with_example():
     return Tok(), (torch.zeros(2, 5, dtype=torch.long),)
+
+def mlp_with_example():
+    return mlp(), torch.zeros(2, 784)
 '''
 MLP_MACS = 784 * 300 + 300 * 10                  # 238,200
 TWO_MACS = (4 * 6 * 6) * (3 * 3 * 3) + 10 * 4    # conv 3->4, 3x3 on 8x8 -> 6x6; linear 10->4
@@ -186,3 +189,102 @@ def test_memory_of_integer_and_keyword_inputs_matches_memtracker():
     ref = memtracker_peak(net, StepConfig(n, temps[0].size, True, "sgd", inputs=temps))
     assert ref["Total"] == ours.peak_bytes
     assert ref["Parameter"] == 4 * (100 * 16 + 16 * 4 + 4)
+
+
+# every command that takes --input reads it the same way and refuses the same mistakes
+# in one line; profile's are found before anything is timed
+COMMANDS = {"layers": [], "train": [], "memory": [], "predict": [],
+            "profile": ["--device", "cpu", "--iters", "2", "--warmup", "0", "--threads", "1"]}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("model, inputs, fragments", [
+    ("tok", ["ids:int64:1x128:9..0"], ["range 9..0 is empty"]),
+    ("tok", ["x="], ["has no shape"]),
+    ("tok", ["1x0"], ["sizes must be positive"]),
+    ("two", ["3x8x8"], ["missing a required argument: 'y'", "Two.forward(x, y)"]),
+    # the forward itself rejects the input: the inputs and the signature are shown
+    ("mlp", ["3x8x8"], ["inputs: ", "x3x8x8", "Sequential.forward(input)"]),
+    ("tok", ["3x8x8"], ["inputs: ", "Tok.forward(ids, attention_mask=None)"]),
+])
+def test_every_command_refuses_bad_input_in_one_line(f, capsys, command, model, inputs,
+                                                     fragments):
+    args = [command, f"{f}:{model}", *[a for i in inputs for a in ("--input", i)],
+            *COMMANDS[command]]
+    code, out, err = run(args, capsys)
+    for fragment in fragments:
+        one_error(code, err, fragment)
+    assert not out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_refuses_an_unknown_keyword(f, capsys, command):
+    args = [command, f"{f}:tok", "--input", "1x5:int64", "--input", "foo=1x5:int64",
+            *COMMANDS[command]]
+    code, out, err = run(args, capsys)
+    # predict's timing model records one positional float input: it says so instead
+    one_error(code, err, "one float --input" if command == "predict" else
+              "has no argument 'foo'")
+
+
+@pytest.mark.parametrize("command, dtype, shown", [("layers", "fp16", "1x784 float16"),
+                                                   ("train", "bf16", "32x784 bfloat16")])
+def test_the_title_names_the_dtype_the_input_was_given(f, capsys, command, dtype, shown):
+    code, out, err = run([command, f"{f}:mlp", "--input", "784", "--dtype", dtype], capsys)
+    assert code == 0, err
+    assert shown in out.split("\n+")[0], out[:300]
+
+
+def _train_rows(capsys, *args):
+    code, out, err = run(["train", *args, "--optimizer", "none", "--format", "json"], capsys)
+    assert code == 0, err
+    return {r["module"]: r for r in json.loads(out)}
+
+
+def test_train_takes_two_batchless_inputs(f, capsys):
+    rows = _train_rows(capsys, f"{f}:two", "--input", "3x8x8", "--input", "10")  # batch 32
+    conv_macs, fc_macs = 4 * 6 * 6 * (3 * 3 * 3), 10 * 4
+    assert (rows["conv"]["fwd_macs"], rows["fc"]["fwd_macs"]) == (32 * conv_macs, 32 * fc_macs)
+    # weight gradients repeat each layer's MACs; neither input needs a gradient: no dX
+    assert (rows["conv"]["bwd_weight_macs"], rows["fc"]["bwd_weight_macs"]) == (
+        32 * conv_macs, 32 * fc_macs)
+    assert rows["conv"]["bwd_input_macs"] == rows["fc"]["bwd_input_macs"] == 0
+
+
+def test_train_takes_integer_and_keyword_inputs(f, capsys):
+    rows = _train_rows(capsys, f"{f}:tok", "--input", "ids:int64:1x128:0..100", "--input",
+                       "attention_mask=1x128:int64")
+    # Linear(8, 2) on 128 tokens: forward, dX (the embedding below trains) and dW alike
+    assert rows["fc"]["fwd_macs"] == rows["fc"]["bwd_input_macs"] == \
+        rows["fc"]["bwd_weight_macs"] == 128 * 8 * 2
+    assert rows["emb"]["fwd_macs"] == 0          # a lookup: no multiply-accumulate
+
+
+def test_memory_takes_two_batchless_inputs(f, capsys):
+    code, out, err = run(["memory", f"{f}:two", "--input", "3x8x8", "--input", "10",
+                          "--format", "json"], capsys)
+    assert code == 0, err
+    mem = json.loads(out)
+    params = 4 * (4 * 3 * 3 * 3 + 4 + 10 * 4 + 4)          # fp32 conv + linear, with biases
+    # at the peak, after .mean(): x (3x8x8) + y (10) + the conv's output (4x6x6) + the mean (4)
+    assert mem["peak_bytes"] == params + 4 * (3 * 8 * 8 + 10 + 4 * 6 * 6 + 4)
+    assert mem["batch"] == 1
+
+
+def test_predict_and_profile_take_a_factorys_example_inputs(f, capsys):
+    code, out, err = run(["predict", f"{f}:mlp_with_example", "--format", "json"], capsys)
+    assert code == 0, err
+    [t] = json.loads(out)["totals"]
+    # the example's batch 2: 2 FLOPs per MAC, + one add per bias element, + ReLU's 1 per element
+    assert (t["batch"], t["flops"]) == (2, 2 * (2 * MLP_MACS + (300 + 10) + 300))
+    # integer ids: predict's timing model takes one float input, and says so in one line
+    code, out, err = run(["predict", f"{f}:tok_with_example"], capsys)
+    one_error(code, err, "the factory's example inputs are 2x5 int64")
+    # profile sweeps --batch (1) over the example's per-sample shape and dtype
+    code, out, err = run(["profile", f"{f}:tok_with_example", "--format", "csv",
+                          *COMMANDS["profile"]], capsys)
+    assert code == 0, err
+    import csv
+    import io
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert row["input"] == "5 int64" and int(row["macs"]) == 5 * 8 * 2   # Linear(8, 2), 5 ids

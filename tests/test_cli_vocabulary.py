@@ -182,3 +182,14 @@ def test_memory_takes_every_optimizer_train_takes(tmp_path, capsys):
         code, _, err = run(["memory", f"{tmp_path}/m.py:mlp", "--input", "3x4x4", "--train",
                             "--optimizer", name, "--format", "csv"], capsys)
         assert code == 0, (name, err)
+
+
+def test_checkpoint_planning_names_the_optimizer_as_every_command_does(tiny, tmp_path, capsys):
+    """memory --plan and --fit --checkpoint auto say sgd_momentum (the default), never the
+    memory model's internal 'momentum'."""
+    for args in (["--train", "--plan", "--budget", "1GiB"], ["--fit", "64MiB", "--checkpoint", "auto"]):
+        code, out, err = run(["memory", tiny, *args], capsys)
+        assert code == 0, err
+        text = " ".join(out.split())
+        assert "sgd_momentum" in text, text[:300]
+        assert not re.search(r"(?<!sgd_)momentum", text), text[:300]

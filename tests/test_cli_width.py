@@ -24,11 +24,31 @@ def tiny():
     m.default_input_size = (3, 16, 16)
     return m
 
+def blocks():
+    def block(i, o):
+        return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.ReLU())
+    m = nn.Sequential(block(3, 8), block(8, 8), block(8, 8), nn.AdaptiveAvgPool2d(1),
+                      nn.Flatten(), nn.Linear(8, 4))
+    m.default_input_size = (3, 32, 32)
+    return m
+
 def tiny_changed():
     m = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.ReLU(),
                       nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4))
     m.default_input_size = (3, 16, 16)
     return m
+
+class Two(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(10, 4)
+
+    def forward(self, x, y):
+        return self.conv(x).mean((2, 3)) + self.fc(y)
+
+def two():
+    return Two()
 '''
 
 COMMANDS = {
@@ -51,6 +71,16 @@ COMMANDS = {
     "profile": ["profile", "{tiny}", "--device", "cpu", "--warmup", "0", "--iters", "2",
                 "--threads", "1", "--per-layer"],
     "check": ["check", "--model", "{changed}", "--name", "tiny", "--baseline", "{base}"],
+    "predict": ["predict", "googlenet", "--on", "H100", "--on", "a100-80gb", "--on", "v100",
+                "--on", "l4", "--batch", "1,64,256"],
+    "predict-depth": ["predict", "{blocks}", "--on", "H100", "--on", "t4", "--depth", "1",
+                      "--train"],
+    "devices": ["devices", "--sources"],
+    "calibrate": ["calibrate"],        # its measurements replaced (see _fixed_calibration)
+    "memory-plan": ["memory", "{blocks}", "--train", "--plan", "--budget", "1GiB"],
+    "memory-checkpoint": ["memory", "{blocks}", "--train", "--checkpoint", "{plan}"],
+    "memory-fit-auto": ["memory", "{blocks}", "--fit", "64MiB", "--checkpoint", "auto"],
+    "layers-inputs": ["layers", "{two}", "--input", "3x16x16", "--input", "10"],
 }
 WIDTHS = (80, 100)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -92,8 +122,30 @@ def specs(tmp_path_factory):
     from inception_cost.cli import main
     assert main(["check", "--model", f"{d}/models.py:tiny", "--name", "tiny", "--update",
                  "--baseline", str(base)]) == 0
+    plan = d / "plan.json"
+    assert main(["memory", f"{d}/models.py:blocks", "--train", "--plan", "--budget", "1GiB",
+                 "--save-plan", str(plan), "-o", str(d / "plan.txt")]) == 0
     return {"tiny": f"{d}/models.py:tiny", "changed": f"{d}/models.py:tiny_changed",
-            "base": str(base)}
+            "base": str(base), "blocks": f"{d}/models.py:blocks", "plan": str(plan),
+            "two": f"{d}/models.py:two"}
+
+
+def _fixed_calibration(monkeypatch):
+    """`calibrate` measures this machine anew on every run; its table is rendered here
+    from fixed measurements (long names, a rate far below 1, a long source line)."""
+    from inception_cost.cli import calibrate_cmd
+    from inception_cost.timing_model.calibrate import Measurement
+    from inception_cost.timing_model.devices import Device
+    ms = [Measurement("gemm fp32 1024x1024x1024", 0.123456, "TFLOP/s", 0.0174, 5),
+          Measurement("conv 3x3 depthwise, batch 2 at 392 output pixels", 0.00042, "TFLOP/s",
+                      0.001773, 5),
+          Measurement("convolution_kxk_native overhead (tiny call)", 24.507, "us", 2.45e-05, 5),
+          Measurement("stream add 4194304 fp32", 6.256, "GB/s", 0.0080458, 5)]
+    dev = Device(name="Intel(R) Xeon(R) Processor @ 2.80GHz (measured)", kind="cpu",
+                 peaks_tflops={"fp32": 0.123456}, bandwidth_gbs=6.256,
+                 source="inception-cost calibrate, 2026-12-07 23:29 UTC, torch 2.14.1+cu130, "
+                        "1 threads, median of 3", measured=True)
+    monkeypatch.setattr(calibrate_cmd, "calibrate", lambda *a, **k: (dev, ms))
 
 
 def render_at(args, width, capsys, monkeypatch):
@@ -106,11 +158,15 @@ def render_at(args, width, capsys, monkeypatch):
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_terminal_view_fits_without_split_tokens(name, specs, capsys, monkeypatch):
     args = [a.format(**specs) for a in COMMANDS[name]]
+    if name == "calibrate":
+        _fixed_calibration(monkeypatch)
     wide = render_at(args, 1000, capsys, monkeypatch)
     assert wide.strip()
     for width in WIDTHS:
         text = render_at(args, width, capsys, monkeypatch)
-        long = [ln for ln in _ANSI.sub("", text).splitlines() if len(ln) > width]
+        # a token longer than the width (a source's URL) stays whole on a line of its own
+        long = [ln for ln in _ANSI.sub("", text).splitlines()
+                if len(ln) > width and len(ln.split()) > 1]
         assert not long, f"{name} at {width} columns: {len(long)} lines too long: {long[0]!r}"
         split = pieces(text, wide)
         if name in TIMED:   # each run measures anew: its numbers differ between the runs
@@ -123,3 +179,13 @@ def test_pieces_finds_a_split_number_and_name():
     assert pieces("| conv1.co | 118,013,95 |\n| nv        |          2 |", wide) == [
         "118,013,95", "conv1.co"]
     assert pieces("| conv1.conv | 118,013,952 |", wide) == []
+
+
+def test_without_columns_a_pipe_gets_100_columns(monkeypatch, capsys):
+    """COLUMNS unset and stdout not a terminal (a pipe, a file): the tables fit 100
+    columns, and use them (a table with long cells is wider than 80)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, err = run(["variants"], capsys)
+    assert code == 0, err
+    widest = max(len(line) for line in _ANSI.sub("", out).splitlines())
+    assert 80 < widest <= 100

@@ -101,3 +101,19 @@ def test_profile_on_prints_predicted_beside_measured(toy, capsys):
     lo, hi = float(measured) - 5e-4, float(measured) + 5e-4
     bounds = sorted(100 * (float(predicted) - m) / m for m in (lo, hi))
     assert bounds[0] - 0.1 <= float(error) <= bounds[1] + 0.1
+
+
+def test_a_narrow_terminal_leaves_out_flop_per_byte_and_says_so(monkeypatch, capsys):
+    """googlenet on one device: cells of 26 (inception3a.branch2.0.conv) + 6 (FLOP/B) + 5
+    (0.010) + 5 (1.1 o) characters, + 3 per column and 1 of borders = 55. At 54 columns
+    FLOP/B is left out and named in a footnote; at 55 it stays."""
+    monkeypatch.setenv("COLUMNS", "54")
+    code, out, err = run(["predict", "googlenet", "--on", "H100"], capsys)
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 54
+    assert "FLOP/B" not in out.split("not shown")[0]
+    assert "not shown at 54 columns: FLOP/B" in " ".join(out.split())
+    monkeypatch.setenv("COLUMNS", "55")
+    code, out, err = run(["predict", "googlenet", "--on", "H100"], capsys)
+    assert code == 0 and "FLOP/B" in out and "not shown" not in out
+    assert max(len(line) for line in out.splitlines()) == 55

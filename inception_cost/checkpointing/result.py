@@ -62,6 +62,15 @@ class CheckpointPlanResult:
     objective: str = "recompute FLOPs, then recompute MACs"
     model_peak_bytes: int | None = None
 
+    def __str__(self) -> str:
+        """A short readable summary (exact bytes, MACs and FLOPs, and their human form)."""
+        from ..report.summary_text import plan_text
+        return plan_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..report.summary_text import as_html
+        return as_html(str(self))
+
     @property
     def recompute_pct_macs(self) -> float:
         """Recompute MACs as % of the unplanned step's MACs (forward + backward)."""

@@ -9,7 +9,8 @@ import click
 import pandas as pd
 
 from ..atomic import write_text
-from ..report.render import render, write_output
+from ..report.fit import terminal_width
+from ..report.render import render, to_terminal, write_output
 from ..timing_model.calibrate import calibrate, check_device, profile_json, steps
 from .options import format_option
 
@@ -44,11 +45,18 @@ def calibrate_cmd(device, output, threads, quick, fmt):
         def step(msg):
             bar.update(task, description=msg, advance=1)
         profile, ms = calibrate(device, quick, progress=step)
-    df = pd.DataFrame([{"measurement": m.name, "value": round(m.value, 3), "unit": m.unit,
+    if output:
+        write_text(output, json.dumps(profile_json(profile, ms), indent=2) + "\n", what="--output")
+    write_output(calibration_text(profile, ms, fmt, output), None)
+
+
+def calibration_text(profile, ms, fmt: str, output: str | None = None) -> str:
+    """The measurements as a table: value to 4 significant digits (a slow pooling rate
+    reads 0.0004 TFLOP/s, not 0.0), median milliseconds of one call to 4 decimals."""
+    df = pd.DataFrame([{"measurement": m.name, "value": float(f"{m.value:.4g}"), "unit": m.unit,
                         "median ms": round(m.median_s * 1e3, 4)} for m in ms])
     notes = [f"{profile.name}: {profile.source}"]
     if output:
-        write_text(output, json.dumps(profile_json(profile, ms), indent=2) + "\n", what="--output")
         notes.append(f"profile written to {output} (use: inception-cost predict MODEL --on {output})")
     if fmt == "json":
         from ..report.json_object import dumps, json_object, rows_of
@@ -56,5 +64,7 @@ def calibrate_cmd(device, output, threads, quick, fmt):
                                        device=profile.name, quick=quick, notes=notes)), None)
         return
     if fmt == "rich":
-        notes = [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
-    write_output(render(df, fmt, title="Calibration (achieved, median of N)", notes=notes), None)
+        width = terminal_width(to_terminal())
+        notes = [textwrap.fill(n, width - 1, break_long_words=False, break_on_hyphens=False)
+                 for n in notes]
+    return render(df, fmt, title="Calibration (achieved, median of N)", notes=notes)

@@ -15,6 +15,13 @@ def _h(v) -> str:
     return human_bytes(v) if v else "0"
 
 
+def shown_optimizer(name: str) -> str:
+    """The optimizer as every command spells it ('sgd_momentum', not the memory
+    model's 'momentum')."""
+    from ..counting.step_program import OLD_OPTIMIZER_NAMES
+    return OLD_OPTIMIZER_NAMES.get(name, name)
+
+
 def plan_text(result, fmt: str) -> str:
     """The plan: summary, candidate rows and the trade-off curve."""
     if fmt == "json":
@@ -35,7 +42,7 @@ def plan_text(result, fmt: str) -> str:
                          ("modules checkpointed",) else f"{v:,}")
                         for w, v, n in zip(summary["what"], summary["value"], summary["note"])]
     title = (f"{result.model} @ {result.batch}x{'x'.join(map(str, result.input_size))} "
-             f"{result.dtype}, {result.optimizer}: checkpointing plan for "
+             f"{result.dtype}, {shown_optimizer(result.optimizer)}: checkpointing plan for "
              f"{human_bytes(result.budget_bytes)}")
     notes = [f"plan ({result.method}): {', '.join(result.modules) or '(none)'}"]
     if result.method_note:
@@ -43,6 +50,10 @@ def plan_text(result, fmt: str) -> str:
     via = ("" if result.model_peak_bytes is None
            else "; the peaks compared in between from the peak model")
     notes.append(f"{result.analyses} memory analyses{via}, {result.seconds:.1f} s")
+    if result.candidates.empty:     # only layers at the top: nothing worth a recompute
+        notes.append(f"{result.model} has no candidate module (a block of two layers or "
+                     "more below the top): nothing to checkpoint")
+        return render(summary, fmt, title=title, notes=notes)
     parts = [render(summary, fmt, title=title, notes=notes)]
     cand = result.candidates.copy()
     for c in ("saved_bytes", "bytes_saved"):
@@ -126,7 +137,7 @@ def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, ro
             shown["peak_bytes"] = shown["peak_bytes"].map(_h)
             shown["modules"] = shown["modules"].map(lambda s: f"{len(s.split())} modules"
                                                     if s else "-")
-            notes = [f"training step ({optimizer}, {step}); auto: largest batch at which "
+            notes = [f"training step ({shown_optimizer(optimizer)}, {step}); auto: largest batch at which "
                      "checkpointing every candidate fits, with the least-recompute plan at "
                      f"that batch; both keep the reserve ({reserve}) free"]
             if plan is not None:

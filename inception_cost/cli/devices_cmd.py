@@ -6,7 +6,8 @@ import textwrap
 import click
 import pandas as pd
 
-from ..report.render import render, write_output
+from ..report.fit import terminal_width
+from ..report.render import render, to_terminal, write_output
 from ..timing_model.devices import (DEFAULT_COMPUTE_EFFICIENCY, DEFAULT_MEMORY_EFFICIENCY,
                                     DEFAULT_OVERHEAD_US, MODES, catalog, find_device)
 from .options import format_option, output_option
@@ -43,14 +44,20 @@ def devices_cmd(names, sources, fmt, output):
     notes = [f"Catalog GPUs are predicted at {DEFAULT_COMPUTE_EFFICIENCY:g} x peak, "
              f"{DEFAULT_MEMORY_EFFICIENCY:g} x bandwidth and {DEFAULT_OVERHEAD_US:g} us per op "
              "(stated defaults); `calibrate` measures this machine."]
-    if sources:
-        notes += [f"{d.name}: {d.source}" for d in devs]
+    cited = [f"{d.name}: {d.source}" for d in devs] if sources else []
+    title = "Devices (dense TFLOP/s, GB/s, GB)"
     if fmt == "json":
         from ..report.json_object import dumps, json_object, rows_of
         write_output(dumps(json_object(None, None, {"devices": len(df)}, rows_of(df),
-                                       notes=notes)), output)
+                                       notes=notes + cited)), output)
         return
-    if fmt == "rich":
-        df = df.drop(columns=["aliases"])
-        notes = [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
-    write_output(render(df, fmt, title="Devices (dense TFLOP/s, GB/s, GB)", notes=notes), output)
+    if fmt != "rich":
+        write_output(render(df, fmt, title=title, notes=notes + cited), output)
+        return
+    # wrapped between words here, not by the terminal renderer: a URL longer than the
+    # width stays whole on its own line (copied or clicked as one)
+    width = terminal_width(to_terminal())
+    text = render(df.drop(columns=["aliases"]), fmt, title=title, notes=notes)
+    text += "".join(textwrap.fill(n, width - 1, break_long_words=False,
+                                  break_on_hyphens=False) + "\n" for n in cited)
+    write_output(text, output)

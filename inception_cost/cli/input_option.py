@@ -62,9 +62,11 @@ class InputSpec:
     label: str | None = None
     dtype_given: bool = False
 
-    def describe(self, shape: tuple[int, ...]) -> str:
+    def describe(self, shape: tuple[int, ...], dtype: torch.dtype | None = None) -> str:
+        """'ids:1x128 int64'; ``dtype``: the tensor's own when ``--dtype`` changed it."""
         name = f"{self.keyword}=" if self.keyword else (f"{self.label}:" if self.label else "")
-        dt = "" if self.dtype == torch.float32 else f" {str(self.dtype).replace('torch.', '')}"
+        dtype = dtype or self.dtype
+        dt = "" if dtype == torch.float32 else f" {str(dtype).replace('torch.', '')}"
         return f"{name}{'x'.join(map(str, shape))}{dt}"
 
 
@@ -201,6 +203,9 @@ def make_call(specs: list[InputSpec], model: nn.Module, batch: int | None, devic
     ``specs`` and ``batch``, see :func:`full_shapes`)."""
     shapes = shapes or full_shapes(specs, model, batch)
     g = torch.Generator().manual_seed(0)
+    if dtype is None:       # no --dtype: float inputs follow the model (a .half() model: fp16)
+        from ..counting.inputs import float_dtype
+        dtype = float_dtype(model)
     args, kwargs, parts = [], {}, []
     for s, shape in zip(specs, shapes):
         dt = dtype if (dtype is not None and s.dtype.is_floating_point and not s.dtype_given) \
@@ -227,7 +232,7 @@ def make_call(specs: list[InputSpec], model: nn.Module, batch: int | None, devic
                 raise UsageError("positional --input after a keyword --input: give the "
                                  "positional ones first")
             args.append(t)
-        parts.append(s.describe(shape))
+        parts.append(s.describe(shape, dt))
     check_signature(model, args, kwargs)
     return Call(tuple(args), kwargs, ", ".join(parts), shapes[0][0])
 
@@ -238,6 +243,13 @@ def signature_text(model: nn.Module) -> str:
         return f"{type(model).__name__}.forward{inspect.signature(model.forward)}"
     except (TypeError, ValueError):
         return f"{type(model).__name__}.forward(...)"
+
+
+def rejected(error, inputs_text: str, model: nn.Module) -> UsageError:
+    """A forward that failed on the ``--input`` given, as one line that shows the inputs
+    and the signature they were passed to."""
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return UsageError(f"{first} (inputs: {inputs_text}; {signature_text(model)})")
 
 
 def check_signature(model: nn.Module, args, kwargs) -> None:

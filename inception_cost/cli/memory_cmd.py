@@ -2,6 +2,7 @@
 step (bytes, by category, per module), and with --fit the largest batch that fits."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -11,7 +12,7 @@ import pandas as pd
 from ..atomic import writable_folder
 from ..errors import UsageError
 from ..memory_analysis.api import (DEFAULT_RESERVE, fit_batch, memory, memory_optimizer,
-                                   reserve_bytes)
+                                   model_dtype, reserve_bytes)
 from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.failures import ReadsValuesError
 from ..memory_analysis.fit import check_budget
@@ -22,7 +23,7 @@ from ..units import human_bytes
 from ..report.json_object import (dumps, input_entry, json_object, rows_of, tensor_inputs,
                                   with_envelope)
 from ..report.render import render, to_csv, write_output
-from .input_option import batch_for, default_call, make_call, parse_input
+from .input_option import batch_for, default_call, make_call, parse_input, rejected
 from .options import (batch_option, default_batch, dtype_option, format_option, input_option,
                       optimizer_option, output_option)
 from .vocabulary import optimizer_name
@@ -126,6 +127,18 @@ def _check_real_step(module, training: bool, optimizer: str) -> None:
                          f"the {cap / 2**30:.1f} GiB limit")
 
 
+@contextlib.contextmanager
+def _naming_inputs(specs, shown: str, module):
+    """A forward that fails on the ``--input`` given: the error line shows the inputs and
+    the forward's signature (as ``layers`` and ``train`` do)."""
+    try:
+        yield
+    except UsageError as e:
+        if specs and type(e) is UsageError and str(e).startswith("forward failed"):
+            raise rejected(e, shown, module) from None
+        raise
+
+
 def _call(module, default_size, specs, batch, training: bool):
     """(inputs or None, batch, C x H x W or None, input text) of the analysed step: the
     --input tensors, a factory's example inputs, or the model's own size at --batch
@@ -172,7 +185,8 @@ def memory_totals(report) -> dict:
 @optimizer_option(extra=("rmsprop", "adagrad"))
 @batch_option()
 @input_option()
-@dtype_option(" | ".join(DTYPES), "fp32", "amp: fp32 parameters, fp16 autocast.")
+@dtype_option(" | ".join(DTYPES), "fp32", "amp: fp32 parameters, fp16 autocast. A model "
+              "built in fp16/bf16 (.half()) is analysed in its dtype.")
 @click.option("--step", default="steady", show_default=True,
               help=f"{' | '.join(STEPS)}. steady: optimizer state exists already (every "
                    "step after the first); first: created inside this step.")
@@ -257,10 +271,12 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
             module, default_size, label = _model(model, t, aux)
             inputs, _b, chw, shown = _call(module, default_size, specs, None, False)
             try:
-                results.append(fit_batch(module, budget, chw, training=t, optimizer=optimizer,
-                                         dtype=dtype, allocator_rounding=rounding, step=step,
-                                         device=device, foreach=foreach, reserve=kept,
-                                         inputs=inputs))
+                with _naming_inputs(specs, shown, module):
+                    results.append(fit_batch(module, budget, chw, training=t,
+                                             optimizer=optimizer, dtype=dtype,
+                                             allocator_rounding=rounding, step=step,
+                                             device=device, foreach=foreach, reserve=kept,
+                                             inputs=inputs))
             except ReadsValuesError as e:
                 if device != "cpu":
                     raise
@@ -281,7 +297,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
             shown_df = _human(df, ("budget_bytes", "peak_bytes", "peak_bytes_at_batch_plus_1",
                                    "parameter_bytes")).rename(columns=FIT_HEADERS)
             per_sample = "x".join(map(str, chw)) if chw else shown
-            text = render(shown_df, fmt, title=f"{label} {per_sample} {dtype}: "
+            text = render(shown_df, fmt, title=f"{label} {per_sample} {model_dtype(module, dtype)}: "
                                             f"largest batch in {human_bytes(budget)}",
                           notes=fit_notes(results)
                           + [f"training = forward + loss + backward + {shown_optimizer} step "
@@ -300,7 +316,8 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
                 foreach=foreach, inputs=inputs)
     real = False
     try:
-        report = memory(module, chw, **args)
+        with _naming_inputs(specs, shown, module):
+            report = memory(module, chw, **args)
     except ReadsValuesError:
         if device != "cpu" or wrapped is not None:
             raise
@@ -342,7 +359,7 @@ def memory_cmd(ctx, model, train, optimizer, batch, input_, dtype, step, device,
         notes.append("tracked on a real CPU step (the forward reads tensor values); integer "
                      "inputs all zeros")
     notes += [f"{k}: {v}" for k, v in DESCRIPTIONS.items()]
-    parts = [render(summary, fmt, title=f"{label} @ {shown} {dtype}: "
+    parts = [render(summary, fmt, title=f"{label} @ {shown} {report.dtype}: "
                                         f"{what}", notes=notes)]
     mods = _human(modules_table(report, depth), BYTE_COLUMNS)
     if fmt == "rich":

@@ -4,26 +4,44 @@ from __future__ import annotations
 import textwrap
 
 import click
+import torch
 
 from ..counting.engine import ForwardError
+from ..counting.inputs import float_dtype
 from ..errors import UsageError
 from ..counting.arguments import check_freeze
 from ..counting.step_program import freeze_patterns
-from ..models.resolve import resolve_model, resolve_training_model
+from ..models.resolve import example_inputs, resolve_model, resolve_training_model
 from ..report.prediction_table import (layer_table, layers_csv_frame, prediction_json,
                                        prediction_notes, totals_table)
-from ..report.plain_table import plain_table
-from ..report.render import render, write_output
+from ..report.fit import terminal_width
+from ..report.plain_table import plain_tables
+from ..report.render import render, to_terminal, write_output
 from ..timing_model.api import _mode, optimizer_label, record_events
 from ..timing_model.devices import find_device
 from ..timing_model.model import MODE_DTYPE, predict_events
+from .input_option import rejected
 from .options import (batch_option, default_batch, dtype_option, format_option, freeze_option,
                       input_option, optimizer_option, output_option, parse_int_list)
 from .vocabulary import optimizer_name
 
 
-def _wrap(notes):
-    return [textwrap.fill(n, 99, break_long_words=False, break_on_hyphens=False) for n in notes]
+def _wrap(notes, width: int):
+    return [textwrap.fill(n, width - 1, break_long_words=False, break_on_hyphens=False)
+            for n in notes]
+
+
+def fitted_layer_table(table, title: str, width: int) -> tuple[str, list[str]]:
+    """(text, notes) of the per-layer table in ``width`` columns, no cell split: devices
+    side by side as far as they fit, the others in further tables; FLOP/B left out (and
+    named) when one device beside it does not fit; as a last resort, records."""
+    text = plain_tables(table, title, keep=2, group=2, width=width)
+    if text is not None:
+        return text, []
+    note = [f"not shown at {width} columns: FLOP/B (--format md/csv/json carry every column; "
+            "a larger COLUMNS shows more)"]
+    text = plain_tables(table.drop(columns=["FLOP/B"]), title, keep=1, group=2, width=width)
+    return (text, note) if text is not None else (render(table, "rich", title=title), [])
 
 
 def image_input(texts, module, batches: list[int], batch_given: bool):
@@ -42,13 +60,28 @@ def image_input(texts, module, batches: list[int], batch_given: bool):
     return shape, [carried] if carried is not None else batches
 
 
+def example_input(example, batches: list[int], batch_given: bool):
+    """(per-sample size, batch sizes) from a factory's example inputs: one float tensor
+    (its first size the batch, unless --batch is given)."""
+    xs = [example] if hasattr(example, "shape") else \
+        list(example.values()) if isinstance(example, dict) else list(example)
+    if isinstance(example, dict) or len(xs) != 1 or not xs[0].is_floating_point():
+        shown = ", ".join(f"{'x'.join(map(str, t.shape))} {str(t.dtype).replace('torch.', '')}"
+                          for t in xs)
+        raise UsageError(f"predict takes one float input; the factory's example inputs are "
+                         f"{shown} (the timing model records a single positional float input)")
+    shape = tuple(int(s) for s in xs[0].shape)
+    return shape[1:], batches if batch_given else [shape[0]]
+
+
 @click.command("predict")
 @click.argument("model")
 @click.option("--on", "on", multiple=True, default=("H100",), show_default=True,
               help="Device: a catalog name (see `devices`; case, spaces, dashes ignored) or a "
                    "device file from `calibrate`. Repeat for side-by-side columns.")
 @dtype_option("Math mode: fp32 | tf32 | fp16 | bf16",
-              detail="fp16/bf16: tensor cores, FP32 accumulate.")
+              detail="fp16/bf16: tensor cores, FP32 accumulate. A model built in fp16/bf16 "
+                     "(.half()) runs in its dtype.")
 @batch_option(sweep=True)
 @input_option()
 @click.option("--train", is_flag=True, help="One training step: forward, loss, backward and the "
@@ -81,9 +114,15 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be >= 0 (got {depth})")
     module, size, label = (resolve_training_model if train else resolve_model)(model)
+    if mode == "fp32":     # a model built in fp16/bf16 (.half()) runs in its own dtype
+        mode = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(float_dtype(module), mode)
+        for d in devices:
+            d.peak(mode)
     chw = size
     if input_:
         chw, batches = image_input(input_, module, batches, batch is not None)
+    elif example_inputs(module) is not None:
+        chw, batches = example_input(example_inputs(module), batches, batch is not None)
     if not train:
         from ..timing_model.record import meta_model
         module = meta_model(module, MODE_DTYPE[mode])     # one meta copy for every batch size
@@ -92,8 +131,14 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
         try:
             events = record_events(module, (n, *chw), mode, train, optimizer=optimizer,
                                    freeze=freeze)     # one stream per batch size
-        except ForwardError as e:
-            raise UsageError(str(e)) from None
+        except UsageError:
+            raise
+        except (ForwardError, RuntimeError, TypeError, ValueError, IndexError) as e:
+            # the model's own forward failed on this input
+            err = e if isinstance(e, ForwardError) else \
+                f"forward failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            shape = "x".join(map(str, (n, *chw)))
+            raise (rejected(err, shape, module) if input_ else UsageError(str(err))) from None
         preds += [predict_events(events, d, mode, batch=n, training=train, model_name=label,
                                  optimizer=optimizer_label(optimizer) if train else "")
                   for d in devices]
@@ -109,14 +154,20 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
     if fmt == "csv":
         write_output(render(layers_csv_frame(preds, depth), "csv"), output)
         return
-    parts = []
+    parts, left_out = [], []
+    width = terminal_width(to_terminal())
     for n in batches:
         group = [p for p in preds if p.batch == n]
         shape = "x".join(map(str, (n, *chw)))
         title = f"{label} {what} @ {shape}, {mode}: predicted ms per layer"
         table = layer_table(group, depth, stacked=fmt == "rich")
-        parts.append(plain_table(table, title) if fmt == "rich" else render(table, fmt, title=title))
-    notes = prediction_notes(preds, frozen)
-    notes = _wrap(notes) if fmt == "rich" else notes
+        if fmt == "rich":
+            text, note = fitted_layer_table(table, title, width)
+            parts.append(text)
+            left_out += [x for x in note if x not in left_out]
+        else:
+            parts.append(render(table, fmt, title=title))
+    notes = left_out + prediction_notes(preds, frozen)
+    notes = _wrap(notes, width) if fmt == "rich" else notes
     parts.append(render(totals_table(preds), fmt, title=f"{label} {what}, {mode}: totals (ms)", notes=notes))
     write_output("\n".join(parts), output)

@@ -131,17 +131,32 @@ def layers_path(output: str, fmt: str) -> str:
     return f"{stem}.layers.{fmt}"
 
 
+def _check_forward(module, call) -> None:
+    """A forward that fails on the ``--input`` given (on the meta device, before anything
+    is timed): one line with the inputs and the forward's signature.  A forward that
+    reads tensor values is left to the real run."""
+    from ..counting.api import count, reads_values
+    from ..counting.engine import ForwardError
+    from .input_option import rejected
+    try:
+        count(module, inputs=call.inputs)
+    except ForwardError as e:
+        if not reads_values(e):
+            raise rejected(e, call.text, module) from None
+
+
 def profile_inputs(texts, variant: str, batches: list[int], batch_given: bool):
     """(forward arguments without the batch, batch sizes) from ``--input``, read as
     ``layers`` reads it against the first VARIANT (built on the meta device): a shape
     with the batch fixes the batch (a --batch that differs is an error)."""
     from ..models.resolve import resolve_model
     from ..profiling.prepare import ProfileInput
-    from .input_option import parse_input, per_sample
+    from .input_option import make_call, parse_input, per_sample
     specs = [parse_input(t) for t in texts]
     module, _size, _label = resolve_model(variant)
     one = batches[0] if batch_given and len(batches) == 1 else None
     pairs, carried = per_sample(specs, module, one)
+    _check_forward(module, make_call(specs, module, one, "meta"))
     if carried is not None and batch_given and batches != [carried]:
         raise UsageError(f"--batch {','.join(map(str, batches))} disagrees with --input "
                          f"{texts[0]} (its first size is the batch): give one of them")

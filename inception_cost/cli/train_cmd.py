@@ -10,7 +10,7 @@ from ..models.resolve import example_inputs, resolve_training_model
 from ..report.training_table import FIRST, OPTIONAL, UNITS, training_notes, training_table
 from ..report.render import render, write_output
 from .input_option import (batch_for, default_call, input_options, make_call, parse_dtype,
-                           parse_input)
+                           parse_input, rejected)
 from .layers import call_title, check_cpu_forward, count_error
 from .limits import check_numel
 from .options import (batch_option, format_option, freeze_option, optimizer_option,
@@ -68,7 +68,8 @@ def train_cmd(model, input_, dtype, batch, optimizer, freeze, aux, depth, device
         report = count_training(module, inputs=call.inputs, optimizer=optimizer, freeze=freeze,
                                 name=label, device=device)
     except ForwardError as e:
-        raise count_error(e, device) from None
+        err = count_error(e, device)
+        raise (rejected(err, call.text, module) if specs else err) from None
     title = (f"{label} training step @ {call_title(call)}, "
              f"optimizer {optimizer if report.optimizer else 'none'}")
     phases = None

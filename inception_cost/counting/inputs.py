@@ -8,6 +8,8 @@
   unbatched image anyway, so the counts are the same; the shapes read batch 1).
 * Every size must be a positive Python/NumPy integer; anything else (a string, a
   float, a bool) is a :class:`UsageError`, never truncated.
+* An input made from a size takes the model's floating dtype (fp16 for a ``.half()``
+  model; fp32 when it has no floating parameter).
 * ``inputs=`` takes a tensor, a tuple/list of tensors (positional arguments), a
   dict of tensors (keyword arguments, e.g. ``{"input_ids": ids}``), or both as
   ``((x,), {"attention_mask": mask})``.
@@ -101,10 +103,23 @@ def make_inputs(input_size=None, inputs=None, device: str = "meta", batch: int |
     if input_size is None:
         raise UsageError("give input_size=(N, C, H, W) or inputs=")
     size = input_shape(input_size, batch, model)
+    dtype = float_dtype(model) or torch.float32     # a .half() model gets an fp16 input
     if device == "meta":
-        return (torch.empty(size, device="meta"),), {}
+        return (torch.empty(size, device="meta", dtype=dtype),), {}
     g = torch.Generator().manual_seed(0)
-    return (torch.randn(size, generator=g).to(device),), {}
+    return (torch.randn(size, generator=g).to(device=device, dtype=dtype),), {}
+
+
+def float_dtype(model: nn.Module | None) -> torch.dtype | None:
+    """The dtype of the model's first floating parameter (or buffer): the dtype an input
+    made from a size takes (fp32 for an fp32 model, fp16 after ``.half()``); None for a
+    model without floating tensors."""
+    if model is None:
+        return None
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
 
 
 def tensor_shapes(args: tuple, kwargs: dict) -> list[tuple[int, ...]]:

@@ -309,7 +309,8 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
                    name: str = "", formulas: Mapping[Any, Any] | None = None) -> TrainingReport:
     """Count one training step of ``model``: forward (train mode), loss, backward, optimizer.
 
-    ``input_size`` / ``inputs`` / ``batch``: as :func:`inception_cost.count`.
+    ``input_size`` / ``inputs`` / ``batch``: as :func:`inception_cost.count` (without
+    either, a zoo model's ``default_input_size`` at batch 1, or ``batch``).
     ``loss``: ``loss(output) -> scalar tensor``; default: cross-entropy of the (first)
     output against class 0, plus ``aux_weight`` x the cross-entropy of each further
     output (GoogLeNet's auxiliary classifiers, weight 0.3 as in the paper).
@@ -342,6 +343,10 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     program = StepProgram(optimizer=spec, foreach=False, freeze=freeze, aux_weight=aux_weight,
                           loss=loss)
     inner = unwrap(model)
+    if input_size is None and inputs is None:
+        # a zoo model (build()) or a model with default_input_size: its own C x H x W
+        input_size = getattr(inner, "default_input_size", None) or getattr(
+            model, "default_input_size", None)
     with torch.inference_mode(False):
         work, state = _step_state(inner, device)
         names = {n for n, _ in work.named_parameters(remove_duplicate=False)}

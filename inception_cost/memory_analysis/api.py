@@ -7,6 +7,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
+import torch
 import torch.nn as nn
 
 from ..counting.arguments import check_freeze
@@ -78,6 +79,16 @@ def memory_optimizer(name: str) -> str:
     step program, ``count_training`` and ``train``) keeps its older spelling 'momentum'
     here (the same optimizer, :mod:`inception_cost.counting.step_program`)."""
     return _MEMORY_SPELLING.get(name, name)
+
+
+def model_dtype(module, dtype):
+    """'fp32' (the default) for a model built in fp16 or bf16 (``.half()``) is that
+    dtype: the model is analysed as it is, its input in its dtype (an fp32 input would
+    not run, and a cast to fp32 is not what the model is)."""
+    if dtype == "fp32":
+        from ..counting.inputs import float_dtype
+        return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(float_dtype(module), dtype)
+    return dtype
 
 
 def _model_and_input(model, input_size, batch, training, inputs):
@@ -265,6 +276,7 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     """
     check_freeze(freeze)
     module, chw, label, n, temps = _model_and_input(model, input_size, batch, training, inputs)
+    dtype = model_dtype(module, dtype)
     cfg = _config(chw, n, training, optimizer, dtype, step, device, foreach, workspace, temps,
                   freeze)
     try:
@@ -295,6 +307,7 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
     from .fit import fit, size_text
     from .sizes import parse_size
     module, chw, _label, _n, temps = _model_and_input(model, input_size, 1, training, inputs)
+    dtype = model_dtype(module, dtype)
     cfg = _config(chw, 1, training, optimizer, dtype, step, device, foreach, workspace, temps)
     budget = _budget(budget, parse_size)
     usable = budget - reserve_bytes(reserve, budget)

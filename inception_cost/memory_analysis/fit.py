@@ -34,6 +34,15 @@ class FitResult:
     static_bytes: int
     probes: int
 
+    def __str__(self) -> str:
+        """A short readable summary (exact bytes and their human form)."""
+        from ..report.summary_text import fit_text
+        return fit_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..report.summary_text import as_html
+        return as_html(str(self))
+
 
 def largest_batch(peak_of: Callable[[int], int], budget: int, limit: int, start: int = 1
                   ) -> tuple[int, dict[int, int | None]]:

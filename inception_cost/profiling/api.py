@@ -10,7 +10,7 @@ import torch
 from ..errors import UsageError
 from .compare import ratio_table
 from .peaks import DTYPE_MODES
-from .runner import Profiler
+from .runner import Profiler, built_dtype
 from .sweep import configurations, run_sweep
 
 
@@ -116,6 +116,12 @@ def profile(model_or_name, batch_sizes: Iterable[int] = (1,), device: str | None
     check_options(dev, dtypes, batches, compiles, graphs, per_layer)
     prof = Profiler(dev, warmup, iters, peak_tflops, peak_bandwidth, seed=seed, notify=say)
     labels = [prof.add(s, input_size=input_size, inputs=inputs) for s in specs]
+    for label in labels:     # a model built in fp16/bf16 runs in that dtype only
+        built = built_dtype(prof.models[label][0])
+        if built and any(d != built for d in dtypes):
+            raise UsageError(f"{label} is built in {built} (.half() or .to()): profile it "
+                             f"with --dtype {built} (dtype='{built}'), not "
+                             f"{','.join(d for d in dtypes if d != built)}")
     if torch.device(dev).type == "cpu":
         for label in labels:
             for d in dtypes:

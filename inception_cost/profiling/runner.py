@@ -19,7 +19,7 @@ from ..counting import count
 from ..counting.engine import ForwardError
 from ..errors import UsageError
 from ..memory_analysis.profile_join import predicted_columns
-from ..models.resolve import resolve_model
+from ..models.resolve import example_inputs, resolve_model
 from . import roofline as rl
 from .environment import environment
 from .peaks import resolve_peaks
@@ -36,6 +36,43 @@ COMPILE_MIN_WARMUP = 3  # compile + reduce-overhead needs a few calls before it 
 def default_iterations(device: str) -> tuple[int, int]:
     return DEFAULTS["cuda" if torch.device(device).type == "cuda" else "cpu"]
 
+
+
+def _in_dtype_of(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Float inputs in the model's own float dtype (fp16 for a ``.half()`` model)."""
+    from ..counting.inputs import float_dtype
+    dt = float_dtype(module)
+    if dt is None or dt == torch.float32:
+        return args, kwargs
+    to = lambda t: t.to(dt) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+    return tuple(to(a) for a in args), {k: to(v) for k, v in kwargs.items()}
+
+
+def built_dtype(module: nn.Module) -> str | None:
+    """'fp16' or 'bf16' for a model built in that dtype (``.half()``), else None."""
+    from ..counting.inputs import float_dtype
+    return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(float_dtype(module))
+
+
+def example_profile_inputs(example) -> tuple:
+    """A factory's example inputs (``(model, example_inputs)``) as profile inputs without
+    their batch: floats in the configuration's dtype, integers drawn from the example's
+    own range (min..max), keyword tensors by name; () when there are none."""
+    if example is None:
+        return ()
+    if isinstance(example, torch.Tensor):
+        example = (example,)
+    named = list(example.items()) if isinstance(example, dict) else [(None, t) for t in example]
+    out = []
+    for key, t in named:
+        if t.is_floating_point():
+            out.append(ProfileInput(tuple(t.shape[1:]), keyword=key))
+        else:
+            values = t.detach().to("cpu") if not t.is_meta else None
+            low = int(values.min()) if values is not None and values.numel() else 0
+            high = int(values.max()) + 1 if values is not None and values.numel() else 1
+            out.append(ProfileInput(tuple(t.shape[1:]), t.dtype, low, high, key))
+    return tuple(out)
 
 class Profiler:
     """Holds the built models, their counts and the environment of one device."""
@@ -81,6 +118,8 @@ class Profiler:
         base, n = label, 2
         while label in self.models:
             label, n = f"{base}#{n}", n + 1
+        if not inputs and isinstance(spec, str):
+            inputs = example_profile_inputs(example_inputs(module))
         inputs = tuple(inputs) if inputs else image_input(chw)
         self.models[label] = (module, inputs[0].shape)
         self.inputs[label] = inputs
@@ -93,6 +132,7 @@ class Profiler:
         if key not in self._reports:
             module, _ = self.models[label]
             args, kwargs = make_inputs(self.inputs[label], RunConfig(label, batch=batch), "meta")
+            args, kwargs = _in_dtype_of(module, args, kwargs)
             inputs = (args, kwargs) if kwargs and args else (kwargs or args)
             try:
                 self._reports[key] = count(module, inputs=inputs, name=label)

@@ -65,3 +65,52 @@ def memory_text(r) -> str:
     title = f"MemoryReport {r.model} batch {r.batch} {r.dtype}: {what}, bytes"
     return lines_text(title, rows, f"  peak after op {r.peak_op_index} ({r.peak_op}) in "
                                    f"{r.peak_module}, {r.peak_phase}")
+
+
+def prediction_text(p) -> str:
+    """A Prediction: predicted latency (ms) and images/s, the FLOPs and bytes it is
+    computed from (exact integers), achieved TFLOP/s and % of the device's peak, and the
+    sums of the three per-op terms (compute, memory, overhead; ms)."""
+    t = p.totals
+    ms = lambda v: f"{v:>18,.3f}  ms"       # noqa: E731
+    rows = [("latency", ms(t["latency_ms"])),
+            ("images/s", f"{t['images_per_s']:>18,.1f}"),
+            ("FLOPs", _n(t["flops"], "FLOPs")),
+            ("bytes moved", _n(t["bytes"], "B")),
+            ("achieved", f"{t['achieved_tflops']:>18,.2f}  TFLOP/s "
+                         f"({t['pct_of_peak']:.1f}% of peak)"),
+            ("  compute", ms(t["compute_ms"])), ("  memory", ms(t["memory_ms"])),
+            ("  overhead", ms(t["overhead_ms"]))]
+    what = "training step" if p.training else "forward"
+    title = (f"Prediction {p.model_name or 'model'} {what}, batch {p.batch}, {p.mode} "
+             f"on {p.device.name} (eager, no fusion)")
+    return lines_text(title, rows, f"  compute/memory/overhead: sums over {t['ops']} ops; "
+                                   f"{len(p.layers)} layer rows: .layers, .ops, .phases")
+
+
+def plan_text(r) -> str:
+    """A CheckpointPlanResult: the modules to checkpoint, the peak (bytes) with and
+    without them against the budget, and the recompute (MACs, FLOPs)."""
+    b = lambda v: f"{int(v):>18,}  ({human_bytes(v)})"     # noqa: E731
+    rows = [("budget", b(r.budget_bytes)),
+            ("peak without plan", b(r.baseline_peak_bytes)),
+            ("peak with plan", b(r.peak_bytes)),
+            ("recompute MACs", _n(r.recompute_macs, "MACs") + f"  {r.recompute_pct_macs:.2f}%"),
+            ("recompute FLOPs", _n(r.recompute_flops, "FLOPs") + f"  {r.recompute_pct_flops:.2f}%")]
+    chw = "x".join(str(int(s)) for s in r.input_size)
+    title = (f"CheckpointPlan {r.model} batch {r.batch} @ {chw} {r.dtype}, {r.optimizer}: "
+             f"{len(r.modules)} of {len(r.candidates)} modules ({r.method})")
+    return lines_text(title, rows, "  checkpoint: " + (", ".join(r.modules) or "(none)"))
+
+
+def fit_text(r) -> str:
+    """A FitResult: the largest batch, its peak and the next batch's (bytes)."""
+    b = lambda v: f"{int(v):>18,}  ({human_bytes(v)})"     # noqa: E731
+    what = "training step" if r.training else "inference"
+    rows = [("budget", b(r.budget_bytes)), ("parameters", b(r.static_bytes))]
+    if r.batch:
+        rows.append((f"peak at batch {r.batch}", b(r.peak_bytes)))
+    rows.append((f"peak at batch {r.batch + 1}", b(r.next_peak_bytes)))
+    title = f"FitResult {what}: largest batch {r.batch} in {human_bytes(r.budget_bytes)}"
+    return lines_text(title, rows, f"  fits: peak <= the budget less its reserve; "
+                                   f"{r.probes} batch sizes analysed")

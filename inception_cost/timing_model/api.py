@@ -47,7 +47,7 @@ def predict(model, input_size=None, device: str | Device = "H100", dtype: str = 
     :class:`Device`), eager execution, no fusion.
 
     ``model``: an ``nn.Module`` or a model name (as the CLI takes it); ``input_size``:
-    (N, C, H, W) or (C, H, W) with ``batch``; ``dtype``: fp32, tf32, fp16 or bf16 (the math
+    (N, C, H, W) or (C, H, W) with ``batch`` (default: a zoo model's own size); ``dtype``: fp32, tf32, fp16 or bf16 (the math
     mode; fp16/bf16 record the model in that dtype); ``training``: one training step
     (forward, loss, backward, optimizer step: the step program ``train`` counts, on the
     model ``train`` builds -- a name gets its training-only heads) instead of an inference
@@ -70,6 +70,8 @@ def predict(model, input_size=None, device: str | Device = "H100", dtype: str = 
         input_size = input_size or size
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module or a model name, got {type(model).__name__}")
+    if input_size is None:   # a zoo model (build()): its own C x H x W
+        input_size = getattr(model, "default_input_size", None)
     dev = device if isinstance(device, Device) else find_device(device)
     mode = _mode(dtype)
     dev.peak(mode)

@@ -360,6 +360,15 @@ class Prediction:
     notes: list = field(default_factory=list)
     optimizer: str = ""       # a training step's optimizer ("none": no step), "" for inference
 
+    def __str__(self) -> str:
+        """A short readable summary (latency in ms, exact FLOPs and bytes)."""
+        from ..report.summary_text import prediction_text
+        return prediction_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..report.summary_text import as_html
+        return as_html(str(self))
+
 
 def _phase_parts(ev: OpEvent, flops) -> list[tuple[str, float, object, int]]:
     """(phase label, time share, FLOPs, bytes) parts of one op: a split backward op
