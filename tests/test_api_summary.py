@@ -176,5 +176,5 @@ def test_a_half_model_from_the_cli(tmp_path, capsys):
     code, out, err = run(["profile", f"{tmp_path}/half.py:half", *fast, "--dtype", "fp16",
                           "--format", "json"], capsys)
     assert code == 0, err
-    [row] = json.loads(out)
+    [row] = json.loads(out)["rows"]
     assert (row["status"], row["dtype"], row["macs"]) == ("ok", "fp16", 42336)

@@ -107,7 +107,7 @@ def test_a_slow_rate_is_shown_to_four_significant_digits_not_rounded_to_zero():
           Measurement("in-cache add 262144 fp32", 25.93812, "GB/s", 0.0001213, 3)]
     dev = Device(name="cpu (measured)", kind="cpu", peaks_tflops={"fp32": 0.1}, bandwidth_gbs=6.0,
                  source="inception-cost calibrate", measured=True)
-    rows = {r["measurement"]: r for r in json.loads(calibration_text(dev, ms, "json"))}
+    rows = {r["measurement"]: r for r in json.loads(calibration_text(dev, ms, "json"))["rows"]}
     # 0.000123456 TFLOP/s = 123.456 MFLOP/s: 4 significant digits, where 3 decimals gave 0.0
     assert rows["max pool 3x3/1 2x64x28x28"]["value"] == 0.0001235
     assert rows["in-cache add 262144 fp32"]["value"] == 25.94

@@ -47,10 +47,10 @@ def calibrate_cmd(device, output, threads, quick, fmt):
         profile, ms = calibrate(device, quick, progress=step)
     if output:
         write_text(output, json.dumps(profile_json(profile, ms), indent=2) + "\n", what="--output")
-    write_output(calibration_text(profile, ms, fmt, output), None)
+    write_output(calibration_text(profile, ms, fmt, output, quick), None)
 
 
-def calibration_text(profile, ms, fmt: str, output: str | None = None) -> str:
+def calibration_text(profile, ms, fmt: str, output: str | None = None, quick: bool = False) -> str:
     """The measurements as a table: value to 4 significant digits (a slow pooling rate
     reads 0.0004 TFLOP/s, not 0.0), median milliseconds of one call to 4 decimals."""
     df = pd.DataFrame([{"measurement": m.name, "value": float(f"{m.value:.4g}"), "unit": m.unit,
@@ -60,9 +60,8 @@ def calibration_text(profile, ms, fmt: str, output: str | None = None) -> str:
         notes.append(f"profile written to {output} (use: inception-cost predict MODEL --on {output})")
     if fmt == "json":
         from ..report.json_object import dumps, json_object, rows_of
-        write_output(dumps(json_object(None, None, {"measurements": len(df)}, rows_of(df),
-                                       device=profile.name, quick=quick, notes=notes)), None)
-        return
+        return dumps(json_object(None, None, {"measurements": len(df)}, rows_of(df),
+                                 device=profile.name, quick=quick, notes=notes))
     if fmt == "rich":
         width = terminal_width(to_terminal())
         notes = [textwrap.fill(n, width - 1, break_long_words=False, break_on_hyphens=False)
