@@ -238,7 +238,7 @@ def test_the_title_names_the_dtype_the_input_was_given(f, capsys, command, dtype
 def _train_rows(capsys, *args):
     code, out, err = run(["train", *args, "--optimizer", "none", "--format", "json"], capsys)
     assert code == 0, err
-    return {r["module"]: r for r in json.loads(out)}
+    return {r["module"]: r for r in json.loads(out)["rows"]}
 
 
 def test_train_takes_two_batchless_inputs(f, capsys):
