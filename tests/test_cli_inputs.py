@@ -222,9 +222,7 @@ def test_every_command_refuses_an_unknown_keyword(f, capsys, command):
     args = [command, f"{f}:tok", "--input", "1x5:int64", "--input", "foo=1x5:int64",
             *COMMANDS[command]]
     code, out, err = run(args, capsys)
-    # predict's timing model records one positional float input: it says so instead
-    one_error(code, err, "one float --input" if command == "predict" else
-              "has no argument 'foo'")
+    one_error(code, err, "has no argument 'foo'")
 
 
 @pytest.mark.parametrize("command, dtype, shown", [("layers", "fp16", "1x784 float16"),
@@ -277,9 +275,12 @@ def test_predict_and_profile_take_a_factorys_example_inputs(f, capsys):
     [t] = json.loads(out)["totals"]
     # the example's batch 2: 2 FLOPs per MAC, + one add per bias element, + ReLU's 1 per element
     assert (t["batch"], t["flops"]) == (2, 2 * (2 * MLP_MACS + (300 + 10) + 300))
-    # integer ids: predict's timing model takes one float input, and says so in one line
-    code, out, err = run(["predict", f"{f}:tok_with_example"], capsys)
-    one_error(code, err, "the factory's example inputs are 2x5 int64")
+    # integer ids (batch 2, 5 each): the lookup costs nothing; Linear(8, 2) on 10 tokens,
+    # 2 FLOPs per MAC plus one bias add per output element
+    code, out, err = run(["predict", f"{f}:tok_with_example", "--format", "json"], capsys)
+    assert code == 0, err
+    [t] = json.loads(out)["totals"]
+    assert (t["batch"], t["flops"]) == (2, 2 * (2 * 5 * 8 * 2) + 2 * 5 * 2)
     # profile sweeps --batch (1) over the example's per-sample shape and dtype
     code, out, err = run(["profile", f"{f}:tok_with_example", "--format", "csv",
                           *COMMANDS["profile"]], capsys)

@@ -129,8 +129,11 @@ def test_predict_reads_input_as_layers_does(tiny, capsys):
     assert batched == json.loads(out)["totals"] and {t["batch"] for t in batched} == {2}
     # one forward at batch 2: conv 2 x 2 FLOPs per MAC + ... at least the MACs' 2 FLOPs
     assert all(t["flops"] >= 2 * 2 * (CONV_MACS + LINEAR_MACS) for t in batched)
+    # a second input the forward has no argument for: the same one line as layers
     code, out, err = run(["predict", tiny, "--input", "3x16x16", "--input", "4"], capsys)
-    assert code == 2 and err.startswith("error: predict takes one float --input")
+    code2, out2, err2 = run(["layers", tiny, "--input", "3x16x16", "--input", "4"], capsys)
+    assert code == code2 == 2 and err == err2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: --input does not fit")
 
 
 def test_train_defaults_reproduce_the_committed_training_report(capsys):

@@ -20,7 +20,8 @@ from ..report.render import render, to_terminal, write_output
 from ..timing_model.api import _mode, optimizer_label, record_events
 from ..timing_model.devices import find_device
 from ..timing_model.model import MODE_DTYPE, predict_events
-from .input_option import rejected
+from ..timing_model.record import torch_dtype
+from .input_option import InputSpec, make_call, parse_input, per_sample, rejected
 from .options import (batch_option, default_batch, dtype_option, format_option, freeze_option,
                       input_option, optimizer_option, output_option, parse_int_list)
 from .vocabulary import optimizer_name
@@ -44,34 +45,46 @@ def fitted_layer_table(table, title: str, width: int) -> tuple[str, list[str]]:
     return (text, note) if text is not None else (render(table, "rich", title=title), [])
 
 
-def image_input(texts, module, batches: list[int], batch_given: bool):
-    """(per-sample size, batch sizes) from ``--input``, read as ``layers`` reads it: the
-    timing model takes one positional float input (a shape with the batch fixes it)."""
-    from .input_option import parse_input, per_sample
+def input_specs(texts, module, batches: list[int], batch_given: bool):
+    """([(spec, shape without the batch)], batch sizes) from ``--input``, read as ``layers``
+    reads it (several inputs, keywords, integer dtypes and ranges); a shape with the batch
+    fixes the batch."""
     specs = [parse_input(t) for t in texts]
-    if len(specs) > 1 or specs[0].keyword or not specs[0].dtype.is_floating_point:
-        raise UsageError("predict takes one float --input (a shape, e.g. 3x224x224): the "
-                         "timing model records a single positional input")
     one = batches[0] if batch_given and len(batches) == 1 else None
-    [(_spec, shape)], carried = per_sample(specs, module, one)
+    pairs, carried = per_sample(specs, module, one)
     if carried is not None and batch_given and batches != [carried]:
         raise UsageError(f"--batch {','.join(map(str, batches))} disagrees with --input "
                          f"{texts[0]} (its first size is the batch): give one of them")
-    return shape, [carried] if carried is not None else batches
+    return pairs, [carried] if carried is not None else batches
 
 
-def example_input(example, batches: list[int], batch_given: bool):
-    """(per-sample size, batch sizes) from a factory's example inputs: one float tensor
-    (its first size the batch, unless --batch is given)."""
-    xs = [example] if hasattr(example, "shape") else \
-        list(example.values()) if isinstance(example, dict) else list(example)
-    if isinstance(example, dict) or len(xs) != 1 or not xs[0].is_floating_point():
-        shown = ", ".join(f"{'x'.join(map(str, t.shape))} {str(t.dtype).replace('torch.', '')}"
-                          for t in xs)
-        raise UsageError(f"predict takes one float input; the factory's example inputs are "
-                         f"{shown} (the timing model records a single positional float input)")
-    shape = tuple(int(s) for s in xs[0].shape)
-    return shape[1:], batches if batch_given else [shape[0]]
+def example_specs(example, batches: list[int], batch_given: bool):
+    """([(spec, shape without the batch)], batch sizes) from a factory's example inputs (a
+    tensor, a tuple of tensors or a dict of keyword tensors; each tensor's first size is the
+    batch, which --batch replaces)."""
+    if isinstance(example, torch.Tensor):
+        example = (example,)
+    named = list(example.items()) if isinstance(example, dict) else \
+        [(None, t) for t in example]
+    if not named or any(not isinstance(t, torch.Tensor) or t.dim() == 0 for _, t in named):
+        raise UsageError("the factory's example inputs must be tensors with a batch size first")
+    pairs = [(InputSpec(tuple(int(v) for v in t.shape), t.dtype, keyword=k, dtype_given=True),
+              tuple(int(v) for v in t.shape[1:])) for k, t in named]
+    return pairs, batches if batch_given else [int(named[0][1].shape[0])]
+
+
+def sample_inputs(pairs, dtype: torch.dtype) -> list[dict]:
+    """The JSON input list: one entry per forward argument, its shape per batch element
+    (the batch is the object's ``batch``), float inputs in the math mode's dtype."""
+    from ..report.json_object import input_entry
+    return [input_entry(s.keyword, shape, dtype if s.dtype.is_floating_point else s.dtype)
+            for s, shape in pairs]
+
+
+def batch_call(pairs, module, n: int, dtype: torch.dtype):
+    """The forward's meta tensors at batch ``n`` (float inputs in ``dtype``, the math mode's)."""
+    specs = [s for s, _ in pairs]
+    return make_call(specs, module, None, "meta", dtype, shapes=[(n, *shape) for _, shape in pairs])
 
 
 @click.command("predict")
@@ -118,36 +131,37 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
         mode = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(float_dtype(module), mode)
         for d in devices:
             d.peak(mode)
-    chw = size
     if input_:
-        chw, batches = image_input(input_, module, batches, batch is not None)
+        pairs, batches = input_specs(input_, module, batches, batch is not None)
     elif example_inputs(module) is not None:
-        chw, batches = example_input(example_inputs(module), batches, batch is not None)
+        pairs, batches = example_specs(example_inputs(module), batches, batch is not None)
+    else:
+        pairs = [(InputSpec(tuple(size)), tuple(size))]
+    run_dtype = torch_dtype(MODE_DTYPE[mode])
     if not train:
         from ..timing_model.record import meta_model
         module = meta_model(module, MODE_DTYPE[mode])     # one meta copy for every batch size
-    preds = []
+    preds, calls = [], {}
     for n in batches:
+        call = calls[n] = batch_call(pairs, module, n, run_dtype)    # inputs rebuilt per batch
         try:
-            events = record_events(module, (n, *chw), mode, train, optimizer=optimizer,
-                                   freeze=freeze)     # one stream per batch size
+            events = record_events(module, None, mode, train, optimizer=optimizer,
+                                   freeze=freeze, inputs=call.inputs)   # one stream per batch
         except UsageError:
             raise
         except (ForwardError, RuntimeError, TypeError, ValueError, IndexError) as e:
             # the model's own forward failed on this input
             err = e if isinstance(e, ForwardError) else \
                 f"forward failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            shape = "x".join(map(str, (n, *chw)))
-            raise (rejected(err, shape, module) if input_ else UsageError(str(err))) from None
+            raise (rejected(err, call.text, module) if input_ else UsageError(str(err))) from None
         preds += [predict_events(events, d, mode, batch=n, training=train, model_name=label,
                                  optimizer=optimizer_label(optimizer) if train else "")
                   for d in devices]
     what = f"training step ({optimizer_label(optimizer)})" if train else "forward"
     frozen = freeze_patterns(freeze)
     if fmt == "json":
-        from ..report.json_object import input_entry
-        write_output(prediction_json(preds, label, train,
-                                     [input_entry(None, chw, MODE_DTYPE[mode])], freeze=frozen,
+        write_output(prediction_json(preds, label, train, sample_inputs(pairs, run_dtype),
+                                     freeze=frozen,
                                      batch=batches,
                                      dtype=mode, devices=[d.name for d in devices]), output)
         return
@@ -158,8 +172,7 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
     width = terminal_width(to_terminal())
     for n in batches:
         group = [p for p in preds if p.batch == n]
-        shape = "x".join(map(str, (n, *chw)))
-        title = f"{label} {what} @ {shape}, {mode}: predicted ms per layer"
+        title = f"{label} {what} @ {calls[n].text}, {mode}: predicted ms per layer"
         table = layer_table(group, depth, stacked=fmt == "rich")
         if fmt == "rich":
             text, note = fitted_layer_table(table, title, width)

@@ -1,6 +1,7 @@
 """``inception_cost.predict``: predicted time of a model on a device, from exact FLOPs and bytes."""
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from ..counting.arguments import check_freeze
@@ -21,15 +22,26 @@ def _mode(dtype: str) -> str:
     return m
 
 
-def record_events(model: nn.Module, input_size, dtype: str = "fp32", training: bool = False,
-                  batch: int | None = None, optimizer=DEFAULT_OPTIMIZER, freeze=None) -> list:
+def record_events(model: nn.Module, input_size=None, dtype: str = "fp32", training: bool = False,
+                  batch: int | None = None, optimizer=DEFAULT_OPTIMIZER, freeze=None,
+                  inputs=None) -> list:
     """The op events of one inference forward (or one training step, with ``optimizer``
-    and ``freeze`` as :func:`~.record.record_training` takes them) at ``dtype``."""
+    and ``freeze`` as :func:`~.record.record_training` takes them) at ``dtype``, on
+    ``input_size`` (with ``batch``) or on ``inputs`` (tensors, as ``count`` takes them)."""
     mode = _mode(dtype)
     if training:
         return record_training(model, input_size, batch, MODE_DTYPE[mode], optimizer=optimizer,
-                               freeze=freeze)
-    return record_forward(model, input_size, batch, MODE_DTYPE[mode])
+                               freeze=freeze, inputs=inputs)
+    return record_forward(model, input_size, batch, MODE_DTYPE[mode], inputs=inputs)
+
+
+def inputs_batch(inputs) -> int:
+    """The batch of ``inputs`` (as ``count`` takes them): the first size of the first
+    tensor, 1 for a 0-d tensor or no tensor."""
+    from ..counting.inputs import make_inputs
+    args, kwargs = make_inputs(None, inputs, "meta")
+    xs = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
+    return int(xs[0].shape[0]) if xs and xs[0].dim() else 1
 
 
 def optimizer_label(optimizer) -> str:
@@ -42,7 +54,7 @@ def optimizer_label(optimizer) -> str:
 
 def predict(model, input_size=None, device: str | Device = "H100", dtype: str = "fp32",
             training: bool = False, batch: int | None = None, terms: Terms = Terms(),
-            optimizer=DEFAULT_OPTIMIZER, freeze=None) -> Prediction:
+            optimizer=DEFAULT_OPTIMIZER, freeze=None, inputs=None) -> Prediction:
     """Predicted latency of ``model`` on ``device`` (a catalog name, a device file, or a
     :class:`Device`), eager execution, no fusion.
 
@@ -54,20 +66,25 @@ def predict(model, input_size=None, device: str | Device = "H100", dtype: str = 
     forward; ``optimizer``: ``none``, ``sgd``, ``sgd_momentum`` (default, as ``train``),
     ``sgd_nesterov``, ``adam``, ``adamw`` or an OptimizerSpec; ``freeze``: module/parameter
     patterns (fnmatch; a comma-separated string or a list) with no gradient and no
-    update.  Returns a
+    update; ``inputs``: instead of ``input_size``, the forward's tensors as
+    ``count(..., inputs=)`` takes them (a tensor, a tuple, a dict of keyword tensors, or
+    ``(args, kwargs)``; integer tensors keep their dtype, float ones take the math mode's;
+    the batch is the first tensor's first size).  Returns a
     :class:`~inception_cost.timing_model.model.Prediction` (DataFrames per op and layer,
-    totals with ``latency_ms`` and ``images_per_s``)."""
+    totals with ``latency_ms`` and ``images_per_s``, batch elements per second)."""
     name = ""
     if not training and (freeze is not None or optimizer != DEFAULT_OPTIMIZER):
         raise UsageError("optimizer= and freeze= describe a training step: pass training=True")
     if training:
         label = optimizer_label(optimizer)     # an unknown name fails before any model is built
         check_freeze(freeze)
+    if inputs is not None and (input_size is not None or batch is not None):
+        raise UsageError("give input_size= (and batch=) or inputs=, not both")
     if isinstance(model, str):
         from ..models.resolve import resolve_model, resolve_training_model
         name = model
         model, size, _ = (resolve_training_model if training else resolve_model)(model)
-        input_size = input_size or size
+        input_size = input_size or (size if inputs is None else None)
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module or a model name, got {type(model).__name__}")
     if input_size is None:   # a zoo model (build()): its own C x H x W
@@ -75,6 +92,12 @@ def predict(model, input_size=None, device: str | Device = "H100", dtype: str = 
     dev = device if isinstance(device, Device) else find_device(device)
     mode = _mode(dtype)
     dev.peak(mode)
+    if inputs is not None:
+        events = record_events(model, None, mode, training, optimizer=optimizer, freeze=freeze,
+                               inputs=inputs)
+        return predict_events(events, dev, mode, batch=inputs_batch(inputs), training=training,
+                              terms=terms, model_name=name or type(model).__name__,
+                              optimizer=label if training else "")
     shape = input_shape(input_size, batch, model)
     events = record_events(model, shape, mode, training, optimizer=optimizer, freeze=freeze)
     return predict_events(events, dev, mode, batch=shape[0], training=training, terms=terms,

@@ -65,15 +65,28 @@ def _outputs(out) -> list[torch.Tensor]:
     return []
 
 
-def record_forward(model: nn.Module, input_size, batch: int | None = None, dtype: str = "fp32",
-                   reference_flops: bool = False) -> list[OpEvent]:
-    """Events of one inference forward (eval mode, no grad) on meta."""
+def meta_inputs(input_size, inputs, batch: int | None, work: nn.Module, dt: torch.dtype
+                ) -> tuple[tuple, dict]:
+    """(args, kwargs) on meta from ``input_size``/``batch`` or ``inputs`` (as ``count``
+    takes them): float tensors in the math dtype ``dt``, integer and bool tensors in their own."""
+    args, kwargs = make_inputs(input_size, inputs, "meta", batch, work)
+
+    def cast(a):
+        return a.to(dt) if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+    return tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
+
+
+def record_forward(model: nn.Module, input_size=None, batch: int | None = None,
+                   dtype: str = "fp32", reference_flops: bool = False, inputs=None
+                   ) -> list[OpEvent]:
+    """Events of one inference forward (eval mode, no grad) on meta. ``inputs``: instead
+    of ``input_size``, the forward's tensors as ``count(..., inputs=)`` takes them (a
+    tensor, a tuple, a dict of keyword tensors, or ``(args, kwargs)``)."""
     dt = torch_dtype(dtype)
     work = _meta_model(model, dt, reuse=True)
     modes = [(m, m.training) for m in work.modules()]
     work.eval()
-    args, kwargs = make_inputs(input_size, None, "meta", batch, work)
-    args = tuple(a.to(dt) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+    args, kwargs = meta_inputs(input_size, inputs, batch, work, dt)
     try:
         with torch.no_grad(), EventCapture(work, reference_flops=reference_flops) as cap:
             log = cap.subscribe(EventLog())
@@ -108,10 +121,10 @@ def step_program(optimizer: str | OptimizerSpec | None = DEFAULT_OPTIMIZER, free
     return StepProgram(optimizer=optimizer_spec(optimizer), foreach=False, freeze=freeze)
 
 
-def record_training(model: nn.Module, input_size, batch: int | None = None, dtype: str = "fp32",
-                    reference_flops: bool = False,
+def record_training(model: nn.Module, input_size=None, batch: int | None = None,
+                    dtype: str = "fp32", reference_flops: bool = False,
                     optimizer: str | OptimizerSpec | None = DEFAULT_OPTIMIZER,
-                    freeze=None) -> list[OpEvent]:
+                    freeze=None, inputs=None) -> list[OpEvent]:
     """Events of one training step on meta: forward in train mode, the step program's loss
     (:func:`step_program`: cross-entropy plus 0.3 x each training-only head), backward,
     and the optimizer's steady-state step (its state buffers exist; the per-parameter loop,
@@ -120,13 +133,13 @@ def record_training(model: nn.Module, input_size, batch: int | None = None, dtyp
     ``optimizer``: a name of ``train``'s vocabulary (``none``, ``sgd``, ``sgd_momentum``,
     ``sgd_nesterov``, ``adam``, ``adamw``), an :class:`OptimizerSpec`, or None; default
     ``sgd_momentum``, as ``train``. ``freeze``: module/parameter path patterns (fnmatch; a
-    comma-separated string or a list) whose parameters get no gradient and no update."""
+    comma-separated string or a list) whose parameters get no gradient and no update.
+    ``inputs``: the forward's tensors instead of ``input_size``, as :func:`record_forward`."""
     program = step_program(optimizer, freeze)
     dt = torch_dtype(dtype)
     work = _meta_model(model, dt).train()
     program.freeze_parameters(work)
-    args, kwargs = make_inputs(input_size, None, "meta", batch, work)
-    args = tuple(a.to(dt) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+    args, kwargs = meta_inputs(input_size, inputs, batch, work, dt)
     params = list(work.parameters())
     owner, owned = _param_owners(work)
     optimizers = program.steady_optimizers(owned)
