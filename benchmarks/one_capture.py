@@ -6,7 +6,7 @@ A. ``analyse_step`` (one training step under one capture read by the training co
    apart, on googlenet and inception_v3 (aux heads on), batch 2, meta device, SGD; rounds
    interleaved in one process, best of ``--repeat`` after a warm-up round, process CPU
    seconds (``time.process_time``).  The first round checks the results are equal.
-B. Each consumer on this tree and on another checkout (``--before``, e.g. /work/main), each
+B. Each consumer on this tree and on another checkout (``--before DIR``: a checkout of the commit to compare with), each
    in a fresh subprocess with that checkout first on ``PYTHONPATH``, the two alternated
    ``--rounds`` times (best kept): ``count`` (googlenet forward, batch 2) beside
    FlopCounterMode on the same forward, ``count_training`` (googlenet, batch 2, SGD), and
@@ -15,7 +15,7 @@ B. Each consumer on this tree and on another checkout (``--before``, e.g. /work/
    show how loaded the machine was in each.
 
 Writes reports/benchmarks/one_capture.md.  Usage:
-    python benchmarks/one_capture.py [--repeat 5] [--before /work/main] [--rounds 2]
+    python benchmarks/one_capture.py [--repeat 5] [--before DIR] [--rounds 2]
 """
 from __future__ import annotations
 
@@ -125,7 +125,8 @@ def consumers(tree: str, repeat: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--before", default="/work/main")
+    ap.add_argument("--before", required=True, help="a checkout of the commit to compare with")
+    ap.add_argument("--before-label", default="the checkout given by --before")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", default="reports/benchmarks/one_capture.md")
     a = ap.parse_args()
@@ -160,7 +161,7 @@ def main() -> None:
         "",
         "## B. Each consumer before/after the shared capture",
         "",
-        f"*before*: `{a.before}` (main before the shared capture); *after*: this tree.  Each in "
+        f"*before*: {a.before_label} (main before the shared capture); *after*: this tree.  Each in "
         f"a fresh subprocess, the two alternated {a.rounds} times, best of {a.repeat} "
         "(MemTracker: of "
         f"{max(1, a.repeat // 2)}) per subprocess after a warm-up call, process CPU seconds.  "
