@@ -15,3 +15,10 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the tests marked ``slow`` after every other test (the order among each group is
+    kept).  ``pytest -x`` stops at the first failure: a common breakage then fails within
+    the quick tests instead of after minutes of MemTracker steps."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)

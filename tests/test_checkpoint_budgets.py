@@ -18,9 +18,11 @@ a real question (at batch 2 the parameters, gradients and Adam state alone excee
 
 SLOW (marked ``slow``; deselect with ``-m "not slow"``): each planner call counts two
 training steps and analyses a dozen wrapped models, and each MemTracker step takes seconds
-(inception_v3's ~15 s).  Planning runs with ``max_analyses=0`` (the greedy plan, no
-optimality proof: that is tests/test_checkpoint_plan.py's and test_checkpoint_fit_auto.py's
-job) and without the trade-off curve.  Select one model with ``-k``.
+(inception_v3's ~15 s).  The three budgets of one model share the planner's recorded
+steps and counted recompute (none of them depends on the budget).  Planning runs with
+``max_analyses=0`` (the greedy plan, no optimality proof: that is
+tests/test_checkpoint_plan.py's and test_checkpoint_fit_auto.py's job) and without the
+trade-off curve.  Select one model with ``-k``.
 """
 from __future__ import annotations
 
@@ -97,13 +99,50 @@ class Subject:
 _SUBJECTS: dict[str, Subject] = {}
 
 
+def _key(value):
+    """A memo key: lists as tuples; hashable values as they are (a module hashes by
+    identity, a frozen StepConfig by value); a recording by identity (it lives as long as
+    the module's subjects)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_key(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return value
+
+
+def _memoized(fn):
+    memo = {}
+
+    def once(*args, **kwargs):
+        key = (_key(args), tuple(sorted((k, _key(v)) for k, v in kwargs.items())))
+        if key not in memo:
+            memo[key] = fn(*args, **kwargs)
+        return memo[key]
+    return once
+
+
+# The planner's work that does not depend on the budget: the recorded plain step (and its
+# report), the step recorded with every candidate checkpointed (the peak model) and the
+# counted recompute of each candidate.  The three budgets of one model share them; the
+# planner reads them and never writes to them.  Each budget still gets its own search and
+# its own exact analysis of the plan, and every plan is checked against MemTracker.
+SHARED = ("record", "report_from", "build_peak_model", "recompute_costs")
+
+
 @pytest.fixture(scope="module")
 def subject():
+    from inception_cost.checkpointing import planner
+
     def get(name):
         if name not in _SUBJECTS:
             _SUBJECTS[name] = Subject(name)
         return _SUBJECTS[name]
-    yield get
+    with pytest.MonkeyPatch.context() as mp:
+        for fn in SHARED:
+            mp.setattr(planner, fn, _memoized(getattr(planner, fn)))
+        yield get
     _SUBJECTS.clear()
 
 

@@ -1,23 +1,24 @@
 """Checkpointed models: our predicted training-step peak against PyTorch's MemTracker, and
 our counted recompute against PyTorch's FlopCounterMode.
 
-The MemTracker step is written here with PyTorch's API (FakeTensorMode on CPU, Adam with
-foreach, cross-entropy + 0.3 x each auxiliary head): a first step, run before tracking
-starts, creates Adam's state; MemTracker then measures the second (steady) step.  Small
-batches keep it fast; the benchmark (benchmarks/checkpoint_plan.py) runs the planner's
-plans at 50/70/90% budgets at full size.
+The MemTracker step is written with PyTorch's API (tests/memtracker_step.py: FakeTensorMode
+on CPU, Adam with foreach, cross-entropy + 0.3 x each auxiliary head): one optimizer step
+on zero gradients, run before tracking starts, creates Adam's state (the same tensors a
+whole first step creates, without its forward and backward); MemTracker then measures the
+steady step.  Small batches keep it fast; the benchmark (benchmarks/checkpoint_plan.py)
+runs the planner's plans at 50/70/90% budgets at full size.
 """
 import copy
-import warnings
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from inception_cost import apply_checkpointing, build, memory
 from inception_cost.checkpointing.recompute import recompute_costs
 
-mt_mod = pytest.importorskip("torch.distributed._tools.mem_tracker")
+pytest.importorskip("torch.distributed._tools.mem_tracker")
+from memtracker_step import reference_step  # noqa: E402
+
 # the recompute check runs GoogLeNet and ResNet-50 forward and backward on CPU
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -44,37 +45,10 @@ BATCH = 8
 
 
 def memtracker_steady_peak(meta_model, batch, chw) -> int:
-    """MemTracker's peak (bytes) of the second of two training steps."""
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    model = copy.deepcopy(meta_model)
-    with FakeTensorMode(allow_non_fake_inputs=True), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = model.to_empty(device="cpu").train()
-        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                               foreach=True)
-
-        def step():
-            x = torch.randn(batch, *chw)
-            y = torch.randint(0, 2, (batch,))
-            out = model(x)
-            outs = [out] if isinstance(out, torch.Tensor) else [o for o in out
-                                                                if isinstance(o, torch.Tensor)]
-            loss = F.cross_entropy(outs[0], y)
-            for aux in outs[1:]:
-                loss = loss + 0.3 * F.cross_entropy(aux, y)
-            del out, outs
-            loss.backward()
-            del loss
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
-        step()   # untracked: creates Adam's state; MemTracker's peak starts at entry
-        tracker = mt_mod.MemTracker()
-        tracker.track_external(model, opt)
-        with tracker:
-            step()
-        snap = tracker.get_tracker_snapshot("peak")
-    return int(next(iter(snap.values()))[mt_mod._TOTAL_KEY])
+    """MemTracker's peak (bytes) of a steady training step (tests/memtracker_step.py: Adam's
+    state made by one optimizer step on zero gradients before tracking starts, as after
+    any earlier step; then one tracked step)."""
+    return reference_step(meta_model, chw, batch, training=True, optimizer="adam")["Total"]
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -5,6 +5,10 @@ import torch.nn as nn
 
 from inception_cost import count
 
+# the CPU forwards here are small: one torch thread (tests/conftest.py); counts do not
+# depend on the thread count
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.mark.parametrize("kw,shape", [
     ({}, (5, 2, 8)),

@@ -239,12 +239,6 @@ def test_orphan_baseline_fails_the_gate_and_update_removes_it(tmp_path, capsys):
 
 
 # --- start-up, help, encodings, signals ------------------------------------
-def _child(args, env=None, **kw):
-    e = {**os.environ, "PYTHONPATH": REPO, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "inception_cost", *args], capture_output=True,
-                          text=True, env=e, timeout=300, **kw)
-
-
 def test_help_does_not_import_torch():
     code = ("import sys; sys.path.insert(0, %r); from inception_cost.cli import main; "
             "rc = main(['--help']); print('torch' in sys.modules, 'pandas' in sys.modules, rc)"
@@ -274,15 +268,55 @@ def test_help_summaries_match_the_commands():
     assert lazy.stdout == eager + "\n"
 
 
-def test_ascii_stdout_prints_the_module_table():
-    p = _child(["module"], env={"PYTHONIOENCODING": "ascii"})
-    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
-    assert p.stdout.isascii() and "naive" in p.stdout.lower()
+# Both ASCII-locale commands run in one child (Python and torch start once), each as the
+# shell would run it (`python -m inception_cost` through runpy, its own exit); after each
+# one the child writes a marker with its exit code to stdout and to stderr.
+ASCII_RUNS = {"module": ["module"], "bad input": ["layers", "googlenet", "--input", "3×0×0"]}
+ASCII_CHILD = """
+import os, runpy, sys, traceback
+sys.path.insert(0, {repo!r})
+for i, argv in enumerate({runs!r}):
+    sys.argv = ["inception-cost", *argv]
+    code = 0
+    try:
+        runpy.run_module("inception_cost", run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        code = 0 if e.code is None else e.code
+    except BaseException:           # as Python would end a process: traceback, exit 1
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    marker = ("\\n@@run %d exit %s@@\\n" % (i, code)).encode()
+    os.write(1, marker)
+    os.write(2, marker)
+"""
 
 
-def test_ascii_stderr_still_gets_one_error_line():
-    p = _child(["layers", "googlenet", "--input", "3×0×0"], env={"PYTHONIOENCODING": "ascii"})
-    assert p.returncode == 2 and one_error(p.stderr)
+@pytest.fixture(scope="module")
+def ascii_runs():
+    """{name: (exit code, stdout, stderr)} of ASCII_RUNS under PYTHONIOENCODING=ascii."""
+    runs = list(ASCII_RUNS.values())
+    p = subprocess.run([sys.executable, "-c", ASCII_CHILD.format(repo=REPO, runs=runs)],
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": REPO, "PYTHONIOENCODING": "ascii"})
+    assert p.returncode == 0, p.stderr
+    marker = r"\n@@run (\d+) exit (\S+)@@\n"
+    outs, errs = re.split(marker, p.stdout), re.split(marker, p.stderr)
+    assert outs[1::3] == errs[1::3] == [str(i) for i in range(len(runs))], p.stderr
+    return {name: (int(outs[3 * i + 2]), outs[3 * i], errs[3 * i])
+            for i, name in enumerate(ASCII_RUNS)}
+
+
+def test_ascii_stdout_prints_the_module_table(ascii_runs):
+    code, out, err = ascii_runs["module"]
+    assert code == 0 and "Traceback" not in err, err
+    assert out.isascii() and "naive" in out.lower()
+
+
+def test_ascii_stderr_still_gets_one_error_line(ascii_runs):
+    code, out, err = ascii_runs["bad input"]
+    assert code == 2 and one_error(err)
 
 
 def test_sigint_while_torch_imports_is_one_line_exit_130():
@@ -313,14 +347,40 @@ def test_sigint_while_torch_imports_is_one_line_exit_130():
 
 
 # --- colour follows the destination -----------------------------------------
-def _in_a_terminal(args, cwd):
-    """Run the command with stdout and stderr on a pseudo-terminal (as from a shell)."""
+TERMINAL_ARGS = [["table"], ["layers", "googlenet", "--depth", "1"]]
+# One child runs every command as the shell would (`python -m inception_cost`, each through
+# runpy, the package's __main__ and its own exit), once to the terminal and once with
+# `-o out.txt`, so Python and torch start once instead of four times; colour is decided
+# per command, from the stream each one writes to.  After each command the child writes a
+# marker with its exit code to the terminal.
+TERMINAL_CHILD = """
+import os, runpy, sys, traceback
+sys.path.insert(0, {repo!r})
+for i, argv in enumerate({runs!r}):
+    sys.argv = ["inception-cost", *argv]
+    code = 0
+    try:
+        runpy.run_module("inception_cost", run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        code = 0 if e.code is None else e.code
+    except BaseException:           # as Python would end a process: traceback, exit 1
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, ("\\n@@run %d exit %s@@\\n" % (i, code)).encode())
+"""
+
+
+def _in_a_terminal(runs, cwd):
+    """Run each argument list in turn with stdout and stderr on a pseudo-terminal (as from
+    a shell): [(exit code, what the terminal showed)] per run."""
     import pty
     master, slave = pty.openpty()
     e = {**os.environ, "PYTHONPATH": REPO, "TERM": "xterm-256color", "COLUMNS": "100"}
     e.pop("NO_COLOR", None)
-    p = subprocess.Popen([sys.executable, "-m", "inception_cost", *args], stdout=slave,
-                         stderr=slave, env=e, cwd=cwd)
+    p = subprocess.Popen([sys.executable, "-c", TERMINAL_CHILD.format(repo=REPO, runs=runs)],
+                         stdout=slave, stderr=slave, env=e, cwd=cwd)
     os.close(slave)
     chunks = []
     while True:
@@ -332,16 +392,38 @@ def _in_a_terminal(args, cwd):
             break
         chunks.append(data)
     os.close(master)
-    return p.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")
+    assert p.wait(timeout=300) == 0
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    parts = re.split(r"\r?\n@@run (\d+) exit (\S+)@@\r?\n", shown)
+    assert [int(i) for i in parts[1::3]] == list(range(len(runs))), shown[-2000:]
+    return [(int(code), text) for text, code in zip(parts[0::3], parts[2::3])]
 
 
-@pytest.mark.parametrize("args", [["table"], ["layers", "googlenet", "--depth", "1"]])
-def test_output_file_from_a_terminal_holds_no_ansi_codes(args, tmp_path):
-    code, shown = _in_a_terminal(args, tmp_path)
+@pytest.fixture(scope="module")
+def terminal_runs(tmp_path_factory):
+    """{command: ((exit code, terminal), (exit code, terminal, out.txt's text))}: each of
+    TERMINAL_ARGS run in a terminal, then with -o out.txt in its own folder."""
+    base = tmp_path_factory.mktemp("terminal")
+    runs, outs = [], []
+    for i, args in enumerate(TERMINAL_ARGS):
+        out = base / f"run{i}" / "out.txt"
+        out.parent.mkdir()
+        runs += [args, args + ["-o", str(out)]]
+        outs.append(out)
+    shown = _in_a_terminal(runs, base)
+    result = {}
+    for i, args in enumerate(TERMINAL_ARGS):
+        out = outs[i]
+        text = out.read_text(encoding="utf-8") if out.exists() else ""
+        result[" ".join(args)] = (shown[2 * i], (*shown[2 * i + 1], text))
+    return result
+
+
+@pytest.mark.parametrize("args", TERMINAL_ARGS)
+def test_output_file_from_a_terminal_holds_no_ansi_codes(args, terminal_runs):
+    (code, shown), (code_o, _shown_o, text) = terminal_runs[" ".join(args)]
     assert code == 0 and "\x1b[" in shown          # the terminal itself gets colour
-    code, shown = _in_a_terminal(args + ["-o", "out.txt"], tmp_path)
-    text = (tmp_path / "out.txt").read_text(encoding="utf-8")
-    assert code == 0 and "\x1b" not in text and len(text.splitlines()) > 10
+    assert code_o == 0 and "\x1b" not in text and len(text.splitlines()) > 10
 
 
 def test_table_terminal_view_fits_100_columns_and_wide_keeps_every_column(capsys):

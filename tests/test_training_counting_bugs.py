@@ -8,6 +8,10 @@ import torch.nn as nn
 
 from inception_cost.counting.training import count_training
 
+# the CPU forwards here are small: one torch thread (tests/conftest.py); counts do not
+# depend on the thread count
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 class SharedTwice(nn.Module):
     """One Linear registered as ``a`` and as ``b`` (used twice), then a head."""

@@ -11,6 +11,10 @@ from inception_cost import build
 from inception_cost.counting.training import count_training, default_loss
 from inception_cost.errors import UsageError
 
+# the CPU forwards here are small: one torch thread (tests/conftest.py); counts do not
+# depend on the thread count
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _layer(report, module):
     return report.layers.set_index("module").loc[module]

@@ -10,6 +10,10 @@ from inception_cost.counting import ForwardError
 from inception_cost.errors import InputTooSmallError
 from structure import conv_signature, signature_diff
 
+# the CPU forwards here are small: one torch thread (tests/conftest.py); counts do not
+# depend on the thread count
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 IMG = (3, 224, 224)
 PARAMS = {"alexnet": 61_100_840, "vgg16": 138_357_544, "resnet50": 25_557_032}
 REFERENCES = {

@@ -12,6 +12,10 @@ from inception_cost.models.bn_inception import BN_INCEPTION_NOTES
 from inception_cost.models.inception_modules import InceptionReduced, InceptionSpec
 from structure import conv_signature, signature_diff
 
+# the CPU forwards here are small: one torch thread (tests/conftest.py); counts do not
+# depend on the thread count
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 IMG = (3, 224, 224)
 MODULE_IN = (256, 28, 28)
 

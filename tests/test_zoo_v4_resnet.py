@@ -17,6 +17,10 @@ from inception_cost.models.factorized import (FactorizedGridReduction, GridReduc
                                               ResidualGridReduction)
 from structure import conv_signature, signature_diff
 
+# the CPU forwards here are small: one torch thread (tests/conftest.py); counts do not
+# depend on the thread count
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SIZE = (3, 299, 299)
 REFERENCED = {"inception_v4": 42_679_816, "inception_resnet_v2": 55_843_464}
 NETWORKS = ["inception_v4", "inception_resnet_v1", "inception_resnet_v2"]
