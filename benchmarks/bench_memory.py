@@ -18,7 +18,7 @@ from inception_cost import build
 from inception_cost.atomic import write_text
 from inception_cost.memory_analysis import fit_batch, memory
 from inception_cost.memory_analysis.reference import memtracker_peak, ours_as_memtracker
-from inception_cost.memory_analysis.step import StepConfig
+from inception_cost.memory_analysis.step_config import StepConfig
 
 
 def best_of(fn, repeat: int) -> tuple[float, object]:
@@ -55,7 +55,7 @@ def main() -> None:
         "",
         f"Batch {a.batch}, {chw[0]}x{chw[1]}x{chw[2]}, fp32, {a.optimizer} (foreach, steady "
         "state), cross-entropy; both tools run the same program "
-        "(`inception_cost.memory_analysis.run.run_program`) in one process: ours on the meta device, "
+        "(`inception_cost.memory_analysis.tracked_run.run_program`) in one process: ours on the meta device, "
         "MemTracker under FakeTensorMode on CPU.  Best of "
         f"{a.repeat} timed runs after one warm-up run each.",
         "",

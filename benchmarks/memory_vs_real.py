@@ -25,7 +25,7 @@ from inception_cost.atomic import write_text
 from inception_cost.memory_analysis import fit_batch, memory
 from inception_cost.memory_analysis.real import real_cpu_peak
 from inception_cost.memory_analysis.reference import memtracker_peak
-from inception_cost.memory_analysis.step import StepConfig
+from inception_cost.memory_analysis.step_config import StepConfig
 
 # name: (factory, (C, H, W), batch)
 # Ten models (an eleventh and twelfth, densenet121 and convnext_tiny, are listed for

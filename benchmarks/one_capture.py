@@ -40,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from inception_cost import count, memory
 from inception_cost.counting.training import count_training
 from inception_cost.memory_analysis.reference import memtracker_peak
-from inception_cost.memory_analysis.step import StepConfig
+from inception_cost.memory_analysis.step_config import StepConfig
 repeat = int(sys.argv[1])
 net = torchvision.models.googlenet(init_weights=False)
 with torch.device("meta"):
@@ -84,7 +84,7 @@ def combined_vs_apart(name: str, repeat: int) -> dict:
     from inception_cost import analyse_step, memory
     from inception_cost.counting.step_program import default_loss
     from inception_cost.counting.training import count_training
-    from inception_cost.memory_analysis.step import outputs
+    from inception_cost.memory_analysis.step_config import outputs
     model = _model(name)
     size = 299 if name == "inception_v3" else 224
     target = torch.zeros(2, dtype=torch.long, device="meta")

@@ -11,7 +11,7 @@ from inception_cost import UsageError, analyse_step, memory
 from inception_cost.counting.registry import Cost, GradCost, OpCost
 from inception_cost.counting.step_program import default_loss
 from inception_cost.counting.training import count_training
-from inception_cost.memory_analysis.step import outputs
+from inception_cost.memory_analysis.step_config import outputs
 
 aten = torch.ops.aten
 

@@ -14,7 +14,7 @@ from inception_cost import apply_checkpointing, checkpoint_plan
 from inception_cost.checkpointing.peak_model import build_peak_model
 from inception_cost.checkpointing.planner import branch_and_bound
 from inception_cost.checkpointing.recompute import recompute_costs
-from inception_cost.memory_analysis.step import StepConfig
+from inception_cost.memory_analysis.step_config import StepConfig
 
 from checkpoint_nets import BLOCKS, TinyNet
 

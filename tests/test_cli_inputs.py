@@ -169,7 +169,7 @@ def test_memory_of_integer_and_keyword_inputs_matches_memtracker():
     torch's MemTracker on the same step."""
     from inception_cost.memory_analysis.api import memory
     from inception_cost.memory_analysis.reference import memtracker_peak
-    from inception_cost.memory_analysis.step import StepConfig, input_templates
+    from inception_cost.memory_analysis.step_config import StepConfig, input_templates
 
     class Net(torch.nn.Module):
         def __init__(self):

@@ -160,7 +160,7 @@ def test_the_walk_sees_relative_function_level_and_absolute_imports():
     assert ("inception_cost.atomic", "inception_cost.errors") in targets
     assert ("inception_cost.__main__", "inception_cost.cli") in targets
     str_hooks = {(m, func) for m, t, _, _, func in EDGES if t.endswith(".summary_text")}
-    assert ("inception_cost.counting.report", "__str__") in str_hooks
+    assert ("inception_cost.counting.cost_report", "__str__") in str_hooks
     assert ("inception_cost.report.render", None) in {
         (m, func) for m, t, _, _, func in EDGES if t == "inception_cost.units"}
     # every module the walk names exists (a resolution bug would invent one)

@@ -8,7 +8,7 @@ import torch.nn as nn
 from inception_cost.memory_analysis import memory
 from inception_cost.memory_analysis.real import real_cpu_peak
 from inception_cost.memory_analysis.reference import memtracker_peak
-from inception_cost.memory_analysis.step import StepConfig
+from inception_cost.memory_analysis.step_config import StepConfig
 
 pytest.importorskip("torch.distributed._tools.mem_tracker")
 CHW = (3, 16, 16)

@@ -7,7 +7,7 @@ import torch.nn as nn
 from inception_cost.memory_analysis import fit_batch, memory
 from inception_cost.memory_analysis.api import reserve_bytes
 from inception_cost.memory_analysis.real import real_cpu_peak
-from inception_cost.memory_analysis.step import StepConfig
+from inception_cost.memory_analysis.step_config import StepConfig
 from inception_cost.errors import UsageError
 
 CHW = (3, 32, 32)

@@ -260,7 +260,7 @@ def test_memory_meta_error_and_cpu(training):
         assert cpu.breakdown["gradients"] + cpu.breakdown["optimizer_state"] >= 3 * weights
     meta = memory(model, inputs={"input_ids": ids}, device="cpu", training=training,
                   optimizer=opt)
-    from inception_cost.memory_analysis.step import input_templates
+    from inception_cost.memory_analysis.step_config import input_templates
     n, temps = input_templates({"input_ids": ids})
     cfg = _config((), n, training, opt, "fp32", "steady", "cpu", None, True, temps)
     real = analyse(model, cfg, "bert", real=True)

@@ -33,8 +33,8 @@ from ..counting.placement import copy_on, unwrap
 from ..memory_analysis.analysis import INT64_MAX, resolve_modules, rounded
 from ..memory_analysis.api import _on_device
 from ..memory_analysis.categories import BACKWARD, GRADIENTS, OPTIMIZER, SAVED
-from ..memory_analysis.run import track
-from ..memory_analysis.step import StepConfig
+from ..memory_analysis.tracked_run import track
+from ..memory_analysis.step_config import StepConfig
 from ..memory_analysis.tracker import StorageTracker, active_tracker
 from . import apply as _apply
 from .apply import checkpointed_class

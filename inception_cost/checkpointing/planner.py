@@ -39,7 +39,7 @@ from ..counting.placement import copy_on
 from ..errors import UsageError
 from ..memory_analysis.api import _resolve, _split_input, analyse, peak_bytes, report_from
 from ..memory_analysis.sizes import parse_size
-from ..memory_analysis.step import StepConfig
+from ..memory_analysis.step_config import StepConfig
 from ..units import human_bytes
 from .apply import check_modules, checkpointed_class
 from .candidates import candidate_modules

@@ -25,7 +25,7 @@ def shown_optimizer(name: str) -> str:
 def plan_text(result, fmt: str) -> str:
     """The plan: summary, candidate rows and the trade-off curve."""
     if fmt == "json":
-        from ..memory_analysis.step import DTYPES
+        from ..memory_analysis.step_config import DTYPES
         from ..report.json_object import dumps, input_entry, with_envelope
         data = result.to_dict()
         totals = {k: data[k] for k in ("peak_bytes", "baseline_peak_bytes", "static_bytes",
@@ -123,7 +123,7 @@ def memory_checkpointing(model, train, optimizer, batch, input_, dtype, step, ro
                              if peak else f"--fit {human_bytes(size)} holds no training batch")
         df = fit_checkpoint_table(without, best, peak, plan)
         if fmt == "json":
-            from ..memory_analysis.step import DTYPES
+            from ..memory_analysis.step_config import DTYPES
             from ..report.json_object import dumps, input_entry, json_object, rows_of
             text = dumps(json_object(
                 label, [input_entry(None, chw, DTYPES.get(dtype, dtype))],

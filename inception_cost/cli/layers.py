@@ -7,7 +7,7 @@ import torch
 
 from ..counting import count
 from ..counting.engine import ForwardError
-from ..counting.report import format_shapes
+from ..counting.cost_report import format_shapes
 from ..errors import UsageError
 from ..counting.placement import copy_on
 from ..models.resolve import example_inputs, resolve_model

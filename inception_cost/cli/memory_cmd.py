@@ -17,7 +17,7 @@ from ..memory_analysis.categories import DESCRIPTIONS
 from ..memory_analysis.failures import ReadsValuesError
 from ..memory_analysis.fit import check_budget
 from ..memory_analysis.sizes import parse_size
-from ..memory_analysis.step import DEVICES, DTYPES, STEPS, check_options
+from ..memory_analysis.step_config import DEVICES, DTYPES, STEPS, check_options
 from ..models.resolve import example_inputs, resolve_model, resolve_training_model
 from ..units import human_bytes
 from ..report.json_object import (dumps, input_entry, json_object, rows_of, tensor_inputs,

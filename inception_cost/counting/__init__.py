@@ -6,7 +6,7 @@ from .engine import ForwardError, OpRecord, Recorder, counting, run_callable, ru
 from .formulas import FORMULAS, FVCORE_FORMULAS
 from .registry import (CONVENTIONS, OPS, Cost, GradCost, OpCall, OpCost, OpInfo, RegistryError,
                        register, register_op)
-from .report import CostReport, format_shapes
+from .cost_report import CostReport, format_shapes
 
 __all__ = ["count", "smallest_input", "OpCapture", "CaptureConsumer", "CapturedCall", "ForwardError", "OpRecord", "Recorder", "counting",
            "run_callable", "run_counted", "FORMULAS", "FVCORE_FORMULAS", "CONVENTIONS", "OPS", "Cost",

@@ -14,7 +14,7 @@ from .frames import fvcore_blind_frame, layers_frame
 from .inputs import make_inputs, tensor_shapes
 from .placement import counting_copy, unwrap
 from .registry import RegistryError, overrides
-from .report import CostReport
+from .cost_report import CostReport
 
 _TOO_SMALL = re.compile(r"(too small|Output size is too small|non-positive|negative dimension"
                         r"|Kernel size can't be greater|pad should be|input image .* smaller"

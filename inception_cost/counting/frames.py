@@ -13,7 +13,7 @@ import pandas as pd
 import torch.nn as nn
 
 from .engine import OpRecord
-from .report import COUNT_COLUMNS, LAYER_COLUMNS
+from .cost_report import COUNT_COLUMNS, LAYER_COLUMNS
 
 INT64_MAX = 2 ** 63 - 1
 _RECORD_COLUMNS = [c for c in LAYER_COLUMNS if c != "params"]

@@ -17,7 +17,7 @@ from .engine import OpRecord
 from .frames import layers_frame
 from .inputs import make_inputs, tensor_shapes
 from .placement import copy_on, unwrap
-from .report import CostReport
+from .cost_report import CostReport
 
 _MAC_OPS = {"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum", "_convolution"}
 

@@ -67,7 +67,7 @@ def module_tree(model: nn.Module, report, max_depth: int,
                 shapes: dict[str, tuple] | None = None) -> pd.DataFrame:
     """Rows of :data:`TREE_COLUMNS` for every module of ``model`` at depth <= ``max_depth``
     in definition order (a module reachable under two names: its first). ``report``: the
-    :class:`~inception_cost.counting.report.CostReport` of ``model``; params in elements,
+    :class:`~inception_cost.counting.cost_report.CostReport` of ``model``; params in elements,
     macs in MACs, flops in FLOPs of the report's convention."""
     costs = report.by_module().set_index("module")
     shapes = shapes or {}

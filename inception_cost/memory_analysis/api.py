@@ -20,8 +20,8 @@ from .analysis import (INT64_MAX, live_by_category, module_frame, public_columns
 from .categories import CATEGORIES, FORWARD, INTERNAL, PHASES, SAVED
 from .failures import ReadsValuesError, TooLargeError
 from .result import MemoryReport
-from .run import track
-from .step import DEVICES, DTYPES, OPTIMIZERS, STEPS, StepConfig, cast, input_templates
+from .tracked_run import track
+from .step_config import DEVICES, DTYPES, OPTIMIZERS, STEPS, StepConfig, cast, input_templates
 
 
 DEFAULT_RESERVE = "5%"   # --fit headroom: a fraction of the budget kept free

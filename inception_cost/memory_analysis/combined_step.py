@@ -49,7 +49,7 @@ from ..errors import UsageError
 from .api import _config, _model_and_input, _on_device, needs_fake_device, report_from
 from .categories import BACKWARD, OPTIMIZER
 from .result import MemoryReport
-from .run import new_tracker, run_tracked, setup
+from .tracked_run import new_tracker, run_tracked, setup
 
 
 @dataclass

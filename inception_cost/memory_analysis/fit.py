@@ -17,7 +17,7 @@ from typing import Callable
 from ..errors import UsageError
 from ..units import human_bytes
 from .failures import TooLargeError
-from .step import StepConfig
+from .step_config import StepConfig
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import math
 import torch.nn as nn
 
 from .api import analyse
-from .step import InputTemplate, StepConfig
+from .step_config import InputTemplate, StepConfig
 
 # Profiling dtypes -> memory dtypes (tf32 changes the math, not the bytes).
 _DTYPES = {"fp32": "fp32", "tf32": "fp32", "fp16": "fp16", "bf16": "bf16"}

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .run import run_program, setup
-from .step import StepConfig
+from .tracked_run import run_program, setup
+from .step_config import StepConfig
 
 
 @dataclass(frozen=True)

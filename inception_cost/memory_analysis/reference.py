@@ -19,8 +19,8 @@ import torch
 import torch.nn as nn
 
 from .result import MemoryReport
-from .run import run_program, setup
-from .step import StepConfig, cast
+from .tracked_run import run_program, setup
+from .step_config import StepConfig, cast
 
 MT_CATEGORIES = ("Parameter", "Buffer", "Gradient", "Activation", "Temp", "Optstate", "Other")
 

@@ -14,6 +14,6 @@ sources); :mod:`inception_cost.report.paper_render` renders it as rich / csv / j
 md.  Units: params (elements), MACs (multiply-accumulates, the papers' multiply-adds),
 activations (elements), bytes.
 """
-from .report import PaperReport, Section
+from .paper_result import PaperReport, Section
 
 __all__ = ["PaperReport", "Section"]

@@ -150,7 +150,7 @@ def approx_verdict(computed: float, claimed: float, tolerance: float = 0.10) -> 
 # sizes: options are C x H x W, tables print the papers' H x W x C
 # --------------------------------------------------------------------------- #
 def dims(shape) -> tuple[int, ...]:
-    """A shape column's value as :class:`~inception_cost.counting.report.CostReport` holds
+    """A shape column's value as :class:`~inception_cost.counting.cost_report.CostReport` holds
     it (an integer tuple, a single int, or None / NaN for none) -> a tuple of ints (sizes in
     elements; () when there is none)."""
     if shape is None or (isinstance(shape, float) and shape != shape):

@@ -16,7 +16,7 @@ from ..models.bn_inception import BN_INCEPTION_READINGS
 from ..models.registry import build, get_variant
 from . import reference_data
 from .audit import Finding, parse_printed, pct
-from .report import PaperReport, Section, frame
+from .paper_result import PaperReport, Section, frame
 from .sources import cite, sources_section
 
 PAPER_VARIANT = "bn_inception"

@@ -14,7 +14,7 @@ from ..counting import count
 from ..models.registry import build
 from . import reference_data
 from .audit import Finding, dims, hwc, in_unit, parse_hwc, parse_printed, pct, weight_count
-from .report import PaperReport, Section, frame
+from .paper_result import PaperReport, Section, frame
 from .sources import sources_section
 
 FP32_BYTES = 4

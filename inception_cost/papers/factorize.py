@@ -22,7 +22,7 @@ from ..counting import count
 from ..errors import UsageError
 from . import reference_data
 from .audit import Finding, parse_printed
-from .report import PaperReport, Section, frame
+from .paper_result import PaperReport, Section, frame
 from .sources import sources_section
 
 Kernels = tuple[tuple[int, int], ...]

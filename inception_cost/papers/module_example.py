@@ -15,7 +15,7 @@ from ..models.registry import build
 from . import reference_data
 from .audit import (Finding, approx_verdict, dims, explain_gap, has_shape, hwc, in_unit,
                     parse_printed, signed_in_unit, size_text, unit_label, weight_count)
-from .report import PaperReport, Section, frame
+from .paper_result import PaperReport, Section, frame
 from .sources import sources_section
 
 

@@ -14,7 +14,7 @@ from ..errors import UsageError
 from ..models.registry import build, get_variant
 from . import reference_data
 from .audit import Finding, has_shape, hwc, parse_printed, pct, rows_under, first_row_under
-from .report import PaperReport, Section, frame
+from .paper_result import PaperReport, Section, frame
 from .sources import sources_section
 
 OUTLINE_VARIANTS = ("inception_v2", "inception_v3")

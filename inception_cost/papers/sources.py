@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .report import Section, frame
+from .paper_result import Section, frame
 
 SOURCE_COLUMNS = ["printed", "where", "paper"]
 

@@ -20,7 +20,7 @@ from . import reference_data
 from .audit import (Finding, Printed, approx_verdict, detect_unit, dims, has_shape, hwc, in_unit,
                     kernel_text, out_channels, parse_hwc, parse_printed, pct, rows_under,
                     signed_in_unit, size_text, unit_label, weight_count, weight_rows)
-from .report import PaperReport, Section, frame
+from .paper_result import PaperReport, Section, frame
 from .sources import sources_section
 
 # Table 1's rows (paper order) -> top-level children that implement them.  Both the

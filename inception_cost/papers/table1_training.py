@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..counting.training import count_training
 from ..models.registry import build
-from .report import PaperReport
+from .paper_result import PaperReport
 from .table1 import ROW_CHILDREN, _stem_options
 
 TRAIN_COLUMN = "train MACs (fwd+bwd)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..memory_analysis.api import memory
 from ..models.registry import build
 from .audit import Finding
-from .report import Section, frame
+from .paper_result import Section, frame
 
 BATCHES = (1, 64)
 MB = 10 ** 6

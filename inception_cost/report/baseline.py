@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..counting.report import CostReport, format_shapes
+from ..counting.cost_report import CostReport, format_shapes
 from ..atomic import write_text
 from ..errors import InceptionCostError
 from .render import to_csv

@@ -1,11 +1,11 @@
-"""Render a :class:`~inception_cost.papers.report.PaperReport` as rich / csv / json / md.
+"""Render a :class:`~inception_cost.papers.paper_result.PaperReport` as rich / csv / json / md.
 csv and json keep exact integers; rich and md add each section's notes."""
 from __future__ import annotations
 
 import pandas as pd
 
 from ..errors import UsageError
-from ..papers.report import PaperReport
+from ..papers.paper_result import PaperReport
 from .paper_terminal_views import terminal_view
 from .render import FORMATS, render, to_csv, to_rich_text
 

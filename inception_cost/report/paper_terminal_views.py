@@ -1,5 +1,5 @@
 """The narrower terminal views of paper sections (``inception-cost table``/``cases``/...,
-rich, without --wide): at most 100 columns. A :class:`~inception_cost.papers.report.Section`
+rich, without --wide): at most 100 columns. A :class:`~inception_cost.papers.paper_result.Section`
 names its view (``terminal_view``) and carries what the view reads (``terminal_data``); the
 full table is the section's ``df`` (csv, json, md, --wide)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 import pandas as pd
 
 from ..papers.audit import Finding, unit_label
-from ..papers.report import Section, frame
+from ..papers.paper_result import Section, frame
 from ..papers.table1 import SHORT, Table1Audit
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from .. import streams
 from ..atomic import write_text
 from ..errors import UsageError
-from ..counting.report import format_shapes
+from ..counting.cost_report import format_shapes
 from .fit import is_quantity_column, layout, records, terminal_width
 from ..units import human
 

@@ -16,7 +16,7 @@ from ..errors import UsageError
 from .attention import FusedAttention
 from .categories import BACKWARD, FORWARD, OPTIMIZER
 from .failures import step_error
-from .step import StepConfig, autocast, loss_of, make_batch, prepare_model, warm_optimizer
+from .step_config import StepConfig, autocast, loss_of, make_batch, prepare_model, warm_optimizer
 from .tracker import StorageTracker
 from .workspace import default_threads
 from .workspace import rules as workspace_rules
