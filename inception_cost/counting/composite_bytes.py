@@ -1,7 +1,7 @@
 """Bytes of a composite the counter does not run on the meta device.
 
 On meta, with no gradient needed, the counter skips the (slow, Python-decomposed) meta
-kernels of a few composites whose output shape is known (``engine._meta_shortcut``):
+kernels of a few composites whose output shape is known (``capture_functions._meta_shortcut``):
 batch/layer/group/instance norm, local response norm, softmax, linear, attention.  Their
 bytes must still be those of the aten ops they dispatch (see :mod:`.bytes_moved`):
 
