@@ -2,8 +2,9 @@
 
 ``OpCapture`` is the one ``TorchDispatchMode`` under which a model runs (paired with its own
 ``TorchFunctionMode``, :class:`~.capture_functions.FunctionCapture`, for composite
-functions, and with the autograd node map during a training forward).  It runs each aten op -- on meta through the fast paths of
-:mod:`.meta_fast`, or as its decomposition when a consumer asks for one -- keeps the phase
+functions, and with the autograd node map during a training forward).  It runs each aten
+op -- on meta through the fast paths of :mod:`.meta_fast`, or as its decomposition when a
+consumer asks for one -- keeps the phase
 (``forward``/``backward``/``optimizer``) and the module stack, attributes backward ops
 through autograd (:mod:`.autograd_map`, one mechanism for every consumer), and hands
 every op to its subscribers.  A new analysis is one more subscriber; none patches another.
