@@ -1,9 +1,10 @@
 """One capture of the op stream, read by every analysis: :class:`OpCapture`.
 
-``OpCapture`` is the one ``TorchDispatchMode`` under which a model runs (paired with the
-counter's ``TorchFunctionMode`` for composites, and with the autograd node map during a
-training forward).  It runs each aten op -- on meta through the fast paths of
-:mod:`.meta_fast`, or as its decomposition when a consumer asks for one -- keeps the phase
+``OpCapture`` is the one ``TorchDispatchMode`` under which a model runs (paired with its own
+``TorchFunctionMode``, :class:`~.capture_functions.FunctionCapture`, for composite
+functions, and with the autograd node map during a training forward).  It runs each aten
+op -- on meta through the fast paths of :mod:`.meta_fast`, or as its decomposition when a
+consumer asks for one -- keeps the phase
 (``forward``/``backward``/``optimizer``) and the module stack, attributes backward ops
 through autograd (:mod:`.autograd_map`, one mechanism for every consumer), and hands
 every op to its subscribers.  A new analysis is one more subscriber; none patches another.
@@ -32,6 +33,14 @@ and the op runs itself.
 
 Higher-order ops (``flex_attention``, ``cond``) run once, unobserved, and come as one call
 with ``call.higher_order`` True; consumers with ``opaque(entering)`` are told around it.
+
+Composite functions.  A call consumer with ``on_function(call)`` also gets each composite
+function (``F.linear``, ``F.batch_norm``, ``F.scaled_dot_product_attention`` ...) as one
+:class:`~.capture_functions.FunctionCall` after it ran (or after a meta shortcut stood in
+for it); its aten ops reach ``on_call`` while ``capture.functions.depth`` is above 0.  A
+consumer with ``function_region(func, args, kwargs)`` may run any torch function inside a
+context of its own (see :mod:`.capture_functions`).  The function mode is entered only when
+some consumer has one of these hooks.
 """
 from __future__ import annotations
 
@@ -45,7 +54,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import (LOSS_MODULE, NodeMap, backward_attribution, storage_key,
                            watch_mixed_nodes)
-from .bytes_moved import FREE_OPS, LIST_VIEWS, tensor_leaves
+from .bytes_moved import FREE_OPS, LIST_VIEWS, call_bytes, is_free, tensor_leaves
+from .capture_functions import FunctionCapture
 from .meta_fast import _META_FAST, _meta_fast, decomposition
 from .op_event import PHASES, OpEvent, TensorFact, _call, _reference_flops, native_cost
 from .registry import GradCost, split_of
@@ -67,8 +77,11 @@ class CaptureConsumer:
     """Base of a call consumer: override :meth:`on_call`; the other hooks are optional.
 
     ``sees_storages``: True for a consumer that must see every op as it really runs
-    (the memory tracker); the counter's composite shortcuts (ops not run at all on meta)
-    are then off."""
+    (the memory tracker); the capture's composite shortcuts (ops not run at all on meta)
+    are then off.  Optional hooks a consumer may add (the capture's function mode runs only
+    when one does): ``on_function(call)``, one composite function call
+    (:class:`~.capture_functions.FunctionCall`), and ``function_region(func, args, kwargs)``
+    (see :mod:`.capture_functions`)."""
 
     sees_storages = False
 
@@ -160,6 +173,9 @@ class OpCapture(TorchDispatchMode):
         self._node_mode = None
         self._fastpath = None
         self._depth = 0                             # nested entries (a decomposition re-enters)
+        self.functions = FunctionCapture(self)      # the composite-function half
+        self._functions_on = False
+        self.opaque_depth = 0                       # higher-order ops running unobserved
 
     # subscribers ----------------------------------------------------------
     def subscribe(self, fn):
@@ -304,6 +320,9 @@ class OpCapture(TorchDispatchMode):
                 decomposed = out is not NotImplemented
             if not decomposed:
                 out = func(*args, **kwargs)
+        functions = self.functions
+        if functions.depth and not decomposed:      # bytes of a composite's own aten ops
+            functions.moved += 0 if is_free(func, name) else call_bytes(args, kwargs, out)
         consumers = self.consumers
         if not consumers and not self.subscribers:
             return out
@@ -323,9 +342,11 @@ class OpCapture(TorchDispatchMode):
     def _higher_order(self, func, args, kwargs):
         for c in self.consumers:
             c.opaque(True)
+        self.opaque_depth += 1
         try:
             out = func(*args, **kwargs)
         finally:
+            self.opaque_depth -= 1
             for c in self.consumers:
                 c.opaque(False)
         call = CapturedCall(self, func, None, func.name(), args, kwargs, out, inner=self.inner > 0,
@@ -400,6 +421,9 @@ class OpCapture(TorchDispatchMode):
             self._fastpath = torch.backends.mha.get_fastpath_enabled()
             if self.mha_fastpath is not None:
                 torch.backends.mha.set_fastpath_enabled(bool(self.mha_fastpath))
+            if self.functions.start(self.consumers):
+                self.functions.__enter__()
+                self._functions_on = True
         self._depth += 1
         return super().__enter__()
 
@@ -413,3 +437,6 @@ class OpCapture(TorchDispatchMode):
                 for h in self._hooks:
                     h.remove()
                 self._hooks = []
+                if self._functions_on:
+                    self._functions_on = False
+                    self.functions.__exit__(None, None, None)

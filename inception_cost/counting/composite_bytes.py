@@ -1,9 +1,9 @@
 """Bytes of a composite the counter does not run on the meta device.
 
-On meta, with no gradient needed, the counter skips the (slow, Python-decomposed) meta
-kernels of a few composites whose output shape is known (``engine._meta_shortcut``):
-batch/layer/group/instance norm, local response norm, softmax, linear, attention.  Their
-bytes must still be those of the aten ops they dispatch (see :mod:`.bytes_moved`):
+On meta, with no gradient needed, the op capture skips the (slow, Python-decomposed) meta
+kernels of a few composites whose output shape is known
+(``capture_functions._meta_shortcut``): batch/layer/group/instance norm, local response
+norm, softmax, linear, attention.  Their bytes must still be those of the aten ops they dispatch (see :mod:`.bytes_moved`):
 
 * ``linear`` (2-D input, or a contiguous input of 2+ dims): one ``addmm``/``mm`` reading
   x, W^T and the bias and writing y -- the bytes of the call's own operands;

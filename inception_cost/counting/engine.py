@@ -6,9 +6,11 @@ Two interception levels cooperate:
 * the op capture (:class:`~.capture.OpCapture`, the one ``TorchDispatchMode`` every
   analysis reads) hands every aten op after decomposition to the :class:`Recorder`, one
   of its consumers (``F.conv2d``, ``x + y``, ``torch.cat`` all count the same as modules);
-* a ``TorchFunctionMode`` recognises a few composite functions *before* they
-  decompose (``linear``, ``batch_norm``, ``local_response_norm``, ``matmul`` ...),
-  so each is one row with its documented formula instead of a handful of aten ops.
+* the capture's ``TorchFunctionMode`` (:mod:`.capture_functions`) recognises a few
+  composite functions *before* they decompose (``linear``, ``batch_norm``,
+  ``local_response_norm``, ``matmul`` ...) and hands each to the recorder's
+  :meth:`Recorder.on_function`, so each is one row with its documented formula instead of
+  a handful of aten ops.
 
 Entry points: :func:`run_counted` (one inference forward under ``torch.no_grad()``)
 and :func:`counting` / :func:`run_callable` (anything, grad mode as the caller set it,
@@ -28,13 +30,12 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
 from .bytes_moved import call_bytes, is_free
 from .capture import CaptureConsumer, OpCapture, module_names  # noqa: F401 - module_names public here
-from .composite_bytes import known_bytes, remember
+from .capture_functions import COMPOSITE_FUNCTIONS  # noqa: F401 - public here too
 from .higher_order import eager_higher_order_ops
 from .meta_fast import MetaFastMode  # noqa: F401 - public here too
 from .optimizer_formulas import optimizer_ops
@@ -43,41 +44,12 @@ from .registry import (BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, 
 
 aten = torch.ops.aten
 
-# composite functions counted as one row: torch function -> registry key (its aten op;
-# a documented string only for a function with no aten op)
-COMPOSITE_FUNCTIONS: dict[Any, Any] = {
-    F.linear: aten.linear,
-    F.batch_norm: aten.batch_norm,
-    torch.batch_norm: aten.batch_norm,
-    F.layer_norm: aten.layer_norm,
-    F.group_norm: aten.group_norm,
-    F.instance_norm: aten.instance_norm,
-    F.local_response_norm: "local_response_norm",
-    F.adaptive_avg_pool1d: aten.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d: aten.adaptive_avg_pool2d,
-    F.adaptive_avg_pool3d: aten.adaptive_avg_pool3d,
-    F.softmax: aten.softmax,
-    F.log_softmax: aten.log_softmax,
-    torch.softmax: aten.softmax,
-    torch.Tensor.softmax: aten.softmax,
-    torch.matmul: aten.matmul,
-    torch.Tensor.matmul: aten.matmul,
-    torch.Tensor.__matmul__: aten.matmul,
-    torch.einsum: aten.einsum,
-    # one row on every device, before it picks a kernel (math path, CPU or CUDA fused kernel)
-    F.scaled_dot_product_attention: aten.scaled_dot_product_attention,
-}
-
 CONV_OPS = frozenset({"convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
                       "mkldnn_convolution", "conv1d", "conv2d", "conv3d", "_convolution_mode",
                       "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
 # ops that add one weight layer to the longest path (the ``depth`` column): the registry's
 # ``weight_layer`` entries (a live set of op names)
 _WEIGHT_OPS = NAMES["weight_layer"]
-
-# composites whose output has the input's shape: on meta (no grad) they need not run at all
-_SHAPE_PRESERVING = {"batch_norm", "layer_norm", "group_norm", "instance_norm",
-                     "local_response_norm", "softmax", "log_softmax"}
 
 # aten ops that only allocate or re-view memory: never recorded
 _SILENT = {
@@ -254,7 +226,7 @@ class Recorder(CaptureConsumer):
         self.rows: list[OpRecord] = []
         self.recording = True     # False: ops the capture hands over are not this count's
         self.grad_parts: dict[int, tuple] = {}   # backward row -> (part or GradCost, weight module)
-        self.inside_composite = 0
+        self.inside_composite = 0                # higher-order ops running unobserved
         self.depth = WeakTensorKeyDictionary()
         self.last_depth = 0
         self._module: str | None = None          # backward: the module the capture charged
@@ -262,6 +234,8 @@ class Recorder(CaptureConsumer):
         self._callers: tuple | None = ()
         self._callers_version = -1
         self.track_blind = convention == "fvcore"
+        if self.track_blind:
+            self.function_region = self._fvcore_region
         self.blind = 0
         self.blind_op = ""
         self.blind_calls = 0
@@ -381,7 +355,8 @@ class Recorder(CaptureConsumer):
         (``OpOverload.decompose``, as ``torch.utils.flop_counter.FlopCounterMode`` does) or a
         ``torch._decomp`` entry -- so its work is the counted ops it decomposes into; an op
         with neither is recorded as uncounted."""
-        return (packet not in self.table and not self.inside_composite and not self.blind
+        return (packet not in self.table and not self.inside_composite
+                and not self.capture.functions.depth and not self.blind
                 and not self.is_counted(packet) and name not in _SILENT and not func.is_view)
 
     def checkpoint(self) -> int:
@@ -410,6 +385,8 @@ class Recorder(CaptureConsumer):
             else:
                 self.record(func, tuple(args), kwargs, out, False)
             return
+        if self.capture.functions.depth:
+            return    # an aten op of a composite row: its bytes come with on_function
         moved = 0 if is_free(func, name) else call_bytes(args, kwargs, out)
         if self.inside_composite:
             self.pending_bytes += moved
@@ -431,6 +408,44 @@ class Recorder(CaptureConsumer):
                 self._module = None
         else:
             self.record(call.packet, tuple(args), kwargs, out, inplace)
+
+    def on_function(self, call) -> None:
+        """One composite function from the capture (:mod:`.capture_functions`): one row with
+        its formula; its bytes are those of the aten ops it ran (or would have run)."""
+        if call.shortcut or self.recording:
+            self.pending_bytes += call.bytes
+        self.propagate(call.name, call.raw_args, call.out)
+        self.record(call.key, call.args, call.kwargs, call.out, False)
+
+    def _fvcore_region(self, func, args, kwargs):
+        """fvcore convention: a torch function fvcore records as one op it skips (its work
+        kept apart as blind rows), or the MHA forward whose attention is one; else None."""
+        if self.blind or self.inside_composite:
+            return None
+        blind = fvcore_blind_name(func, args, kwargs)
+        if blind:
+            return self._blind_call(blind)
+        if func is F.multi_head_attention_forward and not _mha_needs_weights(args, kwargs):
+            # its attention is an SDPA call fvcore skips; its projections it counts
+            return self._sdpa_region()
+        return None
+
+    @contextmanager
+    def _blind_call(self, blind: str):
+        self.blind_calls += 1
+        self.blind, self.blind_op = self.blind_calls, blind
+        try:
+            yield
+        finally:
+            self.blind, self.blind_op = 0, ""
+
+    @contextmanager
+    def _sdpa_region(self):
+        self.sdpa_region, self.sdpa_id = True, 0
+        try:
+            yield
+        finally:
+            self.sdpa_region, self.sdpa_id = False, 0
 
     def _record_backward(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
         """A backward op charged by the capture's autograd attribution; how its cost splits
@@ -498,149 +513,6 @@ class Recorder(CaptureConsumer):
 
 
 
-def _needs_grad(args) -> bool:
-    if not torch.is_grad_enabled():
-        return False
-    for a in args:
-        if isinstance(a, torch.Tensor) and a.requires_grad:
-            return True
-    return False
-
-
-class _FunctionMode(TorchFunctionMode):
-    def __init__(self, rec: Recorder):
-        super().__init__()
-        self.rec = rec
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        key = COMPOSITE_FUNCTIONS.get(func)
-        rec = self.rec
-        if rec.track_blind and not rec.blind and not rec.inside_composite:
-            blind = fvcore_blind_name(func, args, kwargs)
-            if blind:
-                rec.blind_calls += 1
-                rec.blind, rec.blind_op = rec.blind_calls, blind
-                try:
-                    return func(*args, **kwargs)
-                finally:
-                    rec.blind, rec.blind_op = 0, ""
-            if func is F.multi_head_attention_forward and not _mha_needs_weights(args, kwargs):
-                # its attention is an SDPA call fvcore skips; its projections it counts
-                rec.sdpa_region, rec.sdpa_id = True, 0
-                try:
-                    return func(*args, **kwargs)
-                finally:
-                    rec.sdpa_region, rec.sdpa_id = False, 0
-        if key is None or rec.inside_composite:
-            return func(*args, **kwargs)
-        name = key_name(key)
-        self.rec.inside_composite += 1
-        before = rec.pending_bytes
-        try:
-            out = None
-            shortcut = (_meta_shortcut(name, args, kwargs) if rec.capture.shortcuts_allowed
-                        else None)
-            if shortcut is not None:
-                known = known_bytes(name, args, kwargs, shortcut)
-                if known is not None:    # else run it (once per call signature)
-                    rec.pending_bytes += known[0]
-                    out = known[1]
-            if out is None and shortcut is not None:
-                try:
-                    out = func(*args, **kwargs)
-                    if name == "scaled_dot_product_attention":
-                        # bytes: meta's own (math) path; the output: the fused CPU/CUDA
-                        # kernels' layout, so what follows runs as it does there
-                        out = shortcut
-                    remember(name, args, kwargs, rec.pending_bytes - before, out)
-                except Exception:  # noqa: BLE001 - it never had to run: keep the stand-in
-                    # (operands only meta tolerates, e.g. a CPU weight beside meta inputs):
-                    # its own operands read and its result written
-                    rec.pending_bytes = before + call_bytes(args, kwargs, shortcut)
-                    out = shortcut
-            elif out is None:
-                out = func(*args, **kwargs)
-        finally:
-            self.rec.inside_composite -= 1
-        self.rec.propagate(name, args, out)
-        args = _normalise(name, func, args, kwargs)
-        extra = {}
-        if name in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
-            extra["_has_affine"] = _affine(name, args, kwargs)
-            if name == "batch_norm" and func is torch.batch_norm:
-                # torch.batch_norm(input, weight, bias, mean, var, training, ...)
-                args = (args[0], args[3], args[4], args[1], args[2], *args[5:])
-        if name == "batch_norm" and "training" in kwargs:
-            args = tuple(args[:5]) + (kwargs["training"],) + tuple(args[6:])
-        scalars = {k: v for k, v in kwargs.items() if not isinstance(v, torch.Tensor)}
-        self.rec.record(key, tuple(args), {**scalars, **extra}, out, False)
-        return out
-
-
-def _meta_shortcut(name: str, args: tuple, kwargs: dict):
-    """The output of a composite on meta tensors without running its (slow, Python-decomposed)
-    meta kernel, when its shape is known; ``None`` when the composite must run."""
-    x = args[0] if args else None
-    if not isinstance(x, torch.Tensor) or not x.is_meta or _needs_grad((*args, *kwargs.values())):
-        return None
-    if name in _SHAPE_PRESERVING:
-        return torch.empty_like(x)
-    if name == "linear":
-        w = args[1] if len(args) > 1 else kwargs.get("weight")
-        b = args[2] if len(args) > 2 else kwargs.get("bias")
-        if (isinstance(w, torch.Tensor) and w.dim() == 2 and x.dim() >= 1 and w.dtype == x.dtype
-                and x.shape[-1] == w.shape[1] and w.is_meta
-                and (b is None or (isinstance(b, torch.Tensor) and b.is_meta and b.dtype == x.dtype
-                                   and b.dim() <= 1 and (b.dim() == 0 or b.shape[0] in (1, w.shape[0]))))):
-            return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
-    if name == "scaled_dot_product_attention":     # out: (..., L, Ev) of q's batch and heads
-        k = args[1] if len(args) > 1 else kwargs.get("key")
-        v = args[2] if len(args) > 2 else kwargs.get("value")
-        if (isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor) and k.is_meta and v.is_meta
-                and k.dtype == v.dtype == x.dtype and x.dim() == k.dim() == v.dim() >= 2
-                and x.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2]
-                and x.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
-            if x.dim() == 4:   # (N, heads, L, Ev) in the fused CPU/CUDA kernels' layout,
-                n, h, length = x.shape[:3]   # (N, L, heads, Ev) memory: as the CPU count
-                return torch.empty((n, length, h, v.shape[-1]), dtype=x.dtype,
-                                   device="meta").transpose(1, 2)
-            return torch.empty((*x.shape[:-1], v.shape[-1]), dtype=x.dtype, device="meta")
-    return None
-
-
-def _affine(key, args, kwargs) -> bool:
-    weight_pos = {"batch_norm": 3, "layer_norm": 2, "group_norm": 2, "instance_norm": 3}[key]
-    w = args[weight_pos] if len(args) > weight_pos else kwargs.get("weight")
-    return w is not None
-
-
-def _normalise(key, func, args, kwargs) -> tuple:
-    """Put a composite call's arguments in the order its formula expects."""
-    args = tuple(args)
-    if key == "einsum":
-        eq, *ops = args
-        if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
-            ops = list(ops[0])
-        return (eq, *ops)
-    if key == "linear" and len(args) < 3:
-        return (*args, kwargs.get("bias"))[:3]
-    if key == "scaled_dot_product_attention":    # aten's order; the mask may be a kwarg
-        names = ("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
-        defaults = (None, 0.0, False, None, False)
-        return args + tuple(kwargs.get(n, d) for n, d in zip(names, defaults))[len(args) - 3:]
-    if key == "local_response_norm" and len(args) < 2:
-        return (args[0], kwargs["size"])
-    if key.startswith("adaptive") and len(args) < 2:
-        return (args[0], kwargs["output_size"])
-    if key == "batch_norm" and func is F.batch_norm and len(args) < 6:
-        names = ["input", "running_mean", "running_var", "weight", "bias", "training"]
-        full = list(args) + [kwargs.get(n) for n in names[len(args):]]
-        full[5] = bool(full[5])
-        return tuple(full)
-    return args
-
-
 @contextmanager
 def counting(model: nn.Module | None = None, convention: str = "native", formulas: dict | None = None,
              mha_fastpath: bool = True, capture: OpCapture | None = None):
@@ -672,7 +544,7 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
     cap.decompose = rec.wants_decomposition
     cap.consume(rec)
     try:
-        with eager_higher_order_ops(), _FunctionMode(rec), cap:
+        with eager_higher_order_ops(), cap:
             yield rec
     finally:
         if rec.rows:            # bytes of fills/copies after the last recorded op
