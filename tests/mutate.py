@@ -104,7 +104,7 @@ MUTATIONS = [
     ("inception_cost/memory_analysis/api.py",
      'if cfg.device != "cpu":', "if True:",
      [T + "test_transformers.py", "-k", "memory_meta_error"]),
-    ("inception_cost/counting/engine.py",
+    ("inception_cost/counting/capture_functions.py",
      "if x.dim() == 4:   # (N, heads", "if False:   # (N, heads",
      [T + "test_transformers.py", "-k", "same_counts"]),
     ("inception_cost/counting/placement.py",
