@@ -167,7 +167,8 @@ def bracket(a, b):
                    if a.cache_bandwidth_gbs and b.cache_bandwidth_gbs else a.cache_bandwidth_gbs,
                    reorder_gbs=g(a.reorder_gbs, b.reorder_gbs) if a.reorder_gbs and b.reorder_gbs else a.reorder_gbs,
                    overhead_context=g(a.overhead_context, b.overhead_context)
-                   if a.overhead_context and b.overhead_context else a.overhead_context)
+                   if a.overhead_context and b.overhead_context else a.overhead_context,
+                   op_overhead_context=gd(a.op_overhead_context, b.op_overhead_context))
 
 
 def spearman(a, b) -> float:
@@ -409,9 +410,12 @@ def main() -> None:
         warm = predict_events(ev, cpu_both, "fp32", batch=row["batch"], training=row["kind"] == "train",
                               terms=Terms(cold=False)).totals["latency_ms"]
         row["error_no_cold_pct"] = error_pct(warm, row["measured_median_ms"])
-        loop = predict_events(ev, replace(cpu_both, overhead_context=None), "fp32", batch=row["batch"],
+        loop = predict_events(ev, replace(cpu_both, overhead_context=None, op_overhead_context={}), "fp32", batch=row["batch"],
                               training=row["kind"] == "train").totals["latency_ms"]
         row["error_no_context_pct"] = error_pct(loop, row["measured_median_ms"])
+        one = predict_events(ev, replace(cpu_both, op_overhead_context={}), "fp32", batch=row["batch"],
+                             training=row["kind"] == "train").totals["latency_ms"]
+        row["error_one_context_pct"] = error_pct(one, row["measured_median_ms"])
         row.update(predicted_ms=p.totals["latency_ms"],
                    error_median_pct=error_pct(p.totals["latency_ms"], row["measured_median_ms"]),
                    error_best_pct=error_pct(p.totals["latency_ms"], row["measured_best_ms"]),
@@ -448,6 +452,9 @@ def main() -> None:
         {"set": "forward b1, without the overhead context factor", **distribution(fwd[fwd["batch"] == 1]["error_no_context_pct"])},
         {"set": "forward b16, without the overhead context factor", **distribution(fwd[fwd["batch"] == 16]["error_no_context_pct"])},
         {"set": "training, without the overhead context factor", **distribution(trn["error_no_context_pct"])},
+        {"set": "forward b1, one context factor for every class", **distribution(fwd[fwd["batch"] == 1]["error_one_context_pct"])},
+        {"set": "forward b16, one context factor for every class", **distribution(fwd[fwd["batch"] == 16]["error_one_context_pct"])},
+        {"set": "training, one context factor for every class", **distribution(trn["error_one_context_pct"])},
     ])
     hist = pd.DataFrame([
         {"set": "forward, batch 1", **buckets(fwd[fwd["batch"] == 1]["error_median_pct"])},
@@ -458,7 +465,7 @@ def main() -> None:
     write_text(os.path.join(OUT, "predict_layers_spearman.csv"),
                pd.DataFrame(layer_rows).to_csv(index=False, lineterminator="\n"))
     show = df[["kind", "model", "input", "batch", "predicted_ms", "measured_median_ms", "measured_best_ms",
-               "error_median_pct", "error_start_pct", "error_no_cold_pct", "error_no_context_pct", "predicted_compute_ms", "predicted_memory_ms",
+               "error_median_pct", "error_start_pct", "error_no_cold_pct", "error_no_context_pct", "error_one_context_pct", "predicted_compute_ms", "predicted_memory_ms",
                "predicted_overhead_ms", "predicted_reorder_ms"]]
     cal = pd.DataFrame([{"measurement": m.name, "value": round(m.value, 4), "unit": m.unit} for m in measurements])
     text = "\n".join([
@@ -494,10 +501,11 @@ def main() -> None:
         "distinct bytes exceed the cache; a convolution on oneDNN adds its layout reorders (input, "
         "weight and output read and written once at the calibrated reorder bandwidth); the "
         "overhead is the op class's tiny call (the tiny add for other ops). Eager execution, no "
-        "fusion; fp32; every overhead is multiplied by the calibrated context factor (tiny calls "
-        "interleaved by class over the same calls grouped by class). `error_no_cold_pct` and "
-        "`error_no_context_pct`: the same prediction without the cold-bytes term, without the "
-        "context factor.",
+        "fusion; fp32; every overhead is multiplied by its class's calibrated context factor (the "
+        "class's tiny calls timed call by call interleaved with every other class's, over the same "
+        "calls grouped by class). `error_no_cold_pct`, `error_no_context_pct` and "
+        "`error_one_context_pct`: the same prediction without the cold-bytes term, without any "
+        "context factor, with one context factor (the whole chain's ratio) for every class.",
         "",
         "## Calibration (start of run)",
         "",

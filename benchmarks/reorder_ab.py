@@ -56,8 +56,9 @@ def without_reorders(profile_path: str):
             pts.append((float(px), _counted(fn)[0] / max(t - tiny, t / 2) / 1e12))
         old_table[k.key] = sorted(pts)
     old = dataclasses.replace(new, op_rate_table=old_table, reorder_gbs=None, overhead_context=None,
+                              op_overhead_context={},
                               op_tflops={**new.op_tflops, **{k: v[-1][1] for k, v in old_table.items()}})
-    return dataclasses.replace(new, overhead_context=None), old
+    return dataclasses.replace(new, overhead_context=None, op_overhead_context={}), old
 
 
 def main() -> None:

@@ -90,6 +90,14 @@ def test_quick_profile_round_trip(tmp_path, capsys):
     grouped = next(m for m in data["measurements"] if m["name"].endswith("tiny calls grouped by class"))
     inter = next(m for m in data["measurements"] if m["name"].endswith("tiny calls interleaved by class"))
     assert dev.overhead_context == pytest.approx(inter["median_s"] / grouped["median_s"])
+    # and per op class, call by call: every forward class with tiny calls (the backward
+    # kernels are left out) and the tiny add, each factor as its measurement row says
+    suffix = " context factor (call by call)"
+    per_class = {m["name"][:-len(suffix)]: m["value"] for m in data["measurements"]
+                 if m["name"].endswith(suffix)}
+    assert set(dev.op_overhead_context) == set(dev.op_overhead_us) - {
+        "convolution_backward", "native_batch_norm_backward"} | {"(tiny op)"}
+    assert dev.op_overhead_context == pytest.approx(per_class)
     # the in-cache add: 3 x 2^18 fp32 (two reads, one write) over its median time
     cache = next(m for m in data["measurements"] if m["name"].startswith("in-cache add"))
     assert dev.cache_bandwidth_gbs == pytest.approx(max(dev.bandwidth_gbs, 3 * 4 * 2 ** 18 / cache["median_s"] / 1e9))

@@ -295,3 +295,59 @@ def test_context_field_round_trip(tmp_path, capsys):
     code, out, err = run(["predict", "googlenet", "--on", str(path)], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith("error: ") and "overhead_context must be a positive number" in err
+
+
+def test_context_by_op_class_replaces_the_one_factor(relu_64k):
+    # a k x k oneDNN convolution: 70 us x its class's 1.2; the ReLU (priced at the device's
+    # 10 us tiny-op overhead): x the "(tiny op)" factor 2.5; a class the dict does not name
+    # falls back to the one factor 1.5
+    from inception_cost.timing_model.devices import TINY_OP_KEY
+    conv = _event(nn.Conv2d(8, 8, 3, padding=1, bias=False), torch.randn(2, 8, 8, 8))
+    dev = Device(**{**CPU.__dict__, "overhead_context": 1.5,
+                    "op_overhead_context": {"convolution_kxk": 1.2, TINY_OP_KEY: 2.5}})
+    assert op_time(conv, dev, "fp32").overhead_s == pytest.approx(70e-6 * 1.2)
+    assert op_time(relu_64k, dev, "fp32").overhead_s == pytest.approx(10e-6 * 2.5)
+    only_conv = Device(**{**dev.__dict__, "op_overhead_context": {"convolution_kxk": 1.2}})
+    assert op_time(relu_64k, only_conv, "fp32").overhead_s == pytest.approx(10e-6 * 1.5)
+
+
+def test_class_context_is_each_class_interleaved_over_grouped(monkeypatch):
+    # a fake clock: class a's calls take 2 s grouped and 3 s each after a call of class b;
+    # b's take 1 s whatever precedes them.  Grouped: a a b b; interleaved: a b a b, where
+    # the first a follows nothing (2 s) and the second follows b (3 s).  a: (2 + 3) / (2 + 2);
+    # b: 2 / 2.  The clock reads themselves take 0 s.
+    from inception_cost.timing_model import calibrate as C
+    now = [0.0]
+    last = [None]
+
+    def call(key, grouped_cost, after_other):
+        def fn():
+            now[0] += after_other if last[0] not in (None, key) else grouped_cost
+            last[0] = key
+        return fn
+    monkeypatch.setattr(C, "TINY_COPIES", 2)
+    monkeypatch.setattr(C.time, "perf_counter", lambda: now[0])
+    groups = [("a", C.Calls([call("a", 2.0, 3.0) for _ in range(2)])),
+              ("b", C.Calls([call("b", 1.0, 1.0) for _ in range(2)]))]
+    assert C.clock_read_s() == 0.0
+    f = C.class_context(groups, "cpu", repeats=3)
+    # each round's grouped run starts after the previous interleaved run ended on b, so
+    # grouped a is (3 + 2) and interleaved a is (3 + 3): a's ratio is 6 / 5 every round
+    assert f == {"a": pytest.approx(6 / 5), "b": pytest.approx(1.0)}
+
+
+def test_op_context_field_round_trip(tmp_path, capsys):
+    from inception_cost.timing_model.devices import load_device_file
+    dev = {"name": "cpu", "kind": "cpu", "peaks_tflops": {"fp32": 0.1}, "bandwidth_gbs": 10}
+    path = tmp_path / "p.json"
+
+    def write(d):
+        path.write_text(json.dumps({"format": "inception-cost device profile", "version": 1, "device": d}))
+    write({**dev, "op_overhead_context": {"mean": 2.5, "(tiny op)": 3}})
+    assert load_device_file(str(path)).op_overhead_context == {"mean": 2.5, "(tiny op)": 3.0}
+    write(dev)                                            # an older file: no per-class factors
+    assert load_device_file(str(path)).op_overhead_context == {}
+    write({**dev, "op_overhead_context": {"mean": 0}})
+    code, out, err = run(["predict", "googlenet", "--on", str(path)], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: ") and "op_overhead_context.mean must be a positive number" in err

@@ -28,7 +28,10 @@ a repeat loops a short kernel until it lasts about a millisecond.
   forward's stream of conv, batch norm, ReLU, pool ... runs); their time ratio.  A model
   alternates op classes, so each call finds less of its code and data warm in the
   instruction and data caches, branch predictors and TLBs than in a class-by-class
-  loop; the timing model multiplies every per-op overhead by this ratio;
+  loop; the same two orders timed again call by call (the clock read between calls)
+  give the ratio per op class (a oneDNN convolution loses less of its time to a cold
+  start than a 5 us pooling call does); the timing model multiplies each class's per-op
+  overhead by its class's ratio;
 * on a CPU with oneDNN, the layout reorder a oneDNN convolution runs on its output
   (``to_dense`` of a blocked 16 x 64 x 16 x 16 convolution result, 1 MiB): the reorder
   bandwidth, 2 x its bytes (read once, written once) over its median time.  The
@@ -54,7 +57,7 @@ from typing import Callable
 import torch
 
 from ..errors import UsageError
-from .devices import PROFILE_FORMAT, Device
+from .devices import PROFILE_FORMAT, TINY_OP_KEY, Device
 
 
 @dataclass
@@ -349,19 +352,72 @@ CONTEXT_SKIP = ("convolution_backward", "native_batch_norm_backward")
 """Op classes left out of the context chain (backward kernels: the chain is a forward's stream)."""
 
 
+def context_groups(kernels: list[Kernel], device: str) -> list[tuple[str, Calls]]:
+    """(op class key, its :data:`TINY_COPIES` tiny calls) for every class in ``kernels``
+    (less :data:`CONTEXT_SKIP`) and, under ``(tiny op)``, :data:`TINY_COPIES` one-element adds."""
+    ones = [torch.ones(1, device=device) for _ in range(TINY_COPIES)]
+    adds = Calls([(lambda t=t: t + 1) for t in ones])
+    return [(k.key, k.tiny) for k in kernels
+            if k.key not in CONTEXT_SKIP and isinstance(k.tiny, Calls)] + [(TINY_OP_KEY, adds)]
+
+
 def context_calls(kernels: list[Kernel], device: str) -> tuple[Calls, Calls]:
-    """(grouped, interleaved): the tiny calls of every op class in
-    ``kernels`` (less :data:`CONTEXT_SKIP`) and :data:`TINY_COPIES` one-element adds, first
+    """(grouped, interleaved): the tiny calls of :func:`context_groups`, first
     grouped by class as the overhead measurement runs them (all copies of one class, then
     the next class), then interleaved as a forward runs them (copy i of every class in
     turn).  The same calls in both; the ratio of their times is the overhead's context
     factor (:func:`calibrate`)."""
-    ones = [torch.ones(1, device=device) for _ in range(TINY_COPIES)]
-    adds = Calls([(lambda t=t: t + 1) for t in ones])
-    groups = [k.tiny for k in kernels if k.key not in CONTEXT_SKIP and isinstance(k.tiny, Calls)] + [adds]
+    groups = [g for _, g in context_groups(kernels, device)]
     grouped = Calls([fn for g in groups for fn in g.calls])
     interleaved = Calls([g.calls[i] for i in range(TINY_COPIES) for g in groups])
     return grouped, interleaved
+
+
+def class_seconds(order: list[tuple[str, Callable[[], object]]], device: str) -> dict[str, float]:
+    """Seconds each class's calls took in one run of ``order`` ((class key, call) pairs),
+    read call by call from the clock (``time.perf_counter``, read once between calls), less
+    one clock read per call (:func:`clock_read_s`)."""
+    out: dict[str, float] = {}
+    clock = time.perf_counter
+    read = clock_read_s()
+    t = clock()
+    for key, fn in order:
+        fn()
+        _sync(device)
+        u = clock()
+        out[key] = out.get(key, 0.0) + max(u - t - read, 0.0)
+        t = u
+    return out
+
+
+def clock_read_s(n: int = 200) -> float:
+    """Median seconds between two consecutive reads of ``time.perf_counter``."""
+    clock = time.perf_counter
+    gaps = []
+    for _ in range(n):
+        a = clock()
+        gaps.append(clock() - a)
+    return statistics.median(gaps)
+
+
+def class_context(groups: list[tuple[str, Calls]], device: str, repeats: int) -> dict[str, float]:
+    """Per op class: the context factor, median over ``repeats`` rounds of (the class's
+    calls' seconds when every class's calls run interleaved, copy i of each class in turn)
+    / (their seconds when the calls run grouped by class), each timed call by call
+    (:func:`class_seconds`) within the same two orders as :func:`context_calls`.  Rounds
+    alternate the orders, so a burst of other work on a shared machine hits both."""
+    grouped = [(key, fn) for key, g in groups for fn in g.calls]
+    interleaved = [(key, g.calls[i]) for i in range(TINY_COPIES) for key, g in groups]
+    class_seconds(grouped, device)
+    class_seconds(interleaved, device)
+    ratios: dict[str, list[float]] = {key: [] for key, _ in groups}
+    for _ in range(repeats):
+        a = class_seconds(grouped, device)
+        b = class_seconds(interleaved, device)
+        for key in ratios:
+            if a.get(key, 0.0) > 0 and b.get(key, 0.0) > 0:
+                ratios[key].append(b[key] / a[key])
+    return {key: statistics.median(r) for key, r in ratios.items() if r}
 
 
 def _size(text: str) -> int:
@@ -504,6 +560,11 @@ def calibrate(device: str = "cpu", quick: bool = False,
                                context[role] * 1e6, "us", context[role], repeats))
     out.append(Measurement("overhead context factor (interleaved / grouped)", overhead_context, "x",
                            context["interleaved"], repeats))
+    say("overhead context by op class")
+    op_context = class_context(context_groups(kernels, device), device, repeats)
+    for key, f in op_context.items():
+        out.append(Measurement(f"{key} context factor (call by call)", f, "x",
+                               context["interleaved"], repeats))
     tiny_s = {key: t / TINY_COPIES for (key, role, _), t in zip(calls, times) if role == "tiny"}
     labels = {k.key: k.label for k in kernels}
     for (key, role, fn), t in zip(calls, times):
@@ -561,7 +622,7 @@ def calibrate(device: str = "cpu", quick: bool = False,
         compute_efficiency=1.0, memory_efficiency=1.0, overhead_us=t * 1e6,
         op_tflops=rates, measured=True, op_overhead_us=overheads, op_rate_table=table,
         cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=None if gpu else threads,
-        reorder_gbs=reorder_gbs, overhead_context=overhead_context)
+        reorder_gbs=reorder_gbs, overhead_context=overhead_context, op_overhead_context=op_context)
     return profile, out
 
 

@@ -22,8 +22,11 @@ interpolated in log pixels), and the bandwidth of oneDNN's layout reorders
 blocked layouts and back on every call; see :func:`~inception_cost.timing_model.model.reorder_bytes`).
 ``overhead_context`` multiplies every per-op overhead: the ratio of tiny calls' time
 interleaved by op class (as a forward runs them) to the same calls grouped by class (as
-the overheads are measured).  A profile written before ``reorder_gbs`` and
-``overhead_context`` existed loads unchanged and predicts as before
+the overheads are measured); ``op_overhead_context`` holds the same ratio per op class
+(keys of ``op_overhead_us``, and ``(tiny op)`` for ops priced at ``overhead_us``), timed
+call by call within the two orders, and replaces ``overhead_context`` for the classes it
+names.  A profile written before ``reorder_gbs``,
+``overhead_context`` or ``op_overhead_context`` existed loads unchanged and predicts as before
 (no reorder term; its convolution rates already include the reorders at their shapes).
 
 A device file is JSON (or TOML) with the catalog's fields, one device::
@@ -58,6 +61,10 @@ FORMAT = "inception-cost devices"
 PROFILE_FORMAT = "inception-cost device profile"
 
 
+TINY_OP_KEY = "(tiny op)"
+"""The key of ``op_overhead_context`` for ops priced at a device's ``overhead_us``."""
+
+
 @dataclass(frozen=True)
 class Device:
     """One target device.  Units: TFLOP/s (dense, FMA = 2 FLOPs), GB/s, GB, microseconds."""
@@ -81,6 +88,7 @@ class Device:
     op_rate_table: dict = field(default_factory=dict)  # class -> [[output pixels, TFLOP/s], ...]
     reorder_gbs: float | None = None           # oneDNN layout reorder bandwidth (GB/s, calibrated CPU)
     overhead_context: float | None = None      # per-op overhead in a mixed op stream / in a class loop
+    op_overhead_context: dict = field(default_factory=dict)  # the same ratio per op class (x)
 
     def peak(self, mode: str) -> float:
         """Dense peak of ``mode`` in TFLOP/s; UsageError when the device has none."""
@@ -153,6 +161,10 @@ def device_from_dict(d, where: str) -> Device:
                                  _positive(b, f"op_rate_table.{k} rate", where)) for a, b in pts)
     context = d.get("overhead_context")
     context = None if context is None else _positive(context, "overhead_context", where)
+    op_context = d.get("op_overhead_context") or {}
+    if not isinstance(op_context, dict) or not all(isinstance(k, str) for k in op_context):
+        raise UsageError(f"{where}: device '{name}' has a malformed 'op_overhead_context'")
+    op_context = {k: _positive(v, f"op_overhead_context.{k}", where) for k, v in op_context.items()}
     reorder = d.get("reorder_gbs")
     reorder = None if reorder is None else _positive(reorder, "reorder_gbs", where)
     threads = d.get("threads")
@@ -180,7 +192,8 @@ def device_from_dict(d, where: str) -> Device:
                   op_tflops=rates, measured=bool(d.get("measured", False)),
                   op_overhead_us={k: float(v) for k, v in overheads.items()},
                   cache_bandwidth_gbs=cache_bw, cache_bytes=cache_bytes, threads=threads,
-                  op_rate_table=clean_table, reorder_gbs=reorder, overhead_context=context)
+                  op_rate_table=clean_table, reorder_gbs=reorder, overhead_context=context,
+                  op_overhead_context=op_context)
 
 
 @lru_cache(maxsize=1)

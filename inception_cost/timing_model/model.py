@@ -19,8 +19,9 @@ Per op (eager execution: one kernel per aten op, nothing fused)::
 * overhead: a fixed cost per op that moves bytes or does work (dispatch + launch); a
   calibrated device holds one per op class (a oneDNN convolution call costs far more
   than an element-wise op), else one for every op; a calibrated CPU also holds the
-  context factor (``overhead_context``) that turns a class's overhead measured in a loop
-  of that class into its overhead in a stream of mixed classes, as a model runs.
+  context factor (``overhead_context``, and per op class ``op_overhead_context``) that
+  turns a class's overhead measured in a loop of that class into its overhead in a
+  stream of mixed classes, as a model runs.
 * cold bytes (a device with a cache term): bytes an op reads from a tensor that no earlier
   op of the recorded stream touched -- the weights, buffers and input of a forward --
   were last used one step ago; when the stream's distinct bytes (every storage it reads
@@ -50,7 +51,7 @@ import pandas as pd
 
 from ..counting.events import OpEvent
 from ..errors import UsageError
-from .devices import Device
+from .devices import TINY_OP_KEY, Device
 
 TENSOR_OPS = frozenset({
     "convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution",
@@ -258,19 +259,24 @@ def op_class(ev: OpEvent) -> str:
 
 def _overhead_us(ev: OpEvent, device: Device) -> float:
     """The op class's measured overhead (first of :func:`op_keys` the device holds), else
-    the device's ``overhead_us``; times the device's ``overhead_context`` when it has one
-    (a calibrated CPU: the overhead in a stream of mixed op classes over the overhead in
-    a loop of one class)."""
-    return _class_overhead_us(ev, device) * (device.overhead_context or 1.0)
+    the device's ``overhead_us`` (microseconds); times the class's context factor (the
+    overhead in a stream of mixed op classes over the overhead in a loop of one class):
+    the device's ``op_overhead_context`` for that class (:data:`TINY_OP_KEY` for ops at
+    ``overhead_us``) when it has one, else its ``overhead_context``, else 1."""
+    key, us = _class_overhead(ev, device)
+    context = (device.op_overhead_context or {}).get(key)
+    return us * (context or device.overhead_context or 1.0)
 
 
-def _class_overhead_us(ev: OpEvent, device: Device) -> float:
+def _class_overhead(ev: OpEvent, device: Device) -> tuple[str, float]:
+    """(op class key, overhead in us): the first of :func:`op_keys` the device holds an
+    overhead for, else (:data:`TINY_OP_KEY`, ``overhead_us``)."""
     if device.op_overhead_us:
         for key in op_keys(ev, device.threads):
             v = device.op_overhead_us.get(key)
             if v is not None:
-                return v
-    return device.overhead_us
+                return key, v
+    return TINY_OP_KEY, device.overhead_us
 
 
 def bandwidth_gbs(ev: OpEvent, device: Device) -> float:
@@ -487,7 +493,10 @@ def predict_events(events: list[OpEvent], device: Device, mode: str = "fp32", ba
                         f"{device.cache_bytes / 2 ** 20:.3g} MiB of cache" if device.cache_bandwidth_gbs else "")
                      + (f", oneDNN layout reorders at {device.reorder_gbs:.3g} GB/s" if device.reorder_gbs else "")
                      + (f", overheads x{device.overhead_context:.3g} for a stream of mixed op classes"
-                        if device.overhead_context else "")
+                        if device.overhead_context and not device.op_overhead_context else "")
+                     + (f", overheads x{min(device.op_overhead_context.values()):.3g}-"
+                        f"{max(device.op_overhead_context.values()):.3g} by op class for a stream of mixed "
+                        f"op classes" if device.op_overhead_context else "")
                      + " (measured)")
     return Prediction(model_name, device, mode, batch, training, ops, layer_df, phase_df, totals, notes,
                       optimizer if training else "")
