@@ -13,6 +13,12 @@ peak RSS (and, for fvcore, its time: best of ``--fvcore-repeat``).  Engines:
 
 Writes reports/benchmarks/count_speed.csv and .md.  Usage:
     python benchmarks/bench_count.py [--repeat 9] [--fvcore-repeat 1]
+
+``--before DIR`` (a checkout of the commit to compare with) instead times native and
+FlopCounterMode, interleaved in one process as above, on that checkout and on this tree,
+each in fresh subprocesses alternated ``--rounds`` times (see before_after.py), and adds a
+dated before/after section to count_speed.md (fvcore and RSS are not re-run):
+    python benchmarks/bench_count.py --before DIR [--rounds 3] [--repeat 9]
 """
 from __future__ import annotations
 
@@ -90,6 +96,7 @@ print(json.dumps({"seconds": min(times), "peak_rss_kib": rss_kib(), "rss_after_m
 
 MODELS = ("googlenet", "inception_v3", "vit_b_16")
 ENGINES = ("native", "flop_counter_mode", "fvcore")
+BATCHES = (1, 64)
 
 
 def main() -> None:
@@ -97,11 +104,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--fvcore-repeat", type=int, default=1)
     ap.add_argument("--out", default="reports/benchmarks")
+    ap.add_argument("--before", help="a checkout of the commit to compare with")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.child:
+        return _timing_all(a.repeat)
+    if a.before:
+        return _before_after(a)
     os.makedirs(a.out, exist_ok=True)
     rows = []
     for name in MODELS:
-        for batch in (1, 64):
+        for batch in BATCHES:
             timing = _child(TIMING, name, batch, a.repeat)
             for engine in ENGINES:
                 alone = _child(ALONE, name, batch, a.fvcore_repeat if engine == "fvcore" else 1, engine)
@@ -121,6 +135,68 @@ def main() -> None:
             "peak_rss_mib", "rss_before_count_mib", "total"]
     write_text(os.path.join(a.out, "count_speed.csv"), _csv(rows, cols))
     write_text(os.path.join(a.out, "count_speed.md"), _markdown(rows, cols, a))
+
+
+def _timing_all(repeat: int) -> None:
+    """Child of --before: the TIMING measurement for every (model, batch) in this process
+    (process CPU seconds: under load, wall time mostly measures waiting for a core; best of
+    ``repeat`` interleaved rounds after a warm-up round)."""
+    import inception_cost
+    out: dict = {"package": inception_cost.__file__}
+    for name in MODELS:
+        for batch in BATCHES:
+            ns: dict = {}
+            sys.argv = ["-c", name, str(batch), str(repeat)]
+            code = TIMING.replace("print(json.dumps(", "RESULT = dict((")
+            exec(code.replace("time.perf_counter()", "time.process_time()"), ns)
+            out[f"{name}/{batch}"] = ns["RESULT"]
+    print(json.dumps(out))
+
+
+def _before_after(a) -> None:
+    import before_after as ba
+    res = ba.alternate(os.path.abspath(__file__), a.before, a.rounds, ["--repeat", str(a.repeat)])
+    runs = res["runs"]
+    rows, verdicts = [], []
+    for name in MODELS:
+        for batch in BATCHES:
+            key = f"{name}/{batch}"
+            totals = {tuple(r[key]["totals"]) for tree in runs.values() for r in tree}
+            assert len(totals) == 1 and len(set(next(iter(totals)))) == 1, (key, totals)
+            nb, na = ba.best(runs["before"], key, "native"), ba.best(runs["after"], key, "native")
+            fb = ba.best(runs["before"], key, "flop_counter_mode")
+            fa = ba.best(runs["after"], key, "flop_counter_mode")
+            change = (na / fa) / (nb / fb)
+            noise = ba.noise_band(fb, fa)
+            v = ba.verdict(change, noise)
+            verdicts.append((key, v, change, noise))
+            rows.append(f"| {name} | {batch} | {nb:.4f} | {na:.4f} | {na / nb:.2f} | {fb:.4f} | "
+                        f"{fa:.4f} | {nb / fb:.3f} | {na / fa:.3f} | {change:.2f} | {v} |")
+    before = ba.commit_of(a.before)
+    lines = [
+        f"*before*: commit {before}; *after*: commit {ba.commit_of(ba.HERE)} (this tree).  "
+        "Same measurement as above (native and FlopCounterMode interleaved in one process, "
+        f"best of {a.repeat} rounds after a warm-up round) but in process CPU seconds (on a loaded "
+        "machine wall time mostly measures waiting for a core), each checkout in fresh "
+        f"subprocesses, {a.rounds} of each, alternated (before, after, after, before, ...), best "
+        "subprocess kept.  FlopCounterMode is the same code in both columns: `native / FCM` "
+        "cancels the load each subprocess ran under, and `change` = (native / FCM after) / "
+        "(native / FCM before) is the verdict's number (noise band: how far FCM itself moved "
+        "between the columns, at least 5%).  Totals (MACs) equal in every subprocess and "
+        "between the two counters.",
+        "",
+        "| model | batch | native before (s) | native after (s) | after / before | FCM before (s) "
+        "| FCM after (s) | native / FCM before | native / FCM after | change | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "- " + ba.load_line(res["loads"]),
+        "- verdict: " + "; ".join(f"{k} {v} ({c:.2f}, noise ±{n:.0%})" for k, v, c, n in verdicts),
+        f"- regenerate: `python benchmarks/bench_count.py --before DIR` (DIR: a checkout of "
+        f"{before})",
+    ]
+    print(ba.add_section(os.path.join(a.out, "count_speed.md"),
+                         "Before/after the shared op capture (count vs FlopCounterMode)", lines))
 
 
 def _child(code: str, name: str, batch: int, repeat: int, *extra: str) -> dict:

@@ -3,6 +3,12 @@ with ``inception_cost.memory`` vs PyTorch's MemTracker under FakeTensorMode on t
 program, in the same process; best of N after one warm-up run each.  Also times the
 ``--fit`` search for training.  Writes reports/benchmarks/memory_speed.md.  Usage:
     python benchmarks/bench_memory.py [--repeat 3] [--model googlenet] [--batch 32]
+
+``--before DIR`` (a checkout of the commit to compare with) instead runs the same
+measurement on that checkout and on this tree, each in fresh subprocesses alternated
+``--rounds`` times (see before_after.py), in process CPU seconds, and adds a dated
+before/after section to memory_speed.md:
+    python benchmarks/bench_memory.py --before DIR [--rounds 3] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -21,13 +27,14 @@ from inception_cost.memory_analysis.reference import memtracker_peak, ours_as_me
 from inception_cost.memory_analysis.step_config import StepConfig
 
 
-def best_of(fn, repeat: int) -> tuple[float, object]:
+def best_of(fn, repeat: int, timer=time.perf_counter) -> tuple[float, object]:
+    """Best seconds (``timer``) of ``repeat`` calls after a warm-up call, and the result."""
     out = fn()                      # warm-up (imports, kernel registration)
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = timer()
         out = fn()
-        times.append(time.perf_counter() - t)
+        times.append(timer() - t)
     return min(times), out
 
 
@@ -38,8 +45,15 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--optimizer", default="adam")
     ap.add_argument("--out", default="reports/benchmarks/memory_speed.md")
+    ap.add_argument("--before", help="a checkout of the commit to compare with")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     warnings.simplefilter("ignore")
+    if a.child:
+        return _child(a)
+    if a.before:
+        return _before_after(a)
     model = build(a.model)
     chw = (3, 224, 224)
     cfg = StepConfig(a.batch, chw, True, a.optimizer)
@@ -80,6 +94,73 @@ def main() -> None:
     ])
     write_text(a.out, text, make_dirs=True)
     print(text)
+
+
+def _child(a) -> None:
+    """Child of --before: ours, MemTracker and the fit, process CPU seconds, one JSON line."""
+    import json
+    import inception_cost
+    model = build(a.model)
+    chw = (3, 224, 224)
+    cfg = StepConfig(a.batch, chw, True, a.optimizer)
+    clock = time.process_time
+    t_ours, ours = best_of(lambda: memory(model, chw, batch=a.batch, training=True,
+                                          optimizer=a.optimizer), a.repeat, clock)
+    t_mt, ref = best_of(lambda: memtracker_peak(model, cfg), a.repeat, clock)
+    t_fit, fit = best_of(lambda: fit_batch(model, "16GiB", chw, training=True,
+                                           optimizer=a.optimizer), 1, clock)
+    print(json.dumps({"package": inception_cost.__file__, "ours": t_ours, "memtracker": t_mt,
+                      "fit": t_fit, "peak": ours_as_memtracker(ours)["Total"],
+                      "ref_peak": ref["Total"], "fit_batch": fit.batch, "probes": fit.probes}))
+
+
+def _before_after(a) -> None:
+    import before_after as ba
+    res = ba.alternate(os.path.abspath(__file__), a.before, a.rounds,
+                       ["--repeat", str(a.repeat), "--model", a.model, "--batch", str(a.batch),
+                        "--optimizer", a.optimizer])
+    runs = res["runs"]
+    facts = {(r["peak"], r["ref_peak"], r["fit_batch"], r["probes"])
+             for tree in runs.values() for r in tree}
+    assert len(facts) == 1, facts
+    peak, ref_peak, fit_b, probes = next(iter(facts))
+    b = {k: ba.best(runs["before"], k) for k in ("ours", "memtracker", "fit")}
+    f = {k: ba.best(runs["after"], k) for k in ("ours", "memtracker", "fit")}
+    noise = ba.noise_band(b["memtracker"], f["memtracker"])
+    labels = {"ours": "inception_cost.memory", "memtracker": "torch MemTracker (FakeTensorMode)",
+              "fit": f"`--fit 16GiB` training search ({probes} probes, largest batch {fit_b})"}
+    rows = [f"| {labels[k]} | {b[k]:.3f} | {f[k]:.3f} | {f[k] / b[k]:.2f} | "
+            f"{b[k] / b['memtracker']:.3f} | {f[k] / f['memtracker']:.3f} |" for k in labels]
+    verdicts = []
+    for k in ("ours", "fit"):
+        change = (f[k] / f["memtracker"]) / (b[k] / b["memtracker"])
+        verdicts.append(f"{labels[k]}: {ba.verdict(change, noise)} (change {change:.2f}, "
+                        f"noise ±{noise:.0%})")
+    before = ba.commit_of(a.before)
+    lines = [
+        f"*before*: commit {before}; *after*: commit {ba.commit_of(ba.HERE)} (this tree).  "
+        f"{a.model}, batch {a.batch}, {a.optimizer}, one training step, the same program as "
+        f"above; best of {a.repeat} timed runs after a warm-up run each (the fit: of 1), in "
+        "process CPU seconds (on a loaded machine wall time mostly measures waiting for a "
+        f"core); each checkout in fresh subprocesses, {a.rounds} of each, alternated (before, "
+        "after, after, before, ...), best subprocess kept.  MemTracker is the same code in "
+        "both columns: the ratios to it cancel the load, and `change` = (ours / MemTracker "
+        "after) / (the same before) is the verdict's number (noise band: how far MemTracker "
+        f"itself moved, at least 5%).  Peak bytes equal in every subprocess: ours {peak:,}, "
+        f"MemTracker {ref_peak:,}.",
+        "",
+        "| tool | before (s) | after (s) | after / before | × MemTracker before "
+        "| × MemTracker after |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "- " + ba.load_line(res["loads"]),
+        "- verdict: " + "; ".join(verdicts),
+        f"- regenerate: `python benchmarks/bench_memory.py --before DIR` (DIR: a checkout of "
+        f"{before})",
+    ]
+    print(ba.add_section(a.out, "Before/after the shared op capture (memory vs MemTracker)",
+                         lines))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 
@@ -113,10 +114,11 @@ def make_inputs(input_size=None, inputs=None, device: str = "meta", batch: int |
 def float_dtype(model: nn.Module | None) -> torch.dtype | None:
     """The dtype of the model's first floating parameter (or buffer): the dtype an input
     made from a size takes (fp32 for an fp32 model, fp16 after ``.half()``); None for a
-    model without floating tensors."""
+    model without floating tensors.  Walks the model lazily: it stops at the first floating
+    tensor instead of listing every parameter and buffer first."""
     if model is None:
         return None
-    for t in (*model.parameters(), *model.buffers()):
+    for t in itertools.chain(model.parameters(), model.buffers()):
         if t.is_floating_point():
             return t.dtype
     return None
