@@ -203,7 +203,7 @@ def _meta_shortcut(name: str, args: tuple, kwargs: dict):
                 and k.dtype == v.dtype == x.dtype and x.dim() == k.dim() == v.dim() >= 2
                 and x.shape[-1] == k.shape[-1] and k.shape[-2] == v.shape[-2]
                 and x.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
-            if False:   # (N, heads, L, Ev) in the fused CPU/CUDA kernels' layout,
+            if x.dim() == 4:   # (N, heads, L, Ev) in the fused CPU/CUDA kernels' layout,
                 n, h, length = x.shape[:3]   # (N, L, heads, Ev) memory: as the CPU count
                 return torch.empty((n, length, h, v.shape[-1]), dtype=x.dtype,
                                    device="meta").transpose(1, 2)
