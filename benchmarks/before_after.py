@@ -10,6 +10,7 @@ The 1-minute load average is sampled before every subprocess.  Times are seconds
 """
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -20,6 +21,14 @@ import sys
 from inception_cost.atomic import write_text
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def add_options(ap: argparse.ArgumentParser, rounds: int = 3) -> None:
+    """The options every before/after benchmark takes: ``--before DIR``, ``--rounds N`` and
+    the hidden ``--child`` flag its subprocesses run with."""
+    ap.add_argument("--before", help="a checkout of the commit to compare with")
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
 
 def commit_of(tree: str) -> str:

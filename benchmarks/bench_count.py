@@ -31,6 +31,7 @@ import subprocess
 import sys
 
 from inception_cost.atomic import write_text
+import before_after  # noqa: E402 - benchmarks/ is the script's folder
 
 PRELUDE = r"""
 import json, resource, sys, time, warnings, logging
@@ -104,9 +105,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--fvcore-repeat", type=int, default=1)
     ap.add_argument("--out", default="reports/benchmarks")
-    ap.add_argument("--before", help="a checkout of the commit to compare with")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    before_after.add_options(ap)
     a = ap.parse_args()
     if a.child:
         return _timing_all(a.repeat)

@@ -24,7 +24,11 @@ from inception_cost import build
 from inception_cost.atomic import write_text
 from inception_cost.memory_analysis import fit_batch, memory
 from inception_cost.memory_analysis.reference import memtracker_peak, ours_as_memtracker
-from inception_cost.memory_analysis.step_config import StepConfig
+try:
+    from inception_cost.memory_analysis.step_config import StepConfig
+except ImportError:     # a checkout from before the rename (--before DIR runs this file there)
+    from inception_cost.memory_analysis.step import StepConfig
+import before_after  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def best_of(fn, repeat: int, timer=time.perf_counter) -> tuple[float, object]:
@@ -45,9 +49,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--optimizer", default="adam")
     ap.add_argument("--out", default="reports/benchmarks/memory_speed.md")
-    ap.add_argument("--before", help="a checkout of the commit to compare with")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    before_after.add_options(ap)
     a = ap.parse_args()
     warnings.simplefilter("ignore")
     if a.child:

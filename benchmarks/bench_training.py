@@ -36,6 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from inception_cost.atomic import write_text
 from inception_cost.counting.placement import copy_on
 from inception_cost.counting.training import count_training
+import before_after  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def _model():
@@ -98,9 +99,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--out", default="reports/benchmarks")
-    ap.add_argument("--before", help="a checkout of the commit to compare with")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    before_after.add_options(ap)
     a = ap.parse_args()
     if a.child:
         import json
