@@ -40,7 +40,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from inception_cost import count, memory
 from inception_cost.counting.training import count_training
 from inception_cost.memory_analysis.reference import memtracker_peak
-from inception_cost.memory_analysis.step_config import StepConfig
+try:
+    from inception_cost.memory_analysis.step_config import StepConfig
+except ImportError:     # a checkout from before the rename
+    from inception_cost.memory_analysis.step import StepConfig
 repeat = int(sys.argv[1])
 net = torchvision.models.googlenet(init_weights=False)
 with torch.device("meta"):
