@@ -36,9 +36,9 @@ from . import formulas as _formulas  # noqa: F401 - registers the built-in formu
 from .bytes_moved import call_bytes, is_free
 from .capture import CaptureConsumer, OpCapture, module_names  # noqa: F401 - module_names public here
 from .capture_functions import COMPOSITE_FUNCTIONS  # noqa: F401 - public here too
+from .op_event import OPTIMIZER_OPS  # one table for the events and the counter
 from .higher_order import eager_higher_order_ops
 from .meta_fast import MetaFastMode  # noqa: F401 - public here too
-from .optimizer_formulas import optimizer_ops
 from .registry import (BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides,
                        split_of)
 
@@ -60,10 +60,6 @@ _SILENT = {
 
 PHASES = ("forward", "backward", "optimizer")
 
-OPTIMIZER_OPS = optimizer_ops()
-"""Costs of the ops an optimizer step dispatches (phase "optimizer"): one FLOP per
-arithmetic operation per element, an ``alpha``/``value`` multiplier included
-(:func:`.optimizer_formulas.optimizer_op_flops`); ahead of every other formula."""
 
 # functions fvcore's tracer records as one op it has no handle for (so it counts them 0);
 # in the fvcore convention their work is kept apart, see Recorder.blind

@@ -18,8 +18,11 @@ from .bytes_moved import touched_bytes
 from .optimizer_formulas import optimizer_ops
 from .registry import OpCall, lookup
 
-_OPTIMIZER_OPS = optimizer_ops()
-"""The optimizer step's per-op costs, as the counting engine uses them (``engine.OPTIMIZER_OPS``)."""
+OPTIMIZER_OPS = optimizer_ops()
+"""Costs of the ops an optimizer step dispatches (phase "optimizer"): one FLOP per
+arithmetic operation per element, an ``alpha``/``value`` multiplier included
+(:func:`.optimizer_formulas.optimizer_op_flops`); ahead of every other formula, in the
+events and in the counter (:mod:`.engine`) alike."""
 
 PHASES = ("forward", "backward", "optimizer")
 
@@ -144,8 +147,8 @@ def native_cost(name: str, key, args, kwargs, outs, extra=None,
     """(counted, MACs, FLOPs) of one aten call in ``phase`` by the native registry; norms that
     reach the dispatcher as their ``native_*`` kernels use the composite's formula.  In the
     optimizer phase the optimizer's per-op weights come first (``lerp_`` 3 FLOPs per
-    element ...), as in the counting engine (:data:`.engine.OPTIMIZER_OPS`)."""
-    fn = _OPTIMIZER_OPS.get(key) if phase == "optimizer" else None
+    element ...), as in the counting engine (:data:`OPTIMIZER_OPS`)."""
+    fn = OPTIMIZER_OPS.get(key) if phase == "optimizer" else None
     if fn is None:
         fn = lookup("native", key, extra, phase)
     if fn is not None:
