@@ -57,6 +57,23 @@ def canonical_optimizer(name: str) -> str:
     return OLD_OPTIMIZER_NAMES.get(text, text)
 
 
+def step_outputs(out) -> list[torch.Tensor] | None:
+    """The output tensors a training step's default loss reads, main first; None when the
+    output is not tensors (a tensor; a list/tuple of tensors only; a dict's tensors, ``out``
+    first — a transformers output also holds a key/value cache, which is not an output)."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)) and out and all(isinstance(o, torch.Tensor) for o in out):
+        return list(out)
+    if isinstance(out, dict) and any(isinstance(o, torch.Tensor) for o in out.values()):
+        keys = [k for k, o in out.items() if isinstance(o, torch.Tensor)]
+        if "out" in out:
+            keys.remove("out")
+            keys.insert(0, "out")
+        return [out[k] for k in keys]
+    return None
+
+
 def freeze_patterns(freeze) -> list[str]:
     """Freeze patterns from None, a comma-separated string or a list of strings."""
     if freeze is None:

@@ -49,7 +49,8 @@ from .engine import ForwardError, counting
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
-from .step_program import StepProgram, default_loss, freeze_patterns  # noqa: F401 - public names
+from .step_program import (StepProgram, default_loss, freeze_patterns,  # noqa: F401 - public names
+                           step_outputs)
 from .placement import copy_on, unwrap
 from .registry import GradCost, RegistryError, overrides
 
@@ -175,22 +176,6 @@ class TrainingReport:
 # --------------------------------------------------------------------------- #
 # inputs, loss, freezing
 # --------------------------------------------------------------------------- #
-def _outputs(out) -> list[torch.Tensor] | None:
-    """The output tensors, main first; None when the output is not tensors."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)) and out and all(isinstance(o, torch.Tensor) for o in out):
-        return list(out)
-    if isinstance(out, dict) and any(isinstance(o, torch.Tensor) for o in out.values()):
-        # its tensors (a transformers output also holds a key/value cache: not an output)
-        keys = [k for k, o in out.items() if isinstance(o, torch.Tensor)]
-        if "out" in out:
-            keys.remove("out")
-            keys.insert(0, "out")
-        return [out[k] for k in keys]
-    return None
-
-
 def _step_state(model: nn.Module, device: str) -> tuple[nn.Module, dict | None]:
     """(module to run, its state for ``functional_call`` or None).
 
@@ -426,7 +411,7 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
                 module, _ = rec.current()
                 msg = str(exc).splitlines()[0] if str(exc) else ""
                 raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
-            outputs = _outputs(out)
+            outputs = step_outputs(out)
             if program.loss is None and outputs is None:
                 raise UsageError(f"the model's output is a {type(out).__name__}, not a tensor or a "
                                  f"tuple/dict of tensors: pass loss=")

@@ -42,8 +42,8 @@ from ..counting.inputs import tensor_shapes
 from ..counting.optimizer_formulas import optimizer_spec
 from ..counting.placement import copy_on, unwrap
 from ..counting.registry import RegistryError, overrides
-from ..counting.step_program import canonical_optimizer
-from ..counting.training import (OP_COLUMNS, TrainingReport, _aux_modules, _layers, _outputs,
+from ..counting.step_program import canonical_optimizer, step_outputs
+from ..counting.training import (OP_COLUMNS, TrainingReport, _aux_modules, _layers,
                                  _param_owners, _roots, training_rows)
 from ..errors import UsageError
 from .api import _config, _model_and_input, _on_device, needs_fake_device, report_from
@@ -150,7 +150,7 @@ class _CountedRun:
         self.tracking.enter_context(self.cap.autograd_tracking())
 
     def on_loss(self, out, loss) -> None:
-        outputs = _outputs(out)
+        outputs = step_outputs(out)
         self.aux = _aux_modules(outputs, self.cap.node_map) if outputs else set()
         self.tracking.close()
 

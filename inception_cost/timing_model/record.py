@@ -23,7 +23,8 @@ from ..counting.placement import copy_on, unwrap
 from ..counting.arguments import check_freeze
 from ..counting.autograd_map import LOSS_MODULE
 from ..counting.optimizer_formulas import OptimizerSpec, optimizer_spec
-from ..counting.step_program import DEFAULT_OPTIMIZER, StepProgram, canonical_optimizer
+from ..counting.step_program import (DEFAULT_OPTIMIZER, StepProgram, canonical_optimizer,
+                                      step_outputs)
 from ..errors import UsageError
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "tf32": torch.float32,
@@ -52,17 +53,6 @@ def _meta_model(model: nn.Module, dtype: torch.dtype, reuse: bool = False) -> nn
 def meta_model(model: nn.Module, dtype: str = "fp32") -> nn.Module:
     """The meta copy in ``dtype`` that :func:`record_forward` can reuse for many batch sizes."""
     return _meta_model(model, torch_dtype(dtype))
-
-
-def _outputs(out) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return [o for o in out if isinstance(o, torch.Tensor)]
-    if isinstance(out, dict):
-        keys = sorted(out, key=lambda k: k != "out")
-        return [out[k] for k in keys if isinstance(out[k], torch.Tensor)]
-    return []
 
 
 def meta_inputs(input_size, inputs, batch: int | None, work: nn.Module, dt: torch.dtype
@@ -148,7 +138,7 @@ def record_training(model: nn.Module, input_size=None, batch: int | None = None,
         cap.track_autograd(owner, params, list(args) + list(kwargs.values()))
         with cap.autograd_tracking():
             out = work(*args, **kwargs)
-            outs = _outputs(out)
+            outs = step_outputs(out)
             if program.loss is None and not outs:
                 raise UsageError(f"the model's output is a {type(out).__name__}, not tensors")
             with cap.phase("forward", LOSS_MODULE):
