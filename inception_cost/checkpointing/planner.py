@@ -130,7 +130,8 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
     predicted peak is at most ``budget`` (bytes, or a size such as "16GiB") with the least
     recompute FLOPs.  ``model``: an nn.Module (a model name: the public
     :func:`inception_cost.checkpoint_plan`).  ``input_size``: (C, H, W) with ``batch``, or
-    (N, C, H, W); ``optimizer``/``dtype``/``step``/``allocator_rounding``: as ``inception_cost.memory``.
+    (N, C, H, W); ``optimizer``/``dtype``/``step``/``allocator_rounding``: as
+    ``inception_cost.memory``.
     ``candidates``: module names to choose from (default: ``candidate_modules(model)``).
     ``with_curve``: the trade-off curve over the greedy prefixes (modelled);
     ``verify_curve``: analyse every curve row exactly as well (up to n more analyses).
