@@ -12,12 +12,16 @@ from .errors import InceptionCostError, UsageError
 __version__ = "0.1.0"
 
 _LAZY = {"count": ".counting", "CostReport": ".counting", "build": ".models",
-         "variants": ".models", "profile": ".profiling",
-         "memory": ".memory_analysis", "analyse_step": ".memory_analysis", "predict": ".timing_model",
-         "apply_checkpointing": ".checkpointing", "checkpoint_plan": ".checkpointing"}
+         "variants": ".models", "profile": ".profiling", "predict": ".timing_model",
+         "memory": ".by_name", "fit_batch": ".by_name", "analyse_step": ".by_name",
+         "checkpoint_plan": ".by_name", "apply_checkpointing": ".checkpointing"}
+"""Where each public name lives.  ``memory``, ``fit_batch``, ``analyse_step`` and
+``checkpoint_plan`` come from ``by_name``: they take an ``nn.Module`` or a model name,
+and build a named model before the memory analysis (which takes modules only) runs."""
 
-__all__ = ["count", "build", "variants", "profile", "memory", "analyse_step", "predict", "apply_checkpointing",
-           "checkpoint_plan", "CostReport", "InceptionCostError", "UsageError", "__version__"]
+__all__ = ["count", "build", "variants", "profile", "memory", "fit_batch", "analyse_step",
+           "predict", "apply_checkpointing", "checkpoint_plan", "CostReport",
+           "InceptionCostError", "UsageError", "__version__"]
 
 
 def __getattr__(name: str):

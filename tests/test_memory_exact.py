@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+import inception_cost
 from inception_cost import build
 from inception_cost.cli import main
 from inception_cost.memory_analysis import fit_batch, memory
@@ -221,7 +222,7 @@ def test_train_includes_the_aux_heads(capsys, name):
         rc, out, err = run(capsys, "memory", name, "--train", "--no-aux", "--optimizer", "sgd",
                            "--batch", 2, "--format", "json")
         assert rc == 0 and json.loads(out)["parameter_bytes"] == plain
-        api = memory(name, training=True, optimizer="sgd", batch=2)
+        api = inception_cost.memory(name, training=True, optimizer="sgd", batch=2)
         assert api.parameter_bytes == plain + aux_bytes
 
 

@@ -37,7 +37,7 @@ import torch.nn as nn
 
 from ..counting.placement import copy_on
 from ..errors import UsageError
-from ..memory_analysis.api import _resolve, _split_input, analyse, peak_bytes, report_from
+from ..memory_analysis.api import _split_input, analyse, as_module, peak_bytes, report_from
 from ..memory_analysis.sizes import parse_size
 from ..memory_analysis.step_config import StepConfig
 from ..units import human_bytes
@@ -128,8 +128,10 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
                     use_model: bool = True, name: str | None = None) -> CheckpointPlanResult:
     """Plan activation checkpointing for one training step of ``model`` so that its
     predicted peak is at most ``budget`` (bytes, or a size such as "16GiB") with the least
-    recompute FLOPs.  ``input_size``: (C, H, W) with ``batch``, or (N, C, H, W);
-    ``optimizer``/``dtype``/``step``/``allocator_rounding``: as ``inception_cost.memory``.
+    recompute FLOPs.  ``model``: an nn.Module (a model name: the public
+    :func:`inception_cost.checkpoint_plan`).  ``input_size``: (C, H, W) with ``batch``, or
+    (N, C, H, W); ``optimizer``/``dtype``/``step``/``allocator_rounding``: as
+    ``inception_cost.memory``.
     ``candidates``: module names to choose from (default: ``candidate_modules(model)``).
     ``with_curve``: the trade-off curve over the greedy prefixes (modelled);
     ``verify_curve``: analyse every curve row exactly as well (up to n more analyses).
@@ -139,7 +141,7 @@ def checkpoint_plan(model, input_size=None, *, budget, batch: int = 1, optimizer
     Raises ``UsageError`` when the budget is below the parameters, gradients and optimizer
     state, or when no plan reaches it."""
     t0 = time.perf_counter()
-    module, chw, label = _resolve(model, input_size)
+    module, chw, label = as_module(model, input_size, "checkpoint_plan")
     n, chw = _split_input(chw, batch)
     budget_bytes = _budget(budget)
     cfg = StepConfig(batch=n, input_size=chw, training=True,
@@ -402,7 +404,7 @@ def fit_with_checkpointing(model, budget, input_size=None, *, optimizer: str = "
 
     from ..memory_analysis.api import max_batch, reserve_bytes
     from ..memory_analysis.fit import largest_batch
-    module, chw, label = _resolve(model, input_size)
+    module, chw, label = as_module(model, input_size, None)
     _n, chw = _split_input(chw, 1)
     budget_bytes = _budget(budget)
     budget_bytes -= reserve_bytes(reserve, budget_bytes)

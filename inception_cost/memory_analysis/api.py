@@ -27,22 +27,24 @@ from .step_config import DEVICES, DTYPES, OPTIMIZERS, STEPS, StepConfig, cast, i
 DEFAULT_RESERVE = "5%"   # --fit headroom: a fraction of the budget kept free
 
 
-def _resolve(model, input_size, training: bool = False):
-    """nn.Module or a model spec (variant name, torchvision:NAME, ...) -> (module, input size,
-    label).  A spec analysed for training gets the training-only auxiliary heads ``train``
-    builds (``resolve_training_model``); a compiled or DataParallel module is analysed
-    through the module it wraps."""
+def as_module(model, input_size, entry: str | None = "memory"):
+    """nn.Module -> (module, input size, label): a compiled or DataParallel module is
+    analysed through the module it wraps; without ``input_size``, its
+    ``default_input_size`` (a zoo model's, e.g. (3, 299, 299)) or (3, 224, 224); the label
+    is its class name.  The memory analysis takes a module, never a model name: a name is
+    one UsageError pointing at the public ``inception_cost.<entry>``, which builds the
+    named model first (:mod:`inception_cost.by_name`)."""
     if isinstance(model, nn.Module):
         model = unwrap(model)
         if input_size is None:
             input_size = getattr(model, "default_input_size", None) or (3, 224, 224)
         return model, input_size, type(model).__name__
     if isinstance(model, str):
-        from ..models.resolve import resolve_model, resolve_training_model
-        module, default, label = (resolve_training_model(model) if training
-                                  else resolve_model(model))
-        return module, (default if input_size is None else input_size), label
-    raise UsageError(f"model must be an nn.Module or a model name, got {type(model).__name__}")
+        public = f", or call inception_cost.{entry}({model!r}, ...), which accepts model " \
+            "names" if entry else ""
+        raise UsageError(f"model must be an nn.Module, got the name {model!r}: build the "
+                         f"module{public}")
+    raise UsageError(f"model must be an nn.Module, got {type(model).__name__}")
 
 
 def _split_input(input_size, batch) -> tuple[int, tuple[int, int, int]]:
@@ -91,16 +93,16 @@ def model_dtype(module, dtype):
     return dtype
 
 
-def _model_and_input(model, input_size, batch, training, inputs):
+def _model_and_input(model, input_size, batch, inputs, entry: str = "memory"):
     """(module, per-sample size, label, batch, input templates): from ``input_size`` (+
     ``batch``), or from ``inputs`` (tensors as ``count`` takes them; their first size is
     the batch)."""
     if inputs is None:
-        module, chw, label = _resolve(model, input_size, bool(training) is True)
+        module, chw, label = as_module(model, input_size, entry)
         return module, chw, label, batch, ()
     if input_size is not None:
         raise UsageError("give input_size= or inputs=, not both")
-    module, _chw, label = _resolve(model, None, bool(training) is True)
+    module, _chw, label = as_module(model, None, entry)
     n, temps = input_templates(inputs)
     return module, temps[0].size, label, n, temps
 
@@ -248,7 +250,9 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     (forward in train mode, cross-entropy loss with 0.3 x each auxiliary head, backward,
     ``optimizer.step()``), tracked storage by storage on the meta device.
 
-    model: an nn.Module (any device; it is copied, never run for real) or a model spec.
+    model: an nn.Module (any device; it is copied, never run for real); a model name
+    (``"googlenet"``, ``torchvision:NAME``, ...) is built by the public
+    :func:`inception_cost.memory`, not here.
     input_size: (C, H, W) with ``batch``, or (N, C, H, W).  optimizer: None/"none", "sgd",
     "momentum" (= "sgd_momentum"), "sgd_nesterov", "adam", "adamw", "rmsprop", "adagrad".
     dtype: "fp32", "bf16", "fp16" (model and input cast), "amp" (fp32 parameters, autocast to fp16).  step: "steady"
@@ -275,7 +279,7 @@ def memory(model, input_size=None, *, batch: int = 1, training: bool = False,
     or a list) whose parameters get no gradient, as ``count_training``'s ``freeze``.
     """
     check_freeze(freeze)
-    module, chw, label, n, temps = _model_and_input(model, input_size, batch, training, inputs)
+    module, chw, label, n, temps = _model_and_input(model, input_size, batch, inputs)
     dtype = model_dtype(module, dtype)
     cfg = _config(chw, n, training, optimizer, dtype, step, device, foreach, workspace, temps,
                   freeze)
@@ -306,7 +310,8 @@ def fit_batch(model, budget: int | str, input_size=None, *, training: bool = Fal
     for CUDA: the question is usually about a CUDA device, where it applies."""
     from .fit import fit, size_text
     from .sizes import parse_size
-    module, chw, _label, _n, temps = _model_and_input(model, input_size, 1, training, inputs)
+    module, chw, _label, _n, temps = _model_and_input(model, input_size, 1, inputs,
+                                                          "fit_batch")
     dtype = model_dtype(module, dtype)
     cfg = _config(chw, 1, training, optimizer, dtype, step, device, foreach, workspace, temps)
     budget = _budget(budget, parse_size)

@@ -69,7 +69,8 @@ def analyse_step(model, input_size=None, *, batch: int = 1, optimizer: str | Non
     docstring for the program and how each result compares with ``count_training`` and
     ``memory``).
 
-    ``model``/``input_size``/``batch``/``inputs``: as :func:`inception_cost.memory` (fp32).
+    ``model``/``input_size``/``batch``/``inputs``: as :func:`.api.memory` (fp32): an
+    ``nn.Module`` (a model name: the public :func:`inception_cost.analyse_step`).
     ``optimizer``: a step program name ("sgd", "sgd_momentum", "adam", ...; None/"none"
     for no optimizer step).  ``freeze``: module/parameter path patterns without gradient.
     ``step``/``device``/``allocator_rounding``/``workspace``: as ``memory``.  ``formulas``:
@@ -83,7 +84,8 @@ def analyse_step(model, input_size=None, *, batch: int = 1, optimizer: str | Non
         raise UsageError(str(e)) from None
     opt_name = canonical_optimizer("none" if optimizer is None else optimizer)
     spec = optimizer_spec(None if opt_name == "none" else opt_name)
-    module, chw, label, n, temps = _model_and_input(model, input_size, batch, True, inputs)
+    module, chw, label, n, temps = _model_and_input(model, input_size, batch, inputs,
+                                                    "analyse_step")
     cfg = _config(chw, n, True, opt_name, "fp32", step, device, False, workspace, temps, freeze)
     if needs_fake_device(module, cfg.dtype):
         raise UsageError(f"analyse_step runs on the meta device; {type(module).__name__} has "

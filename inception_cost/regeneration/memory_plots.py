@@ -1,11 +1,11 @@
 """The memory plots ``inception-cost report`` writes: GoogLeNet's training step and
-inference analysed by :func:`inception_cost.memory_analysis.api.memory`, drawn by
+inference analysed by :func:`inception_cost.memory` (``by_name``: built by name), drawn by
 :mod:`inception_cost.report.memory_plots`."""
 from __future__ import annotations
 
 import os
 
-from ..memory_analysis.api import memory
+from ..by_name import memory
 from ..report.memory_plots import module_bars, timeline_plot
 
 
