@@ -1,13 +1,15 @@
 """``analyse_step``: one training step run once under one op capture feeding the training
 counter and the memory tracker equals ``count_training`` and ``memory`` run apart, row for
-row, and hand arithmetic on a one-matrix net."""
+row, and hand arithmetic on a one-matrix net; attention models (fake CPU tensors, as
+``memory`` runs them) equal ``count_training`` on CPU, with the attention rows by hand."""
 import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
 
-from inception_cost import UsageError, analyse_step, memory
+from inception_cost import analyse_step, memory
 from inception_cost.counting.registry import Cost, GradCost, OpCost
 from inception_cost.counting.step_program import default_loss
 from inception_cost.counting.training import count_training
@@ -16,10 +18,10 @@ from inception_cost.memory_analysis.step_config import outputs
 aten = torch.ops.aten
 
 
-def _target_loss(batch: int):
+def _target_loss(batch: int, device: str = "meta"):
     """The step's loss with its targets made beforehand (as analyse_step makes them with the
     batch): the default cross-entropy (+ 0.3 x each auxiliary head's)."""
-    target = torch.zeros(batch, dtype=torch.long, device="meta")
+    target = torch.zeros(batch, dtype=torch.long, device=device)
     return lambda out: default_loss(outputs(out), 0.3, target)
 
 
@@ -120,9 +122,133 @@ def test_formula_given_once_reaches_forward_backward_and_split_by_hand():
                                      foreach=False))
 
 
-def test_attention_models_are_refused_in_one_line():
-    """memory runs attention models on fake CPU tensors with the target's fused kernels, which
-    count_training on meta does not: analyse_step refuses them rather than differ."""
-    layer = nn.TransformerEncoderLayer(8, 2, batch_first=True)
-    with pytest.raises(UsageError, match="run count_training and memory apart"):
-        analyse_step(layer, inputs=torch.zeros(2, 4, 8))
+# --------------------------------------------------------------------------- #
+# attention models: run on fake CPU tensors, as memory runs them
+# --------------------------------------------------------------------------- #
+B, L, E, H = 2, 4, 8, 2          # batch, tokens, embedding, heads
+HD = E // H                      # head dim
+
+
+class TinyAttention(nn.Module):
+    """One nn.MultiheadAttention (need_weights left True: its Python bmm/softmax path) and
+    one nn.TransformerEncoderLayer (need_weights=False inside; with ``dropout`` 0 the CPU
+    dispatcher gives its attention the fused flash kernel), then a 3-class head."""
+
+    def __init__(self, dropout: float = 0.0):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(E, H, batch_first=True)
+        self.enc = nn.TransformerEncoderLayer(E, H, dim_feedforward=16, dropout=dropout,
+                                              batch_first=True)
+        self.head = nn.Linear(E, 3)
+
+    def forward(self, x):
+        a, _ = self.mha(x, x, x)
+        return self.head(self.enc(a).mean(1))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return TinyAttention()
+
+
+@pytest.fixture(scope="module")
+def tiny_step(tiny):
+    return analyse_step(tiny, inputs=torch.zeros(B, L, E), optimizer="sgd", device="cpu")
+
+
+def _rows(report, module, phase):
+    ops = report.ops
+    return ops[(ops["module"] == module) & (ops["phase"] == phase)]
+
+
+def test_attention_rows_by_hand(tiny_step):
+    """B=2, L=4, E=8, 2 heads of 4.  mha's forward: q k^T is (B*H, L, HD) @ (B*H, HD, L),
+    B*H*L*L*HD = 256 MACs, then scores @ v another 256.  enc's attention is one CPU flash
+    kernel: B*H*L*L*(HD + HD) = 512 MACs forward; its backward recomputes q k^T and runs
+    four more products: 5 x 256 = 1280 MACs.  Its scratch is in the memory figures."""
+    assert list(_rows(tiny_step.training, "mha", "forward").query("op == 'bmm'")["macs"]) \
+        == [B * H * L * L * HD] * 2 == [256, 256]
+    fwd = _rows(tiny_step.training, "enc.self_attn", "forward")
+    flash = fwd[fwd["op"] == "_scaled_dot_product_flash_attention_for_cpu"]
+    assert list(flash["macs"]) == [B * H * L * L * 2 * HD] == [512]
+    bwd = _rows(tiny_step.training, "enc.self_attn", "backward")
+    assert list(bwd[bwd["op"].str.endswith("attention_for_cpu_backward")]["macs"]) \
+        == [5 * B * H * L * L * HD] == [1280]
+    assert int(tiny_step.memory.timeline["workspace"].max()) > 0
+
+
+def test_attention_step_equals_count_training_on_cpu_and_memory_apart(tiny, tiny_step):
+    """Every row equals count_training run on CPU tensors (the same attention kernels as
+    the fake CPU run) and memory(..., foreach=False) on the same target."""
+    x = torch.zeros(B, L, E)
+    _same_training(tiny_step.training, count_training(tiny, inputs=x, optimizer="sgd",
+                                                      device="cpu",
+                                                      loss=_target_loss(B, "cpu")))
+    _same_memory(tiny_step.memory, memory(tiny, inputs=x, training=True, optimizer="sgd",
+                                          foreach=False, device="cpu"))
+
+
+def test_count_training_on_meta_differs_by_the_flash_recompute(tiny, tiny_step):
+    """count_training on meta runs enc's attention as the math path: the same forward MACs,
+    and a backward short of the one q k^T product the flash backward recomputes,
+    B*H*L*L*HD = 256 MACs."""
+    meta = count_training(tiny, inputs=torch.zeros(B, L, E), optimizer="sgd",
+                          loss=_target_loss(B)).totals()
+    both = tiny_step.training.totals()
+    assert both["fwd_macs"] == meta["fwd_macs"]
+    assert both["bwd_macs"] - meta["bwd_macs"] == B * H * L * L * HD == 256
+
+
+def test_attention_with_dropout_equals_count_training_on_meta():
+    """With attention dropout the CPU takes the math path too: the step on fake CPU tensors
+    then equals count_training on meta, row for row."""
+    model, x = TinyAttention(dropout=0.1), torch.zeros(B, L, E)
+    both = analyse_step(model, inputs=x, optimizer="sgd")
+    _same_training(both.training, count_training(model, inputs=x, optimizer="sgd",
+                                                 loss=_target_loss(B)))
+    _same_memory(both.memory, memory(model, inputs=x, training=True, optimizer="sgd",
+                                     foreach=False))
+
+
+def test_small_vit_step_equals_the_analyses_apart():
+    """torchvision's VisionTransformer (32x32 image, patch 16: 4 patches + the class token,
+    2 layers, 2 heads, width 16), batch 2, Adam, target cuda: the attention inside
+    nn.MultiheadAttention is the CPU flash kernel whatever the target, so the counts equal
+    count_training on CPU, the memory that of memory(..., foreach=False) for cuda."""
+    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=16, num_layers=2,
+                                               num_heads=2, hidden_dim=16, mlp_dim=32,
+                                               num_classes=10)
+    both = analyse_step(vit, (3, 32, 32), batch=2, optimizer="adam")
+    _same_training(both.training, count_training(vit, (2, 3, 32, 32), optimizer="adam",
+                                                 device="cpu", loss=_target_loss(2, "cpu")))
+    _same_memory(both.memory, memory(vit, (3, 32, 32), batch=2, training=True,
+                                     optimizer="adam", foreach=False))
+    flash = both.training.ops[both.training.ops["op"]
+                              == "_scaled_dot_product_flash_attention_for_cpu"]
+    assert list(flash["macs"]) == [2 * 2 * 5 * 5 * (8 + 8)] * 2      # B*H*L*L*2*HD per layer
+
+
+class DirectAttention(nn.Module):
+    """F.scaled_dot_product_attention called directly on x scaled by three vectors."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(3, 16))
+
+    def forward(self, x):
+        return F.scaled_dot_product_attention(x * self.w[0], x * self.w[1], x * self.w[2])
+
+
+def test_direct_attention_counts_the_targets_kernel():
+    """A direct call runs the target's fused kernel (here the CPU's): the counts equal
+    count_training on CPU; its backward is the fused one, 5 x B*H*L*L*HD MACs
+    (B=2, H=4, L=8, HD=16: 5 x 4096)."""
+    model = DirectAttention()
+    both = analyse_step(model, (4, 8, 16), batch=2, optimizer="sgd", device="cpu")
+    _same_training(both.training, count_training(model, (2, 4, 8, 16), optimizer="sgd",
+                                                 device="cpu", loss=_target_loss(2, "cpu")))
+    _same_memory(both.memory, memory(model, (4, 8, 16), batch=2, training=True,
+                                     optimizer="sgd", foreach=False, device="cpu"))
+    ops = both.training.ops
+    assert list(ops[ops["op"].str.endswith("attention_for_cpu_backward")]["macs"]) \
+        == [5 * 2 * 4 * 8 * 8 * 16]

@@ -13,13 +13,15 @@ from __future__ import annotations
 import torch
 
 # aten ops that read and write nothing: metadata, aliasing, allocation without a fill,
-# and the creation ops torch/utils/_runtime_estimation.py ignores (_CREATE_OPS)
+# the creation ops torch/utils/_runtime_estimation.py ignores (_CREATE_OPS), and
+# prim.device, the device query a fake tensor (FakeTensorMode) sends through dispatch
 FREE_OPS = frozenset({
     "lift_fresh", "detach", "alias", "_unsafe_view", "_local_scalar_dense", "sym_size",
     "sym_stride", "sym_numel", "sym_storage_offset", "is_same_size", "empty", "empty_like",
     "empty_strided", "new_empty", "new_empty_strided", "resize_", "set_",
     "randint", "randn", "rand", "randn_like", "rand_like", "randint_like", "arange",
     "ones_like", "zeros_like", "_record_function_enter_new", "_record_function_exit",
+    "device",
 })
 # views torch's _VIEW_OPS lists whose schema is not marked as a view (they return lists)
 LIST_VIEWS = frozenset({"split", "unbind", "chunk", "split_with_sizes", "vsplit", "hsplit",

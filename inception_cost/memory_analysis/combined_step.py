@@ -9,9 +9,22 @@ output against the targets plus 0.3 x each auxiliary output's), ``loss.backward(
 ``optimizer.step()`` of a single ``torch.optim`` optimizer over the trainable parameters in
 its steady state, and ``zero_grad(set_to_none=True)``.
 
-* It runs on the meta device: a model with ``nn.MultiheadAttention`` or
-  ``nn.TransformerEncoderLayer`` (which ``memory`` runs on fake CPU tensors, with the target
-  device's fused attention) is refused with a UsageError.
+* It runs where ``memory`` runs the step: on the meta device, or on fake CPU tensors
+  (``FakeTensorMode``) for a model with ``nn.MultiheadAttention`` or
+  ``nn.TransformerEncoderLayer``.  The attention inside those modules is then the kernel the
+  CPU dispatcher picks, whatever the target device (as in ``memory``): the CPU flash kernel
+  where it applies (``need_weights=False``, no attention dropout: ``TransformerEncoderLayer``
+  at ``dropout=0``, torchvision's ViT), else the math path.  The counts are those of the
+  kernel that ran, so they equal ``count_training(..., device="cpu")`` (a real CPU step: the
+  same dispatcher choice); ``count_training`` on meta (always the math path) gives the same
+  counts only where every attention takes the math path.  Where the flash kernel runs,
+  its forward is one row (the same MACs as the math path's two ``bmm``) and its backward
+  recomputes q k^T: batch x heads x L x S x head_dim MACs more per call than the math
+  path's backward (:mod:`..counting.backward_formulas`).
+* A direct ``F.scaled_dot_product_attention`` call runs the target device's fused kernel
+  (:class:`.attention.FusedAttention`), as in ``memory``: its counts are that kernel's,
+  equal to ``count_training(..., device=target)`` where the target is at hand, not to
+  ``count_training`` on meta.
 * The optimizer runs its per-parameter loop (``foreach=False``), the implementation
   ``count_training`` counts; the memory result is that of ``memory(..., foreach=False)``
   whatever the target device (``memory``'s own default on ``cuda`` is the multi-tensor one).
@@ -46,7 +59,7 @@ from ..counting.step_program import canonical_optimizer, step_outputs
 from ..counting.training import (OP_COLUMNS, TrainingReport, _aux_modules, _layers,
                                  _param_owners, _roots, training_rows)
 from ..errors import UsageError
-from .api import _config, _model_and_input, _on_device, needs_fake_device, report_from
+from .api import _config, _model_and_input, _on_device, report_from
 from .categories import BACKWARD, OPTIMIZER
 from .result import MemoryReport
 from .tracked_run import new_tracker, run_tracked, setup
@@ -87,10 +100,6 @@ def analyse_step(model, input_size=None, *, batch: int = 1, optimizer: str | Non
     module, chw, label, n, temps = _model_and_input(model, input_size, batch, inputs,
                                                     "analyse_step")
     cfg = _config(chw, n, True, opt_name, "fp32", step, device, False, workspace, temps, freeze)
-    if needs_fake_device(module, cfg.dtype):
-        raise UsageError(f"analyse_step runs on the meta device; {type(module).__name__} has "
-                         "attention modules the memory analysis runs on fake CPU tensors "
-                         "(the target's fused kernels): run count_training and memory apart")
     work = copy_on(unwrap(module), "meta")
     work, dev, mode = _on_device(work, cfg.dtype)
     with mode:
