@@ -77,11 +77,10 @@ def analyse_step(model, input_size=None, *, inputs=None, name=None, **options):
 
 @_takes(planner.checkpoint_plan)
 def checkpoint_plan(model, input_size=None, *, name=None, **options):
-    """``model``: an ``nn.Module`` or a model spec; a spec is built as ``resolve_model``
-    builds it, without training-only auxiliary heads (pass ``build(name, aux=True)`` to
-    plan with them).  The plan of
-    :func:`inception_cost.checkpointing.planner.checkpoint_plan`:"""
-    module, size, label = model_of(model, input_size)
+    """``model``: an ``nn.Module`` or a model spec; a spec is built for training, with its
+    training-only auxiliary heads, as ``memory --train`` and ``memory --plan`` build it.
+    The plan of :func:`inception_cost.checkpointing.planner.checkpoint_plan`:"""
+    module, size, label = model_of(model, input_size, training=True)
     return planner.checkpoint_plan(module, size, name=name or label, **options)
 
 

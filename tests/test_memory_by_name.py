@@ -80,10 +80,12 @@ def test_public_fit_batch_and_analyse_step_of_a_name(googlenet_bytes):
     assert step.training.model_name == step.memory.model == "googlenet"
 
 
-def test_public_checkpoint_plan_of_a_name_plans_the_model_resolve_model_builds(googlenet_bytes):
-    """Plain SGD keeps no state: what the planner cannot free is the parameters and, at the
-    optimizer step, one gradient per parameter, 2 x the parameter bytes."""
-    static = 2 * googlenet_bytes["inference"]
+def test_public_checkpoint_plan_of_a_name_plans_the_training_build(googlenet_bytes):
+    """A plan is for a training step: the name is built with its training-only auxiliary
+    heads, as the CLI's ``memory --plan`` builds it.  Plain SGD keeps no state: what the
+    planner cannot free is the parameters and, at the optimizer step, one gradient per
+    parameter, 2 x the parameter bytes."""
+    static = 2 * googlenet_bytes["training"]
     with pytest.raises(UsageError, match=f"alone need: .* \\({static:,} bytes\\)"):
         inception_cost.checkpoint_plan("googlenet", budget=1, optimizer="sgd")
 
