@@ -38,6 +38,7 @@ from .capture import CaptureConsumer, OpCapture, module_names  # noqa: F401 - mo
 from .capture_functions import COMPOSITE_FUNCTIONS  # noqa: F401 - public here too
 from .op_event import OPTIMIZER_OPS  # one table for the events and the counter
 from .higher_order import eager_higher_order_ops
+from .model_errors import ForwardError, model_forward  # noqa: F401 - ForwardError public here
 from .meta_fast import MetaFastMode  # noqa: F401 - public here too
 from .registry import (BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides,
                        split_of)
@@ -131,15 +132,6 @@ class OpRecord:
     callers: tuple = ()  # paths of every named module whose forward was running, outer first
     qualified: str = ""  # the op's full name, e.g. "aten::convolution"
     bytes: int = 0       # bytes moved: read + written by the aten ops of this row (bytes_moved)
-
-
-class ForwardError(RuntimeError):
-    """The model's forward raised; ``module`` is the innermost module running."""
-
-    def __init__(self, module: str, message: str):
-        self.module = module or "<top>"
-        self.original = message
-        super().__init__(f"forward failed in module '{self.module}': {message}")
 
 
 def _shape(x) -> tuple | None:
@@ -566,11 +558,6 @@ def run_counted(model, inputs: tuple, convention: str = "native", kwargs: dict |
     (default ``model``)."""
     kwargs = kwargs or {}
     with torch.no_grad(), counting(names_from if names_from is not None else model,
-                                   convention, formulas) as rec:
-        try:
-            model(*inputs, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the module path
-            module, _ = rec.current()
-            msg = str(exc).splitlines()[0] if str(exc) else ""
-            raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
+                                   convention, formulas) as rec, model_forward(rec):
+        model(*inputs, **kwargs)
     return rec.rows
