@@ -38,6 +38,7 @@ from .capture import CaptureConsumer, OpCapture, module_names  # noqa: F401 - mo
 from .capture_functions import COMPOSITE_FUNCTIONS  # noqa: F401 - public here too
 from .op_event import OPTIMIZER_OPS  # one table for the events and the counter
 from .higher_order import eager_higher_order_ops
+from .output_tensors import output_tensors
 from .model_errors import ForwardError, model_forward  # noqa: F401 - ForwardError public here
 from .meta_fast import MetaFastMode  # noqa: F401 - public here too
 from .registry import (BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides,
@@ -179,14 +180,6 @@ def _geometry(key: str, args: tuple, in_shape, w_shape) -> dict:
         d = _tuple(args[4], nd) if key.startswith("max") and len(args) > 4 else None
         g.update(kernel=k, stride=s, padding=p, dilation=d)
     return g
-
-
-def _flat_outputs(out) -> list:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return [o for o in out if isinstance(o, torch.Tensor)]
-    return []
 
 
 class Recorder(CaptureConsumer):
@@ -331,7 +324,7 @@ class Recorder(CaptureConsumer):
         if isinstance(out, torch.Tensor):
             depth[out] = d
         else:
-            for o in _flat_outputs(out):
+            for o in output_tensors(out):
                 depth[o] = d
         self.last_depth = d
         return d
@@ -442,7 +435,7 @@ class Recorder(CaptureConsumer):
         part: Any = None
         if split is not None:
             part = split(OpCall(key_name(key), [_shape(a) for a in args],
-                                [_shape(o) for o in _flat_outputs(out)],
+                                [_shape(o) for o in output_tensors(out)],
                                 tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else a
                                       for a in args), dict(kwargs), key))
         module, owner, part = self.capture.backward_owner(args, part)
@@ -456,7 +449,7 @@ class Recorder(CaptureConsumer):
     def record(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
         name = key_name(key)
         in_shapes = [_shape(a) for a in args]
-        outs = _flat_outputs(out)
+        outs = output_tensors(out)
         out_shapes = [_shape(o) for o in outs]
         shapes_args = tuple(s if s is not None else a for s, a in zip(in_shapes, args))
         fn = self.formula(key)
