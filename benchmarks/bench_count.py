@@ -22,8 +22,6 @@ dated before/after section to count_speed.md (fvcore and RSS are not re-run):
 """
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import os
 import platform
@@ -31,7 +29,7 @@ import subprocess
 import sys
 
 from inception_cost.atomic import write_text
-import before_after  # noqa: E402 - benchmarks/ is the script's folder
+from _common import csv_text, speed_parser  # noqa: E402 - benchmarks/ is the script's folder
 
 PRELUDE = r"""
 import json, resource, sys, time, warnings, logging
@@ -101,11 +99,8 @@ BATCHES = (1, 64)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=9)
+    ap = speed_parser(repeat=9)
     ap.add_argument("--fvcore-repeat", type=int, default=1)
-    ap.add_argument("--out", default="reports/benchmarks")
-    before_after.add_options(ap)
     a = ap.parse_args()
     if a.child:
         return _timing_all(a.repeat)
@@ -132,7 +127,7 @@ def main() -> None:
             r["speedup_vs_fvcore"] = round(same["fvcore"]["best_s"] / r["best_s"], 1)
     cols = ["model", "batch", "engine", "best_s", "speedup_vs_fcm", "speedup_vs_fvcore",
             "peak_rss_mib", "rss_before_count_mib", "total"]
-    write_text(os.path.join(a.out, "count_speed.csv"), _csv(rows, cols))
+    write_text(os.path.join(a.out, "count_speed.csv"), csv_text(rows, cols))
     write_text(os.path.join(a.out, "count_speed.md"), _markdown(rows, cols, a))
 
 
@@ -202,16 +197,6 @@ def _child(code: str, name: str, batch: int, repeat: int, *extra: str) -> dict:
     res = subprocess.run([sys.executable, "-c", code, name, str(batch), str(repeat), *extra],
                          capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-def _csv(rows, cols) -> str:
-    import io
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({c: r.get(c, "") for c in cols})
-    return buf.getvalue()
 
 
 def _markdown(rows, cols, a) -> str:

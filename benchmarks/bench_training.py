@@ -19,24 +19,20 @@ before/after section to training_speed.md:
 """
 from __future__ import annotations
 
-import argparse
-import csv
 import gc
-import io
 import os
 import platform
 import sys
 import time
 
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from inception_cost.atomic import write_text
 from inception_cost.counting.placement import copy_on
 from inception_cost.counting.training import count_training
-import before_after  # noqa: E402 - benchmarks/ is the script's folder
+from _common import csv_text, speed_parser, step_loss  # noqa: E402 - benchmarks/ is the script's folder
 
 
 def _model():
@@ -45,22 +41,14 @@ def _model():
                                             init_weights=False)
 
 
-def _loss(out):
-    target = torch.zeros(out[0].shape[0], dtype=torch.long, device=out[0].device)
-    loss = F.cross_entropy(out[0], target)
-    for aux in out[1:]:
-        loss = loss + 0.3 * F.cross_entropy(aux, target)
-    return loss
-
-
 def uncounted(model, x):
     """``model`` is already a meta copy in train mode (no copying timed)."""
-    _loss(model(x)).backward()
+    step_loss(model(x)).backward()
 
 
 def flopcountermode(model, x):
     with FlopCounterMode(display=False) as fcm:
-        _loss(model(x)).backward()
+        step_loss(model(x)).backward()
     return fcm.get_total_flops()
 
 
@@ -95,11 +83,8 @@ def measure(repeat: int, batch: int, timer=time.perf_counter) -> tuple[dict, dic
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=7)
+    ap = speed_parser(repeat=7)
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--out", default="reports/benchmarks")
-    before_after.add_options(ap)
     a = ap.parse_args()
     if a.child:
         import json
@@ -114,11 +99,7 @@ def main() -> None:
     base = best["uncounted forward+backward"]
     rows = [{"variant": k, "best_s": round(v, 4), "x uncounted": round(v / base, 2),
              "x FlopCounterMode": round(v / best["FlopCounterMode"], 2)} for k, v in best.items()]
-    table = io.StringIO()
-    w = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    write_text(os.path.join(a.out, "training_speed.csv"), table.getvalue(), make_dirs=True)
+    write_text(os.path.join(a.out, "training_speed.csv"), csv_text(rows), make_dirs=True)
     env = (f"torch {torch.__version__}, torchvision {torchvision.__version__}, Python "
            f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPU(s)")
     lines = [f"### Counting a training step: torchvision GoogLeNet (aux heads on), batch {a.batch}, meta device",

@@ -27,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+from _common import sgd_step  # noqa: E402 - benchmarks/ is the script's folder
 from inception_cost.atomic import write_text  # noqa: E402
 from inception_cost.models.resolve import resolve_model  # noqa: E402
 from inception_cost.timing_model.devices import find_device  # noqa: E402
@@ -143,20 +144,7 @@ def measured_train(model, x, iters: int):
     """{class: ms} of one training step (forward, cross-entropy against class 0, backward,
     SGD(foreach=False) step), ops timed as in :func:`measured`, and the step's median ms."""
     import statistics
-    import torch.nn.functional as F
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.01, foreach=False)
-    target = torch.zeros(x.shape[0], dtype=torch.long)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        out = model(x)
-        outs = [out] if isinstance(out, torch.Tensor) else [o for o in out if isinstance(o, torch.Tensor)]
-        loss = F.cross_entropy(outs[0], target)
-        for aux in outs[1:]:
-            loss = loss + 0.3 * F.cross_entropy(aux, target)
-        loss.backward()
-        opt.step()
+    step = sgd_step(model, x)
     step()
     tot = []
     for _ in range(iters):

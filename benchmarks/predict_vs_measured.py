@@ -42,13 +42,13 @@ from dataclasses import replace
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 import inception_cost  # noqa: E402
+from _common import sgd_step  # noqa: E402 - benchmarks/ is the script's folder
 from inception_cost.atomic import write_text  # noqa: E402
 from inception_cost.models.resolve import resolve_model  # noqa: E402
 from inception_cost.timing_model.calibrate import calibrate, profile_json  # noqa: E402
@@ -119,19 +119,7 @@ def measure_training(spec, chw, batch, iters):
     cross-entropy against class 0, backward, torch.optim.SGD(lr=0.01, foreach=False).step()."""
     model, _, _ = resolve_model(spec, device="cpu")
     model.train()
-    x = torch.randn(batch, *chw)
-    target = torch.zeros(batch, dtype=torch.long)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, foreach=False)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        out = model(x)
-        outs = [out] if isinstance(out, torch.Tensor) else [o for o in out if isinstance(o, torch.Tensor)]
-        loss = F.cross_entropy(outs[0], target)
-        for aux in outs[1:]:
-            loss = loss + 0.3 * F.cross_entropy(aux, target)
-        loss.backward()
-        opt.step()
+    step = sgd_step(model, torch.randn(batch, *chw))
     step()
     times = []
     for _ in range(iters):

@@ -16,10 +16,16 @@ import pytest
 
 from micro import run
 
+from inception_cost.cli import main
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 NETS = '''
+import os
+import signal
+import time
+
 import torch.nn as nn
 
 class Talky(nn.Module):
@@ -56,6 +62,18 @@ def keyboard_interrupt():
 
 def factory_raises():
     raise Stop("in the factory")
+
+class CtrlC(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+    def forward(self, x):
+        os.kill(os.getpid(), signal.SIGINT)    # the user presses Ctrl-C mid-forward
+        time.sleep(30)                          # the handler interrupts this at once
+        return self.fc(x.flatten(1))
+
+def ctrl_c():
+    return CtrlC()
 '''
 
 
@@ -191,6 +209,40 @@ def test_keyboard_interrupt_from_model_code_is_exactly_one_line(nets, capsys):
     code, out, err = run(["layers", f"{nets}:keyboard_interrupt", "--input", "2x2x2"], capsys)
     assert code == 130
     assert err == "error: interrupted\n"        # no blank line before it
+
+
+# The in-process calls below belong to a caller (this test run): the caller's SIGINT
+# handler must be the same object after the call, and its Ctrl-C must reach it (before
+# the fix, `main` answered a Ctrl-C with exit 130 and pytest ran on).
+def _callers_handler(signum, frame):
+    raise KeyboardInterrupt("the caller's handler")
+
+
+@pytest.fixture(params=["default_int_handler", "the caller's own"])
+def sigint_handler(request):
+    """SIGINT set to Python's default handler (pytest's) or to a function of the caller's,
+    for the test; the handler that was there is put back after it."""
+    handler = (signal.default_int_handler if request.param == "default_int_handler"
+               else _callers_handler)
+    saved = signal.signal(signal.SIGINT, handler)
+    yield handler
+    signal.signal(signal.SIGINT, saved)
+
+
+def test_an_in_process_call_leaves_the_callers_sigint_handler(nets, capsys, sigint_handler):
+    for argv, expected in ((["layers", f"{nets}:build", "--input", "2x2x2"], 0),
+                           (["layers", f"{nets}:keyboard_interrupt", "--input", "2x2x2"], 130),
+                           (["layers", "no-such-model"], 2)):
+        code, out, err = run(argv, capsys)
+        assert code == expected, err
+        assert signal.getsignal(signal.SIGINT) is sigint_handler, argv
+
+
+def test_ctrl_c_during_an_in_process_call_reaches_the_caller(nets, capsys, sigint_handler):
+    with pytest.raises(KeyboardInterrupt):
+        main(["layers", f"{nets}:ctrl_c", "--input", "2x2x2"])
+    assert signal.getsignal(signal.SIGINT) is sigint_handler
+    assert "error: interrupted" not in capsys.readouterr().err
 
 
 # --- signals --------------------------------------------------------------------

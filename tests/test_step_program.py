@@ -175,3 +175,21 @@ def test_dispatched_step_equals_closed_form_both_implementations(name, foreach):
     assert sum(r.flops for r in rec.rows) == sum(spec.step_flops(p.numel()) for p in params)
     assert all(r.counted for r in rec.rows), [r.op for r in rec.rows if not r.counted]
     assert any(r.op.startswith("_foreach_") for r in rec.rows) == foreach
+
+
+def test_one_flattening_of_outputs_for_ops_autograd_and_the_step():
+    """output_tensors (the op counter's, the autograd map's and step_outputs' one
+    flattening): tensors in order, one level, a dict's "out" first only when asked."""
+    from inception_cost.counting.output_tensors import output_tensors
+    from inception_cost.counting.step_program import step_outputs
+    a, b, c = torch.zeros(1), torch.zeros(2), torch.zeros(3)
+    same = lambda got, want: len(got) == len(want) and all(g is w for g, w in zip(got, want))
+    assert same(output_tensors(a), [a])
+    assert same(output_tensors((a, None, b, [c])), [a, b])          # a nested list: not searched
+    assert same(output_tensors({"aux": a, "n": 3, "out": b}), [a, b])
+    assert same(output_tensors({"aux": a, "n": 3, "out": b}, main_first=True), [b, a])
+    assert output_tensors(None) == [] and output_tensors("x") == []
+    assert same(step_outputs({"aux": a, "out": b}), [b, a])
+    assert same(step_outputs([a, b]), [a, b])
+    assert step_outputs((a, None)) is None and step_outputs(()) is None
+    assert step_outputs({"n": 3}) is None

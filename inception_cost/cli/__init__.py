@@ -139,11 +139,16 @@ def _invoke(argv: list[str] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit code."""
-    return _flush_stdout(_main(argv))
+    """Console entry point; returns the exit code. Called in-process (not through
+    :func:`entry`), a real Ctrl-C propagates as ``KeyboardInterrupt`` (see
+    :mod:`.signals`)."""
+    if signals.owns_process():
+        return _flush_stdout(_main(argv, None))
+    with signals.watch() as sigint:
+        return _flush_stdout(_main(argv, sigint))
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, sigint: signals.SigintSeen | None) -> int:
     try:
         rv = _invoke(argv)
         return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
@@ -162,6 +167,8 @@ def _main(argv: list[str] | None) -> int:
         _say(f"error: {_one_line(str(e))}")
         return e.exit_code
     except KeyboardInterrupt:
+        if sigint is not None and sigint.arrived:
+            raise       # the caller's Ctrl-C, not the command's: it is the caller's to handle
         _interrupted()
         return 130
     except Terminated:

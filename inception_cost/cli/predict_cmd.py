@@ -147,13 +147,10 @@ def predict_cmd(ctx, model, on, dtype, batch, input_, train, optimizer, freeze, 
         try:
             events = record_events(module, None, mode, train, optimizer=optimizer,
                                    freeze=freeze, inputs=call.inputs)   # one stream per batch
-        except UsageError:
-            raise
-        except (ForwardError, RuntimeError, TypeError, ValueError, IndexError) as e:
-            # the model's own forward failed on this input
-            err = e if isinstance(e, ForwardError) else \
-                f"forward failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            raise (rejected(err, call.text, module) if input_ else UsageError(str(err))) from None
+        except ForwardError as e:
+            # the model's forward, loss or backward rejected this input; an error of the
+            # recording itself keeps its type (an internal error, as in every command)
+            raise (rejected(e, call.text, module) if input_ else UsageError(str(e))) from None
         preds += [predict_events(events, d, mode, batch=n, training=train, model_name=label,
                                  optimizer=optimizer_label(optimizer) if train else "")
                   for d in devices]

@@ -21,19 +21,11 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
+from .output_tensors import output_tensors
+
 PARAM_ONLY, MIXED, ACTIVATION = "param", "mixed", "activation"
 LOSS_MODULE = "(loss)"
 """The row that backward work outside every module (the loss, its seed) is charged to."""
-
-
-def _tensors(out) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return [o for o in out if isinstance(o, torch.Tensor)]
-    if isinstance(out, dict):
-        return [o for o in out.values() if isinstance(o, torch.Tensor)]
-    return []
 
 
 def storage_key(t: torch.Tensor) -> int:
@@ -66,7 +58,7 @@ class NodeMap:
         self.param_storages.add(storage_key(p))
 
     def mark_activation(self, t) -> None:
-        for x in _tensors(t):
+        for x in output_tensors(t):
             self.activations[x] = True
 
     def _any_activation(self, items) -> bool:
@@ -84,7 +76,7 @@ class NodeMap:
 
     def visit(self, args, kwargs, out) -> None:
         """Map every new node reachable from ``out`` to the current module."""
-        outs = _tensors(out)
+        outs = output_tensors(out)
         if not outs:
             return
         act = self._any_activation(args) or (bool(kwargs) and self._any_activation(kwargs.values()))

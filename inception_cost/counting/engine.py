@@ -38,6 +38,8 @@ from .capture import CaptureConsumer, OpCapture, module_names  # noqa: F401 - mo
 from .capture_functions import COMPOSITE_FUNCTIONS  # noqa: F401 - public here too
 from .op_event import OPTIMIZER_OPS  # one table for the events and the counter
 from .higher_order import eager_higher_order_ops
+from .output_tensors import output_tensors
+from .model_errors import ForwardError, model_forward  # noqa: F401 - ForwardError public here
 from .meta_fast import MetaFastMode  # noqa: F401 - public here too
 from .registry import (BACKWARD, CONVENTIONS, NAMES, Formula, OpCall, key_name, lookup, overrides,
                        split_of)
@@ -134,15 +136,6 @@ class OpRecord:
     bytes: int = 0       # bytes moved: read + written by the aten ops of this row (bytes_moved)
 
 
-class ForwardError(RuntimeError):
-    """The model's forward raised; ``module`` is the innermost module running."""
-
-    def __init__(self, module: str, message: str):
-        self.module = module or "<top>"
-        self.original = message
-        super().__init__(f"forward failed in module '{self.module}': {message}")
-
-
 def _shape(x) -> tuple | None:
     return tuple(int(s) for s in x.shape) if isinstance(x, torch.Tensor) else None
 
@@ -188,14 +181,6 @@ def _geometry(key: str, args: tuple, in_shape, w_shape) -> dict:
         d = _tuple(args[4], nd) if key.startswith("max") and len(args) > 4 else None
         g.update(kernel=k, stride=s, padding=p, dilation=d)
     return g
-
-
-def _flat_outputs(out) -> list:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return [o for o in out if isinstance(o, torch.Tensor)]
-    return []
 
 
 class Recorder(CaptureConsumer):
@@ -340,7 +325,7 @@ class Recorder(CaptureConsumer):
         if isinstance(out, torch.Tensor):
             depth[out] = d
         else:
-            for o in _flat_outputs(out):
+            for o in output_tensors(out):
                 depth[o] = d
         self.last_depth = d
         return d
@@ -451,7 +436,7 @@ class Recorder(CaptureConsumer):
         part: Any = None
         if split is not None:
             part = split(OpCall(key_name(key), [_shape(a) for a in args],
-                                [_shape(o) for o in _flat_outputs(out)],
+                                [_shape(o) for o in output_tensors(out)],
                                 tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else a
                                       for a in args), dict(kwargs), key))
         module, owner, part = self.capture.backward_owner(args, part)
@@ -465,7 +450,7 @@ class Recorder(CaptureConsumer):
     def record(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
         name = key_name(key)
         in_shapes = [_shape(a) for a in args]
-        outs = _flat_outputs(out)
+        outs = output_tensors(out)
         out_shapes = [_shape(o) for o in outs]
         shapes_args = tuple(s if s is not None else a for s, a in zip(in_shapes, args))
         fn = self.formula(key)
@@ -567,11 +552,6 @@ def run_counted(model, inputs: tuple, convention: str = "native", kwargs: dict |
     (default ``model``)."""
     kwargs = kwargs or {}
     with torch.no_grad(), counting(names_from if names_from is not None else model,
-                                   convention, formulas) as rec:
-        try:
-            model(*inputs, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the module path
-            module, _ = rec.current()
-            msg = str(exc).splitlines()[0] if str(exc) else ""
-            raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
+                                   convention, formulas) as rec, model_forward(rec):
+        model(*inputs, **kwargs)
     return rec.rows

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..errors import UsageError
 from .optimizer_formulas import OptimizerSpec
+from .output_tensors import output_tensors
 from .training_loss import AUX_LOSS_WEIGHT
 
 OPTIMIZER_NAMES = ("none", "sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw", "rmsprop",
@@ -61,17 +62,9 @@ def step_outputs(out) -> list[torch.Tensor] | None:
     """The output tensors a training step's default loss reads, main first; None when the
     output is not tensors (a tensor; a list/tuple of tensors only; a dict's tensors, ``out``
     first — a transformers output also holds a key/value cache, which is not an output)."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)) and out and all(isinstance(o, torch.Tensor) for o in out):
-        return list(out)
-    if isinstance(out, dict) and any(isinstance(o, torch.Tensor) for o in out.values()):
-        keys = [k for k, o in out.items() if isinstance(o, torch.Tensor)]
-        if "out" in out:
-            keys.remove("out")
-            keys.insert(0, "out")
-        return [out[k] for k in keys]
-    return None
+    if isinstance(out, (list, tuple)) and not all(isinstance(o, torch.Tensor) for o in out):
+        return None                                 # a mixed tuple is refused, not guessed
+    return output_tensors(out, main_first=True) or None
 
 
 def freeze_patterns(freeze) -> list[str]:

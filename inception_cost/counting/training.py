@@ -29,7 +29,6 @@ does; the optimizer's bytes by :meth:`.OptimizerSpec.step_bytes`).
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -45,7 +44,9 @@ from .arguments import (check_aux_weight, check_device, check_formulas, check_fr
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import LOSS_MODULE, NodeMap
 from .api import meta_value_error, reads_values
-from .engine import ForwardError, counting
+from .engine import counting
+from .model_errors import (BackwardError, ForwardError, model_backward,  # noqa: F401
+                           model_forward, model_loss)   # BackwardError public here
 from .frames import exact_counts
 from .inputs import make_inputs, tensor_shapes
 from .optimizer_formulas import OptimizerSpec, optimizer_spec
@@ -362,36 +363,6 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
                           frozen=frozen, aux_modules=_roots(aux))
 
 
-class BackwardError(ForwardError):
-    """``loss.backward()`` raised (PyTorch refused the step, e.g. a tensor autograd
-    saved was modified in place): ``original`` is PyTorch's reason, one line."""
-
-    def __init__(self, message: str):
-        RuntimeError.__init__(self, f"backward failed: {message}")
-        self.module = LOSS_MODULE
-        self.original = message
-
-
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _raised_here(exc: BaseException) -> bool:
-    """Whether the innermost frame of ``exc`` is this package's code (then it is a
-    defect to report as such, not the model's or PyTorch's refusal)."""
-    tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE + os.sep)
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of an exception's message, without PyTorch's debugging hint."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text.split(" Hint: ", 1)[0].strip()
-
-
 def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, formulas=None,
               optimizers=None):
     with torch.enable_grad(), counting(work, formulas=formulas) as rec:
@@ -399,31 +370,19 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
         node_map = cap.track_autograd(owner, list(params.values()),
                                       list(args) + list(kwargs.values()))
         with cap.autograd_tracking():
-            try:
+            with model_forward(rec):
                 if state is None:
                     out = work(*args, **kwargs)
                 else:
                     with _restored(work):
                         out = functional_call(work, state, args, kwargs)
-            except UsageError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - re-raised with the module path
-                module, _ = rec.current()
-                msg = str(exc).splitlines()[0] if str(exc) else ""
-                raise ForwardError(module, f"{type(exc).__name__}: {msg}") from exc
             outputs = step_outputs(out)
             if program.loss is None and outputs is None:
                 raise UsageError(f"the model's output is a {type(out).__name__}, not a tensor or a "
                                  f"tuple/dict of tensors: pass loss=")
             with rec.phase("forward", LOSS_MODULE):
-                try:
+                with model_loss():
                     value = program.loss_value(out, outputs)
-                except UsageError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - re-raised naming the loss
-                    if _raised_here(exc):
-                        raise
-                    raise ForwardError(LOSS_MODULE, f"{type(exc).__name__}: {_reason(exc)}") from exc
             if not isinstance(value, torch.Tensor) or value.numel() != 1:
                 shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise UsageError(f"the loss must return a scalar tensor, got {shape}")
@@ -433,14 +392,8 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
             aux = _aux_modules(outputs, node_map) if outputs else set()
             cap.watch_mixed_nodes()
             with rec.phase("backward"):
-                try:
+                with model_backward():
                     value.backward()
-                except UsageError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - PyTorch's reason, as one line
-                    if _raised_here(exc):       # a defect of this package: an internal error
-                        raise
-                    raise BackwardError(f"{type(exc).__name__}: {_reason(exc)}") from exc
         for mname, opt in (optimizers or {}).items():
             with rec.phase("optimizer", mname):
                 opt.step()

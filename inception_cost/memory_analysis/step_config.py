@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from ..errors import UsageError
 from ..counting.step_program import StepProgram
+from ..counting.output_tensors import output_tensors
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
           "amp": torch.float32}
@@ -158,13 +159,10 @@ def make_batch(cfg: StepConfig, device) -> tuple[tuple, dict, torch.Tensor | Non
 
 
 def outputs(out) -> list[torch.Tensor]:
-    """The logits a model returned: a tensor, or (main, aux...) tuples/namedtuples."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (tuple, list)):
-        return [o for o in out if isinstance(o, torch.Tensor)]
-    if isinstance(out, dict):
-        return [o for o in out.values() if isinstance(o, torch.Tensor)]
+    """The logits a model returned: a tensor, or (main, aux...) tuples/namedtuples, or a
+    dict's tensors in insertion order (:func:`~inception_cost.counting.output_tensors.output_tensors`)."""
+    if isinstance(out, (torch.Tensor, tuple, list, dict)):
+        return output_tensors(out)
     raise UsageError(f"model returned {type(out).__name__}; expected a tensor or a tuple of "
                      "tensors")
 

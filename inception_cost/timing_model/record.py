@@ -19,6 +19,7 @@ import torch.nn as nn
 
 from ..counting.events import EventCapture, EventLog, OpEvent
 from ..counting.inputs import make_inputs
+from ..counting.model_errors import model_backward, model_forward, model_loss
 from ..counting.placement import copy_on, unwrap
 from ..counting.arguments import check_freeze
 from ..counting.autograd_map import LOSS_MODULE
@@ -80,7 +81,8 @@ def record_forward(model: nn.Module, input_size=None, batch: int | None = None,
     try:
         with torch.no_grad(), EventCapture(work, reference_flops=reference_flops) as cap:
             log = cap.subscribe(EventLog())
-            work(*args, **kwargs)
+            with model_forward(cap):
+                work(*args, **kwargs)
     finally:
         for m, training in modes:
             m.training = training
@@ -137,17 +139,18 @@ def record_training(model: nn.Module, input_size=None, batch: int | None = None,
         log = cap.subscribe(EventLog())
         cap.track_autograd(owner, params, list(args) + list(kwargs.values()))
         with cap.autograd_tracking():
-            out = work(*args, **kwargs)
+            with model_forward(cap):
+                out = work(*args, **kwargs)
             outs = step_outputs(out)
             if program.loss is None and not outs:
                 raise UsageError(f"the model's output is a {type(out).__name__}, not tensors")
-            with cap.phase("forward", LOSS_MODULE):
+            with cap.phase("forward", LOSS_MODULE), model_loss():
                 loss = program.loss_value(out, outs)
         if not loss.requires_grad:
             raise UsageError("nothing to train: the loss does not depend on any parameter "
                              "that requires a gradient (everything frozen?)")
         cap.watch_mixed_nodes()
-        with cap.phase("backward"):
+        with cap.phase("backward"), model_backward():
             loss.backward()
         for mname, opt in optimizers.items():
             with cap.phase("optimizer", mname):
