@@ -159,10 +159,11 @@ def make_batch(cfg: StepConfig, device) -> tuple[tuple, dict, torch.Tensor | Non
 
 
 def outputs(out) -> list[torch.Tensor]:
-    """The logits a model returned: a tensor, or (main, aux...) tuples/namedtuples, or a
-    dict's tensors in insertion order (:func:`~inception_cost.counting.output_tensors.output_tensors`)."""
+    """The logits a model returned, main first: a tensor, or (main, aux...)
+    tuples/namedtuples, or a dict's tensors with ``"out"`` first, as ``train`` reads them
+    (:func:`~inception_cost.counting.output_tensors.output_tensors`)."""
     if isinstance(out, (torch.Tensor, tuple, list, dict)):
-        return output_tensors(out)
+        return output_tensors(out, main_first=True)
     raise UsageError(f"model returned {type(out).__name__}; expected a tensor or a tuple of "
                      "tensors")
 
