@@ -251,6 +251,15 @@ def _third_party_importers(package: str) -> set[str]:
     return out
 
 
+def test_terminal_views_live_with_the_presenters():
+    """rich (tables, the progress bar) is imported by report/ and cli/ only: a measuring
+    part hands its progress to an observer the CLI passes in."""
+    users = _third_party_importers("rich")
+    assert "inception_cost.report.progress_bar" in users
+    outside = sorted(m for m in users if _part(m) not in ("report", "cli"))
+    assert not outside, f"terminal views outside report/ and cli/: {outside}"
+
+
 def test_plots_live_with_the_presenters():
     """matplotlib is imported by report/ only: memory, roofline and paper plots are drawn
     by presenters from typed results."""

@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..profiling.api import profile, resolve_device
 from ..profiling.environment import describe
 from ..profiling.peaks import DTYPE_MODES
+from ..report.progress_bar import TerminalProgress
 from ..report.render import render, to_csv, write_output
 from ..units import human, human_bytes
 from .options import (INFERENCE_BATCH, batch_option, dtype_option, format_option, input_option,
@@ -253,7 +254,7 @@ def profile_cmd(variants, batch, batch_size, device, dtype, channels_last, compi
                      peak_tflops=peak_tflops, peak_bandwidth=peak_bandwidth,
                      output=output if live else None,
                      layers_output=layers_path(output, "csv") if live and per_layer else None,
-                     resume=resume, progress=True,
+                     resume=resume, progress=TerminalProgress(),
                      notify=lambda msg: click.echo(f"warning: {msg}" if not msg.startswith(
                          ("notice", "resume")) else msg, err=True))
     runs = pd.DataFrame(result)

@@ -84,7 +84,7 @@ def profile(model_or_name, batch_sizes: Iterable[int] = (1,), device: str | None
             warmup: int | None = None, iters: int | None = None, per_layer: bool = False, *,
             input_size: tuple[int, int, int] | None = None, peak_tflops: float | None = None,
             peak_bandwidth: float | None = None, output: str | None = None,
-            layers_output: str | None = None, resume: bool = False, progress: bool = False,
+            layers_output: str | None = None, resume: bool = False, progress=False,
             seed: int = 0, notify: Callable[[str], None] | None = None,
             inputs=None) -> ProfileFrame:
     """Time forward passes of one or more models; one row per configuration.

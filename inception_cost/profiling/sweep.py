@@ -189,43 +189,44 @@ def _free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-class _Progress:
-    """A rich progress bar on a terminal; one line per configuration otherwise."""
+class LineProgress:
+    """Progress of a sweep, one line per finished configuration on stderr (``profile``'s
+    ``progress=True``).  Any object with the same four methods may be passed as
+    ``progress`` instead (the CLI's terminal bar: :mod:`inception_cost.report.progress_bar`)."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.done, self.bar = total, 0, None
-        self.enabled = enabled
-        if enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn)
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(),
-                                console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("profiling", total=total)
+    def begin(self, total: int) -> None:
+        self.total, self.done = total, 0
 
     def start(self, config: RunConfig) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, description=config.label())
+        pass
 
     def finish(self, config: RunConfig, row: dict) -> None:
         self.done += 1
-        if self.bar is not None:
-            self.bar.advance(self.task)
-        elif self.enabled:
-            what = (f"{row['median_ms']:.3f} ms" if row.get("status") == "ok"
-                    else f"{row.get('status')}: {row.get('message', '')}")
-            sys.stderr.write(f"[{self.done}/{self.total}] {config.label()}: {what}\n")
-            sys.stderr.flush()
+        what = (f"{row['median_ms']:.3f} ms" if row.get("status") == "ok"
+                else f"{row.get('status')}: {row.get('message', '')}")
+        sys.stderr.write(f"[{self.done}/{self.total}] {config.label()}: {what}\n")
+        sys.stderr.flush()
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        pass
+
+
+class _Silent(LineProgress):
+    def finish(self, config: RunConfig, row: dict) -> None:
+        pass
+
+
+def _observer(progress):
+    """``progress``: False/None (silent), True (:class:`LineProgress`) or an observer."""
+    if progress is True:
+        return LineProgress()
+    if not progress:
+        return _Silent()
+    return progress
 
 
 def run_sweep(configs: list[RunConfig], runner: Runner, env: dict, csv_path: str | None = None,
-              layers_path: str | None = None, resume: bool = False, progress: bool = False,
+              layers_path: str | None = None, resume: bool = False, progress=False,
               notify: Callable[[str], None] | None = None,
               result_options: Callable[[RunConfig], dict] | None = None,
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -237,7 +238,8 @@ def run_sweep(configs: list[RunConfig], runner: Runner, env: dict, csv_path: str
     ``result_options(config)``: the :data:`RESULT_OPTIONS` values this run gives a
     row; a row whose values differ (another --input, --iters ...) is not skipped.
     With ``layers_path`` a configuration counts as done only if that file holds
-    its per-layer rows too."""
+    its per-layer rows too.  ``progress``: False (silent), True (a line per finished
+    configuration on stderr, :class:`LineProgress`) or an object with its methods."""
     out = CsvAppender(csv_path, RUN_COLUMNS) if csv_path else None
     lay = CsvAppender(layers_path, LAYER_CONFIG_COLUMNS + LAYER_FIELDS) if layers_path else None
     rows: list[dict] = []
@@ -265,7 +267,8 @@ def run_sweep(configs: list[RunConfig], runner: Runner, env: dict, csv_path: str
         if notify and len(todo) < len(configs):
             notify(f"resume: {len(configs) - len(todo)} configuration(s) already in "
                    f"'{csv_path}', skipped")
-    bar = _Progress(len(todo), progress)
+    bar = _observer(progress)
+    bar.begin(len(todo))
     try:
         for config in todo:
             bar.start(config)
