@@ -59,13 +59,19 @@ def _targets(variant_list, model_spec, specs, name):
 
 
 class _Counted:
-    """One target's inference count, the inputs it ran on (for ``--format json``) and,
-    with --input, the training step's inputs (the batch of ``reports/training/``
-    unless the shapes carry one)."""
+    """One target's inference count, the inputs it ran on (for ``--format json``),
+    the module its training step counts (None: the training gate builds the variant with
+    its training-only heads) and, with --input, the training step's inputs (the batch of
+    ``reports/training/`` unless the shapes carry one)."""
 
     def __init__(self, name, module, chw, specs):
+        self.train_module = module
         if module is None:
             module, _, _ = resolve_model(name)
+            if not get_variant(name).training_heads:
+                # the training step's build is this one (no training-only heads to switch
+                # on): count both on one module (neither count changes it)
+                self.train_module = module
         self.train_inputs = None
         try:
             if specs:
@@ -178,7 +184,7 @@ def _update(targets, baseline, full, train: bool, specs) -> None:
         counted = _Counted(vname, module, chw, specs)
         report = counted.report
         if train:
-            gate_training(baseline, vname, module, chw, True, [], [], streams.echo,
+            gate_training(baseline, vname, counted.train_module, chw, True, [], [], streams.echo,
                           inputs=counted.train_inputs)
         path = baseline_path(baseline, vname)
         state = "created"
@@ -238,8 +244,8 @@ def check_cmd(baseline, variant_list, model_spec, input_, name, update, train, f
         counted = _Counted(vname, module, chw, specs)
         report, inputs[vname] = counted.report, counted.input
         if gate_train:
-            gate_training(baseline, vname, module, chw, False, results, problems, streams.echo,
-                          inputs=counted.train_inputs)
+            gate_training(baseline, vname, counted.train_module, chw, False, results, problems,
+                          streams.echo, inputs=counted.train_inputs)
         path = baseline_path(baseline, vname)
         try:
             old = read_baseline(path)

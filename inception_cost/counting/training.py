@@ -14,10 +14,12 @@ under the same dispatch-level counter as :func:`inception_cost.count`.
   (``convolution_backward``, the norms' backward) are split by their formulas
   (:mod:`.backward_formulas`), or by a per-call ``formulas=`` entry's ``split``.
 * The optimizer step is the step program's ``torch.optim`` optimizer
-  (:mod:`.step_program`, per-parameter loop) stepping once in its steady state under
-  the same capture (phase "optimizer"); each op it dispatches is costed by the per-op
-  weights of :mod:`.optimizer_formulas` and given to the module owning the parameter.
-  The closed per-element formulas there are the tests' oracle.
+  (:mod:`.step_program`, per-parameter loop) stepping once in its steady state on the
+  gradients the backward left, under a counter of its own (phase "optimizer"; so that
+  :func:`count_training_each` counts one forward and backward for several optimizers);
+  each op it dispatches is costed by the per-op weights of :mod:`.optimizer_formulas`
+  and given to the module owning the parameter. The closed per-element formulas there
+  are the tests' oracle.
 
 Units: MACs (multiply-accumulates, bias excluded), FLOPs (floating-point operations:
 2 x MACs + the documented element-wise work), params (elements), bytes (bytes moved: every
@@ -313,8 +315,28 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
     how a backward call divides into input- and weight-gradient work (see
     :mod:`inception_cost.counting.registry`).
     """
+    return count_training_each(model, input_size, inputs, batch=batch, loss=loss,
+                               optimizers=[optimizer], freeze=freeze, aux_weight=aux_weight,
+                               device=device, name=name, formulas=formulas)[0]
+
+
+def count_training_each(model: nn.Module, input_size: Sequence[int] | None = None,
+                        inputs: Any = None, *, optimizers: Sequence[str | OptimizerSpec | None],
+                        batch: int | None = None, loss: Callable | None = None, freeze=None,
+                        aux_weight: float = AUX_LOSS_WEIGHT, device: str = "meta",
+                        name: str = "", formulas: Mapping[Any, Any] | None = None
+                        ) -> list[TrainingReport]:
+    """:func:`count_training` of the same step with each of ``optimizers`` (one report per
+    optimizer, in that order), the forward pass and backward counted once for all of them.
+
+    Each optimizer's step is counted on its own after the backward (a counter of its own:
+    its ops, their bytes moved and the bytes of the fills and copies after its last op are
+    its rows'), so each report is the one :func:`count_training` gives with that optimizer:
+    the same forward and backward rows (MACs, FLOPs, bytes), then that optimizer's rows."""
     if not isinstance(model, nn.Module):
         raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not optimizers:
+        raise UsageError("count_training_each needs at least one optimizer (None: no step)")
     device = check_device(device)
     check_freeze(freeze)
     check_loss(loss)
@@ -325,9 +347,10 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         extra = overrides(formulas)
     except RegistryError as e:
         raise UsageError(str(e)) from None
-    spec = optimizer_spec(optimizer)
-    program = StepProgram(optimizer=spec, foreach=False, freeze=freeze, aux_weight=aux_weight,
-                          loss=loss)
+    specs = [optimizer_spec(o) for o in optimizers]
+    programs = [StepProgram(optimizer=spec, foreach=False, freeze=freeze, aux_weight=aux_weight,
+                            loss=loss) for spec in specs]
+    program = programs[0]
     inner = unwrap(model)
     if input_size is None and inputs is None:
         # a zoo model (build()) or a model with default_input_size: its own C x H x W
@@ -346,9 +369,9 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         modes = [(m, m.training) for m in work.modules()]
         try:
             work.train()
-            optimizers = program.steady_optimizers(owned)
-            rows, aux = _run_step(work, state, params, args, kwargs, program, owner, extra,
-                                  optimizers)
+            steady = [p.steady_optimizers(owned) for p in programs]
+            shared, steps, aux = _run_step(work, state, params, args, kwargs, program, owner,
+                                           extra, steady)
         except ForwardError as e:
             if device == "meta" and reads_values(e):
                 raise meta_value_error(e) from None
@@ -356,15 +379,21 @@ def count_training(model: nn.Module, input_size: Sequence[int] | None = None, in
         finally:
             for m, training in modes:
                 m.training = training
-    df = _layers(work, rows, owned, aux)
-    ops = exact_counts(pd.DataFrame(rows, columns=OP_COLUMNS), ["macs", "flops", "bytes"])
-    return TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
-                          input_shapes=tensor_shapes(args, kwargs), optimizer=spec,
-                          frozen=frozen, aux_modules=_roots(aux))
+    reports = []
+    for spec, opt_rows in zip(specs, steps):
+        rows = shared + opt_rows
+        df = _layers(work, rows, owned, aux)
+        ops = exact_counts(pd.DataFrame(rows, columns=OP_COLUMNS), ["macs", "flops", "bytes"])
+        reports.append(TrainingReport(layers=df, ops=ops, model_name=name or type(inner).__name__,
+                                      input_shapes=tensor_shapes(args, kwargs), optimizer=spec,
+                                      frozen=list(frozen), aux_modules=_roots(aux)))
+    return reports
 
 
 def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, formulas=None,
-              optimizers=None):
+              steady=()):
+    """(forward and backward rows, one list of optimizer rows per optimizer set in ``steady``
+    (module path -> optimizer in its steady state), the training-only head modules)."""
     with torch.enable_grad(), counting(work, formulas=formulas) as rec:
         cap = rec.capture
         node_map = cap.track_autograd(owner, list(params.values()),
@@ -394,10 +423,19 @@ def _run_step(work, state, params, args, kwargs, program: StepProgram, owner, fo
             with rec.phase("backward"):
                 with model_backward():
                     value.backward()
-        for mname, opt in (optimizers or {}).items():
+    return training_rows(rec), [_optimizer_rows(work, opts, formulas) for opts in steady], aux
+
+
+def _optimizer_rows(work: nn.Module, optimizers: dict, formulas=None) -> list[dict]:
+    """The optimizer step's rows (OP_COLUMNS dicts): each module's optimizer stepping once on
+    the gradients the backward left, under a counter of its own."""
+    if not optimizers:
+        return []
+    with torch.enable_grad(), counting(work, formulas=formulas) as rec:
+        for mname, opt in optimizers.items():
             with rec.phase("optimizer", mname):
                 opt.step()
-    return training_rows(rec), aux
+    return training_rows(rec)
 
 
 def training_rows(rec) -> list[dict]:

@@ -93,8 +93,9 @@ def regenerate(out: str = "reports", plots: bool = True,
         if progress:
             progress(f"wrote {rel}")
         put(rel, text)
+    from .run_counts import RunCounts
     from .training_artifacts import training_artifacts
-    for rel, text in training_artifacts(list(reports)):
+    for rel, text in training_artifacts(list(reports), RunCounts()):
         if progress:
             progress(f"wrote {rel}")
         put(rel, text)

@@ -11,15 +11,21 @@ from ..report.render import to_csv, to_markdown
 from ..report.training_reports import (REPORT_BATCH, REPORT_OPTIMIZER, TRAINING_DIR, training_csv,
                                        training_path)
 from ..report.training_table import summary_row
-from .training_gate import variant_training_report
-from .training_step_cost import MODELS, step_cost_markdown
+from ..models.registry import get_variant
+from .run_counts import RunCounts
+from .training_step_cost import MODELS, extra_optimizers, step_cost_markdown
 
 
-def training_artifacts(names: list[str]) -> list[tuple[str, str]]:
-    """(relative path, text) for the variants ``names``."""
-    out, rows, reports = [], [], {}
+def training_artifacts(names: list[str], counts: RunCounts | None = None
+                       ) -> list[tuple[str, str]]:
+    """(relative path, text) for the variants ``names``; ``counts``: the run's counts (each
+    step counted once, shared by the CSVs, the summary and ``step_cost.md``)."""
+    counts = counts if counts is not None else RunCounts()
+    out, rows = [], []
     for name in names:
-        rep = reports[name] = variant_training_report(name)
+        heads = get_variant(name).training_heads
+        rep = counts.training(name, REPORT_OPTIMIZER, also=extra_optimizers(name, **heads),
+                              **heads)
         out.append((os.path.relpath(training_path("", name)), training_csv(rep)))
         rows.append(summary_row(name, rep))
     summary = pd.DataFrame(rows)
@@ -32,5 +38,5 @@ def training_artifacts(names: list[str]) -> list[tuple[str, str]]:
          "MACs of the training-only heads; bwd/fwd: backward MACs / forward MACs",
          "regenerate with `inception-cost report`"])))
     if {name for name, _, _ in MODELS} <= set(names):
-        out.append((f"{TRAINING_DIR}/step_cost.md", step_cost_markdown(reports)))
+        out.append((f"{TRAINING_DIR}/step_cost.md", step_cost_markdown(counts)))
     return out

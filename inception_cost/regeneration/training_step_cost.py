@@ -12,9 +12,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..counting.training import TrainingReport, count_training
-from ..models.registry import build, get_variant
+from ..models.registry import build
 from ..report.render import to_markdown
 from ..report.training_reports import REPORT_BATCH, REPORT_OPTIMIZER
+from .run_counts import RunCounts
 
 MODELS = [("googlenet", {"aux": True}, "GoogLeNet (aux heads on)"),
           ("googlenet", {}, "GoogLeNet (no aux heads)"),
@@ -35,19 +36,24 @@ def _step(model, chw, **kw):
 
 Steps = Callable[..., TrainingReport]
 
+STEP_COST_OPTIMIZERS = ("adamw",)
+"""Optimizers the models table compares with the report's own (:data:`REPORT_OPTIMIZER`)."""
 
-def default_steps(known: dict[str, TrainingReport] | None = None) -> Steps:
-    """``steps(name, **options)``: one step of a zoo variant at the report's batch and
-    optimizer, counted once and shared by both tables. ``known`` holds reports already
-    counted with each variant's own training heads (``inception-cost report``'s zoo)."""
-    memo = {(name, tuple(sorted(get_variant(name).training_heads.items()))): rep
-            for name, rep in (known or {}).items()}
 
-    def steps(name: str, **options) -> TrainingReport:
-        key = (name, tuple(sorted(options.items())))
-        if key not in memo:
-            memo[key] = _step(build(name, **options), get_variant(name).input_size)
-        return memo[key]
+def extra_optimizers(name: str, **options) -> tuple[str, ...]:
+    """The optimizers besides the report's own that the models table counts for variant
+    ``name`` built with ``options`` (to be counted in the same pass as the report's step)."""
+    return STEP_COST_OPTIMIZERS if (name, options) in [(n, o) for n, o, _ in MODELS] else ()
+
+
+def default_steps(counts: RunCounts | None = None) -> Steps:
+    """``steps(name, optimizer=REPORT_OPTIMIZER, **options)``: one step of a zoo variant at the
+    report's batch, counted once per run (``counts``: the run's counts, shared with
+    ``reports/training/``; default: new ones)."""
+    counts = counts if counts is not None else RunCounts()
+
+    def steps(name: str, optimizer: str = REPORT_OPTIMIZER, **options) -> TrainingReport:
+        return counts.training(name, optimizer, also=extra_optimizers(name, **options), **options)
     return steps
 
 
@@ -57,7 +63,7 @@ def models_table(steps: Steps):
     for name, opts, label in MODELS:
         r = steps(name, **opts)
         t, a = r.totals(), r.aux_totals()
-        adamw = _step(build(name, **opts), get_variant(name).input_size, optimizer="adamw").totals()
+        adamw = steps(name, "adamw", **opts).totals()
         rows.append({"model": label, "forward GMACs": _g(t["fwd_macs"]),
                      "backward GMACs (input / weight)": f"{_g(t['bwd_macs'])} ({_g(t['bwd_input_macs'])} / "
                                                         f"{_g(t['bwd_weight_macs'])})",
@@ -147,9 +153,9 @@ def _full_ratio(report: TrainingReport) -> float:
     return t["step_macs"] / t["fwd_macs"]
 
 
-def step_cost_markdown(known: dict[str, TrainingReport] | None = None) -> str:
-    """Both tables as Markdown; ``known``: see :func:`default_steps`."""
-    steps = default_steps(known)
+def step_cost_markdown(counts: RunCounts | None = None) -> str:
+    """Both tables as Markdown; ``counts``: see :func:`default_steps`."""
+    steps = default_steps(counts)
     a = to_markdown(models_table(steps), f"Forward vs backward vs optimizer: one training step, batch "
                                     f"{REPORT_BATCH} (paper builds from the zoo)",
                     ["MACs = multiply-accumulates; backward = input-gradient + weight-gradient work; "

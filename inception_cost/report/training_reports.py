@@ -84,14 +84,16 @@ def read_training_baseline(path: str) -> pd.DataFrame:
         if m in first:
             raise _corrupt(path, f"row {i + 2} repeats module '{m[:80]}' of row {first[m] + 2}")
         first[m] = i
+    modules = list(df["module"])
     for total, parts in _IDENTITIES:
         if total not in df.columns:
             continue
-        for i in range(len(df)):
-            want = sum(df.at[i, c] for c in parts)
-            if df.at[i, total] != want:
-                raise _corrupt(path, f"row {i + 2} ('{df.at[i, 'module'][:80]}'): {total} "
-                                     f"{df.at[i, total]} is not {' + '.join(parts)} = {want}")
+        # plain lists of Python ints, row by row (a cell lookup per value is slow)
+        for i, (have, *values) in enumerate(zip(df[total], *(df[c] for c in parts))):
+            want = sum(values)
+            if have != want:
+                raise _corrupt(path, f"row {i + 2} ('{modules[i][:80]}'): {total} "
+                                     f"{have} is not {' + '.join(parts)} = {want}")
     return df
 
 
