@@ -143,7 +143,7 @@ class ForwardError(RuntimeError):
 
 
 def _shape(x) -> tuple | None:
-    return tuple(int(s) for s in x.shape) if isinstance(x, torch.Tensor) else None
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else None   # torch.Size holds ints
 
 
 def _tuple(v, nd: int) -> tuple | None:
@@ -187,6 +187,31 @@ def _geometry(key: str, args: tuple, in_shape, w_shape) -> dict:
         d = _tuple(args[4], nd) if key.startswith("max") and len(args) > 4 else None
         g.update(kernel=k, stride=s, padding=p, dilation=d)
     return g
+
+
+def _key_facts(key) -> tuple:
+    """Facts of a registry key a row needs, fixed per key: (short name, qualified name,
+    geometry kind "conv"/"pool"/None, position of the input shape, position of the weight
+    shape or None, True when the weight position must exist)."""
+    name = key_name(key)
+    geo = None
+    if name in _CONV_ARGS:
+        geo = "conv"
+    elif "pool" in name and not name.startswith(("adaptive", "_adaptive")):
+        geo = "pool"
+    in_pos = 1 if name in ("addmm", "baddbmm") else 0
+    if name in CONV_OPS or name == "linear":
+        w_pos, w_needed = 1, True
+    elif name == "batch_norm":
+        w_pos, w_needed = 3, False
+    elif name == "addmm":
+        w_pos, w_needed = 2, True
+    else:
+        w_pos, w_needed = None, False
+    return name, getattr(key, "_qualified_op_name", name), geo, in_pos, w_pos, w_needed
+
+
+_NO_GEOMETRY = dict(kernel=None, stride=None, padding=None, dilation=None, groups=None)
 
 
 def _flat_outputs(out) -> list:
@@ -241,6 +266,11 @@ class Recorder(CaptureConsumer):
         # unrecorded ops (fills, copies) that go with the next row
         self.pending_bytes = 0
         self.carry_bytes = 0
+        # per phase: {key: (formula or None, counted)}; per key: _key_facts; per phase:
+        # {OpOverload: runs as its decomposition} (the static part of wants_decomposition)
+        self._costs: dict[str, dict] = {p: {} for p in PHASES}
+        self._keys: dict = {}
+        self._decomposes: dict[str, dict] = {p: {} for p in PHASES}
 
     # phase and attribution ------------------------------------------------
     @property
@@ -291,18 +321,32 @@ class Recorder(CaptureConsumer):
     def formula(self, key) -> Formula | None:
         """The formula for a call of ``key`` now (per-call entry first; the backward formula
         inside ``loss.backward()``)."""
-        if self.current_phase == "optimizer" and key in OPTIMIZER_OPS:
+        return self._cost(key, self.capture.current_phase)[0]
+
+    def is_counted(self, key) -> bool:
+        return self._cost(key, self.capture.current_phase)[1]
+
+    def _cost(self, key, phase: str) -> tuple:
+        """(formula or None, counted) of a call of ``key`` in ``phase``, cached per key."""
+        by_key = self._costs[phase]
+        got = by_key.get(key)
+        if got is None:
+            got = by_key[key] = (self._formula(key, phase), self._counted(key, phase))
+        return got
+
+    def _formula(self, key, phase: str) -> Formula | None:
+        if phase == "optimizer" and key in OPTIMIZER_OPS:
             return OPTIMIZER_OPS[key]
         extra = self.extra
         if extra and key in extra:
-            return extra[key].cost(self.current_phase)
-        if self.current_phase == "backward" and self.convention == "native":
+            return extra[key].cost(phase)
+        if phase == "backward" and self.convention == "native":
             return BACKWARD.get(key)
         return self.table.get(key)
 
-    def is_counted(self, key) -> bool:
+    def _counted(self, key, phase: str) -> bool:
         return (key in self.extra or key in self.table or key in self.native
-                or (self.current_phase == "optimizer" and key in OPTIMIZER_OPS))
+                or (phase == "optimizer" and key in OPTIMIZER_OPS))
 
     def _blind_kernel(self, name: str) -> tuple[int, str]:
         """fvcore convention, outside a skipped call: is this dispatched op one fvcore skips?"""
@@ -321,6 +365,9 @@ class Recorder(CaptureConsumer):
         forward notion: skipped (0) in a backward attributed through autograd."""
         if self._attributed():
             return 0
+        return self._propagate(key, args, out)
+
+    def _propagate(self, key: str, args, out) -> int:
         d = 0
         depth = self.depth
         for a in args:
@@ -351,9 +398,15 @@ class Recorder(CaptureConsumer):
         (``OpOverload.decompose``, as ``torch.utils.flop_counter.FlopCounterMode`` does) or a
         ``torch._decomp`` entry -- so its work is the counted ops it decomposes into; an op
         with neither is recorded as uncounted."""
-        return (packet not in self.table and not self.inside_composite
-                and not self.capture.functions.depth and not self.blind
-                and not self.is_counted(packet) and name not in _SILENT and not func.is_view)
+        if self.inside_composite or self.blind or self.capture.functions.depth:
+            return False
+        phase = self.capture.current_phase
+        by_func = self._decomposes[phase]
+        wants = by_func.get(func)
+        if wants is None:
+            wants = by_func[func] = (packet not in self.table and not self._cost(packet, phase)[1]
+                                     and name not in _SILENT and not func.is_view)
+        return wants
 
     def checkpoint(self) -> int:
         return len(self.rows)
@@ -374,29 +427,32 @@ class Recorder(CaptureConsumer):
         if call.decomposed or not self.recording:     # a decomposed op: its sub-ops were the rows
             return
         func, name, args, kwargs, out = call.func, call.name, call.args, call.kwargs, call.out
+        cap = self.capture
+        attributed = cap.node_map is not None and cap.current_phase == "backward"
         if call.higher_order:
             self.propagate(name, args, out)
-            if self._attributed():
+            if attributed:
                 self._record_backward(func, tuple(args), kwargs, out, False)
             else:
                 self.record(func, tuple(args), kwargs, out, False)
             return
-        if self.capture.functions.depth:
+        if cap.functions.depth:
             return    # an aten op of a composite row: its bytes come with on_function
-        moved = 0 if is_free(func, name) else call_bytes(args, kwargs, out)
+        moved = 0 if call.free else call_bytes(args, kwargs, out)
         if self.inside_composite:
             self.pending_bytes += moved
             return
-        self.propagate(name, args, out)
+        if not attributed:              # depth: a forward notion (see propagate)
+            self._propagate(name, args, out)
         if name in _SILENT or func.is_view:
             self.carry_bytes += moved
             return
         self.pending_bytes += moved
         inplace = name.endswith("_") or (
             bool(args) and isinstance(out, torch.Tensor) and out is args[0])
-        if self._attributed():
+        if attributed:
             self._record_backward(call.packet, tuple(args), kwargs, out, inplace)
-        elif call.optimizer_module is not None and not self.phase_module:
+        elif call.optimizer_module is not None and not cap.phase_module:
             self._module = call.optimizer_module
             try:
                 self.record(call.packet, tuple(args), kwargs, out, inplace)
@@ -462,13 +518,20 @@ class Recorder(CaptureConsumer):
         self.grad_parts[len(self.rows) - 1] = (part, owner or module)
 
     def record(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
-        name = key_name(key)
-        in_shapes = [_shape(a) for a in args]
-        outs = _flat_outputs(out)
-        out_shapes = [_shape(o) for o in outs]
+        facts = self._keys.get(key)
+        if facts is None:
+            facts = self._keys[key] = _key_facts(key)
+        name, qualified, geo_kind, in_pos, w_pos, w_needed = facts
+        Tensor = torch.Tensor
+        in_shapes = [tuple(a.shape) if isinstance(a, Tensor) else None for a in args]
+        if isinstance(out, Tensor):
+            out_shapes = [tuple(out.shape)]
+        else:
+            out_shapes = [tuple(o.shape) for o in _flat_outputs(out)]
         shapes_args = tuple(s if s is not None else a for s, a in zip(in_shapes, args))
-        fn = self.formula(key)
-        counted = fn is not None or self.is_counted(key)
+        phase = self.capture.current_phase
+        fn, counted = self._cost(key, phase)
+        counted = fn is not None or counted
         cost = None
         call = None
         if fn is not None:
@@ -479,31 +542,30 @@ class Recorder(CaptureConsumer):
         if self.track_blind and not blind:
             blind, blind_op = self._blind_kernel(name)
         if blind:
-            native = lookup("native", key, self.extra, self.current_phase)
+            native = lookup("native", key, self.extra, phase)
             if native is not None:
                 call = call or OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
                 blind_macs = int(native(call).macs)
             cost, counted = None, True
         module, mtype = self.current()
-        in_shape = in_shapes[0] if in_shapes else None
+        if in_pos:
+            in_shape = in_shapes[in_pos]
+        else:
+            in_shape = in_shapes[0] if in_shapes else None
         w_shape = None
-        if name in ("addmm", "baddbmm"):
-            in_shape = in_shapes[1]
-        if name in CONV_OPS or name == "linear":
-            w_shape = in_shapes[1]
-        elif name == "batch_norm":
-            w_shape = in_shapes[3] if len(in_shapes) > 3 else None
-        elif name == "addmm":
-            w_shape = in_shapes[2]
+        if w_pos is not None:
+            w_shape = in_shapes[w_pos] if w_needed or len(in_shapes) > w_pos else None
         act = 0 if inplace or not out_shapes else math.prod(out_shapes[0])
-        geo = _geometry(name, shapes_args, in_shape, w_shape)
+        geo = _geometry(name, shapes_args, in_shape, w_shape) if geo_kind else _NO_GEOMETRY
+        if self._callers_version != self.capture.stack_version:
+            self.callers()
         self.rows.append(OpRecord(
             module=module, module_type=mtype, op=name, counted=counted, inplace=inplace,
             in_shape=in_shape, weight_shape=w_shape, out_shape=out_shapes[0] if out_shapes else None,
             macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
-            activations=int(act), depth=self.last_depth, phase=self.current_phase,
+            activations=int(act), depth=self.last_depth, phase=phase,
             blind=blind, blind_op=blind_op, blind_macs=blind_macs,
-            callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name),
+            callers=self._callers, qualified=qualified,
             bytes=self.pending_bytes + self.carry_bytes, **geo))
         self.pending_bytes = self.carry_bytes = 0
 
