@@ -24,7 +24,9 @@ _META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY 
 _META_PRODUCTS = {"mm", "bmm", "addmm", "_softmax", "_safe_softmax"}
 # in-place ops of an optimizer step with two tensor operands besides the one written
 _META_INPLACE3 = {"lerp_", "addcmul_", "addcdiv_"}
-_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3
+# allocations whose meta kernel is a Python reference (``empty_like``: ~0.1 ms a call)
+_META_ALLOC = {"empty_like"}
+_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3 | _META_ALLOC
 _PLAIN = (torch.Tensor, nn.Parameter)   # an in-place op may write a parameter (optimizer)
 
 
@@ -34,7 +36,54 @@ def _meta_fast(name: str, args: tuple, kwargs: dict):
         return _meta_product(name, args, kwargs)
     if name in _META_INPLACE3:
         return _meta_inplace3(args, kwargs)
+    if name == "empty_like":
+        return _meta_empty_like(args, kwargs)
     return _meta_elementwise(name, args, kwargs)
+
+
+def _contiguous_strides(shape) -> tuple:
+    """Row-major strides (elements) of ``shape``, as ``torch.empty`` lays it out."""
+    strides = [1] * len(shape)
+    n = 1
+    for i in range(len(shape) - 1, -1, -1):
+        strides[i] = n
+        n *= max(shape[i], 1)
+    return tuple(strides)
+
+
+def empty_twin(a: torch.Tensor) -> torch.Tensor:
+    """``torch.empty_like(a)`` of a meta tensor ``a``: the same tensor (shape, strides,
+    dtype), made without empty_like's meta kernel (a Python reference) when ``a`` has the
+    row-major strides of its shape (the output's strides are then those too)."""
+    stride = a.stride()
+    if a.is_contiguous() and stride == _contiguous_strides(a.shape):
+        return torch.empty_strided(a.shape, stride, dtype=a.dtype, device="meta")
+    return torch.empty_like(a)
+
+
+_EMPTY_LIKE_DEFAULTS = {"dtype": None, "layout": (None, torch.strided), "device": None,
+                        "pin_memory": (None, False),
+                        "memory_format": (None, torch.preserve_format, torch.contiguous_format)}
+
+
+def _meta_empty_like(args: tuple, kwargs: dict):
+    """``aten.empty_like`` of a plain meta tensor with default options: :func:`empty_twin`
+    where it skips the meta kernel; ``None`` otherwise."""
+    if len(args) != 1:
+        return None
+    a = args[0]
+    if type(a) not in _PLAIN or not a.is_meta:
+        return None
+    for k, v in kwargs.items():
+        if k == "dtype" or k == "device":
+            if v is not None and v != (a.dtype if k == "dtype" else a.device):
+                return None
+        elif k not in _EMPTY_LIKE_DEFAULTS or v not in _EMPTY_LIKE_DEFAULTS[k]:
+            return None
+    stride = a.stride()
+    if a.is_contiguous() and stride == _contiguous_strides(a.shape):
+        return torch.empty_strided(a.shape, stride, dtype=a.dtype, device="meta")
+    return None
 
 
 def _meta_inplace3(args: tuple, kwargs: dict):
@@ -137,7 +186,7 @@ def _meta_elementwise(name: str, args: tuple, kwargs: dict):
         return None
     if name.endswith("_"):
         return a
-    return torch.empty_like(a)
+    return empty_twin(a)
 
 
 def decomposition(func):
