@@ -174,8 +174,12 @@ class OpCapture(TorchDispatchMode):
                  formulas: dict | None = None, mha_fastpath: bool | None = False,
                  decompose: Callable | None = None):
         super().__init__()
-        self.names = module_names(model)
-        self.types = {n: type(m).__name__ for n, m in model.named_modules()} if model is not None else {}
+        self.names: dict[int, str] = {}
+        self.types: dict[str, str] = {}
+        if model is not None:                       # module_names and the type names, one walk
+            for n, m in model.named_modules():
+                self.names.setdefault(id(m), n)
+                self.types[n] = type(m).__name__
         self.subscribers: list[Callable[[OpEvent], None]] = []
         self.consumers: list[CaptureConsumer] = []
         self.stack: list[nn.Module] = []

@@ -598,7 +598,8 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
     rec = Recorder(convention, module_names(model) if capture is not None else cap.names,
                    formulas, cap)
     if model is not None:
-        rec.types = {n: type(m).__name__ for n, m in model.named_modules()}
+        rec.types = (cap.types if capture is None else
+                     {n: type(m).__name__ for n, m in model.named_modules()})
     cap.decompose = rec.wants_decomposition
     cap.consume(rec)
     try:
