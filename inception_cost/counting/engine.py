@@ -23,6 +23,7 @@ Formulas come from :mod:`inception_cost.counting.registry`, keyed by ``torch.ops
 from __future__ import annotations
 
 import math
+from weakref import ref as _ref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -30,7 +31,6 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
 from .bytes_moved import call_bytes, is_free
@@ -214,6 +214,25 @@ def _key_facts(key) -> tuple:
 _NO_GEOMETRY = dict(kernel=None, stride=None, padding=None, dilation=None, groups=None)
 
 
+class TensorDepths:
+    """{tensor: weight layers on the longest path to it}, by tensor identity, keeping no
+    tensor alive (as ``WeakTensorKeyDictionary``, without its per-lookup key objects):
+    ``by_id`` maps ``id(t)`` to ``(weakref to t, depth)``; an entry whose tensor died is
+    ignored (its id may belong to a new tensor)."""
+
+    __slots__ = ("by_id",)
+
+    def __init__(self):
+        self.by_id: dict[int, tuple] = {}
+
+    def get(self, t: torch.Tensor, default: int = 0) -> int:
+        e = self.by_id.get(id(t))
+        return e[1] if e is not None and e[0]() is t else default
+
+    def __setitem__(self, t: torch.Tensor, depth: int) -> None:
+        self.by_id[id(t)] = (_ref(t), depth)
+
+
 def _flat_outputs(out) -> list:
     if isinstance(out, torch.Tensor):
         return [out]
@@ -248,7 +267,7 @@ class Recorder(CaptureConsumer):
         self.recording = True     # False: ops the capture hands over are not this count's
         self.grad_parts: dict[int, tuple] = {}   # backward row -> (part or GradCost, weight module)
         self.inside_composite = 0                # higher-order ops running unobserved
-        self.depth = WeakTensorKeyDictionary()
+        self.depth = TensorDepths()
         self.last_depth = 0
         self._module: str | None = None          # backward: the module the capture charged
         # fvcore convention: work inside ops fvcore skips is recorded at 0 with its native MACs
@@ -369,25 +388,26 @@ class Recorder(CaptureConsumer):
 
     def _propagate(self, key: str, args, out) -> int:
         d = 0
-        depth = self.depth
+        depth = self.depth.by_id
+        Tensor = torch.Tensor
         for a in args:
-            if isinstance(a, torch.Tensor):
-                v = depth.get(a, 0)
-                if v > d:
-                    d = v
+            if isinstance(a, Tensor):
+                e = depth.get(id(a))
+                if e is not None and e[1] > d and e[0]() is a:
+                    d = e[1]
             elif isinstance(a, (list, tuple)):
                 for t in a:
-                    if isinstance(t, torch.Tensor):
-                        v = depth.get(t, 0)
-                        if v > d:
-                            d = v
+                    if isinstance(t, Tensor):
+                        e = depth.get(id(t))
+                        if e is not None and e[1] > d and e[0]() is t:
+                            d = e[1]
         if key in _WEIGHT_OPS:
             d += 1
-        if isinstance(out, torch.Tensor):
-            depth[out] = d
+        if isinstance(out, Tensor):
+            depth[id(out)] = (_ref(out), d)
         else:
             for o in _flat_outputs(out):
-                depth[o] = d
+                depth[id(o)] = (_ref(o), d)
         self.last_depth = d
         return d
 
