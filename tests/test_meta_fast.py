@@ -8,7 +8,9 @@ import random
 import pytest
 import torch
 
-from inception_cost.counting.meta_fast import _meta_convolution, _meta_empty_like, empty_twin
+from inception_cost.counting.meta_fast import (_meta_batch_norm, _meta_batch_norm_backward,
+                                               _meta_convolution, _meta_empty_like,
+                                               _meta_threshold_backward, empty_twin)
 
 aten = torch.ops.aten
 
@@ -95,3 +97,65 @@ def test_convolution_fast_path_leaves_errors_and_transposed_to_the_kernel():
                              torch.empty(64, 3, 7, 7, device="meta"), None, [2, 2], [3, 3], [1, 1],
                              False, [0, 0], 1), {})
     assert tuple(out.shape) == (1, 64, 112, 112) and out.stride() == (802816, 12544, 112, 1)
+
+
+def _outputs(fn, args):
+    """Layouts of ``fn(*args)`` (tuples kept, None kept), or the exception it raised."""
+    with torch.no_grad():
+        try:
+            out = fn(*args)
+        except Exception as e:  # noqa: BLE001 - a kernel's own error
+            return e
+    if isinstance(out, tuple):
+        return [None if t is None else _layout(t) for t in out]
+    return _layout(out)
+
+
+def test_training_fast_paths_match_the_meta_kernels():
+    """native_batch_norm (train and eval), its backward (every output mask) and
+    threshold_backward, on shapes with size-1 dims, half and double dtypes, optional
+    affine parameters and running statistics."""
+    rng = random.Random(2)
+    taken = [0, 0, 0]
+    for _ in range(150):
+        shape = [rng.choice([1, 2, 3]) for _ in range(rng.choice([2, 4, 5]))]
+        dt = rng.choice([torch.float32, torch.float16, torch.bfloat16, torch.float64])
+        x = torch.empty(shape, dtype=dt, device="meta")
+        c = shape[1]
+
+        def vec():
+            return torch.empty(c, dtype=rng.choice([dt, torch.float32]), device="meta") \
+                if rng.random() < 0.8 else None
+        w, b, rm, rv = vec(), vec(), vec(), vec()
+        train = rng.random() < 0.6
+        fwd = (x, w, b, rm, rv, train, 0.1, 1e-5)
+        got = _meta_batch_norm(fwd)
+        if got is not None:
+            taken[0] += 1
+            assert [_layout(t) for t in got] == _outputs(aten.native_batch_norm.default, fwd)
+        g = torch.empty(shape, dtype=rng.choice([dt, torch.float32]), device="meta")
+        stat = torch.empty(c, device="meta")
+        mask = [rng.random() < 0.7 for _ in range(3)]
+        bwd = (g, x, w, rm, rv, stat, stat, train, 1e-5, mask)
+        got = _meta_batch_norm_backward(bwd)
+        if got is not None:
+            taken[1] += 1
+            assert [None if t is None else _layout(t) for t in got] == \
+                _outputs(aten.native_batch_norm_backward.default, bwd), (shape, train, mask)
+        thr = (g, x, 0)
+        got = _meta_threshold_backward(thr)
+        if got is not None:
+            taken[2] += 1
+            assert _layout(got) == _outputs(aten.threshold_backward.default, thr)
+    assert min(taken) > 30, taken
+
+
+def test_batch_norm_fast_path_leaves_errors_to_the_kernel():
+    x = torch.empty(1, 3, 1, 1, device="meta")          # one value per channel: n - 1 = 0
+    assert _meta_batch_norm((x, None, None, None, None, True, 0.1, 1e-5)) is None
+    x = torch.empty(2, 3, 4, device="meta")
+    assert _meta_batch_norm((x, None, None, None, None, False, 0.1, 1e-5)) is None  # eval, no stats
+    assert _meta_batch_norm((x, torch.empty(4, device="meta"), None, None, None, True, 0.1,
+                             1e-5)) is None                                        # weight (4,)
+    out, mean, invstd = _meta_batch_norm((x.half(), None, None, None, None, True, 0.1, 1e-5))
+    assert (out.dtype, mean.dtype, tuple(mean.shape)) == (torch.float16, torch.float32, (3,))

@@ -29,7 +29,11 @@ _META_ALLOC = {"empty_like"}
 # convolutions: the meta kernel (Python) computes the output shape and returns a new
 # contiguous tensor of the input's dtype (~0.1 ms a call, most of a CNN's count)
 _META_CONV = {"convolution"}
-_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3 | _META_ALLOC | _META_CONV
+# a training step's batch norm and ReLU gradient: meta kernels that are Python
+# decompositions (~0.5-3 ms a call, most of a training count of a BN network)
+_META_TRAINING = {"native_batch_norm", "native_batch_norm_backward", "threshold_backward"}
+_META_FAST = (_META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3 | _META_ALLOC | _META_CONV
+              | _META_TRAINING)
 _PLAIN = (torch.Tensor, nn.Parameter)   # an in-place op may write a parameter (optimizer)
 
 
@@ -43,7 +47,94 @@ def _meta_fast(name: str, args: tuple, kwargs: dict):
         return _meta_empty_like(args, kwargs)
     if name == "convolution":
         return _meta_convolution(args, kwargs)
+    if name in _META_TRAINING:
+        if kwargs:
+            return None
+        if name == "native_batch_norm":
+            return _meta_batch_norm(args)
+        if name == "native_batch_norm_backward":
+            return _meta_batch_norm_backward(args)
+        return _meta_threshold_backward(args)
     return _meta_elementwise(name, args, kwargs)
+
+
+_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def _row_major_meta(t) -> bool:
+    """A plain floating meta tensor with no empty dimension laid out row-major: an
+    elementwise result over it (and per-channel operands) is row-major too."""
+    return (type(t) in _PLAIN and t.is_meta and t.dtype in _FLOATS and t.dim() >= 1
+            and 0 not in t.shape and t.stride() == _contiguous_strides(t.shape))
+
+
+def _channel_vector(t, c: int, optional: bool = True) -> bool:
+    """``t`` is a meta tensor of shape (C,) (or None where ``optional``)."""
+    if t is None:
+        return optional
+    return type(t) in _PLAIN and t.is_meta and tuple(t.shape) == (c,)
+
+
+def _computation_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _meta_batch_norm(args: tuple):
+    """``aten.native_batch_norm`` on meta: (output like the input, save_mean, save_invstd:
+    (C,) in the computation dtype, float32 for half inputs), as its meta kernel (a Python
+    decomposition) returns them; ``None`` to run the kernel."""
+    if len(args) != 8:
+        return None
+    x, w, b, rm, rv, training, momentum, eps = args
+    if not _row_major_meta(x) or x.dim() < 2 or type(training) is not bool:
+        return None
+    c = x.shape[1]
+    if not (_channel_vector(w, c) and _channel_vector(b, c)
+            and _channel_vector(rm, c, training) and _channel_vector(rv, c, training)):
+        return None
+    if training and x.numel() // c < 2:           # the kernel divides by n - 1
+        return None
+    acc = _computation_dtype(x.dtype)
+    return (torch.empty(x.shape, dtype=x.dtype, device="meta"),
+            torch.empty((c,), dtype=acc, device="meta"), torch.empty((c,), dtype=acc, device="meta"))
+
+
+def _meta_batch_norm_backward(args: tuple):
+    """``aten.native_batch_norm_backward`` on meta: (grad_input like the input, grad_weight
+    and grad_bias (C,) in the weight's dtype or None as ``output_mask`` says), as its meta
+    kernel returns them; ``None`` to run the kernel."""
+    if len(args) != 10:
+        return None
+    g, x, w, rm, rv, sm, si, train, _eps, mask = args
+    if (not _row_major_meta(x) or x.dim() < 2 or type(train) is not bool
+            or not isinstance(mask, (list, tuple)) or len(mask) != 3
+            or any(type(m) is not bool for m in mask)):
+        return None
+    if not _row_major_meta(g) or g.shape != x.shape:
+        return None
+    c = x.shape[1]
+    if not _channel_vector(w, c):
+        return None
+    stats = (sm, si) if train else (rm, rv)
+    if not all(_channel_vector(t, c, False) for t in stats):
+        return None
+    wdtype = w.dtype if w is not None else x.dtype
+    return (torch.empty(x.shape, dtype=x.dtype, device="meta"),
+            torch.empty((c,), dtype=wdtype, device="meta") if mask[1] else None,
+            torch.empty((c,), dtype=wdtype, device="meta") if mask[2] else None)
+
+
+def _meta_threshold_backward(args: tuple):
+    """``aten.threshold_backward`` of a gradient and an input of one shape and dtype, both
+    row-major on meta: a new row-major tensor like them; ``None`` to run the kernel."""
+    if len(args) != 3:
+        return None
+    g, x, threshold = args
+    if not _row_major_meta(g) or not _row_major_meta(x) or g.shape != x.shape or g.dtype != x.dtype:
+        return None
+    if type(threshold) not in (int, float):
+        return None
+    return torch.empty(x.shape, dtype=x.dtype, device="meta")
 
 
 def _int_list(v, n: int) -> list | None:
