@@ -159,3 +159,30 @@ def test_batch_norm_fast_path_leaves_errors_to_the_kernel():
                              1e-5)) is None                                        # weight (4,)
     out, mean, invstd = _meta_batch_norm((x.half(), None, None, None, None, True, 0.1, 1e-5))
     assert (out.dtype, mean.dtype, tuple(mean.shape)) == (torch.float16, torch.float32, (3,))
+
+
+def test_threshold_backward_of_a_cat_gradient_slice_matches_the_kernel():
+    """The ReLU gradient of one branch of a concatenation: the incoming gradient is a channel
+    slice of the cat's gradient (not row-major, dimensions still in row-major order)."""
+    rng = random.Random(3)
+    taken = 0
+    for _ in range(200):
+        shape = [rng.choice([1, 2, 3]) for _ in range(rng.choice([2, 3, 4]))]
+        d = rng.randrange(len(shape))
+        big = list(shape)
+        big[d] += rng.choice([1, 4])
+        g = torch.empty(big, device="meta").narrow(d, rng.choice([0, 1]), shape[d])
+        x = rng.choice([torch.empty(shape, device="meta"),
+                        torch.empty(big, device="meta").narrow(d, 0, shape[d])])
+        got = _meta_threshold_backward((g, x, 0))
+        if got is not None:
+            taken += 1
+            assert _layout(got) == _outputs(aten.threshold_backward.default, (g, x, 0)), \
+                (shape, g.stride(), x.stride())
+    assert taken > 50
+    g = torch.empty(2, 64, 7, 7, device="meta")
+    out = _meta_threshold_backward((torch.empty(2, 96, 7, 7, device="meta").narrow(1, 32, 64), g, 0))
+    assert tuple(out.shape) == (2, 64, 7, 7) and out.stride() == (3136, 49, 7, 1)
+    # equal strides on two dims: the kernel orders them by size, so it must run
+    tie = torch.empty_strided((3, 1, 2, 3), (5, 3, 2, 2), device="meta")
+    assert _meta_threshold_backward((torch.empty(3, 1, 2, 3, device="meta"), tie, 0)) is None

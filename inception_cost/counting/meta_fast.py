@@ -68,6 +68,22 @@ def _row_major_meta(t) -> bool:
             and 0 not in t.shape and t.stride() == _contiguous_strides(t.shape))
 
 
+def _strictly_row_major(t) -> bool:
+    """A plain floating meta tensor with no empty dimension whose strides, all positive,
+    strictly shrink from one dimension to the next (a slice of a row-major tensor, such as
+    one input's share of a ``cat`` gradient): the elementwise kernels' stride order then
+    keeps every dimension in place (no tie for their shape rule to break) and their output
+    is a new row-major tensor."""
+    if type(t) not in _PLAIN or not t.is_meta or t.dtype not in _FLOATS or 0 in t.shape:
+        return False
+    last = None
+    for st in t.stride():
+        if st <= 0 or (last is not None and st >= last):
+            return False
+        last = st
+    return True
+
+
 def _channel_vector(t, c: int, optional: bool = True) -> bool:
     """``t`` is a meta tensor of shape (C,) (or None where ``optional``)."""
     if t is None:
@@ -125,12 +141,17 @@ def _meta_batch_norm_backward(args: tuple):
 
 
 def _meta_threshold_backward(args: tuple):
-    """``aten.threshold_backward`` of a gradient and an input of one shape and dtype, both
-    row-major on meta: a new row-major tensor like them; ``None`` to run the kernel."""
+    """``aten.threshold_backward`` of a gradient and an input of one shape and dtype on meta,
+    both row-major or both strictly in row-major order (:func:`_strictly_row_major`): a new
+    row-major tensor like them; ``None`` to run the kernel."""
     if len(args) != 3:
         return None
     g, x, threshold = args
-    if not _row_major_meta(g) or not _row_major_meta(x) or g.shape != x.shape or g.dtype != x.dtype:
+    if (type(g) not in _PLAIN or type(x) not in _PLAIN or g.shape != x.shape
+            or g.dtype != x.dtype):
+        return None
+    if not ((_row_major_meta(g) and _row_major_meta(x))
+            or (_strictly_row_major(g) and _strictly_row_major(x))):
         return None
     if type(threshold) not in (int, float):
         return None
