@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
-from .bytes_moved import call_bytes, is_free
+from .bytes_moved import call_bytes
 from .capture import CaptureConsumer, OpCapture, module_names  # noqa: F401 - module_names public here
 from .capture_functions import COMPOSITE_FUNCTIONS  # noqa: F401 - public here too
 from .op_event import OPTIMIZER_OPS  # one table for the events and the counter
