@@ -24,11 +24,19 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def add_options(ap: argparse.ArgumentParser, rounds: int = 3) -> None:
-    """The options every before/after benchmark takes: ``--before DIR``, ``--rounds N`` and
-    the hidden ``--child`` flag its subprocesses run with."""
+    """The options every before/after benchmark takes: ``--before DIR``, ``--rounds N``,
+    ``--title TEXT`` (the recorded section's title; default the script's own) and the
+    hidden ``--child`` flag its subprocesses run with."""
     ap.add_argument("--before", help="a checkout of the commit to compare with")
     ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--title", help="title of the recorded section (a section of the same "
+                                    "title and date is replaced)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+
+
+def title_option(a: argparse.Namespace) -> str:
+    """`` --title "..."`` as a recorded section's regenerate line repeats it, or ''."""
+    return f' --title "{a.title}"' if a.title else ""
 
 
 def commit_of(tree: str) -> str:

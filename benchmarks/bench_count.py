@@ -18,7 +18,7 @@ Writes reports/benchmarks/count_speed.csv and .md.  Usage:
 FlopCounterMode, interleaved in one process as above, on that checkout and on this tree,
 each in fresh subprocesses alternated ``--rounds`` times (see before_after.py), and adds a
 dated before/after section to count_speed.md (fvcore and RSS are not re-run):
-    python benchmarks/bench_count.py --before DIR [--rounds 3] [--repeat 9]
+    python benchmarks/bench_count.py --before DIR [--rounds 3] [--repeat 9] [--title TEXT]
 """
 from __future__ import annotations
 
@@ -186,11 +186,12 @@ def _before_after(a) -> None:
         "",
         "- " + ba.load_line(res["loads"]),
         "- verdict: " + "; ".join(f"{k} {v} ({c:.2f}, noise ±{n:.0%})" for k, v, c, n in verdicts),
-        f"- regenerate: `python benchmarks/bench_count.py --before DIR` (DIR: a checkout of "
-        f"{before})",
+        f"- regenerate: `python benchmarks/bench_count.py --before DIR{ba.title_option(a)}` "
+        f"(DIR: a checkout of {before})",
     ]
     print(ba.add_section(os.path.join(a.out, "count_speed.md"),
-                         "Before/after the shared op capture (count vs FlopCounterMode)", lines))
+                         a.title or "Before/after the shared op capture (count vs "
+                         "FlopCounterMode)", lines))
 
 
 def _child(code: str, name: str, batch: int, repeat: int, *extra: str) -> dict:

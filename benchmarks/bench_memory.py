@@ -158,11 +158,11 @@ def _before_after(a) -> None:
         "",
         "- " + ba.load_line(res["loads"]),
         "- verdict: " + "; ".join(verdicts),
-        f"- regenerate: `python benchmarks/bench_memory.py --before DIR` (DIR: a checkout of "
-        f"{before})",
+        f"- regenerate: `python benchmarks/bench_memory.py --before DIR{ba.title_option(a)}` "
+        f"(DIR: a checkout of {before})",
     ]
-    print(ba.add_section(a.out, "Before/after the shared op capture (memory vs MemTracker)",
-                         lines))
+    print(ba.add_section(a.out, a.title or "Before/after the shared op capture (memory vs "
+                         "MemTracker)", lines))
 
 
 if __name__ == "__main__":

@@ -151,12 +151,12 @@ def _before_after(a) -> None:
         "- " + ba.load_line(res["loads"]),
         "- verdict for count_training: " + "; ".join(
             f"vs {r}: {v} (change {c:.2f}, noise ±{n:.0%})" for r, v, c, n in verdicts),
-        f"- regenerate: `python benchmarks/bench_training.py --before DIR` (DIR: a checkout of "
-        f"{before})",
+        f"- regenerate: `python benchmarks/bench_training.py --before DIR{ba.title_option(a)}` "
+        f"(DIR: a checkout of {before})",
     ]
     print(ba.add_section(os.path.join(a.out, "training_speed.md"),
-                         "Before/after the shared op capture (count_training vs FlopCounterMode "
-                         "and the uncounted step)", lines))
+                         a.title or "Before/after the shared op capture (count_training vs "
+                         "FlopCounterMode and the uncounted step)", lines))
 
 
 if __name__ == "__main__":

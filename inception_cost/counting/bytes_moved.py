@@ -67,12 +67,20 @@ def touched_bytes(t: torch.Tensor) -> int:
 
 
 def call_bytes(args, kwargs, out) -> int:
-    """Bytes read (every tensor among ``args`` and ``kwargs``) plus bytes written (every
-    tensor in ``out``) by one call."""
+    """Bytes read (every tensor among ``args``, a call's positional tuple or list, and
+    ``kwargs``) plus bytes written (every tensor in ``out``) by one call."""
     n = 0
-    for t in tensor_leaves(kwargs, tensor_leaves(args)) if kwargs else tensor_leaves(args):
-        n += touched_bytes(t)
-    if isinstance(out, torch.Tensor):
+    Tensor = torch.Tensor
+    for a in args:                      # tensor_leaves(args), without building the list
+        if isinstance(a, Tensor):
+            n += touched_bytes(a)
+        elif isinstance(a, (list, tuple, dict)):
+            for t in tensor_leaves(a):
+                n += touched_bytes(t)
+    if kwargs:
+        for t in tensor_leaves(kwargs):
+            n += touched_bytes(t)
+    if isinstance(out, Tensor):
         return n + touched_bytes(out)
     for t in tensor_leaves(out):
         n += touched_bytes(t)

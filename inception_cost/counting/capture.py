@@ -54,13 +54,28 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from . import backward_registry as _backward_registry  # noqa: F401 - registers backward formulas
 from .autograd_map import (LOSS_MODULE, NodeMap, backward_attribution, storage_key,
                            watch_mixed_nodes)
-from .bytes_moved import FREE_OPS, LIST_VIEWS, call_bytes, is_free, tensor_leaves
+from .bytes_moved import call_bytes, is_free, tensor_leaves
 from .capture_functions import FunctionCapture
 from .meta_fast import _META_FAST, _meta_fast, decomposition
 from .op_event import PHASES, OpEvent, TensorFact, _call, _reference_flops, native_cost
 from .registry import GradCost, split_of
 
 _current_node = torch._C._current_autograd_node
+_HigherOrder = torch._ops.HigherOrderOperator
+
+# facts of each OpOverload that never change (read once per overload, not per call):
+# (packet, packet name, has a meta fast path, moves no bytes)
+_OP_FACTS: dict = {}
+
+
+def op_facts(func) -> tuple:
+    """(overload packet, packet name, meta fast path?, free?) of an aten OpOverload, cached."""
+    facts = _OP_FACTS.get(func)
+    if facts is None:
+        packet = func.overloadpacket
+        name = packet.__name__
+        facts = _OP_FACTS[func] = (packet, name, name in _META_FAST, is_free(func, name))
+    return facts
 
 
 def module_names(model) -> dict[int, str]:
@@ -105,17 +120,26 @@ class CapturedCall:
     ``func``: the OpOverload (or HigherOrderOperator); ``name``: its packet name;
     ``args``/``kwargs``/``out``: the live operands and result; ``phase``; ``inner``: a
     sub-op of a decomposition; ``decomposed``: the op that just ran as its decomposition;
-    ``higher_order``: a higher-order op run unobserved."""
+    ``higher_order``: a higher-order op run unobserved; ``free``: the op moves no bytes
+    (a view, metadata, allocation: :func:`.bytes_moved.is_free`)."""
 
     __slots__ = ("capture", "func", "packet", "name", "args", "kwargs", "out", "phase",
-                 "inner", "decomposed", "higher_order", "_event", "optimizer_module")
+                 "inner", "decomposed", "higher_order", "_event", "optimizer_module", "free")
 
     def __init__(self, capture, func, packet, name, args, kwargs, out, inner=False,
-                 decomposed=False, higher_order=False):
-        self.capture, self.func, self.packet, self.name = capture, func, packet, name
-        self.args, self.kwargs, self.out = args, kwargs, out
+                 decomposed=False, higher_order=False, free=False):
+        self.capture = capture
+        self.func = func
+        self.packet = packet
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs
+        self.out = out
         self.phase = capture.current_phase
-        self.inner, self.decomposed, self.higher_order = inner, decomposed, higher_order
+        self.inner = inner
+        self.decomposed = decomposed
+        self.higher_order = higher_order
+        self.free = free
         self._event = None
         self.optimizer_module = None
 
@@ -150,8 +174,12 @@ class OpCapture(TorchDispatchMode):
                  formulas: dict | None = None, mha_fastpath: bool | None = False,
                  decompose: Callable | None = None):
         super().__init__()
-        self.names = module_names(model)
-        self.types = {n: type(m).__name__ for n, m in model.named_modules()} if model is not None else {}
+        self.names: dict[int, str] = {}
+        self.types: dict[str, str] = {}
+        if model is not None:                       # module_names and the type names, one walk
+            for n, m in model.named_modules():
+                self.names.setdefault(id(m), n)
+                self.types[n] = type(m).__name__
         self.subscribers: list[Callable[[OpEvent], None]] = []
         self.consumers: list[CaptureConsumer] = []
         self.stack: list[nn.Module] = []
@@ -307,12 +335,15 @@ class OpCapture(TorchDispatchMode):
         return out
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if isinstance(func, torch._ops.HigherOrderOperator):
-            return self._higher_order(func, args, kwargs)
-        packet = func.overloadpacket
-        name = packet.__name__
-        out = _meta_fast(name, args, kwargs) if name in _META_FAST else None
+        facts = _OP_FACTS.get(func)
+        if facts is None:
+            if isinstance(func, _HigherOrder):
+                return self._higher_order(func, args, kwargs or {})
+            facts = op_facts(func)
+        packet, name, fast, free = facts
+        if not kwargs:
+            kwargs = {}
+        out = _meta_fast(name, args, kwargs) if fast else None
         decomposed = False
         if out is None:
             if self.decompose is not None and self.decompose(func, packet, name):
@@ -321,21 +352,22 @@ class OpCapture(TorchDispatchMode):
             if not decomposed:
                 out = func(*args, **kwargs)
         functions = self.functions
-        if functions.depth and not decomposed:      # bytes of a composite's own aten ops
-            functions.moved += 0 if is_free(func, name) else call_bytes(args, kwargs, out)
+        if functions.depth and not decomposed and not free:   # bytes of a composite's own aten ops
+            functions.moved += call_bytes(args, kwargs, out)
         consumers = self.consumers
-        if not consumers and not self.subscribers:
+        subscribers = self.subscribers
+        if not consumers and not subscribers:
             return out
-        call = CapturedCall(self, func, packet, name, args, kwargs, out, inner=self.inner > 0,
-                            decomposed=decomposed)
+        call = CapturedCall(self, func, packet, name, args, kwargs, out, self.inner > 0,
+                            decomposed, False, free)
         if self.optimizer_storage and self.current_phase == "optimizer":
             call.optimizer_module = self._optimizer_owner(tensor_leaves(kwargs, tensor_leaves(args)),
                                                           tensor_leaves(out))
         for c in consumers:
             c.on_call(call)
-        if self.subscribers and not decomposed:
+        if subscribers and not decomposed:
             ev = call.event
-            for s in self.subscribers:
+            for s in subscribers:
                 s(ev)
         return out
 
@@ -349,8 +381,8 @@ class OpCapture(TorchDispatchMode):
             self.opaque_depth -= 1
             for c in self.consumers:
                 c.opaque(False)
-        call = CapturedCall(self, func, None, func.name(), args, kwargs, out, inner=self.inner > 0,
-                            higher_order=True)
+        call = CapturedCall(self, func, None, func.name(), args, kwargs, out, self.inner > 0,
+                            False, True)
         for c in self.consumers:
             c.on_call(call)
         return out
@@ -376,7 +408,7 @@ class OpCapture(TorchDispatchMode):
                                                  call.kwargs, call.out)
         flat_in = tensor_leaves(kwargs, tensor_leaves(args))
         outs = tensor_leaves(out)
-        free = func.is_view or name in FREE_OPS or name in LIST_VIEWS
+        free = call.free
         inplace = name.endswith("_") or any(o is a for o in outs for a in args[:1])
         counted, macs, flops = (False, 0, 0) if free else native_cost(name, packet, args, kwargs,
                                                                       outs, self.extra,

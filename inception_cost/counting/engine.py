@@ -23,6 +23,7 @@ Formulas come from :mod:`inception_cost.counting.registry`, keyed by ``torch.ops
 from __future__ import annotations
 
 import math
+from weakref import ref as _ref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -30,10 +31,9 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.weak import WeakTensorKeyDictionary
 
 from . import formulas as _formulas  # noqa: F401 - registers the built-in formulas
-from .bytes_moved import call_bytes, is_free
+from .bytes_moved import call_bytes
 from .capture import CaptureConsumer, OpCapture, module_names  # noqa: F401 - module_names public here
 from .capture_functions import COMPOSITE_FUNCTIONS  # noqa: F401 - public here too
 from .op_event import OPTIMIZER_OPS  # one table for the events and the counter
@@ -137,7 +137,7 @@ class OpRecord:
 
 
 def _shape(x) -> tuple | None:
-    return tuple(int(s) for s in x.shape) if isinstance(x, torch.Tensor) else None
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else None   # torch.Size holds ints
 
 
 def _tuple(v, nd: int) -> tuple | None:
@@ -183,6 +183,50 @@ def _geometry(key: str, args: tuple, in_shape, w_shape) -> dict:
     return g
 
 
+def _key_facts(key) -> tuple:
+    """Facts of a registry key a row needs, fixed per key: (short name, qualified name,
+    geometry kind "conv"/"pool"/None, position of the input shape, position of the weight
+    shape or None, True when the weight position must exist)."""
+    name = key_name(key)
+    geo = None
+    if name in _CONV_ARGS:
+        geo = "conv"
+    elif "pool" in name and not name.startswith(("adaptive", "_adaptive")):
+        geo = "pool"
+    in_pos = 1 if name in ("addmm", "baddbmm") else 0
+    if name in CONV_OPS or name == "linear":
+        w_pos, w_needed = 1, True
+    elif name == "batch_norm":
+        w_pos, w_needed = 3, False
+    elif name == "addmm":
+        w_pos, w_needed = 2, True
+    else:
+        w_pos, w_needed = None, False
+    return name, getattr(key, "_qualified_op_name", name), geo, in_pos, w_pos, w_needed
+
+
+_NO_GEOMETRY = dict(kernel=None, stride=None, padding=None, dilation=None, groups=None)
+
+
+class TensorDepths:
+    """{tensor: weight layers on the longest path to it}, by tensor identity, keeping no
+    tensor alive (as ``WeakTensorKeyDictionary``, without its per-lookup key objects):
+    ``by_id`` maps ``id(t)`` to ``(weakref to t, depth)``; an entry whose tensor died is
+    ignored (its id may belong to a new tensor)."""
+
+    __slots__ = ("by_id",)
+
+    def __init__(self):
+        self.by_id: dict[int, tuple] = {}
+
+    def get(self, t: torch.Tensor, default: int = 0) -> int:
+        e = self.by_id.get(id(t))
+        return e[1] if e is not None and e[0]() is t else default
+
+    def __setitem__(self, t: torch.Tensor, depth: int) -> None:
+        self.by_id[id(t)] = (_ref(t), depth)
+
+
 class Recorder(CaptureConsumer):
     """Collects one :class:`OpRecord` per executed op: the counting consumer of an
     :class:`~.capture.OpCapture` (see :meth:`on_call`).
@@ -209,7 +253,7 @@ class Recorder(CaptureConsumer):
         self.recording = True     # False: ops the capture hands over are not this count's
         self.grad_parts: dict[int, tuple] = {}   # backward row -> (part or GradCost, weight module)
         self.inside_composite = 0                # higher-order ops running unobserved
-        self.depth = WeakTensorKeyDictionary()
+        self.depth = TensorDepths()
         self.last_depth = 0
         self._module: str | None = None          # backward: the module the capture charged
         # fvcore convention: work inside ops fvcore skips is recorded at 0 with its native MACs
@@ -227,6 +271,11 @@ class Recorder(CaptureConsumer):
         # unrecorded ops (fills, copies) that go with the next row
         self.pending_bytes = 0
         self.carry_bytes = 0
+        # per phase: {key: (formula or None, counted)}; per key: _key_facts; per phase:
+        # {OpOverload: runs as its decomposition} (the static part of wants_decomposition)
+        self._costs: dict[str, dict] = {p: {} for p in PHASES}
+        self._keys: dict = {}
+        self._decomposes: dict[str, dict] = {p: {} for p in PHASES}
 
     # phase and attribution ------------------------------------------------
     @property
@@ -277,18 +326,32 @@ class Recorder(CaptureConsumer):
     def formula(self, key) -> Formula | None:
         """The formula for a call of ``key`` now (per-call entry first; the backward formula
         inside ``loss.backward()``)."""
-        if self.current_phase == "optimizer" and key in OPTIMIZER_OPS:
+        return self._cost(key, self.capture.current_phase)[0]
+
+    def is_counted(self, key) -> bool:
+        return self._cost(key, self.capture.current_phase)[1]
+
+    def _cost(self, key, phase: str) -> tuple:
+        """(formula or None, counted) of a call of ``key`` in ``phase``, cached per key."""
+        by_key = self._costs[phase]
+        got = by_key.get(key)
+        if got is None:
+            got = by_key[key] = (self._formula(key, phase), self._counted(key, phase))
+        return got
+
+    def _formula(self, key, phase: str) -> Formula | None:
+        if phase == "optimizer" and key in OPTIMIZER_OPS:
             return OPTIMIZER_OPS[key]
         extra = self.extra
         if extra and key in extra:
-            return extra[key].cost(self.current_phase)
-        if self.current_phase == "backward" and self.convention == "native":
+            return extra[key].cost(phase)
+        if phase == "backward" and self.convention == "native":
             return BACKWARD.get(key)
         return self.table.get(key)
 
-    def is_counted(self, key) -> bool:
+    def _counted(self, key, phase: str) -> bool:
         return (key in self.extra or key in self.table or key in self.native
-                or (self.current_phase == "optimizer" and key in OPTIMIZER_OPS))
+                or (phase == "optimizer" and key in OPTIMIZER_OPS))
 
     def _blind_kernel(self, name: str) -> tuple[int, str]:
         """fvcore convention, outside a skipped call: is this dispatched op one fvcore skips?"""
@@ -307,26 +370,30 @@ class Recorder(CaptureConsumer):
         forward notion: skipped (0) in a backward attributed through autograd."""
         if self._attributed():
             return 0
+        return self._propagate(key, args, out)
+
+    def _propagate(self, key: str, args, out) -> int:
         d = 0
-        depth = self.depth
+        depth = self.depth.by_id
+        Tensor = torch.Tensor
         for a in args:
-            if isinstance(a, torch.Tensor):
-                v = depth.get(a, 0)
-                if v > d:
-                    d = v
+            if isinstance(a, Tensor):
+                e = depth.get(id(a))
+                if e is not None and e[1] > d and e[0]() is a:
+                    d = e[1]
             elif isinstance(a, (list, tuple)):
                 for t in a:
-                    if isinstance(t, torch.Tensor):
-                        v = depth.get(t, 0)
-                        if v > d:
-                            d = v
+                    if isinstance(t, Tensor):
+                        e = depth.get(id(t))
+                        if e is not None and e[1] > d and e[0]() is t:
+                            d = e[1]
         if key in _WEIGHT_OPS:
             d += 1
-        if isinstance(out, torch.Tensor):
-            depth[out] = d
+        if isinstance(out, Tensor):
+            depth[id(out)] = (_ref(out), d)
         else:
             for o in output_tensors(out):
-                depth[o] = d
+                depth[id(o)] = (_ref(o), d)
         self.last_depth = d
         return d
 
@@ -337,9 +404,15 @@ class Recorder(CaptureConsumer):
         (``OpOverload.decompose``, as ``torch.utils.flop_counter.FlopCounterMode`` does) or a
         ``torch._decomp`` entry -- so its work is the counted ops it decomposes into; an op
         with neither is recorded as uncounted."""
-        return (packet not in self.table and not self.inside_composite
-                and not self.capture.functions.depth and not self.blind
-                and not self.is_counted(packet) and name not in _SILENT and not func.is_view)
+        if self.inside_composite or self.blind or self.capture.functions.depth:
+            return False
+        phase = self.capture.current_phase
+        by_func = self._decomposes[phase]
+        wants = by_func.get(func)
+        if wants is None:
+            wants = by_func[func] = (packet not in self.table and not self._cost(packet, phase)[1]
+                                     and name not in _SILENT and not func.is_view)
+        return wants
 
     def checkpoint(self) -> int:
         return len(self.rows)
@@ -360,29 +433,32 @@ class Recorder(CaptureConsumer):
         if call.decomposed or not self.recording:     # a decomposed op: its sub-ops were the rows
             return
         func, name, args, kwargs, out = call.func, call.name, call.args, call.kwargs, call.out
+        cap = self.capture
+        attributed = cap.node_map is not None and cap.current_phase == "backward"
         if call.higher_order:
             self.propagate(name, args, out)
-            if self._attributed():
+            if attributed:
                 self._record_backward(func, tuple(args), kwargs, out, False)
             else:
                 self.record(func, tuple(args), kwargs, out, False)
             return
-        if self.capture.functions.depth:
+        if cap.functions.depth:
             return    # an aten op of a composite row: its bytes come with on_function
-        moved = 0 if is_free(func, name) else call_bytes(args, kwargs, out)
+        moved = 0 if call.free else call_bytes(args, kwargs, out)
         if self.inside_composite:
             self.pending_bytes += moved
             return
-        self.propagate(name, args, out)
+        if not attributed:              # depth: a forward notion (see propagate)
+            self._propagate(name, args, out)
         if name in _SILENT or func.is_view:
             self.carry_bytes += moved
             return
         self.pending_bytes += moved
         inplace = name.endswith("_") or (
             bool(args) and isinstance(out, torch.Tensor) and out is args[0])
-        if self._attributed():
+        if attributed:
             self._record_backward(call.packet, tuple(args), kwargs, out, inplace)
-        elif call.optimizer_module is not None and not self.phase_module:
+        elif call.optimizer_module is not None and not cap.phase_module:
             self._module = call.optimizer_module
             try:
                 self.record(call.packet, tuple(args), kwargs, out, inplace)
@@ -448,13 +524,20 @@ class Recorder(CaptureConsumer):
         self.grad_parts[len(self.rows) - 1] = (part, owner or module)
 
     def record(self, key, args: tuple, kwargs: dict, out, inplace: bool) -> None:
-        name = key_name(key)
-        in_shapes = [_shape(a) for a in args]
-        outs = output_tensors(out)
-        out_shapes = [_shape(o) for o in outs]
+        facts = self._keys.get(key)
+        if facts is None:
+            facts = self._keys[key] = _key_facts(key)
+        name, qualified, geo_kind, in_pos, w_pos, w_needed = facts
+        Tensor = torch.Tensor
+        in_shapes = [tuple(a.shape) if isinstance(a, Tensor) else None for a in args]
+        if isinstance(out, Tensor):
+            out_shapes = [tuple(out.shape)]
+        else:
+            out_shapes = [tuple(o.shape) for o in output_tensors(out)]
         shapes_args = tuple(s if s is not None else a for s, a in zip(in_shapes, args))
-        fn = self.formula(key)
-        counted = fn is not None or self.is_counted(key)
+        phase = self.capture.current_phase
+        fn, counted = self._cost(key, phase)
+        counted = fn is not None or counted
         cost = None
         call = None
         if fn is not None:
@@ -465,31 +548,30 @@ class Recorder(CaptureConsumer):
         if self.track_blind and not blind:
             blind, blind_op = self._blind_kernel(name)
         if blind:
-            native = lookup("native", key, self.extra, self.current_phase)
+            native = lookup("native", key, self.extra, phase)
             if native is not None:
                 call = call or OpCall(name, in_shapes, out_shapes, shapes_args, dict(kwargs), key)
                 blind_macs = int(native(call).macs)
             cost, counted = None, True
         module, mtype = self.current()
-        in_shape = in_shapes[0] if in_shapes else None
+        if in_pos:
+            in_shape = in_shapes[in_pos]
+        else:
+            in_shape = in_shapes[0] if in_shapes else None
         w_shape = None
-        if name in ("addmm", "baddbmm"):
-            in_shape = in_shapes[1]
-        if name in CONV_OPS or name == "linear":
-            w_shape = in_shapes[1]
-        elif name == "batch_norm":
-            w_shape = in_shapes[3] if len(in_shapes) > 3 else None
-        elif name == "addmm":
-            w_shape = in_shapes[2]
+        if w_pos is not None:
+            w_shape = in_shapes[w_pos] if w_needed or len(in_shapes) > w_pos else None
         act = 0 if inplace or not out_shapes else math.prod(out_shapes[0])
-        geo = _geometry(name, shapes_args, in_shape, w_shape)
+        geo = _geometry(name, shapes_args, in_shape, w_shape) if geo_kind else _NO_GEOMETRY
+        if self._callers_version != self.capture.stack_version:
+            self.callers()
         self.rows.append(OpRecord(
             module=module, module_type=mtype, op=name, counted=counted, inplace=inplace,
             in_shape=in_shape, weight_shape=w_shape, out_shape=out_shapes[0] if out_shapes else None,
             macs=int(cost.macs) if cost else 0, flops=int(cost.flops) if cost else 0,
-            activations=int(act), depth=self.last_depth, phase=self.current_phase,
+            activations=int(act), depth=self.last_depth, phase=phase,
             blind=blind, blind_op=blind_op, blind_macs=blind_macs,
-            callers=self.callers(), qualified=getattr(key, "_qualified_op_name", name),
+            callers=self._callers, qualified=qualified,
             bytes=self.pending_bytes + self.carry_bytes, **geo))
         self.pending_bytes = self.carry_bytes = 0
 
@@ -522,7 +604,8 @@ def counting(model: nn.Module | None = None, convention: str = "native", formula
     rec = Recorder(convention, module_names(model) if capture is not None else cap.names,
                    formulas, cap)
     if model is not None:
-        rec.types = {n: type(m).__name__ for n, m in model.named_modules()}
+        rec.types = (cap.types if capture is None else
+                     {n: type(m).__name__ for n, m in model.named_modules()})
     cap.decompose = rec.wants_decomposition
     cap.consume(rec)
     try:

@@ -25,8 +25,8 @@ def params_by_module(model: nn.Module) -> dict[str, int]:
     seen: set[int] = set()
     for mname, mod in model.named_modules():
         n = 0
-        for p in mod.parameters(recurse=False):
-            if id(p) in seen:
+        for p in mod._parameters.values():        # mod.parameters(recurse=False), unwrapped
+            if p is None or id(p) in seen:
                 continue
             seen.add(id(p))
             n += p.numel()

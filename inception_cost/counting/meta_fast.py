@@ -24,7 +24,16 @@ _META_ELEMENTWISE = (_META_UNARY | _META_BINARY | {n + "_" for n in _META_UNARY 
 _META_PRODUCTS = {"mm", "bmm", "addmm", "_softmax", "_safe_softmax"}
 # in-place ops of an optimizer step with two tensor operands besides the one written
 _META_INPLACE3 = {"lerp_", "addcmul_", "addcdiv_"}
-_META_FAST = _META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3
+# allocations whose meta kernel is a Python reference (``empty_like``: ~0.1 ms a call)
+_META_ALLOC = {"empty_like"}
+# convolutions: the meta kernel (Python) computes the output shape and returns a new
+# contiguous tensor of the input's dtype (~0.1 ms a call, most of a CNN's count)
+_META_CONV = {"convolution"}
+# a training step's batch norm and ReLU gradient: meta kernels that are Python
+# decompositions (~0.5-3 ms a call, most of a training count of a BN network)
+_META_TRAINING = {"native_batch_norm", "native_batch_norm_backward", "threshold_backward"}
+_META_FAST = (_META_ELEMENTWISE | _META_PRODUCTS | _META_INPLACE3 | _META_ALLOC | _META_CONV
+              | _META_TRAINING)
 _PLAIN = (torch.Tensor, nn.Parameter)   # an in-place op may write a parameter (optimizer)
 
 
@@ -34,7 +43,210 @@ def _meta_fast(name: str, args: tuple, kwargs: dict):
         return _meta_product(name, args, kwargs)
     if name in _META_INPLACE3:
         return _meta_inplace3(args, kwargs)
+    if name == "empty_like":
+        return _meta_empty_like(args, kwargs)
+    if name == "convolution":
+        return _meta_convolution(args, kwargs)
+    if name in _META_TRAINING:
+        if kwargs:
+            return None
+        if name == "native_batch_norm":
+            return _meta_batch_norm(args)
+        if name == "native_batch_norm_backward":
+            return _meta_batch_norm_backward(args)
+        return _meta_threshold_backward(args)
     return _meta_elementwise(name, args, kwargs)
+
+
+_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def _row_major_meta(t) -> bool:
+    """A plain floating meta tensor with no empty dimension laid out row-major: an
+    elementwise result over it (and per-channel operands) is row-major too."""
+    return (type(t) in _PLAIN and t.is_meta and t.dtype in _FLOATS and t.dim() >= 1
+            and 0 not in t.shape and t.stride() == _contiguous_strides(t.shape))
+
+
+def _strictly_row_major(t) -> bool:
+    """A plain floating meta tensor with no empty dimension whose strides, all positive,
+    strictly shrink from one dimension to the next (a slice of a row-major tensor, such as
+    one input's share of a ``cat`` gradient): the elementwise kernels' stride order then
+    keeps every dimension in place (no tie for their shape rule to break) and their output
+    is a new row-major tensor."""
+    if type(t) not in _PLAIN or not t.is_meta or t.dtype not in _FLOATS or 0 in t.shape:
+        return False
+    last = None
+    for st in t.stride():
+        if st <= 0 or (last is not None and st >= last):
+            return False
+        last = st
+    return True
+
+
+def _channel_vector(t, c: int, optional: bool = True) -> bool:
+    """``t`` is a meta tensor of shape (C,) (or None where ``optional``)."""
+    if t is None:
+        return optional
+    return type(t) in _PLAIN and t.is_meta and tuple(t.shape) == (c,)
+
+
+def _computation_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _meta_batch_norm(args: tuple):
+    """``aten.native_batch_norm`` on meta: (output like the input, save_mean, save_invstd:
+    (C,) in the computation dtype, float32 for half inputs), as its meta kernel (a Python
+    decomposition) returns them; ``None`` to run the kernel."""
+    if len(args) != 8:
+        return None
+    x, w, b, rm, rv, training, momentum, eps = args
+    if not _row_major_meta(x) or x.dim() < 2 or type(training) is not bool:
+        return None
+    c = x.shape[1]
+    if not (_channel_vector(w, c) and _channel_vector(b, c)
+            and _channel_vector(rm, c, training) and _channel_vector(rv, c, training)):
+        return None
+    if training and x.numel() // c < 2:           # the kernel divides by n - 1
+        return None
+    acc = _computation_dtype(x.dtype)
+    return (torch.empty(x.shape, dtype=x.dtype, device="meta"),
+            torch.empty((c,), dtype=acc, device="meta"), torch.empty((c,), dtype=acc, device="meta"))
+
+
+def _meta_batch_norm_backward(args: tuple):
+    """``aten.native_batch_norm_backward`` on meta: (grad_input like the input, grad_weight
+    and grad_bias (C,) in the weight's dtype or None as ``output_mask`` says), as its meta
+    kernel returns them; ``None`` to run the kernel."""
+    if len(args) != 10:
+        return None
+    g, x, w, rm, rv, sm, si, train, _eps, mask = args
+    if (not _row_major_meta(x) or x.dim() < 2 or type(train) is not bool
+            or not isinstance(mask, (list, tuple)) or len(mask) != 3
+            or any(type(m) is not bool for m in mask)):
+        return None
+    if not _row_major_meta(g) or g.shape != x.shape:
+        return None
+    c = x.shape[1]
+    if not _channel_vector(w, c):
+        return None
+    stats = (sm, si) if train else (rm, rv)
+    if not all(_channel_vector(t, c, False) for t in stats):
+        return None
+    wdtype = w.dtype if w is not None else x.dtype
+    return (torch.empty(x.shape, dtype=x.dtype, device="meta"),
+            torch.empty((c,), dtype=wdtype, device="meta") if mask[1] else None,
+            torch.empty((c,), dtype=wdtype, device="meta") if mask[2] else None)
+
+
+def _meta_threshold_backward(args: tuple):
+    """``aten.threshold_backward`` of a gradient and an input of one shape and dtype on meta,
+    both row-major or both strictly in row-major order (:func:`_strictly_row_major`): a new
+    row-major tensor like them; ``None`` to run the kernel."""
+    if len(args) != 3:
+        return None
+    g, x, threshold = args
+    if (type(g) not in _PLAIN or type(x) not in _PLAIN or g.shape != x.shape
+            or g.dtype != x.dtype):
+        return None
+    if not ((_row_major_meta(g) and _row_major_meta(x))
+            or (_strictly_row_major(g) and _strictly_row_major(x))):
+        return None
+    if type(threshold) not in (int, float):
+        return None
+    return torch.empty(x.shape, dtype=x.dtype, device="meta")
+
+
+def _int_list(v, n: int) -> list | None:
+    """A convolution argument (stride, padding, dilation) as ``n`` Python ints, else None."""
+    if not isinstance(v, (list, tuple)) or any(type(x) is not int for x in v):
+        return None
+    if len(v) == 1:
+        return [v[0]] * n
+    return list(v) if len(v) == n else None
+
+
+def _meta_convolution(args: tuple, kwargs: dict):
+    """``aten.convolution`` (not transposed) on meta tensors: the new contiguous output of
+    the input's dtype its meta kernel returns, of the shape its formula gives
+    ``(L + 2p - d(k - 1) - 1) // s + 1`` per spatial dimension; ``None`` (the kernel runs,
+    and raises its own errors) for anything else: a transposed convolution, mismatched
+    channels, a kernel larger than the padded input, an output dimension under 1."""
+    if kwargs or len(args) != 9:
+        return None
+    x, w, b, stride, padding, dilation, transposed, _output_padding, groups = args
+    if transposed is not False or type(groups) is not int or groups < 1:
+        return None
+    if type(x) not in _PLAIN or type(w) not in _PLAIN or not x.is_meta or not w.is_meta:
+        return None
+    if b is not None and (type(b) not in _PLAIN or not b.is_meta):
+        return None
+    nd = x.dim() - 2
+    if nd < 1 or w.dim() != nd + 2:
+        return None
+    xs, ws = x.shape, w.shape
+    if xs[1] == 0 or ws[1] * groups != xs[1]:
+        return None
+    s, p, d = _int_list(stride, nd), _int_list(padding, nd), _int_list(dilation, nd)
+    if s is None or p is None or d is None:
+        return None
+    shape = [xs[0], ws[0]]
+    for i in range(nd):
+        k = d[i] * (ws[i + 2] - 1) + 1
+        padded = xs[i + 2] + 2 * p[i]
+        if s[i] < 1 or padded < k:
+            return None
+        n = (padded - k) // s[i] + 1
+        if n < 1:
+            return None
+        shape.append(n)
+    return torch.empty(shape, dtype=x.dtype, device="meta")
+
+
+def _contiguous_strides(shape) -> tuple:
+    """Row-major strides (elements) of ``shape``, as ``torch.empty`` lays it out."""
+    strides = [1] * len(shape)
+    n = 1
+    for i in range(len(shape) - 1, -1, -1):
+        strides[i] = n
+        n *= max(shape[i], 1)
+    return tuple(strides)
+
+
+def empty_twin(a: torch.Tensor) -> torch.Tensor:
+    """``torch.empty_like(a)`` of a meta tensor ``a``: the same tensor (shape, strides,
+    dtype), made without empty_like's meta kernel (a Python reference) when ``a`` has the
+    row-major strides of its shape (the output's strides are then those too)."""
+    stride = a.stride()
+    if a.is_contiguous() and stride == _contiguous_strides(a.shape):
+        return torch.empty_strided(a.shape, stride, dtype=a.dtype, device="meta")
+    return torch.empty_like(a)
+
+
+_EMPTY_LIKE_DEFAULTS = {"dtype": None, "layout": (None, torch.strided), "device": None,
+                        "pin_memory": (None, False),
+                        "memory_format": (None, torch.preserve_format, torch.contiguous_format)}
+
+
+def _meta_empty_like(args: tuple, kwargs: dict):
+    """``aten.empty_like`` of a plain meta tensor with default options: :func:`empty_twin`
+    where it skips the meta kernel; ``None`` otherwise."""
+    if len(args) != 1:
+        return None
+    a = args[0]
+    if type(a) not in _PLAIN or not a.is_meta:
+        return None
+    for k, v in kwargs.items():
+        if k == "dtype" or k == "device":
+            if v is not None and v != (a.dtype if k == "dtype" else a.device):
+                return None
+        elif k not in _EMPTY_LIKE_DEFAULTS or v not in _EMPTY_LIKE_DEFAULTS[k]:
+            return None
+    stride = a.stride()
+    if a.is_contiguous() and stride == _contiguous_strides(a.shape):
+        return torch.empty_strided(a.shape, stride, dtype=a.dtype, device="meta")
+    return None
 
 
 def _meta_inplace3(args: tuple, kwargs: dict):
@@ -137,7 +349,7 @@ def _meta_elementwise(name: str, args: tuple, kwargs: dict):
         return None
     if name.endswith("_"):
         return a
-    return torch.empty_like(a)
+    return empty_twin(a)
 
 
 def decomposition(func):

@@ -39,11 +39,19 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def on_device(model: nn.Module, device: str) -> bool:
     dev = torch.device(device).type
-    return all(t.device.type == dev for t in _tensors(model))
+    return all(t.device.type == dev for t in _each_tensor(model))
 
 
-def _tensors(model: nn.Module) -> list[torch.Tensor]:
-    return list(model.parameters()) + list(model.buffers())
+def _each_tensor(model: nn.Module):
+    """Every parameter and buffer of ``model`` (a shared one may come more than once), in
+    one walk of its modules."""
+    for mod in model.modules():
+        for t in mod._parameters.values():
+            if t is not None:
+                yield t
+        for t in mod._buffers.values():
+            if t is not None:
+                yield t
 
 
 def _placed(t: torch.Tensor, device: str, writable: bool = False) -> torch.Tensor:
@@ -87,7 +95,7 @@ def copy_on(model: nn.Module, device: str, writable: bool = False) -> nn.Module:
     buffers replaced; a module or tensor reachable under two names stays one object."""
     tensors: dict[int, torch.Tensor] = {}
     with torch.inference_mode(False), torch.no_grad():
-        for t in _tensors(model):
+        for t in _each_tensor(model):
             if id(t) not in tensors:
                 tensors[id(t)] = _placed(t, device, writable)
     try:
@@ -102,8 +110,10 @@ def _clone(mod: nn.Module, modules: dict[int, nn.Module], tensors: dict[int, tor
         return done
     new = copy.copy(mod)               # same class, shallow copy of __dict__
     modules[id(mod)] = new
-    new._parameters = {k: (None if p is None else tensors[id(p)]) for k, p in mod._parameters.items()}
-    new._buffers = {k: (None if b is None else tensors[id(b)]) for k, b in mod._buffers.items()}
-    new._modules = {k: (None if m is None else _clone(m, modules, tensors))
-                    for k, m in mod._modules.items()}
+    attrs = new.__dict__               # plain attributes: no Module.__setattr__ needed
+    attrs["_parameters"] = {k: (None if p is None else tensors[id(p)])
+                            for k, p in mod._parameters.items()}
+    attrs["_buffers"] = {k: (None if b is None else tensors[id(b)]) for k, b in mod._buffers.items()}
+    attrs["_modules"] = {k: (None if m is None else _clone(m, modules, tensors))
+                         for k, m in mod._modules.items()}
     return new
