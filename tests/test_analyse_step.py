@@ -188,6 +188,19 @@ def test_attention_step_equals_count_training_on_cpu_and_memory_apart(tiny, tiny
                                           foreach=False, device="cpu"))
 
 
+def test_device_queries_of_fake_tensors_are_not_timeline_ops(tiny, tiny_step):
+    """Under fake tensors ``x.device`` reaches dispatch as prim.device, a metadata query
+    (it was 329 of 483 timeline rows of an encoder layer's step): no consumer sees it, so
+    the memory timeline has no prim op (the optimizer's profiler markers stay), and no
+    counted row is a query."""
+    for report in (tiny_step.memory, memory(tiny, inputs=torch.zeros(B, L, E), training=True,
+                                            optimizer="sgd", device="cpu")):
+        ops = report.timeline["op"]
+        assert ops.str.startswith("aten.").sum() > 100
+        assert not ops.str.startswith("prim.").any(), sorted(set(ops[ops.str.startswith("prim.")]))
+    assert "device" not in set(tiny_step.training.ops["op"])
+
+
 def test_count_training_on_meta_differs_by_the_flash_recompute(tiny, tiny_step):
     """count_training on meta runs enc's attention as the math path: the same forward MACs,
     and a backward short of the one q k^T product the flash backward recomputes,

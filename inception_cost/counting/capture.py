@@ -66,6 +66,10 @@ _HigherOrder = torch._ops.HigherOrderOperator
 # facts of each OpOverload that never change (read once per overload, not per call):
 # (packet, packet name, has a meta fast path, moves no bytes)
 _OP_FACTS: dict = {}
+# a tensor's ``.device`` under FakeTensorMode reaches dispatch as prim.device: a query of
+# metadata that reads and writes nothing, never handed to a consumer (not a counted row, not
+# an op of the memory timeline)
+_DEVICE_QUERY = torch.ops.prim.device.default
 
 
 def op_facts(func) -> tuple:
@@ -335,6 +339,8 @@ class OpCapture(TorchDispatchMode):
         return out
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is _DEVICE_QUERY:     # metadata, not an op: no consumer sees it
+            return func(*args, **(kwargs or {}))
         facts = _OP_FACTS.get(func)
         if facts is None:
             if isinstance(func, _HigherOrder):

@@ -53,12 +53,11 @@ CONV_OPS = frozenset({"convolution", "_convolution", "convolution_overrideable",
 # ``weight_layer`` entries (a live set of op names)
 _WEIGHT_OPS = NAMES["weight_layer"]
 
-# aten ops that only allocate or re-view memory, and prim.device (a fake tensor's device
-# query, dispatched under FakeTensorMode): never recorded
+# aten ops that only allocate or re-view memory: never recorded
 _SILENT = {
     "empty", "empty_strided", "new_empty", "new_empty_strided", "_unsafe_view", "lift_fresh",
     "detach", "alias", "_local_scalar_dense", "sym_size", "sym_stride", "is_same_size",
-    "zeros", "ones", "full", "scalar_tensor", "_to_copy", "to", "set_", "resize_", "device",
+    "zeros", "ones", "full", "scalar_tensor", "_to_copy", "to", "set_", "resize_",
 }
 
 PHASES = ("forward", "backward", "optimizer")
