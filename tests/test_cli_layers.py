@@ -1,8 +1,6 @@
 """`inception-cost layers` as a user runs it: outputs and every bad input."""
 import io
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -83,7 +81,8 @@ def test_bad_input_one_line_exit_2(args, needle, capsys):
     assert "Traceback" not in err
 
 
-def test_console_script_and_module_entry():
-    r = subprocess.run([sys.executable, "-m", "inception_cost", "layers", "nope"], capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.startswith("error: unknown variant")
-    assert "Traceback" not in r.stderr
+def test_console_script_and_module_entry(module_entry_runs):
+    # `python -m inception_cost layers nope`, in the child of tests/conftest.py
+    returncode, stdout, stderr = module_entry_runs["layers nope"]
+    assert returncode == 2 and stderr.startswith("error: unknown variant")
+    assert "Traceback" not in stderr
