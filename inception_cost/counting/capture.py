@@ -56,6 +56,7 @@ from .autograd_map import (LOSS_MODULE, NodeMap, backward_attribution, storage_k
                            watch_mixed_nodes)
 from .bytes_moved import call_bytes, is_free, tensor_leaves
 from .capture_functions import FunctionCapture
+from .formulas_attention import register_varlen_if_loaded
 from .meta_fast import _META_FAST, _meta_fast, decomposition
 from .op_event import PHASES, OpEvent, TensorFact, _call, _reference_flops, native_cost
 from .registry import GradCost, split_of
@@ -178,6 +179,7 @@ class OpCapture(TorchDispatchMode):
                  formulas: dict | None = None, mha_fastpath: bool | None = False,
                  decompose: Callable | None = None):
         super().__init__()
+        register_varlen_if_loaded()
         self.names: dict[int, str] = {}
         self.types: dict[str, str] = {}
         if model is not None:                       # module_names and the type names, one walk

@@ -37,6 +37,7 @@ Dropout inside attention (``dropout_p > 0``, training only) is not counted.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import torch
@@ -175,16 +176,27 @@ def _varlen_attn(call: OpCall) -> Cost:
                         causal)
 
 
-def _register_varlen() -> None:
+_VARLEN_MODULE = "torch.nn.attention.varlen"
+_varlen_registered = False
+
+
+def register_varlen_if_loaded() -> None:
+    """Register ``_varlen_attn``'s formula once its op exists.  The op is defined in Python
+    by ``torch.nn.attention.varlen``, whose import loads torch._dynamo (about 1.3 s of CPU);
+    a model can only call the op after importing that module, so the formula is registered
+    when a capture starts and finds the module loaded, not at import."""
+    global _varlen_registered
+    if _varlen_registered or _VARLEN_MODULE not in sys.modules:
+        return
+    _varlen_registered = True
     try:
-        import torch.nn.attention.varlen  # noqa: F401 - defines torch.ops.torch_attn
         op = torch.ops.torch_attn._varlen_attn
-    except (ImportError, AttributeError, RuntimeError):   # pragma: no cover - older torch
+    except (AttributeError, RuntimeError):   # pragma: no cover - older torch
         return
     register(op)(_varlen_attn)
 
 
-_register_varlen()
+register_varlen_if_loaded()
 
 
 @register(aten._safe_softmax)
