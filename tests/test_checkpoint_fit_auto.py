@@ -49,11 +49,19 @@ def cli_json(args):
     return json.loads(out.getvalue())
 
 
+_PEAKS: dict[tuple, int] = {}
+
+
 def peak(net, modules, batch) -> int:
     """Exact predicted peak (bytes) of the steady Adam step of ``net`` with ``modules``
-    checkpointed."""
-    model = apply_checkpointing(net, modules) if modules else net
-    return memory(model, CHW, batch=batch, training=True, optimizer="adam").peak_bytes
+    checkpointed; each (net, modules, batch) analysed once per session (several tests ask
+    for the same subsets at the same batch)."""
+    key = (id(net), tuple(modules), batch)
+    if key not in _PEAKS:
+        model = apply_checkpointing(net, modules) if modules else net
+        _PEAKS[key] = memory(model, CHW, batch=batch, training=True,
+                             optimizer="adam").peak_bytes
+    return _PEAKS[key]
 
 
 def fcm_flops(model, batch) -> int:
@@ -68,7 +76,8 @@ def fcm_flops(model, batch) -> int:
 
 @pytest.fixture(scope="module")
 def net():
-    return FitNet()
+    yield FitNet()
+    _PEAKS.clear()   # keyed by the net's id: a later net may reuse it
 
 
 @pytest.fixture(scope="module")
