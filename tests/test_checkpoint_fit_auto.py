@@ -49,19 +49,11 @@ def cli_json(args):
     return json.loads(out.getvalue())
 
 
-_PEAKS: dict[tuple, int] = {}
-
-
 def peak(net, modules, batch) -> int:
     """Exact predicted peak (bytes) of the steady Adam step of ``net`` with ``modules``
-    checkpointed; each (net, modules, batch) analysed once per session (several tests ask
-    for the same subsets at the same batch)."""
-    key = (id(net), tuple(modules), batch)
-    if key not in _PEAKS:
-        model = apply_checkpointing(net, modules) if modules else net
-        _PEAKS[key] = memory(model, CHW, batch=batch, training=True,
-                             optimizer="adam").peak_bytes
-    return _PEAKS[key]
+    checkpointed."""
+    model = apply_checkpointing(net, modules) if modules else net
+    return memory(model, CHW, batch=batch, training=True, optimizer="adam").peak_bytes
 
 
 def fcm_flops(model, batch) -> int:
@@ -76,8 +68,7 @@ def fcm_flops(model, batch) -> int:
 
 @pytest.fixture(scope="module")
 def net():
-    yield FitNet()
-    _PEAKS.clear()   # keyed by the net's id: a later net may reuse it
+    return FitNet()
 
 
 @pytest.fixture(scope="module")
