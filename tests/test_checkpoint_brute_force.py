@@ -6,8 +6,9 @@ whose peak equals the budget fits) and prove it ("exact").
 Peaks: memory analyses (``inception_cost.memory``, training step, Adam) of each wrapped
 subset; recompute: PyTorch's FlopCounterMode FLOPs of the wrapped model's forward +
 backward minus the unwrapped one's, on real CPU tensors (tests/conftest.py's
-``tinynet_subsets``, computed once per session for this file and test_checkpoint_plan.py).  Ties in recompute FLOPs: any of the
-cheapest subsets is accepted, and the budget is the lowest peak among them.
+``tinynet_subsets``, computed once per session for this file and test_checkpoint_plan.py).
+Ties in recompute FLOPs: any of the cheapest subsets is accepted, and the budget is the
+lowest peak among them.
 tests/test_checkpoint_plan.py checks budgets between the peaks; this file the boundaries.
 """
 import pytest
