@@ -57,6 +57,9 @@ class TinyNet(nn.Module):
 
 
 BLOCKS = ["stem", "block1", "block2", "block3", "block4", "block5", "block6"]
+# the brute force over TinyNet's five middle blocks (tests/conftest.py's tinynet_subsets)
+TINY_BATCH, TINY_CHW = 8, (3, 32, 32)
+TINY_CANDS = ["block1", "block2", "block3", "block4", "block5"]
 
 
 class FitNet(nn.Module):

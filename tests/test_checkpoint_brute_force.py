@@ -5,45 +5,26 @@ whose peak equals the budget fits) and prove it ("exact").
 
 Peaks: memory analyses (``inception_cost.memory``, training step, Adam) of each wrapped
 subset; recompute: PyTorch's FlopCounterMode FLOPs of the wrapped model's forward +
-backward minus the unwrapped one's, on meta tensors.  Ties in recompute FLOPs: any of the
-cheapest subsets is accepted, and the budget is the lowest peak among them.
+backward minus the unwrapped one's, on real CPU tensors (tests/conftest.py's
+``tinynet_subsets``, computed once per session for this file and test_checkpoint_plan.py).
+Ties in recompute FLOPs: any of the cheapest subsets is accepted, and the budget is the
+lowest peak among them.
 tests/test_checkpoint_plan.py checks budgets between the peaks; this file the boundaries.
 """
-from itertools import combinations
-
 import pytest
-import torch
 
-from inception_cost import apply_checkpointing, checkpoint_plan, memory
+from inception_cost import checkpoint_plan
 
-from checkpoint_nets import TinyNet
+from checkpoint_nets import TINY_BATCH, TINY_CANDS, TINY_CHW
 
-BATCH, CHW = 8, (3, 32, 32)
-CANDS = ["block1", "block2", "block3", "block4", "block5"]
-SUBSETS = [c for k in range(len(CANDS) + 1) for c in combinations(CANDS, k)]
-
-
-def fcm_flops(model) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-    model = apply_checkpointing(model, []).to("meta").train()
-    with FlopCounterMode(display=False) as f:
-        model(torch.randn(BATCH, *CHW, device="meta")).sum().backward()
-    return f.get_total_flops()
+BATCH, CHW, CANDS = TINY_BATCH, TINY_CHW, TINY_CANDS
 
 
 @pytest.fixture(scope="module")
-def table():
-    """TinyNet and {subset: (peak bytes, recompute FLOPs)} for all 32 subsets."""
-    torch.manual_seed(0)
-    net = TinyNet()
-    base = fcm_flops(net)
-    out = {}
-    for combo in SUBSETS:
-        wrapped = apply_checkpointing(net, combo)
-        out[combo] = (memory(wrapped, CHW, batch=BATCH, training=True,
-                             optimizer="adam").peak_bytes,
-                      fcm_flops(wrapped) - base)
-    return net, out
+def table(tinynet_subsets):
+    """TinyNet and {subset: (peak bytes, recompute FLOPs)} for all 32 subsets: the
+    session's brute force (tests/conftest.py), shared with test_checkpoint_plan.py."""
+    return tinynet_subsets
 
 
 @pytest.mark.parametrize("pct", [60, 75, 90])

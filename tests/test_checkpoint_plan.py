@@ -1,43 +1,21 @@
 """The planner on a small network (5 of its candidate blocks): its plan has the least
 recompute of every subset that fits, by brute force over all 32 subsets - peaks from memory analyses of
 each wrapped subset, recompute from PyTorch's FlopCounterMode on real CPU tensors."""
-from itertools import combinations
-
 import pytest
-import torch
 
-from inception_cost import UsageError, apply_checkpointing, checkpoint_plan, memory
+from inception_cost import UsageError, checkpoint_plan
 from inception_cost.checkpointing import candidate_modules
 
-from checkpoint_nets import BLOCKS, TinyNet
+from checkpoint_nets import BLOCKS, TINY_BATCH, TINY_CANDS, TINY_CHW, TinyNet
 
-BATCH, CHW = 8, (3, 32, 32)
-CANDS = ["block1", "block2", "block3", "block4", "block5"]
-# 33 small CPU forward + backward passes: one torch thread (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("one_thread")
+BATCH, CHW, CANDS = TINY_BATCH, TINY_CHW, TINY_CANDS
 
 
 @pytest.fixture(scope="module")
-def brute(one_thread):
-    """{subset: (peak bytes, recompute FLOPs by FlopCounterMode)} for all subsets."""
-    from torch.utils.flop_counter import FlopCounterMode
-    torch.manual_seed(0)
-    net = TinyNet()
-    x = torch.randn(BATCH, *CHW)
-
-    def fcm(model):
-        with FlopCounterMode(display=False) as f:
-            model(x).sum().backward()
-        return f.get_total_flops()
-
-    base = fcm(net)
-    out = {}
-    for k in range(len(CANDS) + 1):
-        for combo in combinations(CANDS, k):
-            wrapped = apply_checkpointing(net, combo)
-            peak = memory(wrapped, CHW, batch=BATCH, training=True, optimizer="adam").peak_bytes
-            out[combo] = (peak, fcm(wrapped) - base)
-    return net, out
+def brute(tinynet_subsets):
+    """{subset: (peak bytes, recompute FLOPs by FlopCounterMode)} for all subsets: the
+    session's brute force (tests/conftest.py), shared with test_checkpoint_brute_force.py."""
+    return tinynet_subsets
 
 
 def test_candidates_are_the_blocks():
