@@ -233,7 +233,9 @@ def test_amp_casts_weights_and_activations_to_fp16():
 
 
 def test_top_level_api_is_the_memory_function():
+    """The public ``inception_cost.memory`` is the analysis' ``memory`` behind the layer that
+    also takes model names (``inception_cost/by_name.py``)."""
     import inception_cost
     from inception_cost.memory_analysis.api import memory as api_memory
-    assert inception_cost.memory is api_memory
+    assert inception_cost.memory.__wrapped__ is api_memory
     assert inception_cost.memory(chain(), (1, 16, 16)).peak_bytes == PARAMS + A0 + A1 + A2
