@@ -17,6 +17,7 @@ CATEGORIES = ("Parameter", "Buffer", "Gradient", "Activation", "Temp", "Optstate
 
 _deref = weakref.ref.__call__
 _MODULE_DICTS = ("_parameters", "_buffers", "_modules")
+_PLAIN: dict[int, object] = {}   # id(weak reference) -> the reference, to a plain module
 
 
 def _deref_module_fast(self):
@@ -27,12 +28,19 @@ def _deref_module_fast(self):
     half of MemTracker's CPU time on these models.  Here a module that holds no
     ``_fix_weakref`` anywhere ``hasattr`` could find it (its ``__dict__``, its parameters,
     buffers and submodules, its class) is returned as it is, as the original does after a
-    False ``hasattr``; every other object takes the original path."""
+    False ``hasattr``; every other object takes the original path.  A reference found to
+    point to such a module is remembered for the tracked step (``_PLAIN``, keyed by the
+    reference object itself), so the module is inspected once, not after every op."""
+    if _PLAIN.get(id(self)) is self:
+        r = _deref(self)
+        if r is not None:
+            return r
     r = _deref(self)
     if isinstance(r, torch.nn.Module):
         d = r.__dict__
         if not ("_fix_weakref" in d or hasattr(type(r), "_fix_weakref")
                 or any("_fix_weakref" in d.get(k, ()) for k in _MODULE_DICTS)):
+            _PLAIN[id(self)] = self
             return r
     if hasattr(r, "_fix_weakref"):
         r._fix_weakref()  # as the original: a tensor's Python object resurrected
@@ -48,6 +56,7 @@ def _fast_module_weakrefs():
         yield
     finally:
         torch.utils.weak.WeakIdRef.__call__ = original
+        _PLAIN.clear()
 
 
 def reference_step(meta_model, chw, batch, *, training, optimizer="adam", step="steady",
