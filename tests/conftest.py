@@ -77,10 +77,7 @@ def pytest_collection_modifyitems(config, items):
 
 # `python -m inception_cost` commands that only need their own process (an exit code the
 # module entry sets, an abort that would end pytest itself) run in ONE child, so Python
-# and torch start once for all of them.  Each command goes through runpy and the package's
-# __main__ as the shell would run it; after each one the child writes a marker with its
-# exit code (or a traceback and 1, as Python would end a process) to stdout and stderr.
-# The first command is the one whose failure mode depends on a fresh process (the OpenMP
+# and torch start once for all of them (tests/cli_child.py).  The first command is the one whose failure mode depends on a fresh process (the OpenMP
 # runtime aborting on `--threads 100000`).
 ENTRY_NET = '''
 import torch.nn as nn
@@ -91,44 +88,14 @@ def conv():
 ENTRY_RUNS = {"profile threads 100000": ["profile", "{net}:conv", "--device", "cpu",
                                          "--threads", "100000"],
               "layers nope": ["layers", "nope"]}
-ENTRY_CHILD = """
-import os, runpy, sys, traceback
-sys.path.insert(0, {repo!r})
-for i, argv in enumerate({runs!r}):
-    sys.argv = ["inception-cost", *argv]
-    code = 0
-    try:
-        runpy.run_module("inception_cost", run_name="__main__", alter_sys=True)
-    except SystemExit as e:
-        code = 0 if e.code is None else e.code
-    except BaseException:           # as Python would end a process: traceback, exit 1
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    marker = ("\\n@@run %d exit %s@@\\n" % (i, code)).encode()
-    os.write(1, marker)
-    os.write(2, marker)
-"""
 
 
 @pytest.fixture(scope="session")
 def module_entry_runs(tmp_path_factory):
     """{name: (exit code, stdout, stderr)} of each of ENTRY_RUNS, run in one child process
     through `python -m inception_cost`'s entry."""
-    import re
-    import subprocess
-    import sys
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from cli_child import run_in_one_child
     net = tmp_path_factory.mktemp("entry") / "net.py"
     net.write_text(ENTRY_NET)
-    runs = [[a.format(net=net) for a in argv] for argv in ENTRY_RUNS.values()]
-    p = subprocess.run([sys.executable, "-c", ENTRY_CHILD.format(repo=repo, runs=runs)],
-                       capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "PYTHONPATH": repo})
-    assert p.returncode == 0, p.stderr
-    marker = r"\n@@run (\d+) exit (\S+)@@\n"
-    outs, errs = re.split(marker, p.stdout), re.split(marker, p.stderr)
-    assert outs[1::3] == errs[1::3] == [str(i) for i in range(len(runs))], p.stderr
-    return {name: (int(outs[3 * i + 2]), outs[3 * i], errs[3 * i])
-            for i, name in enumerate(ENTRY_RUNS)}
+    return run_in_one_child({name: [a.format(net=net) for a in argv]
+                             for name, argv in ENTRY_RUNS.items()})

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from inception_cost.cli import cli, command_summaries, main
+from cli_child import run_in_one_child
 from micro import run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -268,44 +269,15 @@ def test_help_summaries_match_the_commands():
     assert lazy.stdout == eager + "\n"
 
 
-# Both ASCII-locale commands run in one child (Python and torch start once), each as the
-# shell would run it (`python -m inception_cost` through runpy, its own exit); after each
-# one the child writes a marker with its exit code to stdout and to stderr.
+# Both ASCII-locale commands run in one child (tests/cli_child.py: Python and torch start
+# once), each as the shell would run it.
 ASCII_RUNS = {"module": ["module"], "bad input": ["layers", "googlenet", "--input", "3×0×0"]}
-ASCII_CHILD = """
-import os, runpy, sys, traceback
-sys.path.insert(0, {repo!r})
-for i, argv in enumerate({runs!r}):
-    sys.argv = ["inception-cost", *argv]
-    code = 0
-    try:
-        runpy.run_module("inception_cost", run_name="__main__", alter_sys=True)
-    except SystemExit as e:
-        code = 0 if e.code is None else e.code
-    except BaseException:           # as Python would end a process: traceback, exit 1
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    marker = ("\\n@@run %d exit %s@@\\n" % (i, code)).encode()
-    os.write(1, marker)
-    os.write(2, marker)
-"""
 
 
 @pytest.fixture(scope="module")
 def ascii_runs():
     """{name: (exit code, stdout, stderr)} of ASCII_RUNS under PYTHONIOENCODING=ascii."""
-    runs = list(ASCII_RUNS.values())
-    p = subprocess.run([sys.executable, "-c", ASCII_CHILD.format(repo=REPO, runs=runs)],
-                       capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "PYTHONPATH": REPO, "PYTHONIOENCODING": "ascii"})
-    assert p.returncode == 0, p.stderr
-    marker = r"\n@@run (\d+) exit (\S+)@@\n"
-    outs, errs = re.split(marker, p.stdout), re.split(marker, p.stderr)
-    assert outs[1::3] == errs[1::3] == [str(i) for i in range(len(runs))], p.stderr
-    return {name: (int(outs[3 * i + 2]), outs[3 * i], errs[3 * i])
-            for i, name in enumerate(ASCII_RUNS)}
+    return run_in_one_child(ASCII_RUNS, env={"PYTHONIOENCODING": "ascii"})
 
 
 def test_ascii_stdout_prints_the_module_table(ascii_runs):
