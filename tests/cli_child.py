@@ -27,10 +27,17 @@ for i, argv in enumerate({runs!r}):
     sys.stdout.flush()
     sys.stderr.flush()
     marker = ("\\n@@run %d exit %s@@\\n" % (i, code)).encode()
-    os.write(1, marker)
-    os.write(2, marker)
+    for fd in {marker_fds!r}:
+        os.write(fd, marker)
 """
 MARKER = r"\n@@run (\d+) exit (\S+)@@\n"
+
+
+def child_code(argvs: list[list[str]], marker_fds: tuple[int, ...] = (1, 2)) -> str:
+    """The child's program for the argument lists ``argvs``; the marker after each command
+    goes to the file descriptors ``marker_fds`` (stdout and stderr, or stdout alone when
+    both are one terminal)."""
+    return CHILD.format(repo=REPO, runs=argvs, marker_fds=marker_fds)
 
 
 def run_in_one_child(runs: dict[str, list[str]], env: dict | None = None,
@@ -38,7 +45,7 @@ def run_in_one_child(runs: dict[str, list[str]], env: dict | None = None,
     """{name: (exit code, stdout, stderr)} of each command of ``runs`` ({name: argv}), run
     in turn in one child process; ``env``: extra environment variables."""
     argvs = list(runs.values())
-    p = subprocess.run([sys.executable, "-c", CHILD.format(repo=REPO, runs=argvs)],
+    p = subprocess.run([sys.executable, "-c", child_code(argvs)],
                        capture_output=True, text=True, timeout=timeout,
                        env={**os.environ, "PYTHONPATH": REPO, **(env or {})})
     assert p.returncode == 0, p.stderr

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from inception_cost.cli import cli, command_summaries, main
-from cli_child import run_in_one_child
+from cli_child import child_code, run_in_one_child
 from micro import run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -324,24 +324,7 @@ TERMINAL_ARGS = [["table"], ["layers", "googlenet", "--depth", "1"]]
 # runpy, the package's __main__ and its own exit), once to the terminal and once with
 # `-o out.txt`, so Python and torch start once instead of four times; colour is decided
 # per command, from the stream each one writes to.  After each command the child writes a
-# marker with its exit code to the terminal.
-TERMINAL_CHILD = """
-import os, runpy, sys, traceback
-sys.path.insert(0, {repo!r})
-for i, argv in enumerate({runs!r}):
-    sys.argv = ["inception-cost", *argv]
-    code = 0
-    try:
-        runpy.run_module("inception_cost", run_name="__main__", alter_sys=True)
-    except SystemExit as e:
-        code = 0 if e.code is None else e.code
-    except BaseException:           # as Python would end a process: traceback, exit 1
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.write(1, ("\\n@@run %d exit %s@@\\n" % (i, code)).encode())
-"""
+# marker with its exit code to the terminal (tests/cli_child.py).
 
 
 def _in_a_terminal(runs, cwd):
@@ -351,7 +334,7 @@ def _in_a_terminal(runs, cwd):
     master, slave = pty.openpty()
     e = {**os.environ, "PYTHONPATH": REPO, "TERM": "xterm-256color", "COLUMNS": "100"}
     e.pop("NO_COLOR", None)
-    p = subprocess.Popen([sys.executable, "-c", TERMINAL_CHILD.format(repo=REPO, runs=runs)],
+    p = subprocess.Popen([sys.executable, "-c", child_code(runs, marker_fds=(1,))],
                          stdout=slave, stderr=slave, env=e, cwd=cwd)
     os.close(slave)
     chunks = []
