@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ..atomic import write_text
-from ..counting.training import COUNTS, TrainingReport, count_training
+from ..counting.training import COUNTS, TrainingReport, count_training, count_training_each
 from ..errors import UsageError
 from ..models.registry import build, get_variant
 from ..report.baseline import MAX_COUNT, BaselineError
@@ -15,10 +15,22 @@ from ..report.training_reports import (REPORT_BATCH, REPORT_OPTIMIZER, diff_trai
                                        read_training_baseline, training_csv, training_path)
 
 
+def variant_step_reports(name: str, optimizers, **options) -> list[TrainingReport]:
+    """Training steps of zoo variant ``name`` built with ``options`` (e.g. ``aux=True``), at
+    ``REPORT_BATCH`` x its default input: one report per optimizer, the forward and backward
+    counted once for all (:func:`~inception_cost.counting.training.count_training_each`)."""
+    return count_training_each(build(name, **options),
+                               (REPORT_BATCH, *get_variant(name).input_size),
+                               optimizers=list(optimizers), name=name)
+
+
 def variant_training_report(name: str, module=None, chw=None, inputs=None) -> TrainingReport:
     """One step of a zoo variant (auxiliary heads on where it has them), or of ``module``:
     at ``REPORT_BATCH`` x ``chw``, or on ``inputs`` (tensors, as ``count_training`` takes
     them) when given."""
+    if module is None and chw is None and inputs is None:
+        return variant_step_reports(name, [REPORT_OPTIMIZER],
+                                    **get_variant(name).training_heads)[0]
     if module is None:
         info = get_variant(name)
         module = build(name, **info.training_heads)
